@@ -1,0 +1,442 @@
+//! Every request, result and notification of protocol v1 as serde types.
+//!
+//! Field names are the wire names. Optional fields are skipped when absent so that
+//! what a peer sends stays minimal; unknown fields are accepted (minors only add).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Labels on a sandbox and on every backend resource it owns.
+pub type Labels = BTreeMap<String, String>;
+/// A JSON object whose shape belongs to someone else (options, spec, details).
+pub type JsonObject = serde_json::Map<String, Value>;
+
+/// The name and version of a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// `initialize` params, host → extension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitializeParams {
+    pub protocol_version: String,
+    pub host: PeerInfo,
+    #[serde(default)]
+    pub options: JsonObject,
+    /// Host features; an extension ignores those it does not know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+/// `initialize` result, extension → host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InitializeResult {
+    pub protocol_version: String,
+    pub extension: PeerInfo,
+    pub capabilities: Capabilities,
+    #[serde(default)]
+    pub options_schema: BTreeMap<String, OptionSpec>,
+}
+
+/// What an extension can do.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// One option an extension accepts in `initialize.options`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OptionSpec {
+    pub description: String,
+    #[serde(default)]
+    pub required: bool,
+    /// A secret option is never logged or stored by the host.
+    #[serde(default)]
+    pub secret: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+/// Secret values, by name. Present only in the call that needs them; `Debug` never
+/// shows a value.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secrets(pub BTreeMap<String, String>);
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "<redacted>")))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The profile a sandbox is made from, as the extension sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileRef {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub spec: Value,
+}
+
+/// Where a sandbox should run.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Placement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// Whether a sandbox may open connections out of itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Egress {
+    #[default]
+    Deny,
+    Allow,
+}
+
+/// The network policy of a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct NetworkPolicy {
+    pub egress: Egress,
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+/// Resources a sandbox asks for.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_mb: Option<u64>,
+}
+
+/// `sandbox/create` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateParams {
+    pub sandbox_id: String,
+    pub profile: ProfileRef,
+    #[serde(default)]
+    pub placement: Placement,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub secrets: Secrets,
+    #[serde(default)]
+    pub network: NetworkPolicy,
+    #[serde(default)]
+    pub resources: Resources,
+    /// RFC 3339.
+    pub expires_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_token: Option<Value>,
+}
+
+impl CreateParams {
+    /// The params that decide whether a repeated create is "the same" create:
+    /// everything but the progress token, which only says how to report.
+    pub fn same_request_as(&self, other: &CreateParams) -> bool {
+        let strip = |p: &CreateParams| CreateParams {
+            progress_token: None,
+            ..p.clone()
+        };
+        strip(self) == strip(other)
+    }
+}
+
+/// The state of a sandbox as its backend sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendState {
+    Provisioning,
+    Ready,
+    Stopped,
+    Failed,
+}
+
+impl BackendState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendState::Provisioning => "provisioning",
+            BackendState::Ready => "ready",
+            BackendState::Stopped => "stopped",
+            BackendState::Failed => "failed",
+        }
+    }
+}
+
+/// How a sandbox is reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointProtocol {
+    Ssh,
+    Http,
+    Tcp,
+}
+
+/// One way into a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub protocol: EndpointProtocol,
+    pub host: String,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// A sandbox as an extension reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sandbox {
+    pub sandbox_id: String,
+    pub state: BackendState,
+    #[serde(default)]
+    pub backend_ref: String,
+    /// Every label on the backend resource, `sandboxer.id` included.
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    pub details: JsonObject,
+}
+
+/// `sandbox/get` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetParams {
+    pub sandbox_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<String>,
+}
+
+/// `sandbox/list` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ListParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Labels>,
+}
+
+/// `sandbox/list` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ListResult {
+    pub sandboxes: Vec<Sandbox>,
+}
+
+/// `sandbox/destroy` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestroyParams {
+    pub sandbox_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<String>,
+}
+
+/// `sandbox/destroy` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestroyResult {
+    pub destroyed: bool,
+}
+
+/// `sandbox/extend_ttl` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtendTtlParams {
+    pub sandbox_id: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// `sandbox/snapshot` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotParams {
+    pub sandbox_id: String,
+    pub snapshot_name: String,
+}
+
+/// A snapshot as an extension reports it (`sandbox/snapshot` result and `snapshot/list`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub snapshot_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_id: Option<String>,
+    #[serde(default)]
+    pub labels: Labels,
+    #[serde(default)]
+    pub details: JsonObject,
+}
+
+/// `sandbox/restore` params: the snapshot plus the params of a create.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreParams {
+    pub snapshot_id: String,
+    #[serde(flatten)]
+    pub create: CreateParams,
+}
+
+/// `snapshot/list` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SnapshotListParams {}
+
+/// `snapshot/list` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SnapshotListResult {
+    pub snapshots: Vec<Snapshot>,
+}
+
+/// `snapshot/delete` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDeleteParams {
+    pub snapshot_id: String,
+}
+
+/// `snapshot/delete` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDeleteResult {
+    pub deleted: bool,
+}
+
+/// `sandbox/exec` params.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecParams {
+    pub sandbox_id: String,
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<u64>,
+    /// Which part of a multi-part sandbox runs the command (a compose service, say);
+    /// the backend's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// `sandbox/exec` result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecResult {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `cost/estimate` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostEstimateParams {
+    pub profile: ProfileRef,
+    #[serde(default)]
+    pub resources: Resources,
+    pub duration_s: u64,
+}
+
+/// `cost/estimate` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostEstimate {
+    pub currency: String,
+    pub amount: f64,
+    #[serde(default)]
+    pub breakdown: JsonObject,
+}
+
+/// `host/health` params.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostHealthParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// The health of one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostHealth {
+    pub host: String,
+    pub reachable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load1: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_free_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free_mb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandboxes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `host/health` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HostHealthResult {
+    pub hosts: Vec<HostHealth>,
+}
+
+/// `$/progress` params, extension → host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressParams {
+    pub token: Value,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<u8>,
+}
+
+/// Levels of `$/log`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+/// `$/log` params, extension → host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogParams {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+/// `$/cancelRequest` params, host → extension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CancelParams {
+    pub id: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let secrets = Secrets(BTreeMap::from([("TOKEN".into(), "hunter2".into())]));
+        let shown = format!("{secrets:?}");
+        assert!(shown.contains("TOKEN"));
+        assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn repeated_create_ignores_the_progress_token_only() {
+        let a: CreateParams = serde_json::from_value(serde_json::json!({
+            "sandbox_id": "s1", "profile": {"id": "profile.x", "version": "1"},
+            "expires_at": "2026-01-01T00:00:00Z", "progress_token": 1
+        }))
+        .unwrap();
+        let mut b = a.clone();
+        b.progress_token = Some(2.into());
+        assert!(a.same_request_as(&b));
+        b.labels.insert("k".into(), "v".into());
+        assert!(!a.same_request_as(&b));
+    }
+}

@@ -1,0 +1,162 @@
+//! The SDK for writing a sandboxer extension in Rust: implement [`Extension`] and
+//! call [`serve`]. The SDK owns everything else the contract asks for: the
+//! `--stdio` check, the stdin line loop, the one stdout writer, the handshake and
+//! version rule, -32700/-32600/-32601/-32002 answers, `$/cancelRequest`,
+//! `$/progress` and `$/log`, shutdown, `exit`, stdin EOF and SIGTERM.
+
+mod context;
+mod dispatch;
+mod outbox;
+mod serve;
+
+pub use crate::errors::{ErrorKind, ErrorObject};
+pub use crate::messages::*;
+pub use context::Context;
+pub use serve::{run, serve};
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// What every extension method returns: a result, or a protocol error object
+/// (build domain errors with [`ErrorObject::domain`] and
+/// [`ErrorObject::invalid_argument`]).
+pub type ExtResult<T> = Result<T, ErrorObject>;
+
+/// What an extension says about itself in the handshake.
+#[derive(Debug, Clone, Default)]
+pub struct Manifest {
+    /// The `<name>` of `sandboxer-ext-<name>`.
+    pub name: String,
+    pub version: String,
+    /// Optional methods this extension implements (from `methods::OPTIONAL`).
+    pub optional_methods: Vec<&'static str>,
+    pub features: Vec<String>,
+    pub options_schema: BTreeMap<String, OptionSpec>,
+}
+
+fn unimplemented<T>(method: &str) -> ExtResult<T> {
+    Err(ErrorObject::domain(
+        ErrorKind::Unimplemented,
+        format!("{method} is not implemented by this extension"),
+    ))
+}
+
+/// One backend. Required methods must be written; an optional method is only
+/// called when its name is in [`Manifest::optional_methods`].
+///
+/// The SDK checks `sandbox_id` (present and well formed) before any method that
+/// takes one is called, and answers -32602 for params that do not decode.
+pub trait Extension: Sized + Send + Sync + 'static {
+    /// Name, version and capabilities. Called once, before the handshake.
+    fn manifest() -> Manifest;
+
+    /// Builds the extension from the host's `initialize.options` (defaults from
+    /// the options schema already filled in, required ones checked).
+    fn start(options: JsonObject, ctx: &Context) -> impl Future<Output = ExtResult<Self>> + Send;
+
+    fn create(
+        &self,
+        ctx: &Context,
+        params: CreateParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send;
+
+    fn get(
+        &self,
+        ctx: &Context,
+        params: GetParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send;
+
+    fn list(
+        &self,
+        ctx: &Context,
+        params: ListParams,
+    ) -> impl Future<Output = ExtResult<ListResult>> + Send;
+
+    fn destroy(
+        &self,
+        ctx: &Context,
+        params: DestroyParams,
+    ) -> impl Future<Output = ExtResult<DestroyResult>> + Send;
+
+    fn extend_ttl(
+        &self,
+        _ctx: &Context,
+        _params: ExtendTtlParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
+        async { unimplemented(crate::methods::SANDBOX_EXTEND_TTL) }
+    }
+
+    fn snapshot(
+        &self,
+        _ctx: &Context,
+        _params: SnapshotParams,
+    ) -> impl Future<Output = ExtResult<Snapshot>> + Send {
+        async { unimplemented(crate::methods::SANDBOX_SNAPSHOT) }
+    }
+
+    fn restore(
+        &self,
+        _ctx: &Context,
+        _params: RestoreParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
+        async { unimplemented(crate::methods::SANDBOX_RESTORE) }
+    }
+
+    fn snapshot_list(
+        &self,
+        _ctx: &Context,
+        _params: SnapshotListParams,
+    ) -> impl Future<Output = ExtResult<SnapshotListResult>> + Send {
+        async { unimplemented(crate::methods::SNAPSHOT_LIST) }
+    }
+
+    fn snapshot_delete(
+        &self,
+        _ctx: &Context,
+        _params: SnapshotDeleteParams,
+    ) -> impl Future<Output = ExtResult<SnapshotDeleteResult>> + Send {
+        async { unimplemented(crate::methods::SNAPSHOT_DELETE) }
+    }
+
+    fn exec(
+        &self,
+        _ctx: &Context,
+        _params: ExecParams,
+    ) -> impl Future<Output = ExtResult<ExecResult>> + Send {
+        async { unimplemented(crate::methods::SANDBOX_EXEC) }
+    }
+
+    fn cost_estimate(
+        &self,
+        _ctx: &Context,
+        _params: CostEstimateParams,
+    ) -> impl Future<Output = ExtResult<CostEstimate>> + Send {
+        async { unimplemented(crate::methods::COST_ESTIMATE) }
+    }
+
+    fn host_health(
+        &self,
+        _ctx: &Context,
+        _params: HostHealthParams,
+    ) -> impl Future<Output = ExtResult<HostHealthResult>> + Send {
+        async { unimplemented(crate::methods::HOST_HEALTH) }
+    }
+
+    /// Called on `shutdown`, after every in-flight call has finished.
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Sends the extension's own `tracing` output to stderr, where the host collects
+/// it. The filter comes from `SANDBOXER_EXT_LOG` (default `info`).
+pub fn init_stderr_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("SANDBOXER_EXT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,365 @@
+//! The extension's main loop: reads stdin line by line, answers the handshake,
+//! dispatches requests concurrently, handles cancel, shutdown, `exit`, stdin EOF
+//! and SIGTERM.
+
+use super::context::{Context, ProgressGate, SharedGate, close_gate};
+use super::dispatch::{self, REQUEST_GATE, Shared};
+use super::outbox::Outbox;
+use super::{Extension, Manifest};
+use crate::errors::{ErrorObject, codes};
+use crate::framing::{Frame, Id, Incoming, error_line, parse_message, result_line};
+use crate::messages::{
+    CancelParams, Capabilities, InitializeParams, InitializeResult, JsonObject, PeerInfo,
+};
+use crate::methods as m;
+use crate::version::{PROTOCOL_VERSION, ProtocolVersion};
+use futures::StreamExt;
+use jsonrpsee::Methods;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// How long in-flight calls may still finish after stdin EOF or SIGTERM; the
+/// contract asks for exit within 2 s.
+const DRAIN_ON_EXIT: Duration = Duration::from_millis(1200);
+
+/// Starts the extension on stdin/stdout and never returns. Without `--stdio` it
+/// prints a hint to stderr and exits 2, as the contract asks.
+pub fn serve<E: Extension>() -> ! {
+    if !std::env::args().skip(1).any(|a| a == crate::STDIO_FLAG) {
+        let exe = std::env::args()
+            .next()
+            .unwrap_or_else(|| "this extension".into());
+        eprintln!(
+            "{exe} is a sandboxer extension: it speaks JSON-RPC on stdin/stdout and is \
+             started by sandboxer as `{exe} --stdio`. Try `sandboxer extensions show {}`.",
+            E::manifest().name
+        );
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    let code = runtime.block_on(run::<E, _, _>(tokio::io::stdin(), tokio::io::stdout()));
+    // Exit without waiting for handlers that never finish (a hung backend call).
+    std::process::exit(code)
+}
+
+enum Phase<E: Extension> {
+    AwaitingInitialize,
+    Running { methods: Methods, ext: Arc<E> },
+    ShuttingDown,
+}
+
+/// Calls in flight, by id: how to stop each, and its progress gate.
+#[derive(Default)]
+struct InFlight {
+    calls: Mutex<HashMap<Id, (AbortHandle, SharedGate)>>,
+    drained: Notify,
+}
+
+impl InFlight {
+    /// Removes a call; true if it was still there (so its answer is still due).
+    fn finish(&self, id: &Id) -> bool {
+        let removed = self.calls.lock().expect("in-flight poisoned").remove(id);
+        if removed.is_some() {
+            self.drained.notify_waiters();
+        }
+        removed.is_some()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.calls.lock().expect("in-flight poisoned").is_empty()
+    }
+
+    async fn wait_empty(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Why the loop stopped.
+enum Ending {
+    /// `exit` notification, or stdin EOF after `shutdown` was answered.
+    Clean,
+    /// stdin EOF or SIGTERM without a prior shutdown: drain briefly first.
+    Abrupt,
+}
+
+/// Runs the protocol over any reader and writer (stdin/stdout in production, an
+/// in-memory pipe in tests). Returns the process exit code.
+pub async fn run<E, R, W>(input: R, output: W) -> i32
+where
+    E: Extension,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let manifest = E::manifest();
+    let outbox = Outbox::start(output);
+    let inflight = Arc::new(InFlight::default());
+    let mut phase: Phase<E> = Phase::AwaitingInitialize;
+    let mut frames = crate::io::frames(input);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+
+    let ending = loop {
+        let frame = tokio::select! {
+            frame = frames.next() => frame,
+            _ = sigterm.recv() => break Ending::Abrupt,
+        };
+        let line = match frame {
+            None | Some(Err(_)) => {
+                break if matches!(phase, Phase::ShuttingDown) && inflight.is_empty() {
+                    Ending::Clean
+                } else {
+                    Ending::Abrupt
+                };
+            }
+            Some(Ok(Frame::Oversized { len })) => {
+                let err = ErrorObject::standard(
+                    codes::INVALID_REQUEST,
+                    format!("line of {len} bytes exceeds the 8 MiB limit"),
+                );
+                outbox.send(error_line(None, &err));
+                continue;
+            }
+            Some(Ok(Frame::Line(line))) => line,
+        };
+        let message = match parse_message(&line) {
+            Ok(message) => message,
+            Err(e) => {
+                let (id, err) = e.to_error();
+                outbox.send(error_line(id.as_ref(), &err));
+                continue;
+            }
+        };
+        match message {
+            Incoming::Response { .. } => {} // The host sends no requests we await.
+            Incoming::Notification { method, params } => match method.as_str() {
+                m::EXIT => break Ending::Clean,
+                m::CANCEL_REQUEST => cancel(&inflight, &outbox, params),
+                _ => {} // `initialized` and unknown notifications need nothing.
+            },
+            Incoming::Request { id, method, params } => match (&phase, method.as_str()) {
+                (Phase::AwaitingInitialize, m::INITIALIZE) => {
+                    match initialize::<E>(&manifest, &outbox, params).await {
+                        Ok((ext, result)) => {
+                            let ext = Arc::new(ext);
+                            let shared = Shared {
+                                ext: ext.clone(),
+                                outbox: outbox.clone(),
+                            };
+                            let methods = dispatch::methods(shared, &manifest.optional_methods);
+                            phase = Phase::Running { methods, ext };
+                            outbox.send(result_line(&id, &result));
+                        }
+                        Err(err) => outbox.send(error_line(Some(&id), &err)),
+                    }
+                }
+                (Phase::AwaitingInitialize, _) => {
+                    let err = ErrorObject::standard(
+                        codes::NOT_INITIALIZED,
+                        format!("{method}: not initialized; send `initialize` first"),
+                    );
+                    outbox.send(error_line(Some(&id), &err));
+                }
+                (Phase::Running { .. }, m::INITIALIZE) => {
+                    let err = ErrorObject::standard(codes::INVALID_REQUEST, "already initialized");
+                    outbox.send(error_line(Some(&id), &err));
+                }
+                (Phase::Running { ext, .. }, m::SHUTDOWN) => {
+                    let ext = ext.clone();
+                    phase = Phase::ShuttingDown;
+                    let inflight = inflight.clone();
+                    let outbox = outbox.clone();
+                    tokio::spawn(async move {
+                        inflight.wait_empty().await;
+                        ext.shutdown().await;
+                        outbox.send(result_line(&id, &Value::Null));
+                    });
+                }
+                (Phase::Running { methods, .. }, _) => {
+                    dispatch_call(methods, &inflight, &outbox, id, method, params)
+                }
+                (Phase::ShuttingDown, _) => {
+                    let err = ErrorObject::standard(
+                        codes::INVALID_REQUEST,
+                        format!("{method}: the extension is shutting down"),
+                    );
+                    outbox.send(error_line(Some(&id), &err));
+                }
+            },
+        }
+    };
+    if matches!(ending, Ending::Abrupt) {
+        let _ = tokio::time::timeout(DRAIN_ON_EXIT, inflight.wait_empty()).await;
+    }
+    outbox.flush().await;
+    0
+}
+
+/// Answers `initialize`: version rule, required options, then `E::start`.
+async fn initialize<E: Extension>(
+    manifest: &Manifest,
+    outbox: &Outbox,
+    params: Option<Value>,
+) -> Result<(E, InitializeResult), ErrorObject> {
+    let params: InitializeParams =
+        serde_json::from_value(params.unwrap_or(Value::Null)).map_err(|e| {
+            ErrorObject::standard(
+                codes::INVALID_PARAMS,
+                format!("invalid initialize params: {e}"),
+            )
+        })?;
+    let supported = vec![PROTOCOL_VERSION.to_string()];
+    let theirs: ProtocolVersion = params.protocol_version.parse().map_err(|e| ErrorObject {
+        code: codes::INVALID_PARAMS,
+        message: format!("{e}"),
+        data: Some(json!({ "supported": supported })),
+    })?;
+    if !theirs.is_compatible_with(PROTOCOL_VERSION) {
+        return Err(ErrorObject {
+            code: codes::INVALID_PARAMS,
+            message: format!(
+                "protocol version {theirs} is not supported by {} {} (it speaks {PROTOCOL_VERSION})",
+                manifest.name, manifest.version
+            ),
+            data: Some(json!({ "supported": supported })),
+        });
+    }
+    let options = with_defaults(manifest, params.options)?;
+    let ctx = Context::new(outbox.clone(), None, Default::default());
+    let ext = E::start(options, &ctx).await?;
+    let methods = m::REQUIRED
+        .iter()
+        .chain(manifest.optional_methods.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let result = InitializeResult {
+        protocol_version: PROTOCOL_VERSION.to_string(),
+        extension: PeerInfo {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+        },
+        capabilities: Capabilities {
+            methods,
+            features: manifest.features.clone(),
+        },
+        options_schema: manifest.options_schema.clone(),
+    };
+    Ok((ext, result))
+}
+
+/// Fills option defaults from the schema and refuses a missing required option.
+fn with_defaults(manifest: &Manifest, mut options: JsonObject) -> Result<JsonObject, ErrorObject> {
+    for (name, spec) in &manifest.options_schema {
+        if options.contains_key(name) {
+            continue;
+        }
+        match (&spec.default, spec.required) {
+            (Some(default), _) => {
+                options.insert(name.clone(), default.clone());
+            }
+            (None, true) => {
+                return Err(ErrorObject::invalid_argument(
+                    &format!("options.{name}"),
+                    format!("option {name:?} is required: {}", spec.description),
+                ));
+            }
+            (None, false) => {}
+        }
+    }
+    Ok(options)
+}
+
+/// Runs one call on its own task, registered so that `$/cancelRequest` can stop it.
+fn dispatch_call(
+    methods: &Methods,
+    inflight: &Arc<InFlight>,
+    outbox: &Outbox,
+    id: Id,
+    method: String,
+    params: Option<Value>,
+) {
+    let mut calls = inflight.calls.lock().expect("in-flight poisoned");
+    if calls.contains_key(&id) {
+        let err = ErrorObject::standard(
+            codes::INVALID_REQUEST,
+            format!("request id {} is already in flight", id.to_value()),
+        );
+        outbox.send(error_line(Some(&id), &err));
+        return;
+    }
+    let gate: SharedGate = Arc::new(Mutex::new(ProgressGate::default()));
+    // jsonrpsee's ids are narrower than the contract's (numbers of any form), so
+    // the module sees a fixed id and the answer is rebuilt with the host's own.
+    let request = json!({ "jsonrpc": "2.0", "id": 0, "method": method, "params": params });
+    let task = {
+        let methods = methods.clone();
+        let inflight = inflight.clone();
+        let outbox = outbox.clone();
+        let id = id.clone();
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            let request = request.to_string();
+            let call = methods.raw_json_request(&request, 1);
+            let answer = match REQUEST_GATE.scope(gate.clone(), call).await {
+                Ok((raw, _)) => answer_line(&id, raw.get()),
+                Err(e) => error_line(
+                    Some(&id),
+                    &ErrorObject::standard(codes::INVALID_REQUEST, format!("invalid request: {e}")),
+                ),
+            };
+            close_gate(&gate);
+            if inflight.finish(&id) {
+                outbox.send(answer);
+            }
+        })
+    };
+    calls.insert(id, (task.abort_handle(), gate));
+}
+
+/// Rebuilds the module's response around the host's id.
+fn answer_line(id: &Id, module_response: &str) -> String {
+    let parsed: Value = serde_json::from_str(module_response).unwrap_or(Value::Null);
+    if let Some(result) = parsed.get("result") {
+        return result_line(id, result);
+    }
+    let error = parsed
+        .get("error")
+        .and_then(|e| serde_json::from_value::<ErrorObject>(e.clone()).ok())
+        .unwrap_or_else(|| {
+            ErrorObject::standard(codes::INTERNAL_ERROR, "the method produced no answer")
+        });
+    error_line(Some(id), &error)
+}
+
+/// `$/cancelRequest`: stops the call and answers it with -32800; unknown ids and
+/// already answered calls are ignored.
+fn cancel(inflight: &InFlight, outbox: &Outbox, params: Option<Value>) {
+    let Some(params) = params.and_then(|p| serde_json::from_value::<CancelParams>(p).ok()) else {
+        return;
+    };
+    let Ok(id) = serde_json::from_value::<Id>(params.id) else {
+        return;
+    };
+    let mut calls = inflight.calls.lock().expect("in-flight poisoned");
+    if let Some((task, gate)) = calls.remove(&id) {
+        task.abort();
+        close_gate(&gate);
+        let err = ErrorObject::standard(codes::CANCELLED, "request cancelled");
+        outbox.send(error_line(Some(&id), &err));
+        inflight.drained.notify_waiters();
+    }
+}

@@ -1,0 +1,344 @@
+//! Golden JSON: one committed file per protocol message under `golden/`. A test
+//! fails when the serialized form drifts, so every wire change is a visible diff.
+//! Run with `UPDATE_GOLDEN=1` to rewrite the files after an intended change.
+
+use sandboxer_ext_protocol::framing::{
+    Id, error_line, notification_line, request_line, result_line,
+};
+use sandboxer_ext_protocol::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::path::PathBuf;
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden")
+}
+
+/// Compares the pretty JSON of `message` with `golden/<name>.json` and checks that
+/// the file decodes back to the same value.
+fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(name: &str, message: &T) {
+    let path = golden_dir().join(format!("{name}.json"));
+    let pretty = serde_json::to_string_pretty(message).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run with UPDATE_GOLDEN=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        committed,
+        pretty,
+        "{} differs from the serialized message; if the change is intended, \
+         run with UPDATE_GOLDEN=1 and commit the diff",
+        path.display()
+    );
+    let back: T = serde_json::from_str(&committed).unwrap();
+    assert_eq!(&back, message, "{name} does not round-trip");
+}
+
+fn labels() -> Labels {
+    BTreeMap::from([
+        ("sandboxer.id".to_string(), "01jdx3k9qz".to_string()),
+        ("team".to_string(), "infra".to_string()),
+    ])
+}
+
+fn profile() -> ProfileRef {
+    ProfileRef {
+        id: "profile.sandbox-canary".into(),
+        version: "1".into(),
+        spec: json!({"services": ["web"]}),
+    }
+}
+
+fn create() -> CreateParams {
+    CreateParams {
+        sandbox_id: "01jdx3k9qz".into(),
+        profile: profile(),
+        placement: Placement {
+            host: Some("local".into()),
+        },
+        labels: labels(),
+        secrets: Secrets(BTreeMap::from([("API_TOKEN".into(), "s3cret".into())])),
+        network: NetworkPolicy {
+            egress: Egress::Deny,
+            allow: vec![],
+        },
+        resources: Resources {
+            cpus: Some(1.0),
+            memory_mb: Some(256),
+            disk_mb: None,
+        },
+        expires_at: "2026-11-26T22:00:00Z".into(),
+        progress_token: Some(json!("p-1")),
+    }
+}
+
+fn sandbox() -> Sandbox {
+    Sandbox {
+        sandbox_id: "01jdx3k9qz".into(),
+        state: BackendState::Ready,
+        backend_ref: "local/sbx-01jdx3k9qz".into(),
+        labels: labels(),
+        endpoints: vec![
+            Endpoint {
+                name: "web".into(),
+                protocol: EndpointProtocol::Http,
+                host: "127.0.0.1".into(),
+                port: 38080,
+                url: Some("http://127.0.0.1:38080/".into()),
+            },
+            Endpoint {
+                name: "ssh".into(),
+                protocol: EndpointProtocol::Ssh,
+                host: "127.0.0.1".into(),
+                port: 22,
+                url: None,
+            },
+        ],
+        details: serde_json::from_value(json!({"services": {"web": "running"}})).unwrap(),
+    }
+}
+
+#[test]
+fn handshake_messages() {
+    check(
+        "initialize.params",
+        &InitializeParams {
+            protocol_version: "1.0".into(),
+            host: PeerInfo {
+                name: "sandboxer".into(),
+                version: "0.1.0".into(),
+            },
+            options: serde_json::from_value(json!({"hosts": ["local"]})).unwrap(),
+            features: vec![],
+        },
+    );
+    check(
+        "initialize.result",
+        &InitializeResult {
+            protocol_version: "1.0".into(),
+            extension: PeerInfo {
+                name: "compose-ssh".into(),
+                version: "0.1.0".into(),
+            },
+            capabilities: Capabilities {
+                methods: methods::REQUIRED.iter().map(|m| m.to_string()).collect(),
+                features: vec![],
+            },
+            options_schema: BTreeMap::from([(
+                "hosts".into(),
+                OptionSpec {
+                    description: "hosts to place sandboxes on".into(),
+                    required: false,
+                    secret: false,
+                    default: Some(json!(["local"])),
+                },
+            )]),
+        },
+    );
+}
+
+#[test]
+fn sandbox_messages() {
+    check("sandbox.create.params", &create());
+    check("sandbox.create.result", &sandbox());
+    check(
+        "sandbox.get.params",
+        &GetParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            backend_ref: Some("local/sbx-01jdx3k9qz".into()),
+        },
+    );
+    check(
+        "sandbox.list.params",
+        &ListParams {
+            labels: Some(BTreeMap::from([("team".into(), "infra".into())])),
+        },
+    );
+    check(
+        "sandbox.list.result",
+        &ListResult {
+            sandboxes: vec![sandbox()],
+        },
+    );
+    check(
+        "sandbox.destroy.params",
+        &DestroyParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            backend_ref: None,
+        },
+    );
+    check("sandbox.destroy.result", &DestroyResult { destroyed: true });
+}
+
+#[test]
+fn optional_method_messages() {
+    check(
+        "sandbox.extend_ttl.params",
+        &ExtendTtlParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            expires_at: "2026-11-27T00:00:00Z".into(),
+        },
+    );
+    check(
+        "sandbox.snapshot.params",
+        &SnapshotParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            snapshot_name: "before-upgrade".into(),
+        },
+    );
+    let snapshot = Snapshot {
+        snapshot_id: "snap-01jdx3".into(),
+        snapshot_name: Some("before-upgrade".into()),
+        sandbox_id: Some("01jdx3k9qz".into()),
+        labels: labels(),
+        details: Default::default(),
+    };
+    check("sandbox.snapshot.result", &snapshot);
+    check(
+        "sandbox.restore.params",
+        &RestoreParams {
+            snapshot_id: "snap-01jdx3".into(),
+            create: create(),
+        },
+    );
+    check("snapshot.list.params", &SnapshotListParams {});
+    check(
+        "snapshot.list.result",
+        &SnapshotListResult {
+            snapshots: vec![snapshot],
+        },
+    );
+    check(
+        "snapshot.delete.params",
+        &SnapshotDeleteParams {
+            snapshot_id: "snap-01jdx3".into(),
+        },
+    );
+    check(
+        "snapshot.delete.result",
+        &SnapshotDeleteResult { deleted: true },
+    );
+    check(
+        "sandbox.exec.params",
+        &ExecParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
+            stdin: None,
+            timeout_s: Some(30),
+            service: Some("web".into()),
+        },
+    );
+    check(
+        "sandbox.exec.result",
+        &ExecResult {
+            exit_code: 0,
+            stdout: "hi\n".into(),
+            stderr: String::new(),
+        },
+    );
+    check(
+        "cost.estimate.params",
+        &CostEstimateParams {
+            profile: profile(),
+            resources: Resources::default(),
+            duration_s: 3600,
+        },
+    );
+    check(
+        "cost.estimate.result",
+        &CostEstimate {
+            currency: "USD".into(),
+            amount: 0.02,
+            breakdown: serde_json::from_value(json!({"rate_per_hour": 0.02})).unwrap(),
+        },
+    );
+    check("host.health.params", &HostHealthParams { host: None });
+    check(
+        "host.health.result",
+        &HostHealthResult {
+            hosts: vec![HostHealth {
+                host: "local".into(),
+                reachable: true,
+                load1: Some(0.25),
+                mem_free_mb: Some(20480),
+                disk_free_mb: Some(81920),
+                sandboxes: Some(3),
+                error: None,
+            }],
+        },
+    );
+}
+
+#[test]
+fn notification_messages() {
+    check(
+        "progress.params",
+        &ProgressParams {
+            token: json!("p-1"),
+            message: "starting services".into(),
+            percent: Some(40),
+        },
+    );
+    check(
+        "log.params",
+        &LogParams {
+            level: LogLevel::Warning,
+            message: "image is old".into(),
+        },
+    );
+    check("cancel.params", &CancelParams { id: json!(7) });
+}
+
+#[test]
+fn error_messages() {
+    check(
+        "error.not-found",
+        &ErrorObject::domain(ErrorKind::NotFound, "sandbox 01jdx3k9qz not found"),
+    );
+    check(
+        "error.invalid-argument",
+        &ErrorObject::invalid_argument("sandbox_id", "sandbox_id is required"),
+    );
+    check(
+        "error.version-mismatch",
+        &ErrorObject {
+            code: codes::INVALID_PARAMS,
+            message: "protocol version 2.0 is not supported".into(),
+            data: Some(json!({"supported": ["1.0"]})),
+        },
+    );
+}
+
+/// The envelopes, as lines: what actually crosses the pipe.
+#[test]
+fn envelope_lines() {
+    let lines = [
+        request_line(
+            &Id::from(1),
+            "sandbox/get",
+            Some(&json!({"sandbox_id": "a"})),
+        ),
+        notification_line(methods::INITIALIZED, None::<&Value>),
+        result_line(&Id::String("x".into()), &json!({"destroyed": true})),
+        error_line(
+            None,
+            &ErrorObject::standard(codes::PARSE_ERROR, "parse error"),
+        ),
+    ]
+    .concat();
+    let path = golden_dir().join("envelopes.jsonl");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(golden_dir()).unwrap();
+        std::fs::write(&path, &lines).unwrap();
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), lines);
+}
