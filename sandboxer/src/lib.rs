@@ -1,1 +1,22 @@
+//! sandboxer's core: profiles, the extension host, the store, the sandbox
+//! lifecycle, events and usage. The `sandboxer` binary is a thin CLI over this
+//! library.
 
+pub mod attribution;
+pub mod config;
+pub mod error;
+pub mod exthost;
+pub mod ids;
+pub mod labels;
+pub mod lifecycle;
+pub mod operations;
+pub mod profile;
+pub mod secrets;
+pub mod store;
+pub mod suggest;
+pub mod time;
+
+pub use error::{Error, ExitCode, Result};
+
+/// This build's version, sent to extensions in the handshake.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,1 +1,325 @@
-fn main() {}
+//! `sandboxer-ext-fixture`: the in-tree test extension. A real child process
+//! speaking protocol v1 through the SDK, whose "backend" is a folder of JSON files
+//! (`FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
+//! backend. `FIXTURE_FAULT` (comma-separated) switches on misbehaviour for tests:
+//!
+//! - `crash=METHOD`: exit 3 in the middle of METHOD, after a line on stderr
+//! - `hang=METHOD`: stop the whole process (SIGSTOP) during METHOD: no answer, no
+//!   cancel
+//! - `slow=METHOD:MS`: take MS milliseconds over METHOD (cancellable)
+//! - `garbage=METHOD`: print a non-JSON line on stdout during METHOD
+//! - `unavailable=METHOD`: answer METHOD with Unavailable (retryable)
+//! - `protocol=MAJOR.MINOR`: speak only that protocol version
+//! - `progress=N`: send N progress notifications during create
+//! - `provisioning`: create answers `provisioning`; the first get after it, `ready`
+
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::sdk::{self, Context, ExtResult, Extension, Manifest};
+use sandboxer_ext_protocol::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Faults {
+    crash: Option<String>,
+    hang: Option<String>,
+    slow: Option<(String, u64)>,
+    garbage: Option<String>,
+    unavailable: Option<String>,
+    protocol: Option<String>,
+    progress: u32,
+    provisioning: bool,
+}
+
+fn faults() -> Faults {
+    let mut f = Faults::default();
+    let spec = std::env::var("FIXTURE_FAULT").unwrap_or_default();
+    for part in spec.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        match key {
+            "crash" => f.crash = Some(value.into()),
+            "hang" => f.hang = Some(value.into()),
+            "slow" => {
+                let (method, ms) = value.rsplit_once(':').expect("slow=METHOD:MS");
+                f.slow = Some((method.into(), ms.parse().expect("slow=METHOD:MS")));
+            }
+            "garbage" => f.garbage = Some(value.into()),
+            "unavailable" => f.unavailable = Some(value.into()),
+            "protocol" => f.protocol = Some(value.into()),
+            "progress" => f.progress = value.parse().expect("progress=N"),
+            "provisioning" => f.provisioning = true,
+            other => panic!("unknown FIXTURE_FAULT {other:?}"),
+        }
+    }
+    f
+}
+
+/// What the fixture keeps per sandbox. Secrets are kept by name only.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    params: CreateParams,
+    secret_names: Vec<String>,
+    sandbox: Sandbox,
+    gets: u32,
+}
+
+struct Fixture {
+    dir: PathBuf,
+    faults: Faults,
+}
+
+impl Fixture {
+    fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    fn load(&self, id: &str) -> Option<Stored> {
+        let text = std::fs::read_to_string(self.path(id)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn save(&self, stored: &Stored) -> ExtResult<()> {
+        let text = serde_json::to_string_pretty(stored).expect("serializes");
+        let tmp = self.dir.join(format!(".{}.tmp", stored.sandbox.sandbox_id));
+        std::fs::write(&tmp, text)
+            .and_then(|_| std::fs::rename(&tmp, self.path(&stored.sandbox.sandbox_id)))
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))
+    }
+
+    /// Applies the faults aimed at `method`.
+    async fn misbehave(&self, method: &str) -> ExtResult<()> {
+        let f = &self.faults;
+        if f.crash.as_deref() == Some(method) {
+            eprintln!("fixture: crashing on purpose during {method}");
+            std::process::exit(3);
+        }
+        if f.garbage.as_deref() == Some(method) {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "this is not json");
+            let _ = out.flush();
+        }
+        if f.hang.as_deref() == Some(method) {
+            eprintln!("fixture: hanging on purpose during {method}");
+            // SAFETY: raise only sends a signal to this process.
+            unsafe {
+                libc::raise(libc::SIGSTOP);
+            }
+        }
+        if let Some((slow, ms)) = &f.slow
+            && slow == method
+        {
+            tokio::time::sleep(Duration::from_millis(*ms)).await;
+        }
+        if f.unavailable.as_deref() == Some(method) {
+            return Err(ErrorObject::domain(
+                ErrorKind::Unavailable,
+                format!("fixture: {method} unavailable on purpose"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn not_found(id: &str) -> ErrorObject {
+        ErrorObject::domain(ErrorKind::NotFound, format!("no sandbox {id}"))
+    }
+}
+
+impl Extension for Fixture {
+    fn manifest() -> Manifest {
+        Manifest {
+            name: "fixture".into(),
+            version: "0.1.0".into(),
+            optional_methods: vec![m::SANDBOX_EXTEND_TTL, m::SANDBOX_EXEC, m::COST_ESTIMATE],
+            ..Default::default()
+        }
+    }
+
+    async fn start(_options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
+        let dir = std::env::var_os("FIXTURE_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("sandboxer-fixture-state"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        Ok(Fixture {
+            dir,
+            faults: faults(),
+        })
+    }
+
+    async fn create(&self, ctx: &Context, p: CreateParams) -> ExtResult<Sandbox> {
+        for i in 0..self.faults.progress {
+            ctx.progress(
+                format!("fixture step {}", i + 1),
+                Some(((i + 1) * 100 / self.faults.progress) as u8),
+            );
+        }
+        self.misbehave(m::SANDBOX_CREATE).await?;
+        if let Some(existing) = self.load(&p.sandbox_id) {
+            let same = CreateParams {
+                secrets: Default::default(),
+                progress_token: None,
+                ..p.clone()
+            } == existing.params;
+            return if same {
+                Ok(existing.sandbox)
+            } else {
+                Err(ErrorObject::domain(
+                    ErrorKind::AlreadyExists,
+                    format!("sandbox {} exists with other params", p.sandbox_id),
+                ))
+            };
+        }
+        let mut labels = p.labels.clone();
+        labels.insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+        let host = p
+            .placement
+            .host
+            .clone()
+            .unwrap_or_else(|| "fixture-host".into());
+        let mut details = JsonObject::new();
+        details.insert("host".into(), host.clone().into());
+        let sandbox = Sandbox {
+            sandbox_id: p.sandbox_id.clone(),
+            state: if self.faults.provisioning {
+                BackendState::Provisioning
+            } else {
+                BackendState::Ready
+            },
+            backend_ref: format!("fixture/{}", p.sandbox_id),
+            labels,
+            endpoints: vec![Endpoint {
+                name: "shell".into(),
+                protocol: EndpointProtocol::Ssh,
+                host: "127.0.0.1".into(),
+                port: 2222,
+                url: None,
+            }],
+            details,
+        };
+        self.save(&Stored {
+            secret_names: p.secrets.0.keys().cloned().collect(),
+            params: CreateParams {
+                secrets: Default::default(),
+                progress_token: None,
+                ..p
+            },
+            sandbox: sandbox.clone(),
+            gets: 0,
+        })?;
+        Ok(sandbox)
+    }
+
+    async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {
+        self.misbehave(m::SANDBOX_GET).await?;
+        let mut stored = self
+            .load(&p.sandbox_id)
+            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+        stored.gets += 1;
+        if stored.sandbox.state == BackendState::Provisioning {
+            stored.sandbox.state = BackendState::Ready;
+        }
+        self.save(&stored)?;
+        Ok(stored.sandbox)
+    }
+
+    async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
+        self.misbehave(m::SANDBOX_LIST).await?;
+        let mut sandboxes = vec![];
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            if let Some(stored) = self.load(id) {
+                let wanted = p.labels.iter().flatten();
+                if wanted
+                    .into_iter()
+                    .all(|(k, v)| stored.sandbox.labels.get(k) == Some(v))
+                {
+                    sandboxes.push(stored.sandbox);
+                }
+            }
+        }
+        sandboxes.sort_by(|a, b| a.sandbox_id.cmp(&b.sandbox_id));
+        Ok(ListResult { sandboxes })
+    }
+
+    async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
+        self.misbehave(m::SANDBOX_DESTROY).await?;
+        let _ = std::fs::remove_file(self.path(&p.sandbox_id));
+        Ok(DestroyResult { destroyed: true })
+    }
+
+    async fn extend_ttl(&self, _ctx: &Context, p: ExtendTtlParams) -> ExtResult<Sandbox> {
+        self.misbehave(m::SANDBOX_EXTEND_TTL).await?;
+        let mut stored = self
+            .load(&p.sandbox_id)
+            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+        stored.params.expires_at = p.expires_at;
+        self.save(&stored)?;
+        Ok(stored.sandbox)
+    }
+
+    async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
+        self.misbehave(m::SANDBOX_EXEC).await?;
+        self.load(&p.sandbox_id)
+            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+        Ok(ExecResult {
+            exit_code: 0,
+            stdout: p.argv.join(" ") + "\n",
+            stderr: String::new(),
+        })
+    }
+
+    async fn cost_estimate(
+        &self,
+        _ctx: &Context,
+        p: CostEstimateParams,
+    ) -> ExtResult<CostEstimate> {
+        let rate = p.profile.spec["rate_per_hour"].as_f64().unwrap_or(0.0);
+        Ok(CostEstimate {
+            currency: "USD".into(),
+            amount: rate * p.duration_s as f64 / 3600.0,
+            breakdown: JsonObject::new(),
+        })
+    }
+}
+
+/// Answers only `initialize`, refusing every version but `speaks`: how an
+/// extension of another protocol generation behaves.
+fn other_protocol(speaks: &str) -> ! {
+    use std::io::{BufRead, Write};
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if msg["method"] == m::INITIALIZE {
+            let answer = serde_json::json!({
+                "jsonrpc": "2.0", "id": msg["id"],
+                "error": {"code": codes::INVALID_PARAMS,
+                          "message": format!("this extension speaks protocol {speaks} only"),
+                          "data": {"supported": [speaks]}}
+            });
+            let _ = writeln!(stdout, "{answer}");
+            let _ = stdout.flush();
+        }
+    }
+    std::process::exit(0)
+}
+
+fn main() {
+    if let Some(version) = faults().protocol
+        && std::env::args().any(|a| a == STDIO_FLAG)
+    {
+        eprintln!("fixture: speaking protocol {version} only");
+        other_protocol(&version);
+    }
+    sdk::serve::<Fixture>()
+}

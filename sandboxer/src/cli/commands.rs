@@ -1,0 +1,282 @@
+//! Runs one parsed command: builds the `Core`, calls the operation, renders.
+
+use super::render::{self, Out};
+use super::{
+    Cli, Command, CreateArgs, EventsArgs, ExtensionsCommand, ListArgs, ProfilesCommand, Who,
+};
+use sandboxer::attribution::Attribution;
+use sandboxer::config::Config;
+use sandboxer::exthost::{self, ExtensionClient, LaunchOptions};
+use sandboxer::lifecycle::State;
+use sandboxer::operations::{self, Core, CreateRequest};
+use sandboxer::store::{self, EventFilter, SandboxFilter, Store};
+use sandboxer::{Error, labels, time};
+use std::time::Duration;
+
+/// Why a command failed: sandboxer's own error, or stdout going away.
+pub enum Failure {
+    Sandboxer(Error),
+    Output(std::io::Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Sandboxer(e)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Output(e)
+    }
+}
+
+impl From<sandboxer::store::StoreError> for Failure {
+    fn from(e: sandboxer::store::StoreError) -> Self {
+        Failure::Sandboxer(e.into())
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+/// How often `events --follow` looks for new events.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+fn open_core(cli: &Cli) -> Result<Core, Error> {
+    let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
+    let path = cli.global.state.clone().unwrap_or_else(store::default_path);
+    Ok(Core::new(Store::open(&path)?, config))
+}
+
+/// The consumer recorded as the actor of a change. Creating requires a real
+/// attribution; other changes fall back to the local user.
+fn actor(who: &Who, config: &Config) -> String {
+    who.consumer
+        .clone()
+        .or_else(|| config.defaults.consumer.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "local:{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+            )
+        })
+}
+
+pub async fn run(cli: Cli) -> Outcome {
+    let mut out = Out::new(cli.global.json);
+    match &cli.command {
+        Command::Create(args) => create(&cli, args, &mut out).await,
+        Command::Get { id, cached } => {
+            let mut core = open_core(&cli)?;
+            let outcome = operations::get(&mut core, id, !cached).await?;
+            if let Some(warning) = &outcome.refresh_error {
+                eprintln!(
+                    "warning: showing the stored record; the extension could not be asked: {warning}"
+                );
+            }
+            render::sandbox(&mut out, &outcome.record)?;
+            Ok(())
+        }
+        Command::List(args) => list(&cli, args, &mut out),
+        Command::Destroy { ids, who } => {
+            let mut core = open_core(&cli)?;
+            let actor = actor(who, &core.config);
+            let mut first_error = None;
+            for id in ids {
+                match operations::destroy(&mut core, id, &actor).await {
+                    Ok(outcome) => render::destroyed(&mut out, &outcome)?,
+                    Err(e) => {
+                        eprintln!("error: destroying {id}: {e}");
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            out.finish()?;
+            first_error.map_or(Ok(()), |e| Err(e.into()))
+        }
+        Command::Recreate { id, wait, who } => {
+            let mut core = open_core(&cli)?;
+            let actor = actor(who, &core.config);
+            let (old, new) = operations::recreate(&mut core, id, &actor, *wait).await?;
+            render::recreated(&mut out, &old, &new)?;
+            Ok(())
+        }
+        Command::ExtendTtl { id, by, who } => {
+            let by = time::parse_duration(by).map_err(Error::Invalid)?;
+            let mut core = open_core(&cli)?;
+            let actor = actor(who, &core.config);
+            let record = operations::extend_ttl(&mut core, id, by, &actor).await?;
+            render::extended(&mut out, &record)?;
+            Ok(())
+        }
+        Command::Events(args) => events(&cli, args, &mut out).await,
+        Command::Profiles(command) => profiles(command, &mut out),
+        Command::Extensions(command) => extensions(&cli, command, &mut out).await,
+    }
+}
+
+async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
+    let ttl = args
+        .ttl
+        .as_deref()
+        .map(time::parse_duration)
+        .transpose()
+        .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
+    let labels = labels::parse_labels(args.labels.iter().map(String::as_str))
+        .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
+    let mut core = open_core(cli)?;
+    let attribution = Attribution::resolve(
+        args.who.consumer.as_deref(),
+        args.who.project.as_deref(),
+        core.config.defaults.consumer.as_deref(),
+        core.config.defaults.project.as_deref(),
+    )
+    .map_err(Error::Invalid)?;
+    let request = CreateRequest {
+        profile: args.profile.clone(),
+        ttl,
+        labels,
+        host: args.host.clone(),
+        attribution,
+        wait: args.wait,
+    };
+    let record = operations::create(&mut core, request).await?;
+    render::sandbox(out, &record)?;
+    Ok(())
+}
+
+fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
+    let mut states = args
+        .states
+        .iter()
+        .map(|s| s.parse::<State>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("--in-state: {e}")))?;
+    if states.is_empty() && !args.all {
+        states = State::ALL
+            .into_iter()
+            .filter(|s| *s != State::Destroyed)
+            .collect();
+    }
+    let mut label_filter = sandboxer_ext_protocol::Labels::new();
+    for arg in &args.labels {
+        // Filters may name the core's own labels (sandboxer.id, ...), so only the
+        // shape is checked here.
+        let (k, v) = arg
+            .split_once('=')
+            .ok_or_else(|| Error::Invalid(format!("--label {arg:?}: write it as key=value")))?;
+        label_filter.insert(k.to_string(), v.to_string());
+    }
+    let filter = SandboxFilter {
+        states,
+        profile_id: args.profile.as_ref().map(|p| {
+            if p.starts_with("profile.") {
+                p.clone()
+            } else {
+                format!("profile.{p}")
+            }
+        }),
+        project: args.project.clone(),
+        consumer: args.consumer.clone(),
+        extension: None,
+        labels: label_filter,
+    };
+    let core = open_core(cli)?;
+    let records = operations::list(&core, &filter)?;
+    render::sandbox_list(out, &records)?;
+    Ok(())
+}
+
+async fn events(cli: &Cli, args: &EventsArgs, out: &mut Out) -> Outcome {
+    let core = open_core(cli)?;
+    if let Some(id) = &args.sandbox {
+        core.record(id)?;
+    }
+    let mut filter = EventFilter {
+        sandbox_id: args.sandbox.clone(),
+        project: None,
+        after_seq: args.after,
+        limit: if args.follow { None } else { args.limit },
+    };
+    let batch = operations::events(&core, &filter)?;
+    if !args.follow {
+        render::event_list(out, &batch)?;
+        return Ok(());
+    }
+    let mut batch = batch;
+    loop {
+        for event in &batch {
+            render::event_line(out, event)?;
+            filter.after_seq = Some(event.seq);
+        }
+        out.flush()?;
+        tokio::time::sleep(FOLLOW_POLL).await;
+        batch = operations::events(&core, &filter)?;
+    }
+}
+
+fn profiles(command: &ProfilesCommand, out: &mut Out) -> Outcome {
+    let catalog = sandboxer::profile::Catalog::load();
+    match command {
+        ProfilesCommand::List => {
+            let profiles: Vec<_> = catalog.profiles().collect();
+            render::profile_list(out, &profiles)?;
+            let problems: Vec<_> = catalog.problems().collect();
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            if let Some(first) = problems.first() {
+                return Err(Error::Profile((*first).clone()).into());
+            }
+            Ok(())
+        }
+        ProfilesCommand::Show { name } => {
+            let profile = catalog.get(name).map_err(Error::Profile)?;
+            render::profile(out, profile)?;
+            Ok(())
+        }
+    }
+}
+
+/// What `extensions list|show` reports of one extension.
+pub struct ExtensionReport {
+    pub found: exthost::Discovered,
+    pub handshake: Result<sandboxer_ext_protocol::InitializeResult, String>,
+}
+
+async fn probe(found: exthost::Discovered, config: &Config) -> ExtensionReport {
+    let launch = LaunchOptions {
+        options: config.extension_options(&found.name),
+        timeouts: config.timeouts(),
+    };
+    let handshake = match ExtensionClient::launch(&found, launch).await {
+        Ok(client) => {
+            let info = client.info().clone();
+            let _ = client.shutdown().await;
+            Ok(info)
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    ExtensionReport { found, handshake }
+}
+
+async fn extensions(cli: &Cli, command: &ExtensionsCommand, out: &mut Out) -> Outcome {
+    let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
+    match command {
+        ExtensionsCommand::List => {
+            let probes = exthost::find_all().into_iter().map(|f| probe(f, &config));
+            let reports = futures::future::join_all(probes).await;
+            render::extension_list(out, &reports)?;
+            Ok(())
+        }
+        ExtensionsCommand::Show { name } => {
+            let found = exthost::find(name).map_err(Error::from)?;
+            let report = probe(found, &config).await;
+            render::extension(out, &report)?;
+            match &report.handshake {
+                Ok(_) => Ok(()),
+                Err(e) => Err(Error::Backend(format!("handshake failed: {e}")).into()),
+            }
+        }
+    }
+}

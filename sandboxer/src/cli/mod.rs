@@ -1,0 +1,235 @@
+//! Command-line parsing (clap) and the entry point: sets up logging and the
+//! runtime, runs one command, maps errors to exit codes.
+
+mod commands;
+mod render;
+
+use clap::{Args, Parser, Subcommand};
+use sandboxer::ExitCode;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandboxer",
+    version,
+    about = "Provision sandboxes from profiles through extensions, and keep account of them",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad input, 3 not found, 4 refused, \
+                  5 extension or backend failure. See docs/cli.md."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The state file (SQLite).
+    #[arg(
+        long = "state",
+        env = "SANDBOXER_STATE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub state: Option<PathBuf>,
+    /// The configuration file.
+    #[arg(
+        long = "config",
+        env = "SANDBOXER_CONFIG",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Print JSON for machines instead of tables for people.
+    #[arg(long = "json", global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+/// Who is asking, for commands that change sandboxes.
+#[derive(Debug, Clone, Args)]
+pub struct Who {
+    /// Who is asking: adm:NAME, agt:NAME or atm:NAME.
+    #[arg(long = "consumer", env = "SANDBOXER_CONSUMER")]
+    pub consumer: Option<String>,
+    /// The project the work is charged to.
+    #[arg(long = "project", env = "SANDBOXER_PROJECT")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a sandbox from a profile.
+    Create(CreateArgs),
+    /// Show one sandbox (asking its extension for fresh state).
+    Get {
+        id: String,
+        /// Show the stored record without asking the extension.
+        #[arg(long = "cached")]
+        cached: bool,
+    },
+    /// List sandboxes (destroyed ones only with --all or --in-state).
+    List(ListArgs),
+    /// Destroy sandboxes; destroying one already destroyed succeeds.
+    Destroy {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Replace a sandbox with a fresh one of the same profile, labels and owner.
+    Recreate {
+        id: String,
+        /// Return once the new sandbox is ready.
+        #[arg(long = "wait")]
+        wait: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Move a sandbox's expiry later, never past its profile's ceiling.
+    ExtendTtl {
+        id: String,
+        /// How much longer, e.g. 30m or 2h.
+        by: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Show the event log.
+    Events(EventsArgs),
+    /// The profile catalog.
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
+    /// Installed extensions.
+    #[command(subcommand)]
+    Extensions(ExtensionsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// profile.NAME (or NAME).
+    #[arg(long = "profile")]
+    pub profile: String,
+    /// Lifetime, e.g. 30m or 2h (default: the profile's).
+    #[arg(long = "ttl")]
+    pub ttl: Option<String>,
+    /// A label key=value; repeat for more.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Where to place it (a host the extension knows).
+    #[arg(long = "host")]
+    pub host: Option<String>,
+    /// Return once the sandbox is ready.
+    #[arg(long = "wait")]
+    pub wait: bool,
+    #[command(flatten)]
+    pub who: Who,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only sandboxes in this state; repeat for more.
+    #[arg(long = "in-state", value_name = "STATE")]
+    pub states: Vec<String>,
+    #[arg(long = "profile")]
+    pub profile: Option<String>,
+    /// Only sandboxes of this consumer (adm:NAME, agt:NAME, atm:NAME).
+    #[arg(long = "consumer")]
+    pub consumer: Option<String>,
+    /// Only sandboxes of this project.
+    #[arg(long = "project")]
+    pub project: Option<String>,
+    /// Only sandboxes with label KEY=VALUE; repeat for more.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Include destroyed sandboxes.
+    #[arg(long = "all")]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this sandbox's events.
+    #[arg(long = "sandbox")]
+    pub sandbox: Option<String>,
+    /// Keep printing new events as they happen.
+    #[arg(long = "follow", short = 'f')]
+    pub follow: bool,
+    /// Only events after this sequence number.
+    #[arg(long = "after", value_name = "SEQ")]
+    pub after: Option<i64>,
+    /// At most this many events (not with --follow).
+    #[arg(long = "limit")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// Every profile in the catalog.
+    List,
+    /// One profile in full.
+    Show { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionsCommand {
+    /// Every extension found, with a handshake check of each.
+    List,
+    /// One extension: version, path, protocol, methods, options.
+    Show { name: String },
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("SANDBOXER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    let code = match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::Success,
+        Err(commands::Failure::Sandboxer(e)) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+        Err(commands::Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::Success
+        }
+        Err(commands::Failure::Output(e)) => {
+            eprintln!("error: writing output: {e}");
+            ExitCode::Failure
+        }
+    };
+    // Do not wait for extension processes' reader tasks: everything is recorded.
+    runtime.shutdown_background();
+    std::process::ExitCode::from(code as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,354 @@
+//! Output: tables and key/value views for people, JSON for machines (`--json`).
+
+use super::commands::ExtensionReport;
+use comfy_table::{Table, presets};
+use sandboxer::operations::DestroyOutcome;
+use sandboxer::profile::Profile;
+use sandboxer::store::{Event, SandboxRecord};
+use sandboxer::time::{format_duration, now_ms, rfc3339};
+use serde::Serialize;
+use serde_json::json;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::time::Duration;
+
+/// Buffered stdout that knows the output format.
+pub struct Out {
+    json: bool,
+    w: BufWriter<Stdout>,
+}
+
+impl Out {
+    pub fn new(json: bool) -> Out {
+        Out {
+            json,
+            w: BufWriter::new(io::stdout()),
+        }
+    }
+
+    fn json<T: Serialize>(&mut self, value: &T) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut self.w, value)?;
+        writeln!(self.w)?;
+        self.w.flush()
+    }
+
+    fn line(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.w, "{text}")
+    }
+
+    fn table(&mut self, table: Table) -> io::Result<()> {
+        for line in table.to_string().lines() {
+            writeln!(self.w, "{}", line.trim_end())?;
+        }
+        self.w.flush()
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING);
+    t.set_header(header.to_vec());
+    t
+}
+
+/// "in 1h 59m" / "2m ago".
+fn relative(ms: i64) -> String {
+    let delta = ms - now_ms();
+    let span = format_duration(Duration::from_millis(delta.unsigned_abs()));
+    if delta >= 0 {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
+pub fn sandbox(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
+    if out.json {
+        return out.json(r);
+    }
+    let mut rows = vec![
+        ("id", r.id.clone()),
+        ("state", r.state.to_string()),
+        (
+            "profile",
+            format!("{} (version {})", r.profile_id, r.profile_version),
+        ),
+        ("extension", r.extension.clone()),
+        ("consumer", r.consumer.clone()),
+        ("project", r.project.clone()),
+    ];
+    if let Some(host) = &r.host {
+        rows.push(("host", host.clone()));
+    }
+    if let Some(backend_ref) = &r.backend_ref {
+        rows.push(("backend ref", backend_ref.clone()));
+    }
+    rows.push(("created", rfc3339(r.created_at)));
+    rows.push((
+        "expires",
+        format!("{} ({})", rfc3339(r.expires_at), relative(r.expires_at)),
+    ));
+    rows.push(("ceiling", rfc3339(r.ceiling_at)));
+    rows.push((
+        "cost rate",
+        format!("{} {}/hour", r.cost_per_hour, r.currency),
+    ));
+    let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    rows.push(("labels", labels.join(", ")));
+    for e in &r.endpoints {
+        let target = e
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("{}:{}", e.host, e.port));
+        let protocol = serde_json::to_value(e.protocol).unwrap_or_default();
+        rows.push((
+            "endpoint",
+            format!("{} {} {target}", e.name, protocol.as_str().unwrap_or("")),
+        ));
+    }
+    if let Some(replaces) = &r.replaces {
+        rows.push(("replaces", replaces.clone()));
+    }
+    if let Some(replaced_by) = &r.replaced_by {
+        rows.push(("replaced by", replaced_by.clone()));
+    }
+    if let Some(error) = &r.last_error {
+        rows.push(("last error", error.clone()));
+    }
+    for (key, value) in rows {
+        out.line(&format!("{key:<12} {value}"))?;
+    }
+    out.flush()
+}
+
+pub fn sandbox_list(out: &mut Out, records: &[SandboxRecord]) -> io::Result<()> {
+    if out.json {
+        return out.json(&records);
+    }
+    let mut t = table(&["ID", "STATE", "PROFILE", "PROJECT", "CONSUMER", "EXPIRES"]);
+    for r in records {
+        t.add_row(vec![
+            r.id.clone(),
+            r.state.to_string(),
+            r.profile_id.clone(),
+            r.project.clone(),
+            r.consumer.clone(),
+            relative(r.expires_at),
+        ]);
+    }
+    out.table(t)
+}
+
+pub fn destroyed(out: &mut Out, outcome: &DestroyOutcome) -> io::Result<()> {
+    if out.json {
+        return out.json(&json!({
+            "id": outcome.record.id,
+            "state": outcome.record.state,
+            "already_destroyed": outcome.already,
+        }));
+    }
+    if outcome.already {
+        out.line(&format!("{} was already destroyed", outcome.record.id))
+    } else {
+        out.line(&format!("destroyed {}", outcome.record.id))
+    }
+}
+
+pub fn recreated(out: &mut Out, old: &SandboxRecord, new: &SandboxRecord) -> io::Result<()> {
+    if out.json {
+        return out.json(&json!({ "old": old, "new": new }));
+    }
+    out.line(&format!(
+        "recreated {} as {} ({})",
+        old.id, new.id, new.state
+    ))?;
+    sandbox(out, new)
+}
+
+pub fn extended(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
+    if out.json {
+        return out.json(r);
+    }
+    out.line(&format!(
+        "{} now expires at {} ({}); its ceiling is {}",
+        r.id,
+        rfc3339(r.expires_at),
+        relative(r.expires_at),
+        rfc3339(r.ceiling_at)
+    ))?;
+    out.flush()
+}
+
+fn event_text(e: &Event) -> String {
+    match (e.from_state, e.to_state) {
+        (Some(from), Some(to)) => format!("{from} -> {to}"),
+        (None, Some(to)) => format!("-> {to}"),
+        _ => e.kind.as_str().to_string(),
+    }
+}
+
+pub fn event_list(out: &mut Out, events: &[Event]) -> io::Result<()> {
+    if out.json {
+        return out.json(&events);
+    }
+    let mut t = table(&["SEQ", "AT", "SANDBOX", "ACTOR", "EVENT", "DETAIL"]);
+    for e in events {
+        t.add_row(vec![
+            e.seq.to_string(),
+            rfc3339(e.at),
+            e.sandbox_id.clone(),
+            e.actor.clone(),
+            event_text(e),
+            e.detail.to_string(),
+        ]);
+    }
+    out.table(t)
+}
+
+/// One event per line (`--follow`): JSON lines with `--json`.
+pub fn event_line(out: &mut Out, e: &Event) -> io::Result<()> {
+    if out.json {
+        serde_json::to_writer(&mut out.w, e)?;
+        return writeln!(out.w);
+    }
+    out.line(&format!(
+        "{} {} {} {} {} {}",
+        e.seq,
+        rfc3339(e.at),
+        e.sandbox_id,
+        e.actor,
+        event_text(e),
+        e.detail
+    ))
+}
+
+pub fn profile_list(out: &mut Out, profiles: &[&Profile]) -> io::Result<()> {
+    if out.json {
+        return out.json(&profiles);
+    }
+    let mut t = table(&["ID", "VERSION", "EXTENSION", "TTL", "MAX", "DESCRIPTION"]);
+    for p in profiles {
+        t.add_row(vec![
+            p.id.clone(),
+            p.version.clone(),
+            p.extension.clone(),
+            format_duration(p.ttl.default),
+            format_duration(p.ttl.max),
+            p.description.clone(),
+        ]);
+    }
+    out.table(t)
+}
+
+pub fn profile(out: &mut Out, p: &Profile) -> io::Result<()> {
+    if out.json {
+        return out.json(p);
+    }
+    let text = yaml_serde::to_string(p).unwrap_or_else(|e| format!("(cannot render: {e})\n"));
+    write!(out.w, "{text}")?;
+    if !p.files.is_empty() {
+        let files: Vec<&str> = p.files.keys().map(String::as_str).collect();
+        writeln!(out.w, "files: [{}]", files.join(", "))?;
+    }
+    out.flush()
+}
+
+fn report_json(r: &ExtensionReport) -> serde_json::Value {
+    match &r.handshake {
+        Ok(info) => json!({
+            "name": r.found.name,
+            "path": r.found.path,
+            "handshake": "ok",
+            "version": info.extension.version,
+            "protocol_version": info.protocol_version,
+            "methods": info.capabilities.methods,
+            "features": info.capabilities.features,
+            "options_schema": info.options_schema,
+        }),
+        Err(e) => json!({
+            "name": r.found.name,
+            "path": r.found.path,
+            "handshake": "failed",
+            "error": e,
+        }),
+    }
+}
+
+pub fn extension_list(out: &mut Out, reports: &[ExtensionReport]) -> io::Result<()> {
+    if out.json {
+        let all: Vec<_> = reports.iter().map(report_json).collect();
+        return out.json(&all);
+    }
+    let mut t = table(&["NAME", "VERSION", "PROTOCOL", "HANDSHAKE", "PATH"]);
+    for r in reports {
+        let (version, protocol, status) = match &r.handshake {
+            Ok(info) => (
+                info.extension.version.clone(),
+                info.protocol_version.clone(),
+                "ok".to_string(),
+            ),
+            Err(e) => (
+                "?".into(),
+                "?".into(),
+                format!("failed: {}", e.lines().next().unwrap_or("")),
+            ),
+        };
+        t.add_row(vec![
+            format!("ext.{}", r.found.name),
+            version,
+            protocol,
+            status,
+            r.found.path.display().to_string(),
+        ]);
+    }
+    out.table(t)
+}
+
+pub fn extension(out: &mut Out, r: &ExtensionReport) -> io::Result<()> {
+    if out.json {
+        return out.json(&report_json(r));
+    }
+    out.line(&format!("name         ext.{}", r.found.name))?;
+    out.line(&format!("path         {}", r.found.path.display()))?;
+    match &r.handshake {
+        Ok(info) => {
+            out.line(&format!("version      {}", info.extension.version))?;
+            out.line(&format!("protocol     {}", info.protocol_version))?;
+            out.line("handshake    ok")?;
+            out.line(&format!(
+                "methods      {}",
+                info.capabilities.methods.join(", ")
+            ))?;
+            if !info.capabilities.features.is_empty() {
+                out.line(&format!(
+                    "features     {}",
+                    info.capabilities.features.join(", ")
+                ))?;
+            }
+            for (name, spec) in &info.options_schema {
+                let mut flags = vec![];
+                if spec.required {
+                    flags.push("required");
+                }
+                if spec.secret {
+                    flags.push("secret");
+                }
+                let flags = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", flags.join(", "))
+                };
+                out.line(&format!("option       {name}{flags}: {}", spec.description))?;
+            }
+        }
+        Err(e) => out.line(&format!("handshake    failed: {e}"))?,
+    }
+    out.flush()
+}

@@ -1,0 +1,161 @@
+//! The configuration file (YAML): attribution defaults, call deadlines, and the
+//! options each extension gets in its handshake. Found at `--config`, else
+//! `SANDBOXER_CONFIG`, else `$XDG_CONFIG_HOME/sandboxer/config.yaml`; a missing
+//! default file means defaults.
+
+use crate::exthost::Timeouts;
+use sandboxer_ext_protocol::JsonObject;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const CONFIG_ENV: &str = "SANDBOXER_CONFIG";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub timeouts: TimeoutOverrides,
+    /// Per extension (by `<name>`), its handshake options.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, ExtensionConfig>,
+}
+
+/// Attribution used when a command gives none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub consumer: Option<String>,
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    #[serde(default)]
+    pub options: JsonObject,
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    text.map(|t| crate::time::parse_duration(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+/// Deadlines that replace the built-in ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverrides {
+    #[serde(default, deserialize_with = "duration")]
+    pub handshake: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub call: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub create: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub destroy: Option<Duration>,
+    #[serde(default, deserialize_with = "duration")]
+    pub grace: Option<Duration>,
+}
+
+/// The default location of the configuration file.
+pub fn default_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("sandboxer")
+        .join("config.yaml")
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist), or the default file if it exists.
+    pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => {
+                let path = default_path();
+                if !path.exists() {
+                    return Ok(Config::default());
+                }
+                path
+            }
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses configuration text; errors name the file, line and field.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text)).map_err(|e| {
+            let field = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .location()
+                .map(|l| format!(":{}", l.line()))
+                .unwrap_or_default();
+            let message = inner.to_string();
+            let message = message.split(" at line ").next().unwrap_or_default();
+            format!("config file {origin}{line}: {field}: {message}")
+        })
+    }
+
+    /// Built-in deadlines with this file's overrides.
+    pub fn timeouts(&self) -> Timeouts {
+        let base = Timeouts::default();
+        let o = &self.timeouts;
+        Timeouts {
+            handshake: o.handshake.unwrap_or(base.handshake),
+            call: o.call.unwrap_or(base.call),
+            create: o.create.unwrap_or(base.create),
+            destroy: o.destroy.unwrap_or(base.destroy),
+            grace: o.grace.unwrap_or(base.grace),
+        }
+    }
+
+    /// The handshake options for extension `<name>`.
+    pub fn extension_options(&self, name: &str) -> JsonObject {
+        self.extensions
+            .get(name)
+            .map(|e| e.options.clone())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_section() {
+        let config = Config::parse(
+            "defaults:\n  consumer: agt:bot\n  project: demo\ntimeouts:\n  call: 5s\n  grace: 500ms\n\
+             extensions:\n  compose-ssh:\n    options:\n      hosts: [local]\n",
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(config.defaults.consumer.as_deref(), Some("agt:bot"));
+        let t = config.timeouts();
+        assert_eq!(t.call, Duration::from_secs(5));
+        assert_eq!(t.grace, Duration::from_millis(500));
+        assert_eq!(t.create, Timeouts::default().create);
+        assert_eq!(config.extension_options("compose-ssh")["hosts"][0], "local");
+        assert!(config.extension_options("other").is_empty());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let err = Config::parse("timeouts:\n  call: soon\n", "c.yaml").unwrap_err();
+        assert!(
+            err.starts_with("config file c.yaml:2: timeouts.call:"),
+            "{err}"
+        );
+        let err = Config::parse("defaults:\n  consumr: x\n", "c.yaml").unwrap_err();
+        assert!(err.contains("unknown field `consumr`"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+//! `create` and `recreate`: resolve the profile, TTL, labels and secrets; record
+//! the intent (`pending`) before the extension is called; then provision, and wait
+//! for `ready` when asked.
+
+use super::{Core, close};
+use crate::attribution::Attribution;
+use crate::error::{Error, Result};
+use crate::exthost::ExtensionClient;
+use crate::labels::{LABEL_ID, with_core_labels};
+use crate::lifecycle::State;
+use crate::profile::Profile;
+use crate::store::{Change, NewSandbox, SandboxRecord};
+use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{
+    BackendState, CreateParams, GetParams, Labels, Placement, Sandbox, Secrets,
+};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// How often `--wait` asks the extension whether the sandbox is ready.
+const WAIT_POLL: Duration = Duration::from_millis(500);
+
+/// A request for a new sandbox.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    /// `profile.<name>` or `<name>`.
+    pub profile: String,
+    /// Lifetime; the profile's default when `None`.
+    pub ttl: Option<Duration>,
+    /// User labels (no `sandboxer.` keys).
+    pub labels: Labels,
+    pub host: Option<String>,
+    pub attribution: Attribution,
+    /// Return only once the sandbox is ready (or failed).
+    pub wait: bool,
+}
+
+/// Creates a sandbox. Returns its record in whatever state provisioning reached:
+/// `ready`, or `provisioning` when not waiting. A failed provisioning is recorded
+/// as `failed` and returned as an error.
+pub async fn create(core: &mut Core, request: CreateRequest) -> Result<SandboxRecord> {
+    let actor = request.attribution.consumer.to_string();
+    create_replacing(core, request, None, &actor).await
+}
+
+/// Creates a sandbox, recording `actor` as the one who asked (the consumer it is
+/// charged to may differ, for a recreate).
+async fn create_replacing(
+    core: &mut Core,
+    request: CreateRequest,
+    replaces: Option<&str>,
+    actor: &str,
+) -> Result<SandboxRecord> {
+    let profile = core.catalog().get(&request.profile)?.clone();
+    let ttl = request.ttl.unwrap_or(profile.ttl.default);
+    if ttl > profile.ttl.max {
+        return Err(Error::Refused(format!(
+            "--ttl {} is longer than {}'s ceiling of {}; ask for {} or less",
+            format_duration(ttl),
+            profile.id,
+            format_duration(profile.ttl.max),
+            format_duration(profile.ttl.max),
+        )));
+    }
+    // Everything that can fail on bad input fails before anything is recorded.
+    let secrets = crate::secrets::resolve(&profile.secrets)?;
+    let found = crate::exthost::find(profile.extension_name())?;
+
+    let id = crate::ids::new_sandbox_id();
+    let consumer = request.attribution.consumer.to_string();
+    let mut user_labels = profile.labels.clone();
+    user_labels.extend(request.labels.clone());
+    let labels = with_core_labels(
+        &user_labels,
+        &id,
+        &consumer,
+        &request.attribution.project,
+        &profile.id,
+    );
+    let created_at = now_ms();
+    core.store.insert_sandbox(
+        &NewSandbox {
+            id: id.clone(),
+            profile_id: profile.id.clone(),
+            profile_version: profile.version.clone(),
+            extension: profile.extension.clone(),
+            consumer,
+            project: request.attribution.project.clone(),
+            host: request.host.clone(),
+            labels: labels.clone(),
+            ttl_ms: duration_ms(ttl),
+            created_at,
+            expires_at: created_at + duration_ms(ttl),
+            ceiling_at: created_at + duration_ms(profile.ttl.max),
+            cost_per_hour: profile.cost.per_hour,
+            currency: profile.cost.currency.clone(),
+            replaces: replaces.map(str::to_string),
+        },
+        actor,
+    )?;
+    let (record, _) = core.store.transition(
+        &id,
+        State::Provisioning,
+        actor,
+        Change::default(),
+        json!({ "extension": profile.extension, "path": found.path.display().to_string() }),
+    )?;
+
+    let client = match core.launch(&found.name).await {
+        Ok(client) => client,
+        Err(e) => return Err(fail(core, &id, actor, e)),
+    };
+    let outcome = provision(core, &client, &profile, &record, secrets, &request, actor).await;
+    close(client).await;
+    match outcome {
+        Ok(record) => Ok(record),
+        Err(e) => Err(fail(core, &id, actor, e)),
+    }
+}
+
+/// Records the failure on the sandbox (unless it already moved on) and hands the
+/// error back.
+fn fail(core: &mut Core, id: &str, actor: &str, error: Error) -> Error {
+    let change = Change {
+        last_error: Some(Some(error.to_string())),
+        ..Change::default()
+    };
+    let detail = json!({ "error": error.to_string() });
+    if let Err(e) = core
+        .store
+        .transition(id, State::Failed, actor, change, detail)
+    {
+        tracing::warn!(sandbox = id, "could not record the failure: {e}");
+    }
+    error
+}
+
+/// The fields of a backend report worth keeping on the record.
+fn observed(sandbox: &Sandbox) -> Change {
+    Change {
+        backend_ref: Some(sandbox.backend_ref.clone()).filter(|r| !r.is_empty()),
+        endpoints: Some(sandbox.endpoints.clone()),
+        details: Some(sandbox.details.clone()),
+        host: sandbox
+            .details
+            .get("host")
+            .and_then(|h| h.as_str())
+            .map(str::to_string),
+        last_error: None,
+    }
+}
+
+async fn provision(
+    core: &mut Core,
+    client: &ExtensionClient,
+    profile: &Profile,
+    record: &SandboxRecord,
+    secrets: Secrets,
+    request: &CreateRequest,
+    actor: &str,
+) -> Result<SandboxRecord> {
+    let id = record.id.clone();
+    let token = json!(id);
+    let mut progress = client.subscribe_progress(&token);
+    let show_progress = std::io::stderr().is_terminal();
+    let params = CreateParams {
+        sandbox_id: id.clone(),
+        profile: profile.to_wire(),
+        placement: Placement {
+            host: request.host.clone(),
+        },
+        labels: record.labels.clone(),
+        secrets,
+        network: profile.network.clone(),
+        resources: profile.resources.clone(),
+        expires_at: rfc3339(record.expires_at),
+        progress_token: Some(token),
+    };
+    let call = client.call::<_, Sandbox>(m::SANDBOX_CREATE, &params);
+    tokio::pin!(call);
+    let sandbox = loop {
+        tokio::select! {
+            result = &mut call => break result?,
+            Some(p) = progress.recv() => {
+                let percent = p.percent.map(|p| format!(" ({p}%)")).unwrap_or_default();
+                tracing::info!(sandbox = %id, "{}{percent}", p.message);
+                if show_progress {
+                    eprintln!("{id}: {}{percent}", p.message);
+                }
+            }
+        }
+    };
+    if sandbox.sandbox_id != id || sandbox.labels.get(LABEL_ID) != Some(&id) {
+        return Err(Error::Backend(format!(
+            "extension {} answered create of {id} with sandbox {:?} labelled {:?}; \
+             every resource must carry sandboxer.id={id}",
+            client.name(),
+            sandbox.sandbox_id,
+            sandbox.labels.get(LABEL_ID)
+        )));
+    }
+    settle(core, client, &id, actor, sandbox, request.wait).await
+}
+
+/// Moves the record to match the backend's report, polling while it provisions
+/// when `wait` is set.
+async fn settle(
+    core: &mut Core,
+    client: &ExtensionClient,
+    id: &str,
+    actor: &str,
+    mut sandbox: Sandbox,
+    wait: bool,
+) -> Result<SandboxRecord> {
+    let deadline = Instant::now() + core.config.timeouts().create;
+    loop {
+        match sandbox.state {
+            BackendState::Ready => {
+                let (record, _) = core.store.transition(
+                    id,
+                    State::Ready,
+                    actor,
+                    observed(&sandbox),
+                    json!({ "backend_ref": sandbox.backend_ref }),
+                )?;
+                return Ok(record);
+            }
+            BackendState::Failed | BackendState::Stopped => {
+                return Err(Error::Backend(format!(
+                    "extension {} reports sandbox {id} as {} after create: {}",
+                    client.name(),
+                    sandbox.state.as_str(),
+                    serde_json::Value::Object(sandbox.details.clone())
+                )));
+            }
+            BackendState::Provisioning if !wait => {
+                return Ok(core.store.observe(id, observed(&sandbox))?);
+            }
+            BackendState::Provisioning => {
+                if Instant::now() >= deadline {
+                    return Err(Error::Backend(format!(
+                        "sandbox {id} was still provisioning after {}",
+                        format_duration(core.config.timeouts().create)
+                    )));
+                }
+                tokio::time::sleep(WAIT_POLL).await;
+                let params = GetParams {
+                    sandbox_id: id.to_string(),
+                    backend_ref: Some(sandbox.backend_ref.clone()).filter(|r| !r.is_empty()),
+                };
+                sandbox = client.call(m::SANDBOX_GET, &params).await?;
+            }
+        }
+    }
+}
+
+/// Replaces a sandbox with a new one of the same profile, labels, placement,
+/// attribution and lifetime (capped by the profile's ceiling): the old one is
+/// destroyed first, the new one gets a new id, and both records point at each
+/// other.
+pub async fn recreate(
+    core: &mut Core,
+    id: &str,
+    actor: &str,
+    wait: bool,
+) -> Result<(SandboxRecord, SandboxRecord)> {
+    let old = core.record(id)?;
+    if old.state != State::Destroyed {
+        super::destroy(core, id, actor).await?;
+    }
+    let attribution = Attribution {
+        consumer: old.consumer.parse().map_err(Error::Invalid)?,
+        project: old.project.clone(),
+    };
+    let labels: Labels = old
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("sandboxer."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let profile = core.catalog().get(&old.profile_id)?;
+    let ttl = Duration::from_millis(old.ttl_ms.max(0) as u64).min(profile.ttl.max);
+    let request = CreateRequest {
+        profile: old.profile_id.clone(),
+        ttl: Some(ttl),
+        labels,
+        host: old.host.clone(),
+        attribution,
+        wait,
+    };
+    let new = create_replacing(core, request, Some(id), actor).await?;
+    core.store.link_replacement(id, &new.id, actor)?;
+    let old = core.record(id)?;
+    Ok((old, new))
+}

@@ -1,0 +1,72 @@
+//! `destroy`: idempotent. The record moves to `destroying` before the extension is
+//! called and to `destroyed` only once the extension confirms; a failed destroy
+//! stays `destroying`, with an event, to be retried.
+
+use super::{Core, close};
+use crate::error::Result;
+use crate::lifecycle::State;
+use crate::store::{Change, EventKind, SandboxRecord};
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{DestroyParams, DestroyResult};
+use serde_json::json;
+
+/// What `destroy` did.
+#[derive(Debug, Clone)]
+pub struct DestroyOutcome {
+    pub record: SandboxRecord,
+    /// It was already destroyed; nothing was done.
+    pub already: bool,
+}
+
+pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOutcome> {
+    let record = core.record(id)?;
+    if record.state == State::Destroyed {
+        return Ok(DestroyOutcome {
+            record,
+            already: true,
+        });
+    }
+    if record.state != State::Destroying {
+        core.store.transition(
+            id,
+            State::Destroying,
+            actor,
+            Change::default(),
+            json!({ "from_state": record.state }),
+        )?;
+    }
+    let params = DestroyParams {
+        sandbox_id: id.to_string(),
+        backend_ref: record.backend_ref.clone(),
+    };
+    let result = match core.launch(&record.extension).await {
+        Ok(client) => {
+            let result = client
+                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
+                .await;
+            close(client).await;
+            result.map_err(Into::into)
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => {
+            let (record, _) =
+                core.store
+                    .transition(id, State::Destroyed, actor, Change::default(), json!({}))?;
+            Ok(DestroyOutcome {
+                record,
+                already: false,
+            })
+        }
+        Err(e) => {
+            core.store.record_event(
+                id,
+                actor,
+                EventKind::ExtensionError,
+                json!({ "method": m::SANDBOX_DESTROY, "error": e.to_string() }),
+            )?;
+            Err(e)
+        }
+    }
+}

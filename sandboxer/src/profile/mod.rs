@@ -1,0 +1,135 @@
+//! Profiles: the recipes sandboxes are made from. A profile names its extension,
+//! lifetime, resources, network policy, secrets, labels, cost rate and an
+//! extension-specific `spec`. The catalog holds the built-in profiles (embedded
+//! from `profiles/`) and those found in `SANDBOXER_PROFILE_PATH`.
+
+mod catalog;
+mod parse;
+
+pub use catalog::{Catalog, PROFILE_PATH_ENV};
+pub use parse::parse_profile;
+
+use crate::secrets::SecretRef;
+use sandboxer_ext_protocol::{Labels, NetworkPolicy, ProfileRef, Resources};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Prefix of every profile id.
+pub const PROFILE_ID_PREFIX: &str = "profile.";
+
+/// A loaded, validated profile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub id: String,
+    pub version: String,
+    pub description: String,
+    /// `ext.<name>`.
+    pub extension: String,
+    pub ttl: Ttl,
+    pub resources: Resources,
+    pub network: NetworkPolicy,
+    /// Secret name → where its value comes from; resolved at create only.
+    pub secrets: BTreeMap<String, SecretRef>,
+    pub labels: Labels,
+    pub cost: CostRate,
+    pub spec: Value,
+    /// Files shipped with the profile (a compose file, say), by relative path.
+    #[serde(skip)]
+    pub files: BTreeMap<String, String>,
+    pub source: Source,
+}
+
+/// Default and ceiling of a sandbox's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ttl {
+    #[serde(serialize_with = "as_human")]
+    pub default: Duration,
+    #[serde(serialize_with = "as_human")]
+    pub max: Duration,
+}
+
+fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time::format_duration(*d))
+}
+
+/// What a sandbox of this profile costs while it exists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CostRate {
+    pub currency: String,
+    pub per_hour: f64,
+}
+
+impl Default for CostRate {
+    fn default() -> Self {
+        CostRate {
+            currency: "USD".into(),
+            per_hour: 0.0,
+        }
+    }
+}
+
+/// Where a profile was loaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "path", rename_all = "lowercase")]
+pub enum Source {
+    /// Embedded in the binary from the repository's `profiles/` folder.
+    Builtin(String),
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Builtin(path) => write!(f, "profiles/{path} (built in)"),
+            Source::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl Profile {
+    /// The extension's bare name (`compose-ssh` of `ext.compose-ssh`).
+    pub fn extension_name(&self) -> &str {
+        self.extension
+            .strip_prefix(sandboxer_ext_protocol::EXTENSION_ID_PREFIX)
+            .unwrap_or(&self.extension)
+    }
+
+    /// The profile as an extension sees it: the spec, with the profile's files
+    /// inlined under `spec.files` so the extension needs no access to the catalog.
+    pub fn to_wire(&self) -> ProfileRef {
+        let mut spec = self.spec.clone();
+        if !self.files.is_empty()
+            && let Value::Object(map) = &mut spec
+        {
+            map.insert(
+                "files".into(),
+                serde_json::to_value(&self.files).expect("strings serialize"),
+            );
+        }
+        ProfileRef {
+            id: self.id.clone(),
+            version: self.version.clone(),
+            spec,
+        }
+    }
+}
+
+/// A profile that could not be loaded or found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProfileError {
+    /// Malformed: names the file, the line when known, and the field.
+    #[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Invalid {
+        file: String,
+        line: Option<usize>,
+        field: String,
+        message: String,
+    },
+    #[error("profile {id:?} not found (`sandboxer profiles list` shows the catalog){hint}")]
+    Unknown { id: String, hint: String },
+    #[error("reading profiles from {path}: {message}")]
+    Io { path: String, message: String },
+}

@@ -1,0 +1,410 @@
+//! YAML → `Profile`, with every error naming the file, line and field.
+//!
+//! Validation happens while deserializing (each field's type checks itself), so
+//! the YAML parser can say where the offending value stands.
+
+use super::{CostRate, PROFILE_ID_PREFIX, Profile, ProfileError, Source, Ttl};
+use crate::secrets::SecretRef;
+use sandboxer_ext_protocol::names::validate_extension_name;
+use sandboxer_ext_protocol::{EXTENSION_ID_PREFIX, Labels, NetworkPolicy, Resources};
+use serde::Deserialize;
+use serde::de::Error as _;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `profile.<name>`, checked.
+struct ProfileId(String);
+
+impl<'de> Deserialize<'de> for ProfileId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        let name = id.strip_prefix(PROFILE_ID_PREFIX).ok_or_else(|| {
+            D::Error::custom(format!("{id:?} must start with \"{PROFILE_ID_PREFIX}\""))
+        })?;
+        // Profile names follow the same rule as extension names.
+        validate_extension_name(name).map_err(|e| {
+            D::Error::custom(e.to_string().replace("extension name", "profile name"))
+        })?;
+        Ok(ProfileId(id))
+    }
+}
+
+/// `ext.<name>`, checked.
+struct ExtensionId(String);
+
+impl<'de> Deserialize<'de> for ExtensionId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        let name = id.strip_prefix(EXTENSION_ID_PREFIX).ok_or_else(|| {
+            D::Error::custom(format!(
+                "{id:?} must start with \"{EXTENSION_ID_PREFIX}\" (for example ext.compose-ssh)"
+            ))
+        })?;
+        validate_extension_name(name).map_err(D::Error::custom)?;
+        Ok(ExtensionId(id))
+    }
+}
+
+/// A duration written like `30m` or `2h`.
+struct HumanDuration(Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::time::parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(D::Error::custom)
+    }
+}
+
+/// A version written as a string or a number (`1`, `1.2`, "2024-05").
+struct Version(String);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) if !s.trim().is_empty() => Ok(Version(s)),
+            Value::Number(n) => Ok(Version(n.to_string())),
+            other => Err(D::Error::custom(format!(
+                "expected a version such as \"1\" or \"1.2\", found {other}"
+            ))),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTtl {
+    default: HumanDuration,
+    max: HumanDuration,
+}
+
+impl<'de> Deserialize<'de> for Ttl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawTtl::deserialize(d)?;
+        if raw.default.0 > raw.max.0 {
+            return Err(D::Error::custom(format!(
+                "default ({}) is longer than max ({})",
+                crate::time::format_duration(raw.default.0),
+                crate::time::format_duration(raw.max.0)
+            )));
+        }
+        Ok(Ttl {
+            default: raw.default.0,
+            max: raw.max.0,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCost {
+    #[serde(default = "usd")]
+    currency: String,
+    per_hour: f64,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+impl<'de> Deserialize<'de> for CostRate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawCost::deserialize(d)?;
+        if !(raw.per_hour.is_finite() && raw.per_hour >= 0.0) {
+            return Err(D::Error::custom(
+                "per_hour must be a number of zero or more",
+            ));
+        }
+        if raw.currency.len() != 3 || !raw.currency.chars().all(|c| c.is_ascii_uppercase()) {
+            return Err(D::Error::custom(format!(
+                "currency {:?} is not a three-letter code such as USD",
+                raw.currency
+            )));
+        }
+        Ok(CostRate {
+            currency: raw.currency,
+            per_hour: raw.per_hour,
+        })
+    }
+}
+
+/// A user label inside a profile, checked like `--label`.
+struct LabelMap(Labels);
+
+impl<'de> Deserialize<'de> for LabelMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let labels = Labels::deserialize(d)?;
+        for (k, v) in &labels {
+            crate::labels::validate_key(k).map_err(D::Error::custom)?;
+            crate::labels::validate_value(k, v).map_err(D::Error::custom)?;
+        }
+        Ok(LabelMap(labels))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    id: ProfileId,
+    version: Version,
+    #[serde(default)]
+    description: String,
+    extension: ExtensionId,
+    ttl: Ttl,
+    #[serde(default)]
+    resources: Resources,
+    #[serde(default)]
+    network: NetworkPolicy,
+    #[serde(default)]
+    secrets: BTreeMap<String, SecretRef>,
+    #[serde(default)]
+    labels: Option<LabelMap>,
+    #[serde(default)]
+    cost: CostRate,
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default)]
+    spec: Value,
+}
+
+/// The 1-based line where the field at `path` (`ttl.max`, `files[0]`) stands in
+/// block-style YAML. Walks the keys one by one, each deeper than its parent; a key
+/// written in flow style (`ttl: {max: 2h}`) resolves to its parent's line. The
+/// YAML parser's own position is used when this finds nothing.
+fn line_of_path(source: &str, path: &str) -> Option<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let (mut from, mut parent_indent, mut found) = (0usize, None::<usize>, None::<usize>);
+    for segment in path.split('.') {
+        let key = segment.split('[').next().unwrap_or(segment);
+        if key.is_empty() {
+            continue;
+        }
+        let hit = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
+            let trimmed = l.trim_start().trim_start_matches("- ");
+            let deeper = parent_indent.is_none_or(|p| indent(l) > p);
+            let is_key = trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'));
+            (deeper && is_key).then_some(i)
+        });
+        match hit {
+            Some(i) => {
+                found = Some(i);
+                parent_indent = Some(indent(lines[i]));
+                from = i + 1;
+            }
+            None => break, // Flow style or absent: keep the parent's line.
+        }
+    }
+    found.map(|i| i + 1)
+}
+
+/// yaml_serde prefixes messages with its own path and suffixes the position; the
+/// error already names both, so keep the message alone.
+fn bare_message(message: &str) -> &str {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    match message.split_once(": ") {
+        Some((prefix, rest))
+            if !prefix.is_empty()
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) =>
+        {
+            rest
+        }
+        _ => message,
+    }
+}
+
+/// Parses one profile. `expected_name` is the name its location implies (the
+/// `<name>` of `<name>/profile.yaml`); `read_file` fetches a file shipped next to
+/// it.
+pub fn parse_profile(
+    source: &str,
+    origin: Source,
+    expected_name: &str,
+    read_file: impl Fn(&str) -> Option<String>,
+) -> Result<Profile, ProfileError> {
+    let file = origin.to_string();
+    let raw: RawProfile = serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(
+        source,
+    ))
+    .map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let line = line_of_path(source, &path).or(inner.location().map(|l| l.line()));
+        ProfileError::Invalid {
+            file: file.clone(),
+            line,
+            field: if path == "." {
+                "(document)".into()
+            } else {
+                path
+            },
+            message: bare_message(&inner.to_string()).to_string(),
+        }
+    })?;
+    let invalid = |field: &str, message: String| ProfileError::Invalid {
+        file: file.clone(),
+        line: line_of_path(source, field),
+        field: field.into(),
+        message,
+    };
+    let expected_id = format!("{PROFILE_ID_PREFIX}{expected_name}");
+    if raw.id.0 != expected_id {
+        return Err(invalid(
+            "id",
+            format!(
+                "{:?} does not match where the profile stands (expected {expected_id:?})",
+                raw.id.0
+            ),
+        ));
+    }
+    for name in raw.secrets.keys() {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(invalid(
+                &format!("secrets.{name}"),
+                "a secret name has only letters, digits and '_' (it becomes an environment \
+                 variable)"
+                    .into(),
+            ));
+        }
+    }
+    let mut files = BTreeMap::new();
+    for (i, name) in raw.files.iter().enumerate() {
+        let field = format!("files[{i}]");
+        let safe = !name.is_empty()
+            && !name.starts_with('/')
+            && name.split('/').all(|part| !part.is_empty() && part != "..");
+        if !safe {
+            return Err(invalid(
+                &field,
+                format!("{name:?} must be a relative path inside the profile's folder"),
+            ));
+        }
+        let contents = read_file(name)
+            .ok_or_else(|| invalid(&field, format!("{name:?} is not in the profile's folder")))?;
+        files.insert(name.clone(), contents);
+    }
+    if !(raw.spec.is_null() || raw.spec.is_object()) {
+        return Err(invalid("spec", "spec must be a mapping".into()));
+    }
+    Ok(Profile {
+        id: raw.id.0,
+        version: raw.version.0,
+        description: raw.description,
+        extension: raw.extension.0,
+        ttl: raw.ttl,
+        resources: raw.resources,
+        network: raw.network,
+        secrets: raw.secrets,
+        labels: raw.labels.map(|l| l.0).unwrap_or_default(),
+        cost: raw.cost,
+        spec: if raw.spec.is_null() {
+            Value::Object(Default::default())
+        } else {
+            raw.spec
+        },
+        files,
+        source: origin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    const GOOD: &str = "\
+id: profile.demo
+version: 1
+description: A demo.
+extension: ext.fixture
+ttl:
+  default: 30m
+  max: 2h
+resources:
+  cpus: 0.5
+  memory_mb: 128
+network:
+  egress: allow
+secrets:
+  API_TOKEN: env:DEMO_TOKEN
+labels:
+  team: infra
+cost:
+  per_hour: 0.25
+files: [compose.yaml]
+spec:
+  services: [web]
+";
+
+    fn parse(source: &str) -> Result<Profile, ProfileError> {
+        parse_profile(
+            source,
+            Source::File(PathBuf::from("/p/demo/profile.yaml")),
+            "demo",
+            |name| (name == "compose.yaml").then(|| "services: {}\n".to_string()),
+        )
+    }
+
+    #[test]
+    fn a_good_profile_loads_every_field() {
+        let p = parse(GOOD).unwrap();
+        assert_eq!(p.id, "profile.demo");
+        assert_eq!(p.version, "1");
+        assert_eq!(p.extension_name(), "fixture");
+        assert_eq!(p.ttl.default, Duration::from_secs(1800));
+        assert_eq!(p.ttl.max, Duration::from_secs(7200));
+        assert_eq!(p.resources.memory_mb, Some(128));
+        assert_eq!(p.network.egress, sandboxer_ext_protocol::Egress::Allow);
+        assert_eq!(p.secrets["API_TOKEN"], SecretRef::Env("DEMO_TOKEN".into()));
+        assert_eq!(p.labels["team"], "infra");
+        assert_eq!(p.cost.per_hour, 0.25);
+        assert_eq!(p.cost.currency, "USD");
+        let wire = p.to_wire();
+        assert_eq!(wire.spec["files"]["compose.yaml"], "services: {}\n");
+        assert_eq!(wire.spec["services"][0], "web");
+    }
+
+    /// One malformed profile per case: the error must name the file, the line and
+    /// the field.
+    fn check(replace: &str, with: &str, line: usize, field: &str, fragment: &str) {
+        let source = GOOD.replacen(replace, with, 1);
+        assert_ne!(source, GOOD, "{replace:?} not found");
+        match parse(&source) {
+            Err(ProfileError::Invalid {
+                file,
+                line: got_line,
+                field: got_field,
+                message,
+            }) => {
+                assert_eq!(file, "/p/demo/profile.yaml");
+                assert_eq!(got_field, field, "{message}");
+                assert_eq!(got_line, Some(line), "{field}: {message}");
+                assert!(message.contains(fragment), "{field}: {message}");
+            }
+            other => panic!("{replace:?} -> {with:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_required_field_is_named() {
+        let source = GOOD.replace("extension: ext.fixture\n", "");
+        let err = parse(&source).unwrap_err().to_string();
+        assert!(err.contains("missing field `extension`"), "{err}");
+        assert!(err.starts_with("/p/demo/profile.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn broken_yaml_names_the_line() {
+        let err = parse("id: profile.demo\nversion: [\n").unwrap_err();
+        assert!(
+            matches!(err, ProfileError::Invalid { line: Some(_), .. }),
+            "{err:?}"
+        );
+    }
+}

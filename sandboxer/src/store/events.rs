@@ -1,0 +1,188 @@
+//! The append-only event log: every state transition and every other thing that
+//! happens to a sandbox, with its time, actor and detail. SQLite triggers refuse
+//! updates and deletes of events.
+
+use super::{Store, StoreResult};
+use crate::lifecycle::State;
+use crate::time::{Millis, rfc3339};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Row, params};
+use serde::{Serialize, Serializer};
+
+/// What an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A lifecycle transition (`from_state` → `to_state`).
+    State,
+    /// The expiry moved.
+    TtlExtended,
+    /// The sandbox was replaced by a new one.
+    Recreated,
+    /// A call to the extension failed; the state did not change.
+    ExtensionError,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::State => "state",
+            EventKind::TtlExtended => "ttl_extended",
+            EventKind::Recreated => "recreated",
+            EventKind::ExtensionError => "extension_error",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::State,
+            EventKind::TtlExtended,
+            EventKind::Recreated,
+            EventKind::ExtensionError,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+/// One entry of the log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub seq: i64,
+    pub sandbox_id: String,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub at: Millis,
+    /// The consumer that caused it, or `system`.
+    pub actor: String,
+    pub kind: EventKind,
+    pub from_state: Option<State>,
+    pub to_state: Option<State>,
+    pub detail: serde_json::Value,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub sandbox_id: Option<String>,
+    /// Only sandboxes of this project.
+    pub project: Option<String>,
+    /// Only events after this sequence number.
+    pub after_seq: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
+    let conversion = |idx: usize, msg: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, msg.into())
+    };
+    let kind: String = row.get(4)?;
+    let state = |idx: usize| -> rusqlite::Result<Option<State>> {
+        let text: Option<String> = row.get(idx)?;
+        text.map(|t| t.parse().map_err(|e| conversion(idx, e)))
+            .transpose()
+    };
+    let detail: String = row.get(7)?;
+    Ok(Event {
+        seq: row.get(0)?,
+        sandbox_id: row.get(1)?,
+        at: row.get(2)?,
+        actor: row.get(3)?,
+        kind: EventKind::parse(&kind).ok_or_else(|| conversion(4, format!("kind {kind:?}")))?,
+        from_state: state(5)?,
+        to_state: state(6)?,
+        detail: serde_json::from_str(&detail).map_err(|e| conversion(7, e.to_string()))?,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn insert_event(
+    tx: &rusqlite::Connection,
+    sandbox_id: &str,
+    at: Millis,
+    actor: &str,
+    kind: EventKind,
+    from: Option<State>,
+    to: Option<State>,
+    detail: serde_json::Value,
+) -> StoreResult<Event> {
+    tx.execute(
+        "INSERT INTO events (sandbox_id, at, actor, kind, from_state, to_state, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            sandbox_id,
+            at,
+            actor,
+            kind.as_str(),
+            from.map(State::as_str),
+            to.map(State::as_str),
+            detail.to_string(),
+        ],
+    )?;
+    Ok(Event {
+        seq: tx.last_insert_rowid(),
+        sandbox_id: sandbox_id.into(),
+        at,
+        actor: actor.into(),
+        kind,
+        from_state: from,
+        to_state: to,
+        detail,
+    })
+}
+
+impl Store {
+    /// Appends an event that is not a transition.
+    pub fn record_event(
+        &mut self,
+        sandbox_id: &str,
+        actor: &str,
+        kind: EventKind,
+        detail: serde_json::Value,
+    ) -> StoreResult<Event> {
+        self.write(|tx| {
+            insert_event(
+                tx,
+                sandbox_id,
+                crate::time::now_ms(),
+                actor,
+                kind,
+                None,
+                None,
+                detail,
+            )
+        })
+    }
+
+    /// Events matching `filter`, in order.
+    pub fn events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        let mut sql = String::from(
+            "SELECT e.seq, e.sandbox_id, e.at, e.actor, e.kind, e.from_state, e.to_state, \
+             e.detail FROM events e",
+        );
+        let mut args: Vec<SqlValue> = Vec::new();
+        if filter.project.is_some() {
+            sql += " JOIN sandboxes s ON s.id = e.sandbox_id";
+        }
+        sql += " WHERE e.seq > ?1";
+        args.push(SqlValue::Integer(filter.after_seq.unwrap_or(0)));
+        if let Some(id) = &filter.sandbox_id {
+            args.push(SqlValue::Text(id.clone()));
+            sql += &format!(" AND e.sandbox_id = ?{}", args.len());
+        }
+        if let Some(project) = &filter.project {
+            args.push(SqlValue::Text(project.clone()));
+            sql += &format!(" AND s.project = ?{}", args.len());
+        }
+        sql += " ORDER BY e.seq";
+        if let Some(limit) = filter.limit {
+            sql += &format!(" LIMIT {limit}");
+        }
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,100 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`. Each entry is
+//! applied once, in order, in its own transaction; entries are never edited once
+//! released, only appended.
+
+use super::{StoreError, StoreResult};
+use rusqlite::{Connection, TransactionBehavior};
+use std::path::Path;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: sandboxes, the event log, usage.
+    "
+    CREATE TABLE sandboxes (
+        id              TEXT PRIMARY KEY,
+        profile_id      TEXT NOT NULL,
+        profile_version TEXT NOT NULL,
+        extension       TEXT NOT NULL,
+        state           TEXT NOT NULL,
+        consumer        TEXT NOT NULL,
+        project         TEXT NOT NULL,
+        host            TEXT,
+        labels          TEXT NOT NULL,
+        backend_ref     TEXT,
+        endpoints       TEXT NOT NULL DEFAULT '[]',
+        details         TEXT NOT NULL DEFAULT '{}',
+        last_error      TEXT,
+        ttl_ms          INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL,
+        updated_at      INTEGER NOT NULL,
+        state_since     INTEGER NOT NULL,
+        expires_at      INTEGER NOT NULL,
+        ceiling_at      INTEGER NOT NULL,
+        cost_per_hour   REAL NOT NULL,
+        currency        TEXT NOT NULL,
+        replaces        TEXT,
+        replaced_by     TEXT
+    );
+    CREATE INDEX sandboxes_state ON sandboxes (state);
+    CREATE INDEX sandboxes_project ON sandboxes (project, state);
+    CREATE INDEX sandboxes_expires ON sandboxes (expires_at);
+
+    CREATE TABLE events (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        sandbox_id TEXT NOT NULL,
+        at         INTEGER NOT NULL,
+        actor      TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT,
+        detail     TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_sandbox ON events (sandbox_id, seq);
+    CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+    CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+
+    CREATE TABLE usage (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        sandbox_id    TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        started_at    INTEGER NOT NULL,
+        ended_at      INTEGER NOT NULL,
+        consumer      TEXT NOT NULL,
+        project       TEXT NOT NULL,
+        profile_id    TEXT NOT NULL,
+        extension     TEXT NOT NULL,
+        host          TEXT,
+        cost_per_hour REAL NOT NULL,
+        currency      TEXT NOT NULL
+    );
+    CREATE INDEX usage_sandbox ON usage (sandbox_id);
+    CREATE INDEX usage_project ON usage (project, started_at);
+    ",
+];
+
+/// The schema version this build writes.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Applies every migration the file has not seen yet.
+pub fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
+    loop {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > latest() {
+            return Err(StoreError::TooNew {
+                path: path.display().to_string(),
+                found: version,
+                known: latest(),
+            });
+        }
+        if version == latest() {
+            return Ok(());
+        }
+        tx.execute_batch(MIGRATIONS[version as usize])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+}

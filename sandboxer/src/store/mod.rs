@@ -1,0 +1,132 @@
+//! The store: one SQLite file holding sandboxes, an append-only event log and
+//! usage records. Only this module writes SQL.
+//!
+//! The file runs in WAL mode with a busy timeout, and every write is one
+//! `BEGIN IMMEDIATE` transaction, so several `sandboxer` processes can share it.
+
+mod events;
+mod migrations;
+mod records;
+mod sandboxes;
+mod usage;
+
+pub use events::{Event, EventFilter, EventKind};
+pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
+pub use usage::UsageRecord;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable naming the state file.
+pub const STATE_ENV: &str = "SANDBOXER_STATE";
+
+/// How long a write waits for another process's transaction.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state file {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "state file {path} was written by a newer sandboxer (schema {found}, this build knows \
+         up to {known}); upgrade sandboxer or point --state elsewhere"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("cannot create the folder for the state file {path}: {source}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox {id} is {from}; it cannot become {to}")]
+    BadTransition {
+        id: String,
+        from: crate::lifecycle::State,
+        to: crate::lifecycle::State,
+    },
+    #[error("sandbox {0} not found")]
+    NotFound(String),
+    #[error("sandbox {0} already exists")]
+    Duplicate(String),
+    #[error("state file: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("state file holds malformed data: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An open state file.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// The default state file: `$XDG_STATE_HOME/sandboxer/state.sqlite`.
+pub fn default_path() -> PathBuf {
+    dirs::state_dir()
+        .or_else(|| dirs::home_dir().map(|h| h.join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("sandboxer")
+        .join("state.sqlite")
+}
+
+impl Store {
+    /// Opens (creating if needed) the state file and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+                path: path.display().to_string(),
+                source,
+            })?;
+        }
+        let open_err = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        migrations::migrate(&mut store.conn, path)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: it holds the write lock from
+    /// the start, so read-then-write sequences cannot interleave across processes.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+}

@@ -1,0 +1,303 @@
+//! SQL for sandbox rows: insert, transition (with its event and usage record in the
+//! same transaction), expiry changes, lookups and filtered lists.
+
+use super::events::{EventKind, insert_event};
+use super::records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
+use super::usage::insert_usage;
+use super::{Event, Store, StoreError, StoreResult};
+use crate::lifecycle::{State, can_transition};
+use crate::time::{Millis, now_ms};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params};
+use serde_json::json;
+
+const COLUMNS: &str = "id, state, profile_id, profile_version, extension, consumer, project, \
+    host, labels, backend_ref, endpoints, details, last_error, ttl_ms, created_at, updated_at, \
+    state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by";
+
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn state_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
+    Ok(SandboxRecord {
+        id: row.get(0)?,
+        state: state_column(row, 1)?,
+        profile_id: row.get(2)?,
+        profile_version: row.get(3)?,
+        extension: row.get(4)?,
+        consumer: row.get(5)?,
+        project: row.get(6)?,
+        host: row.get(7)?,
+        labels: json_column(row, 8)?,
+        backend_ref: row.get(9)?,
+        endpoints: json_column(row, 10)?,
+        details: json_column(row, 11)?,
+        last_error: row.get(12)?,
+        ttl_ms: row.get(13)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+        state_since: row.get(16)?,
+        expires_at: row.get(17)?,
+        ceiling_at: row.get(18)?,
+        cost_per_hour: row.get(19)?,
+        currency: row.get(20)?,
+        replaces: row.get(21)?,
+        replaced_by: row.get(22)?,
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
+
+fn fetch(tx: &rusqlite::Connection, id: &str) -> StoreResult<Option<SandboxRecord>> {
+    Ok(tx
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM sandboxes WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?)
+}
+
+impl Store {
+    /// Records the intent to create a sandbox (state `pending`) and its first event.
+    pub fn insert_sandbox(&mut self, new: &NewSandbox, actor: &str) -> StoreResult<Event> {
+        self.write(|tx| {
+            if fetch(tx, &new.id)?.is_some() {
+                return Err(StoreError::Duplicate(new.id.clone()));
+            }
+            tx.execute(
+                "INSERT INTO sandboxes (id, state, profile_id, profile_version, extension, \
+                 consumer, project, host, labels, ttl_ms, created_at, updated_at, state_since, \
+                 expires_at, ceiling_at, cost_per_hour, currency, replaces) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
+                 ?15, ?16)",
+                params![
+                    new.id,
+                    State::Pending.as_str(),
+                    new.profile_id,
+                    new.profile_version,
+                    new.extension,
+                    new.consumer,
+                    new.project,
+                    new.host,
+                    to_json(&new.labels),
+                    new.ttl_ms,
+                    new.created_at,
+                    new.expires_at,
+                    new.ceiling_at,
+                    new.cost_per_hour,
+                    new.currency,
+                    new.replaces,
+                ],
+            )?;
+            insert_event(
+                tx,
+                &new.id,
+                new.created_at,
+                actor,
+                EventKind::State,
+                None,
+                Some(State::Pending),
+                json!({
+                    "profile": new.profile_id,
+                    "extension": new.extension,
+                    "project": new.project,
+                    "expires_at": crate::time::rfc3339(new.expires_at),
+                }),
+            )
+        })
+    }
+
+    /// Moves a sandbox to `to` if the lifecycle allows it, applying `change`, and
+    /// records the event and the usage of the state it leaves, atomically.
+    pub fn transition(
+        &mut self,
+        id: &str,
+        to: State,
+        actor: &str,
+        change: Change,
+        detail: serde_json::Value,
+    ) -> StoreResult<(SandboxRecord, Event)> {
+        self.write(|tx| {
+            let current = fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            if !can_transition(current.state, to) {
+                return Err(StoreError::BadTransition {
+                    id: id.into(),
+                    from: current.state,
+                    to,
+                });
+            }
+            let now = now_ms().max(current.state_since);
+            insert_usage(tx, &current, now)?;
+            tx.execute(
+                "UPDATE sandboxes SET state = ?2, state_since = ?3, updated_at = ?3, \
+                 backend_ref = COALESCE(?4, backend_ref), endpoints = COALESCE(?5, endpoints), \
+                 details = COALESCE(?6, details), host = COALESCE(?7, host), \
+                 last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END \
+                 WHERE id = ?1",
+                params![
+                    id,
+                    to.as_str(),
+                    now,
+                    change.backend_ref,
+                    change.endpoints.as_ref().map(to_json),
+                    change.details.as_ref().map(to_json),
+                    change.host,
+                    change.last_error.is_some(),
+                    change.last_error.flatten(),
+                ],
+            )?;
+            let event = insert_event(
+                tx,
+                id,
+                now,
+                actor,
+                EventKind::State,
+                Some(current.state),
+                Some(to),
+                detail,
+            )?;
+            let record = fetch(tx, id)?.expect("row updated in this transaction");
+            Ok((record, event))
+        })
+    }
+
+    /// Refreshes what the backend reports (endpoints, details, backend ref)
+    /// without a state change. Records no event: nothing happened to the sandbox.
+    pub fn observe(&mut self, id: &str, change: Change) -> StoreResult<SandboxRecord> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE sandboxes SET backend_ref = COALESCE(?2, backend_ref), \
+                 endpoints = COALESCE(?3, endpoints), details = COALESCE(?4, details), \
+                 host = COALESCE(?5, host) WHERE id = ?1",
+                params![
+                    id,
+                    change.backend_ref,
+                    change.endpoints.as_ref().map(to_json),
+                    change.details.as_ref().map(to_json),
+                    change.host,
+                ],
+            )?;
+            fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))
+        })
+    }
+
+    /// Moves the expiry and records a `ttl_extended` event. The caller checks the
+    /// ceiling; the store refuses an expiry past it all the same.
+    pub fn set_expiry(
+        &mut self,
+        id: &str,
+        expires_at: Millis,
+        actor: &str,
+    ) -> StoreResult<(SandboxRecord, Event)> {
+        self.write(|tx| {
+            let current = fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            if expires_at > current.ceiling_at {
+                return Err(StoreError::Corrupt(format!(
+                    "expiry past the ceiling of sandbox {id}"
+                )));
+            }
+            let now = now_ms();
+            tx.execute(
+                "UPDATE sandboxes SET expires_at = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, expires_at, now],
+            )?;
+            let event = insert_event(
+                tx,
+                id,
+                now,
+                actor,
+                EventKind::TtlExtended,
+                None,
+                None,
+                json!({
+                    "from": crate::time::rfc3339(current.expires_at),
+                    "to": crate::time::rfc3339(expires_at),
+                }),
+            )?;
+            Ok((fetch(tx, id)?.expect("row exists"), event))
+        })
+    }
+
+    /// Records that `new_id` replaces `old_id` (a recreate), on both rows and in the
+    /// old one's events.
+    pub fn link_replacement(&mut self, old_id: &str, new_id: &str, actor: &str) -> StoreResult<()> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE sandboxes SET replaced_by = ?2 WHERE id = ?1",
+                params![old_id, new_id],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(old_id.into()));
+            }
+            insert_event(
+                tx,
+                old_id,
+                now_ms(),
+                actor,
+                EventKind::Recreated,
+                None,
+                None,
+                json!({ "replaced_by": new_id }),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn get_sandbox(&self, id: &str) -> StoreResult<Option<SandboxRecord>> {
+        fetch(&self.conn, id)
+    }
+
+    /// Sandboxes matching `filter`, oldest first.
+    pub fn list_sandboxes(&self, filter: &SandboxFilter) -> StoreResult<Vec<SandboxRecord>> {
+        let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE 1 = 1");
+        let mut args: Vec<SqlValue> = Vec::new();
+        let mut arg = |value: SqlValue| {
+            args.push(value);
+            format!("?{}", args.len())
+        };
+        if !filter.states.is_empty() {
+            let marks: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| arg(SqlValue::Text(s.as_str().into())))
+                .collect();
+            sql += &format!(" AND state IN ({})", marks.join(", "));
+        }
+        for (column, value) in [
+            ("profile_id", &filter.profile_id),
+            ("project", &filter.project),
+            ("consumer", &filter.consumer),
+            ("extension", &filter.extension),
+        ] {
+            if let Some(value) = value {
+                sql += &format!(" AND {column} = {}", arg(SqlValue::Text(value.clone())));
+            }
+        }
+        for (key, value) in &filter.labels {
+            let path = arg(SqlValue::Text(format!(
+                "$.\"{}\"",
+                key.replace('"', "\"\"")
+            )));
+            let value = arg(SqlValue::Text(value.clone()));
+            sql += &format!(" AND json_extract(labels, {path}) = {value}");
+        }
+        sql += " ORDER BY created_at, id";
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

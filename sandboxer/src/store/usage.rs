@@ -1,0 +1,84 @@
+//! Usage records: one row per stretch of time a sandbox spent in a state, written
+//! when it leaves that state. The ledger and billing export are built on them.
+
+use super::records::SandboxRecord;
+use super::{Store, StoreResult};
+use crate::time::Millis;
+use rusqlite::params;
+use serde::Serialize;
+
+/// Time one sandbox spent in one state, with what it is charged to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRecord {
+    pub sandbox_id: String,
+    pub state: String,
+    pub started_at: Millis,
+    pub ended_at: Millis,
+    pub consumer: String,
+    pub project: String,
+    pub profile_id: String,
+    pub extension: String,
+    pub host: Option<String>,
+    pub cost_per_hour: f64,
+    pub currency: String,
+}
+
+impl UsageRecord {
+    pub fn seconds(&self) -> f64 {
+        (self.ended_at - self.started_at) as f64 / 1000.0
+    }
+}
+
+/// Writes the usage of the state `record` is leaving at `now`.
+pub(super) fn insert_usage(
+    tx: &rusqlite::Connection,
+    record: &SandboxRecord,
+    now: Millis,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project, \
+         profile_id, extension, host, cost_per_hour, currency) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            record.id,
+            record.state.as_str(),
+            record.state_since,
+            now,
+            record.consumer,
+            record.project,
+            record.profile_id,
+            record.extension,
+            record.host,
+            record.cost_per_hour,
+            record.currency,
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Usage records of one sandbox, or of all when `sandbox_id` is `None`.
+    pub fn usage(&self, sandbox_id: Option<&str>) -> StoreResult<Vec<UsageRecord>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sandbox_id, state, started_at, ended_at, consumer, project, profile_id, \
+             extension, host, cost_per_hour, currency FROM usage \
+             WHERE ?1 IS NULL OR sandbox_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([sandbox_id], |row| {
+            Ok(UsageRecord {
+                sandbox_id: row.get(0)?,
+                state: row.get(1)?,
+                started_at: row.get(2)?,
+                ended_at: row.get(3)?,
+                consumer: row.get(4)?,
+                project: row.get(5)?,
+                profile_id: row.get(6)?,
+                extension: row.get(7)?,
+                host: row.get(8)?,
+                cost_per_hour: row.get(9)?,
+                currency: row.get(10)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

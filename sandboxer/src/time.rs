@@ -1,0 +1,77 @@
+//! Time as the core keeps it: UTC instants in milliseconds since the epoch in the
+//! store, RFC 3339 on the wire and on screen, and user durations like `2h`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::time::Duration;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 with millisecond precision, `Z` suffix.
+pub fn rfc3339(ms: Millis) -> String {
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Parses an RFC 3339 timestamp into milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<Millis> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Parses a duration such as `90s`, `30m`, `2h` or `1d 6h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("invalid duration {s:?}: {e} (write it like 30m, 2h or 1d)"))?;
+    if d.is_zero() {
+        return Err(format!(
+            "invalid duration {s:?}: it must be longer than zero"
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration as a person writes it (`2h 30m`).
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+}
+
+pub fn duration_ms(d: Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_and_refuse_nonsense() {
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(
+            parse_duration(" 1d 6h ").unwrap(),
+            Duration::from_secs(108_000)
+        );
+        assert!(
+            parse_duration("0s")
+                .unwrap_err()
+                .contains("longer than zero")
+        );
+        assert!(parse_duration("soon").unwrap_err().contains("30m"));
+        assert!(parse_duration("-5m").is_err());
+        assert_eq!(format_duration(Duration::from_millis(7_200_900)), "2h");
+    }
+
+    #[test]
+    fn instants_round_trip() {
+        let t = 1_764_194_400_123;
+        assert_eq!(rfc3339(t), "2025-11-26T22:00:00.123Z");
+        assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
