@@ -134,3 +134,8 @@ impl TestEnv {
         serde_json::from_str(&text).ok()
     }
 }
+
+/// The minimal extension written in Python (`tests/python/sandboxer-ext-minimal`).
+pub fn python_minimal_ext() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sandboxer-ext-minimal")
+}

@@ -300,11 +300,11 @@ impl ExtensionClient {
             Err(RpcError::Call(obj)) => Err(HostError::Remote {
                 name: self.name.clone(),
                 method: method.into(),
-                error: ErrorObject {
+                error: Box::new(ErrorObject {
                     code: obj.code().into(),
                     message: obj.message().to_string(),
                     data: obj.data().and_then(|d| serde_json::from_str(d.get()).ok()),
-                },
+                }),
                 stderr_tail: self.process.stderr.text(),
             }),
             Err(RpcError::ParseError(e)) => Err(HostError::BadAnswer {

@@ -94,7 +94,7 @@ pub enum HostError {
     Remote {
         name: String,
         method: String,
-        error: ErrorObject,
+        error: Box<ErrorObject>,
         stderr_tail: String,
     },
     #[error("{method} on extension {name}: the answer does not match the protocol: {detail}")]

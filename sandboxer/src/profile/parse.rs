@@ -392,6 +392,110 @@ spec:
     }
 
     #[test]
+    fn malformed_profiles_name_file_line_and_field() {
+        check("id: profile.demo", "id: demo", 1, "id", "must start with");
+        check(
+            "id: profile.demo",
+            "id: profile.Demo",
+            1,
+            "id",
+            "profile name",
+        );
+        check(
+            "id: profile.demo",
+            "id: profile.other",
+            1,
+            "id",
+            "does not match",
+        );
+        check(
+            "extension: ext.fixture",
+            "extension: fixture",
+            4,
+            "extension",
+            "ext.",
+        );
+        check(
+            "  max: 2h",
+            "  max: forever",
+            7,
+            "ttl.max",
+            "invalid duration",
+        );
+        check("  max: 2h", "  max: 10m", 5, "ttl", "longer than max");
+        check(
+            "  memory_mb: 128",
+            "  memory_mb: lots",
+            10,
+            "resources.memory_mb",
+            "invalid type",
+        );
+        check(
+            "  egress: allow",
+            "  egress: sometimes",
+            12,
+            "network.egress",
+            "unknown variant",
+        );
+        check(
+            "env:DEMO_TOKEN",
+            "vault:x",
+            14,
+            "secrets.API_TOKEN",
+            "unknown kind",
+        );
+        check(
+            "  team: infra",
+            "  sandboxer.id: infra",
+            15,
+            "labels",
+            "reserved",
+        );
+        check(
+            "  per_hour: 0.25",
+            "  per_hour: -1",
+            17,
+            "cost",
+            "zero or more",
+        );
+        check(
+            "files: [compose.yaml]",
+            "files: [../etc/passwd]",
+            19,
+            "files[0]",
+            "relative",
+        );
+        check(
+            "files: [compose.yaml]",
+            "files: [missing.yaml]",
+            19,
+            "files[0]",
+            "not in",
+        );
+        check(
+            "description: A demo.",
+            "descripton: A demo.",
+            3,
+            "descripton",
+            "unknown field",
+        );
+        check(
+            "version: 1",
+            "version: [1]",
+            2,
+            "version",
+            "expected a version",
+        );
+        check(
+            "ttl:\n  default: 30m\n  max: 2h",
+            "ttl: {default: 30m, max: x}",
+            5,
+            "ttl.max",
+            "invalid duration",
+        );
+    }
+
+    #[test]
     fn a_missing_required_field_is_named() {
         let source = GOOD.replace("extension: ext.fixture\n", "");
         let err = parse(&source).unwrap_err().to_string();

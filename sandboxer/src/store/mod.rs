@@ -16,7 +16,7 @@ pub use usage::UsageRecord;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Environment variable naming the state file.
 pub const STATE_ENV: &str = "SANDBOXER_STATE";
@@ -80,6 +80,19 @@ pub fn default_path() -> PathBuf {
         .join("state.sqlite")
 }
 
+/// Whether an error is SQLite saying another connection holds the lock.
+fn is_busy(error: &StoreError) -> bool {
+    let sql = match error {
+        StoreError::Open { source, .. } => source,
+        StoreError::Sql(source) => source,
+        _ => return false,
+    };
+    matches!(
+        sql.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 impl Store {
     /// Opens (creating if needed) the state file and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Store> {
@@ -89,6 +102,21 @@ impl Store {
                 source,
             })?;
         }
+        // Switching a new file to WAL takes an exclusive lock that SQLite's busy
+        // handler does not wait for, so two processes creating the file at once
+        // retry here instead.
+        let started = Instant::now();
+        loop {
+            match Store::try_open(path) {
+                Err(e) if is_busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> StoreResult<Store> {
         let open_err = |source| StoreError::Open {
             path: path.display().to_string(),
             source,
@@ -98,11 +126,14 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(open_err)?;
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(open_err)?;
         let mut store = Store {
             conn,

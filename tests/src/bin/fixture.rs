@@ -1,7 +1,9 @@
 //! `sandboxer-ext-fixture`: the in-tree test extension. A real child process
 //! speaking protocol v1 through the SDK, whose "backend" is a folder of JSON files
 //! (`FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
-//! backend. `FIXTURE_FAULT` (comma-separated) switches on misbehaviour for tests:
+//! backend (the `state_dir` option, else `FIXTURE_STATE_DIR`). Faults, from the
+//! `fault` option or else `FIXTURE_FAULT` (comma-separated), switch on misbehaviour
+//! for tests:
 //!
 //! - `crash=METHOD`: exit 3 in the middle of METHOD, after a line on stderr
 //! - `hang=METHOD`: stop the whole process (SIGSTOP) during METHOD: no answer, no
@@ -32,9 +34,8 @@ struct Faults {
     provisioning: bool,
 }
 
-fn faults() -> Faults {
+fn faults(spec: &str) -> Faults {
     let mut f = Faults::default();
-    let spec = std::env::var("FIXTURE_FAULT").unwrap_or_default();
     for part in spec.split(',').filter(|p| !p.is_empty()) {
         let (key, value) = part.split_once('=').unwrap_or((part, ""));
         match key {
@@ -132,19 +133,42 @@ impl Extension for Fixture {
             name: "fixture".into(),
             version: "0.1.0".into(),
             optional_methods: vec![m::SANDBOX_EXTEND_TTL, m::SANDBOX_EXEC, m::COST_ESTIMATE],
+            options_schema: [
+                ("state_dir", "folder holding the fixture's sandboxes"),
+                (
+                    "fault",
+                    "misbehaviour to switch on (see the fixture's source)",
+                ),
+            ]
+            .into_iter()
+            .map(|(name, description)| {
+                let spec = OptionSpec {
+                    description: description.into(),
+                    ..Default::default()
+                };
+                (name.to_string(), spec)
+            })
+            .collect(),
             ..Default::default()
         }
     }
 
-    async fn start(_options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
-        let dir = std::env::var_os("FIXTURE_STATE_DIR")
+    async fn start(options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
+        let dir = options
+            .get("state_dir")
+            .and_then(|d| d.as_str())
             .map(PathBuf::from)
+            .or_else(|| std::env::var_os("FIXTURE_STATE_DIR").map(PathBuf::from))
             .unwrap_or_else(|| std::env::temp_dir().join("sandboxer-fixture-state"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        let spec = match options.get("fault").and_then(|f| f.as_str()) {
+            Some(spec) => spec.to_string(),
+            None => std::env::var("FIXTURE_FAULT").unwrap_or_default(),
+        };
         Ok(Fixture {
             dir,
-            faults: faults(),
+            faults: faults(&spec),
         })
     }
 
@@ -315,7 +339,7 @@ fn other_protocol(speaks: &str) -> ! {
 }
 
 fn main() {
-    if let Some(version) = faults().protocol
+    if let Some(version) = faults(&std::env::var("FIXTURE_FAULT").unwrap_or_default()).protocol
         && std::env::args().any(|a| a == STDIO_FLAG)
     {
         eprintln!("fixture: speaking protocol {version} only");

@@ -1,0 +1,147 @@
+//! Extension discovery and `extensions list|show`, with the fixture and with fake
+//! executables on temporary paths.
+
+use super::support::env;
+use std::os::unix::fs::PermissionsExt;
+
+#[test]
+fn extensions_show_reports_version_path_protocol_methods_and_handshake() {
+    let env = env();
+    let shown = env.json(&["extensions", "show", "fixture"]);
+    assert_eq!(shown["name"], "fixture");
+    assert_eq!(shown["handshake"], "ok");
+    assert_eq!(shown["version"], "0.1.0");
+    assert_eq!(shown["protocol_version"], "1.0");
+    assert!(
+        shown["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("ext/sandboxer-ext-fixture")
+    );
+    let methods: Vec<&str> = shown["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(methods.contains(&"sandbox/create") && methods.contains(&"sandbox/exec"));
+    let text = env.ok(&["extensions", "show", "ext.fixture"]);
+    assert!(text.contains("handshake    ok"), "{text}");
+}
+
+#[test]
+fn extensions_list_checks_each_handshake() {
+    let env = env();
+    let broken = env.env.path("ext/sandboxer-ext-broken");
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'broken: cannot start' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let list = env.json(&["extensions", "list"]);
+    let find = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .cloned()
+    };
+    assert_eq!(find("fixture").unwrap()["handshake"], "ok");
+    let broken = find("broken").unwrap();
+    assert_eq!(broken["handshake"], "failed");
+    let error = broken["error"].as_str().unwrap();
+    assert!(
+        error.contains("exit status 1") && error.contains("broken: cannot start"),
+        "{error}"
+    );
+}
+
+#[test]
+fn discovery_skips_files_that_are_not_executable_and_suggests_near_names() {
+    let env = env();
+    let plain = env.env.path("ext/sandboxer-ext-plain");
+    std::fs::write(&plain, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let list = env.json(&["extensions", "list"]);
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"] != "plain")
+    );
+    let err = env.fails(&["extensions", "show", "plain"], 3);
+    assert!(err.contains("not found"), "{err}");
+    let err = env.fails(&["extensions", "show", "fixtur"], 3);
+    assert!(err.contains("did you mean \"fixture\"?"), "{err}");
+    let err = env.fails(&["extensions", "show", "Bad_Name"], 3);
+    assert!(err.contains("invalid extension name"), "{err}");
+}
+
+#[test]
+fn the_extension_path_comes_before_path() {
+    let env = env();
+    // A decoy named like the fixture, found only through PATH.
+    let decoy_dir = env.env.path("decoy");
+    std::fs::create_dir_all(&decoy_dir).unwrap();
+    let decoy = decoy_dir.join("sandboxer-ext-fixture");
+    std::fs::write(&decoy, "#!/bin/sh\nexit 9\n").unwrap();
+    std::fs::set_permissions(&decoy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", decoy_dir.display(), std::env::var("PATH").unwrap());
+    let out = env
+        .sandboxer(&["extensions", "show", "fixture", "--json"])
+        .env("PATH", &path)
+        .assert()
+        .success();
+    let shown: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(shown["path"].as_str().unwrap().contains("/ext/"), "{shown}");
+    // Without SANDBOXER_EXTENSION_PATH... the binary's own folder comes next, then
+    // PATH; the decoy is found once nothing earlier has the name.
+    let out = env
+        .sandboxer(&["extensions", "show", "decoyonly", "--json"])
+        .env("PATH", &path)
+        .assert()
+        .code(3);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("not found"));
+}
+
+#[test]
+fn an_extension_written_in_python_works_with_the_core_unchanged() {
+    let env = env();
+    env.env
+        .install_extension("minimal", &sandboxer_tests::python_minimal_ext());
+    env.env.write_profile(
+        "py",
+        "id: profile.py\nversion: 1\nextension: ext.minimal\nttl: {default: 1h, max: 2h}\n",
+    );
+    let state = env.env.path("py-state");
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = env
+            .sandboxer(&all)
+            .env("MINIMAL_STATE_DIR", &state)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let shown = run(&["extensions", "show", "minimal"]);
+    assert_eq!(shown["handshake"], "ok");
+    let created = run(&[
+        "create",
+        "--profile",
+        "py",
+        "--consumer",
+        "agt:py",
+        "--project",
+        "p",
+        "--wait",
+    ]);
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["state"], "ready");
+    assert_eq!(created["details"]["language"], "python");
+    assert!(state.join(format!("{id}.json")).exists());
+    assert_eq!(run(&["get", &id])["state"], "ready");
+    assert_eq!(run(&["destroy", &id])["state"], "destroyed");
+    assert!(!state.join(format!("{id}.json")).exists());
+}
