@@ -3,6 +3,10 @@
 
 mod cli;
 
+/// mimalloc: listing thousands of sandboxes is mostly small allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }

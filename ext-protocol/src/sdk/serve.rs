@@ -46,9 +46,48 @@ pub fn serve<E: Extension>() -> ! {
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    let code = runtime.block_on(run::<E, _, _>(tokio::io::stdin(), tokio::io::stdout()));
+    let code = runtime.block_on(async {
+        let input = stdio::input();
+        let output = stdio::output();
+        run::<E, _, _>(input, output).await
+    });
     // Exit without waiting for handlers that never finish (a hung backend call).
     std::process::exit(code)
+}
+
+/// stdin and stdout as async streams. When they are pipes (as when a host starts
+/// the extension) they are read and written directly through the reactor;
+/// otherwise through tokio's blocking-thread wrappers, which cost a thread hop per
+/// read.
+mod stdio {
+    use std::os::fd::AsFd;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead, AsyncWrite};
+    use tokio::net::unix::pipe;
+
+    pub fn input() -> Pin<Box<dyn AsyncRead + Send>> {
+        let piped = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| pipe::Receiver::from_file(std::fs::File::from(fd)).ok());
+        match piped {
+            Some(pipe) => Box::pin(pipe),
+            None => Box::pin(tokio::io::stdin()),
+        }
+    }
+
+    pub fn output() -> Pin<Box<dyn AsyncWrite + Send>> {
+        let piped = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|fd| pipe::Sender::from_file(std::fs::File::from(fd)).ok());
+        match piped {
+            Some(pipe) => Box::pin(pipe),
+            None => Box::pin(tokio::io::stdout()),
+        }
+    }
 }
 
 enum Phase<E: Extension> {

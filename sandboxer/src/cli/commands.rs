@@ -182,8 +182,11 @@ fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
         labels: label_filter,
     };
     let core = open_core(cli)?;
-    let records = operations::list(&core, &filter)?;
-    render::sandbox_list(out, &records)?;
+    let mut list = render::SandboxList::start(out)?;
+    operations::for_each(&core, &filter, |record| {
+        list.push(&record).map_err(Failure::from)
+    })?;
+    list.finish()?;
     Ok(())
 }
 

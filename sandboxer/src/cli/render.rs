@@ -4,7 +4,7 @@ use super::commands::ExtensionReport;
 use comfy_table::{Table, presets};
 use sandboxer::operations::DestroyOutcome;
 use sandboxer::profile::Profile;
-use sandboxer::store::{Event, SandboxRecord};
+use sandboxer::store::{Event, SandboxRecord, SandboxView};
 use sandboxer::time::{format_duration, now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::json;
@@ -15,13 +15,32 @@ use std::time::Duration;
 pub struct Out {
     json: bool,
     w: BufWriter<Stdout>,
+    /// Reused for serializing one item of a long list.
+    scratch: Vec<u8>,
+}
+
+/// Large enough that a long list goes out in few writes.
+const OUT_BUFFER: usize = 1024 * 1024;
+
+/// Widens stdout's pipe, when it is one, so that a long listing reaches its reader
+/// in a few large writes instead of many 64 KiB round trips.
+fn widen_stdout_pipe() {
+    use std::os::fd::AsRawFd;
+    let fd = io::stdout().as_raw_fd();
+    // SAFETY: fcntl on our own stdout with integer arguments; failures are ignored
+    // (not a pipe, or a limit lower than asked).
+    unsafe {
+        libc::fcntl(fd, libc::F_SETPIPE_SZ, OUT_BUFFER as libc::c_int);
+    }
 }
 
 impl Out {
     pub fn new(json: bool) -> Out {
+        widen_stdout_pipe();
         Out {
             json,
-            w: BufWriter::new(io::stdout()),
+            w: BufWriter::with_capacity(OUT_BUFFER, io::stdout()),
+            scratch: Vec::new(),
         }
     }
 
@@ -128,22 +147,64 @@ pub fn sandbox(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
     out.flush()
 }
 
-pub fn sandbox_list(out: &mut Out, records: &[SandboxRecord]) -> io::Result<()> {
-    if out.json {
-        return out.json(&records);
+/// A list of sandboxes rendered as they come: a JSON array with one sandbox per
+/// line, or a table.
+pub struct SandboxList<'a> {
+    out: &'a mut Out,
+    table: Option<Table>,
+    first: bool,
+}
+
+impl<'a> SandboxList<'a> {
+    pub fn start(out: &'a mut Out) -> io::Result<SandboxList<'a>> {
+        let table = if out.json {
+            write!(out.w, "[")?;
+            None
+        } else {
+            Some(table(&[
+                "ID", "STATE", "PROFILE", "PROJECT", "CONSUMER", "EXPIRES",
+            ]))
+        };
+        Ok(SandboxList {
+            out,
+            table,
+            first: true,
+        })
     }
-    let mut t = table(&["ID", "STATE", "PROFILE", "PROJECT", "CONSUMER", "EXPIRES"]);
-    for r in records {
-        t.add_row(vec![
-            r.id.clone(),
-            r.state.to_string(),
-            r.profile_id.clone(),
-            r.project.clone(),
-            r.consumer.clone(),
-            relative(r.expires_at),
-        ]);
+
+    pub fn push(&mut self, r: &SandboxView<'_>) -> io::Result<()> {
+        match &mut self.table {
+            Some(t) => {
+                t.add_row(vec![
+                    r.id.to_string(),
+                    r.state.to_string(),
+                    r.profile_id.to_string(),
+                    r.project.to_string(),
+                    r.consumer.to_string(),
+                    relative(r.expires_at),
+                ]);
+            }
+            None => {
+                let scratch = &mut self.out.scratch;
+                scratch.clear();
+                scratch.extend_from_slice(if self.first { b"\n" } else { b",\n" });
+                self.first = false;
+                r.write_json(scratch);
+                self.out.w.write_all(scratch)?;
+            }
+        }
+        Ok(())
     }
-    out.table(t)
+
+    pub fn finish(self) -> io::Result<()> {
+        match self.table {
+            Some(t) => self.out.table(t),
+            None => {
+                writeln!(self.out.w, "{}]", if self.first { "" } else { "\n" })?;
+                self.out.flush()
+            }
+        }
+    }
 }
 
 pub fn destroyed(out: &mut Out, outcome: &DestroyOutcome) -> io::Result<()> {

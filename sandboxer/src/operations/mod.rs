@@ -9,7 +9,7 @@ mod ttl;
 
 pub use create::{CreateRequest, create, recreate};
 pub use destroy::{DestroyOutcome, destroy};
-pub use query::{GetOutcome, events, get, list};
+pub use query::{GetOutcome, events, for_each, get, list};
 pub use ttl::extend_ttl;
 
 use crate::config::Config;

@@ -118,6 +118,15 @@ pub fn list(core: &Core, filter: &SandboxFilter) -> Result<Vec<SandboxRecord>> {
     Ok(core.store.list_sandboxes(filter)?)
 }
 
+/// Like `list`, one borrowed view at a time: for output of any size.
+pub fn for_each<E: From<crate::store::StoreError>>(
+    core: &Core,
+    filter: &SandboxFilter,
+    each: impl FnMut(crate::store::SandboxView<'_>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    core.store.for_each_sandbox_view(filter, each)
+}
+
 pub fn events(core: &Core, filter: &EventFilter) -> Result<Vec<Event>> {
     Ok(core.store.events(filter)?)
 }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sandboxes_state ON sandboxes (state);
     CREATE INDEX sandboxes_project ON sandboxes (project, state);
     CREATE INDEX sandboxes_expires ON sandboxes (expires_at);
+    CREATE INDEX sandboxes_created ON sandboxes (created_at, id);
 
     CREATE TABLE events (
         seq        INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -9,10 +9,12 @@ mod migrations;
 mod records;
 mod sandboxes;
 mod usage;
+mod view;
 
 pub use events::{Event, EventFilter, EventKind};
 pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 pub use usage::UsageRecord;
+pub use view::{JsonField, SandboxView};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -134,6 +136,8 @@ impl Store {
                 .map_err(open_err)?;
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(open_err)?;
         let mut store = Store {
             conn,

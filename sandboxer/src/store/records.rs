@@ -1,21 +1,14 @@
 //! The rows the store keeps for sandboxes, and the shapes used to add, change and
 //! filter them.
 
+use super::view::{JsonField, SandboxView};
 use crate::lifecycle::State;
-use crate::time::{Millis, rfc3339};
+use crate::time::Millis;
 use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels};
 use serde::{Serialize, Serializer};
 
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-fn as_seconds<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_i64(ms / 1000)
-}
-
-/// One sandbox as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One sandbox as recorded. Its JSON form is `SandboxView`'s.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SandboxRecord {
     pub id: String,
     pub state: State,
@@ -33,23 +26,54 @@ pub struct SandboxRecord {
     pub endpoints: Vec<Endpoint>,
     pub details: JsonObject,
     pub last_error: Option<String>,
-    #[serde(rename = "ttl_s", serialize_with = "as_seconds")]
     pub ttl_ms: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
     pub created_at: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
     pub updated_at: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
     pub state_since: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
     pub expires_at: Millis,
     /// The hard ceiling: the expiry can never move past it.
-    #[serde(serialize_with = "as_rfc3339")]
     pub ceiling_at: Millis,
     pub cost_per_hour: f64,
     pub currency: String,
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+}
+
+impl SandboxRecord {
+    /// The record borrowed for output.
+    pub fn view(&self) -> SandboxView<'_> {
+        SandboxView {
+            id: &self.id,
+            state: self.state,
+            profile_id: &self.profile_id,
+            profile_version: &self.profile_version,
+            extension: &self.extension,
+            consumer: &self.consumer,
+            project: &self.project,
+            host: self.host.as_deref(),
+            labels: JsonField::Value(&self.labels),
+            backend_ref: self.backend_ref.as_deref(),
+            endpoints: JsonField::Value(&self.endpoints),
+            details: JsonField::Value(&self.details),
+            last_error: self.last_error.as_deref(),
+            ttl_ms: self.ttl_ms,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            state_since: self.state_since,
+            expires_at: self.expires_at,
+            ceiling_at: self.ceiling_at,
+            cost_per_hour: self.cost_per_hour,
+            currency: &self.currency,
+            replaces: self.replaces.as_deref(),
+            replaced_by: self.replaced_by.as_deref(),
+        }
+    }
+}
+
+impl Serialize for SandboxRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.view().serialize(s)
+    }
 }
 
 /// What `insert_sandbox` needs; the record starts `pending`.

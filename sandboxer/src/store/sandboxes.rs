@@ -4,6 +4,7 @@
 use super::events::{EventKind, insert_event};
 use super::records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 use super::usage::insert_usage;
+use super::view::{JsonField, SandboxView};
 use super::{Event, Store, StoreError, StoreResult};
 use crate::lifecycle::{State, can_transition};
 use crate::time::{Millis, now_ms};
@@ -263,41 +264,124 @@ impl Store {
 
     /// Sandboxes matching `filter`, oldest first.
     pub fn list_sandboxes(&self, filter: &SandboxFilter) -> StoreResult<Vec<SandboxRecord>> {
-        let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE 1 = 1");
-        let mut args: Vec<SqlValue> = Vec::new();
-        let mut arg = |value: SqlValue| {
-            args.push(value);
-            format!("?{}", args.len())
-        };
-        if !filter.states.is_empty() {
-            let marks: Vec<String> = filter
-                .states
-                .iter()
-                .map(|s| arg(SqlValue::Text(s.as_str().into())))
-                .collect();
-            sql += &format!(" AND state IN ({})", marks.join(", "));
-        }
-        for (column, value) in [
-            ("profile_id", &filter.profile_id),
-            ("project", &filter.project),
-            ("consumer", &filter.consumer),
-            ("extension", &filter.extension),
-        ] {
-            if let Some(value) = value {
-                sql += &format!(" AND {column} = {}", arg(SqlValue::Text(value.clone())));
-            }
-        }
-        for (key, value) in &filter.labels {
-            let path = arg(SqlValue::Text(format!(
-                "$.\"{}\"",
-                key.replace('"', "\"\"")
-            )));
-            let value = arg(SqlValue::Text(value.clone()));
-            sql += &format!(" AND json_extract(labels, {path}) = {value}");
-        }
-        sql += " ORDER BY created_at, id";
-        let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut all = Vec::new();
+        self.for_each_sandbox(filter, |record| {
+            all.push(record);
+            Ok::<(), StoreError>(())
+        })?;
+        Ok(all)
     }
+
+    /// Calls `each` with every sandbox matching `filter`, oldest first, without
+    /// holding them all in memory; an error from `each` stops the walk.
+    pub fn for_each_sandbox<E: From<StoreError>>(
+        &self,
+        filter: &SandboxFilter,
+        mut each: impl FnMut(SandboxRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (sql, args) = select(filter);
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), from_row)
+            .map_err(StoreError::from)?;
+        for row in rows {
+            each(row.map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+
+    /// Like `for_each_sandbox`, handing out views that borrow the row: nothing is
+    /// copied and the JSON columns are not parsed. For output of any size.
+    pub fn for_each_sandbox_view<E: From<StoreError>>(
+        &self,
+        filter: &SandboxFilter,
+        mut each: impl FnMut(SandboxView<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (sql, args) = select(filter);
+        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            each(view_of_row(row).map_err(StoreError::from)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The SELECT for `filter`, with its arguments.
+fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
+    let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut arg = |value: SqlValue| {
+        args.push(value);
+        format!("?{}", args.len())
+    };
+    if !filter.states.is_empty() {
+        let marks: Vec<String> = filter
+            .states
+            .iter()
+            .map(|s| arg(SqlValue::Text(s.as_str().into())))
+            .collect();
+        // The unary `+` keeps SQLite from picking the state index: a state filter
+        // usually matches most rows, and walking `sandboxes_created` in order saves
+        // sorting them all.
+        sql += &format!(" AND +state IN ({})", marks.join(", "));
+    }
+    for (column, value) in [
+        ("profile_id", &filter.profile_id),
+        ("project", &filter.project),
+        ("consumer", &filter.consumer),
+        ("extension", &filter.extension),
+    ] {
+        if let Some(value) = value {
+            sql += &format!(" AND {column} = {}", arg(SqlValue::Text(value.clone())));
+        }
+    }
+    for (key, value) in &filter.labels {
+        let path = arg(SqlValue::Text(format!(
+            "$.\"{}\"",
+            key.replace('"', "\"\"")
+        )));
+        let value = arg(SqlValue::Text(value.clone()));
+        sql += &format!(" AND json_extract(labels, {path}) = {value}");
+    }
+    sql += " ORDER BY created_at, id";
+    (sql, args)
+}
+
+fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    Ok(row.get_ref(idx)?.as_str()?)
+}
+
+fn text_opt<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<Option<&'r str>> {
+    Ok(row.get_ref(idx)?.as_str_or_null()?)
+}
+
+fn view_of_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<SandboxView<'r>> {
+    Ok(SandboxView {
+        id: text(row, 0)?,
+        state: state_column(row, 1)?,
+        profile_id: text(row, 2)?,
+        profile_version: text(row, 3)?,
+        extension: text(row, 4)?,
+        consumer: text(row, 5)?,
+        project: text(row, 6)?,
+        host: text_opt(row, 7)?,
+        labels: JsonField::Raw(text(row, 8)?),
+        backend_ref: text_opt(row, 9)?,
+        endpoints: JsonField::Raw(text(row, 10)?),
+        details: JsonField::Raw(text(row, 11)?),
+        last_error: text_opt(row, 12)?,
+        ttl_ms: row.get(13)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+        state_since: row.get(16)?,
+        expires_at: row.get(17)?,
+        ceiling_at: row.get(18)?,
+        cost_per_hour: row.get(19)?,
+        currency: text(row, 20)?,
+        replaces: text_opt(row, 21)?,
+        replaced_by: text_opt(row, 22)?,
+    })
 }

@@ -62,7 +62,6 @@ struct Stored {
     params: CreateParams,
     secret_names: Vec<String>,
     sandbox: Sandbox,
-    gets: u32,
 }
 
 struct Fixture {
@@ -230,7 +229,6 @@ impl Extension for Fixture {
                 ..p
             },
             sandbox: sandbox.clone(),
-            gets: 0,
         })?;
         Ok(sandbox)
     }
@@ -240,11 +238,10 @@ impl Extension for Fixture {
         let mut stored = self
             .load(&p.sandbox_id)
             .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
-        stored.gets += 1;
         if stored.sandbox.state == BackendState::Provisioning {
             stored.sandbox.state = BackendState::Ready;
+            self.save(&stored)?;
         }
-        self.save(&stored)?;
         Ok(stored.sandbox)
     }
 

@@ -1,0 +1,224 @@
+//! `SandboxView`: a sandbox borrowed for output, and the definition of a
+//! sandbox's JSON form. It is made from a `SandboxRecord`, or straight from a row
+//! of the store with the JSON columns passed through unparsed. `write_json` writes
+//! the same JSON as `Serialize` without serde's per-key work, which is what makes
+//! listing thousands of sandboxes cheap; a test holds the two to the same bytes.
+
+use crate::lifecycle::State;
+use crate::time::{Millis, rfc3339};
+use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
+
+fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+fn as_seconds<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(ms / 1000)
+}
+
+/// A JSON-valued field: typed, or JSON text the store wrote (so known valid).
+#[derive(Debug, Clone, Copy)]
+pub enum JsonField<'a, T> {
+    Value(&'a T),
+    Raw(&'a str),
+}
+
+impl<T: Serialize> Serialize for JsonField<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JsonField::Value(v) => v.serialize(s),
+            JsonField::Raw(text) => serde_json::from_str::<&RawValue>(text)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
+        }
+    }
+}
+
+impl<T: Serialize> JsonField<'_, T> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            JsonField::Value(v) => serde_json::to_writer(out, v).expect("plain data serializes"),
+            JsonField::Raw(text) => out.extend_from_slice(text.as_bytes()),
+        }
+    }
+}
+
+/// Writes `s` as a JSON string: copied as is when nothing needs escaping (the
+/// common case), through serde_json otherwise.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        serde_json::to_writer(out, s).expect("strings serialize");
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+fn write_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_number<N: Serialize>(out: &mut Vec<u8>, n: N) {
+    serde_json::to_writer(out, &n).expect("numbers serialize");
+}
+
+/// A sandbox as `--json` and the API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxView<'a> {
+    pub id: &'a str,
+    pub state: State,
+    pub profile_id: &'a str,
+    pub profile_version: &'a str,
+    pub extension: &'a str,
+    pub consumer: &'a str,
+    pub project: &'a str,
+    pub host: Option<&'a str>,
+    pub labels: JsonField<'a, Labels>,
+    pub backend_ref: Option<&'a str>,
+    pub endpoints: JsonField<'a, Vec<Endpoint>>,
+    pub details: JsonField<'a, JsonObject>,
+    pub last_error: Option<&'a str>,
+    #[serde(rename = "ttl_s", serialize_with = "as_seconds")]
+    pub ttl_ms: Millis,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub created_at: Millis,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub updated_at: Millis,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub state_since: Millis,
+    #[serde(serialize_with = "as_rfc3339")]
+    pub expires_at: Millis,
+    /// The hard ceiling: the expiry can never move past it.
+    #[serde(serialize_with = "as_rfc3339")]
+    pub ceiling_at: Millis,
+    pub cost_per_hour: f64,
+    pub currency: &'a str,
+    pub replaces: Option<&'a str>,
+    pub replaced_by: Option<&'a str>,
+}
+
+impl SandboxView<'_> {
+    /// Appends the view's JSON (compact, the same bytes as `serde_json::to_writer`).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let key = |out: &mut Vec<u8>, k: &str| {
+            out.extend_from_slice(k.as_bytes());
+        };
+        key(out, "{\"id\":");
+        write_str(out, self.id);
+        key(out, ",\"state\":");
+        write_str(out, self.state.as_str());
+        key(out, ",\"profile_id\":");
+        write_str(out, self.profile_id);
+        key(out, ",\"profile_version\":");
+        write_str(out, self.profile_version);
+        key(out, ",\"extension\":");
+        write_str(out, self.extension);
+        key(out, ",\"consumer\":");
+        write_str(out, self.consumer);
+        key(out, ",\"project\":");
+        write_str(out, self.project);
+        key(out, ",\"host\":");
+        write_opt_str(out, self.host);
+        key(out, ",\"labels\":");
+        self.labels.write_json(out);
+        key(out, ",\"backend_ref\":");
+        write_opt_str(out, self.backend_ref);
+        key(out, ",\"endpoints\":");
+        self.endpoints.write_json(out);
+        key(out, ",\"details\":");
+        self.details.write_json(out);
+        key(out, ",\"last_error\":");
+        write_opt_str(out, self.last_error);
+        key(out, ",\"ttl_s\":");
+        write_number(out, self.ttl_ms / 1000);
+        for (name, ms) in [
+            (",\"created_at\":", self.created_at),
+            (",\"updated_at\":", self.updated_at),
+            (",\"state_since\":", self.state_since),
+            (",\"expires_at\":", self.expires_at),
+            (",\"ceiling_at\":", self.ceiling_at),
+        ] {
+            key(out, name);
+            write_str(out, &rfc3339(ms));
+        }
+        key(out, ",\"cost_per_hour\":");
+        write_number(out, self.cost_per_hour);
+        key(out, ",\"currency\":");
+        write_str(out, self.currency);
+        key(out, ",\"replaces\":");
+        write_opt_str(out, self.replaces);
+        key(out, ",\"replaced_by\":");
+        write_opt_str(out, self.replaced_by);
+        out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sandboxer_ext_protocol::EndpointProtocol;
+
+    fn check(view: &SandboxView<'_>) {
+        let mut fast = Vec::new();
+        view.write_json(&mut fast);
+        let serde = serde_json::to_vec(view).unwrap();
+        assert_eq!(
+            String::from_utf8(fast).unwrap(),
+            String::from_utf8(serde).unwrap()
+        );
+    }
+
+    #[test]
+    fn write_json_writes_exactly_what_serde_writes() {
+        let labels = Labels::from([("k\"ey".to_string(), "v\nal\u{1}ü".to_string())]);
+        let endpoints = vec![Endpoint {
+            name: "web".into(),
+            protocol: EndpointProtocol::Http,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            url: Some("http://127.0.0.1:8080/".into()),
+        }];
+        let details = serde_json::json!({"a": [1, 2.5, null], "b": "c"});
+        let details = details.as_object().unwrap();
+        let mut view = SandboxView {
+            id: "01abc",
+            state: State::Ready,
+            profile_id: "profile.x",
+            profile_version: "1.2",
+            extension: "ext.fixture",
+            consumer: "agt:a",
+            project: "p",
+            host: None,
+            labels: JsonField::Value(&labels),
+            backend_ref: Some("ref/\\with\"quotes\""),
+            endpoints: JsonField::Value(&endpoints),
+            details: JsonField::Value(details),
+            last_error: Some("line one\nline two\ttab"),
+            ttl_ms: 3_600_999,
+            created_at: 1_764_194_400_123,
+            updated_at: 0,
+            state_since: 1,
+            expires_at: 1_764_198_000_000,
+            ceiling_at: 1_764_201_600_000,
+            cost_per_hour: 0.1 + 0.2,
+            currency: "USD",
+            replaces: None,
+            replaced_by: Some("01def"),
+        };
+        check(&view);
+        view.cost_per_hour = 0.0;
+        view.host = Some("héllo \u{7f}");
+        let raw_labels = serde_json::to_string(&labels).unwrap();
+        let raw_endpoints = serde_json::to_string(&endpoints).unwrap();
+        view.labels = JsonField::Raw(&raw_labels);
+        view.endpoints = JsonField::Raw(&raw_endpoints);
+        view.details = JsonField::Raw("{}");
+        check(&view);
+    }
+}
