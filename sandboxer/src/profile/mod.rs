@@ -98,16 +98,24 @@ impl Profile {
     }
 
     /// The profile as an extension sees it: the spec, with the profile's files
-    /// inlined under `spec.files` so the extension needs no access to the catalog.
+    /// inlined under `spec.files` (so the extension needs no access to the catalog)
+    /// and its cost rate under `spec.cost` (for `cost/estimate`), unless the spec
+    /// uses those keys itself.
     pub fn to_wire(&self) -> ProfileRef {
         let mut spec = self.spec.clone();
-        if !self.files.is_empty()
-            && let Value::Object(map) = &mut spec
-        {
-            map.insert(
-                "files".into(),
-                serde_json::to_value(&self.files).expect("strings serialize"),
-            );
+        if let Value::Object(map) = &mut spec {
+            if !self.files.is_empty() && !map.contains_key("files") {
+                map.insert(
+                    "files".into(),
+                    serde_json::to_value(&self.files).expect("strings serialize"),
+                );
+            }
+            if !map.contains_key("cost") {
+                map.insert(
+                    "cost".into(),
+                    serde_json::json!({ "currency": self.cost.currency, "per_hour": self.cost.per_hour }),
+                );
+            }
         }
         ProfileRef {
             id: self.id.clone(),

@@ -368,6 +368,7 @@ spec:
         let wire = p.to_wire();
         assert_eq!(wire.spec["files"]["compose.yaml"], "services: {}\n");
         assert_eq!(wire.spec["services"][0], "web");
+        assert_eq!(wire.spec["cost"]["per_hour"], 0.25);
     }
 
     /// One malformed profile per case: the error must name the file, the line and

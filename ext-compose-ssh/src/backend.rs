@@ -1,0 +1,509 @@
+//! The protocol methods of compose-ssh. Each sandbox lives on one host; its
+//! `backend_ref` is `<host>/sbx-<id>`. Without a ref, every host is searched.
+
+use crate::config::{HostConfig, Options, project_name};
+use crate::inventory::{Holdings, by_sandbox, parse_inventory};
+use crate::podman::{self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT};
+use crate::probe;
+use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
+use crate::ssh::{self, Ssh, TransportError};
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
+use sandboxer_ext_protocol::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Label holding a digest of the create params (secrets excluded): a repeated
+/// create compares it to tell "the same create" from "another with this id".
+pub const REQUEST_LABEL: &str = "sandboxer.request";
+/// How long quick commands (inventory, destroy, health) may take.
+const QUICK: Duration = Duration::from_secs(120);
+/// How long `podman-compose up` may take beyond the readiness timeout.
+const UP_EXTRA: Duration = Duration::from_secs(300);
+const READY_POLL: Duration = Duration::from_millis(200);
+const LOG_LINES: &str = "20";
+
+pub struct ComposeSsh {
+    options: Options,
+    hosts: BTreeMap<String, Ssh>,
+}
+
+fn transport_error(e: TransportError) -> ErrorObject {
+    match e {
+        TransportError::Unreachable { .. } | TransportError::Timeout { .. } => {
+            ErrorObject::domain(ErrorKind::Unavailable, e.to_string())
+        }
+        TransportError::Unquotable(_) => ErrorObject::invalid_argument("argv", e.to_string()),
+        _ => ErrorObject::domain(ErrorKind::Internal, e.to_string()),
+    }
+}
+
+fn failed(output: &std::process::Output, what: &str, host: &str) -> ErrorObject {
+    ErrorObject::domain(
+        ErrorKind::Internal,
+        format!(
+            "{what} on host {host} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    )
+}
+
+/// A stable digest of what makes two creates "the same".
+fn request_digest(p: &CreateParams) -> String {
+    let mut same = p.clone();
+    same.secrets = Secrets::default();
+    same.progress_token = None;
+    same.labels.remove(REQUEST_LABEL);
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&same).expect("params serialize"));
+    hasher.update(serde_json::to_vec(&p.secrets.0.keys().collect::<Vec<_>>()).expect("names"));
+    hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+impl ComposeSsh {
+    fn ssh(&self, host: &str) -> ExtResult<&Ssh> {
+        self.hosts.get(host).ok_or_else(|| {
+            ErrorObject::invalid_argument(
+                "placement.host",
+                format!(
+                    "unknown host {host:?}; configured hosts: {}",
+                    self.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// The host a ref names, if it names one we know.
+    fn host_of_ref(&self, backend_ref: Option<&str>) -> Option<&Ssh> {
+        let host = backend_ref?.split_once('/')?.0;
+        self.hosts.get(host)
+    }
+
+    /// What one host holds, all sandboxes or one.
+    async fn inventory(&self, ssh: &Ssh, sandbox_id: Option<&str>) -> ExtResult<BTreeMap<String, Holdings>> {
+        let filter = match sandbox_id {
+            Some(id) => podman::id_filter(id),
+            None => LABEL_SANDBOX_ID.to_string(),
+        };
+        let workdir = ssh.host().workdir.clone();
+        let argv = podman::script_argv(INVENTORY_SCRIPT, &[&filter, &workdir]);
+        let out = ssh.run(&argv, None, QUICK).await.map_err(transport_error)?;
+        if !out.status.success() {
+            return Err(failed(&out, "listing sandboxes", &ssh.host().name));
+        }
+        let inventory = parse_inventory(&String::from_utf8_lossy(&out.stdout))
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e))?;
+        let mut groups = by_sandbox(inventory);
+        if let Some(id) = sandbox_id {
+            groups.retain(|k, _| k == id);
+        }
+        Ok(groups)
+    }
+
+    /// Finds a sandbox: on the host its ref names, else on every host.
+    async fn find(&self, sandbox_id: &str, backend_ref: Option<&str>) -> ExtResult<(&Ssh, Holdings)> {
+        let candidates: Vec<&Ssh> = match self.host_of_ref(backend_ref) {
+            Some(ssh) => vec![ssh],
+            None => self.hosts.values().collect(),
+        };
+        for ssh in candidates {
+            if let Some(h) = self.inventory(ssh, Some(sandbox_id)).await?.remove(sandbox_id) {
+                return Ok((ssh, h));
+            }
+        }
+        Err(ErrorObject::domain(
+            ErrorKind::NotFound,
+            format!("no sandbox {sandbox_id} on any configured host"),
+        ))
+    }
+
+    async fn destroy_on(&self, ssh: &Ssh, sandbox_id: &str) -> ExtResult<()> {
+        let dir = ssh.host().sandbox_dir(sandbox_id);
+        let argv = podman::script_argv(DESTROY_SCRIPT, &[&podman::id_filter(sandbox_id), &dir]);
+        let out = ssh.run(&argv, None, QUICK).await.map_err(transport_error)?;
+        if !out.status.success() {
+            return Err(failed(&out, "destroying", &ssh.host().name));
+        }
+        Ok(())
+    }
+
+    async fn logs_tail(&self, ssh: &Ssh, sandbox_id: &str) -> String {
+        let argv = podman::script_argv(LOGS_SCRIPT, &[&podman::id_filter(sandbox_id), LOG_LINES]);
+        match ssh.run(&argv, None, QUICK).await {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) => format!("(logs unavailable: {e})"),
+        }
+    }
+
+    /// Waits until the spec's idea of ready holds; returns the final holdings or
+    /// why not.
+    async fn wait_ready(
+        &self,
+        ctx: &Context,
+        ssh: &Ssh,
+        spec: &ProfileSpec,
+        services: &[String],
+        sandbox_id: &str,
+    ) -> Result<Holdings, String> {
+        let ready = &spec.ready;
+        let deadline = Instant::now() + ready.timeout;
+        let wanted: Vec<String> = ready.services.clone().unwrap_or_else(|| services.to_vec());
+        loop {
+            let holdings = self
+                .inventory(ssh, Some(sandbox_id))
+                .await
+                .map_err(|e| e.message)?
+                .remove(sandbox_id)
+                .unwrap_or_default();
+            let problem = match self.check_ready(ssh, &holdings, ready, &wanted).await {
+                Ok(()) => return Ok(holdings),
+                Err(Fatal(problem)) => return Err(problem),
+                Err(NotYet(problem)) => problem,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "not ready within {}s: {problem}",
+                    ready.timeout.as_secs()
+                ));
+            }
+            ctx.progress(format!("waiting: {problem}"), Some(70));
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    async fn check_ready(
+        &self,
+        ssh: &Ssh,
+        holdings: &Holdings,
+        ready: &project::ReadySpec,
+        wanted: &[String],
+    ) -> Result<(), Readiness> {
+        for service in wanted {
+            match holdings.container_of(service) {
+                None => return Err(NotYet(format!("service {service} has no container yet"))),
+                Some(c) if c.state == "running" => {}
+                Some(c) if matches!(c.state.as_str(), "exited" | "dead" | "stopped") => {
+                    return Err(Fatal(format!(
+                        "service {service} exited (code {})",
+                        c.exit_code
+                    )));
+                }
+                Some(c) => return Err(NotYet(format!("service {service} is {}", c.state))),
+            }
+        }
+        if let Some(http) = &ready.http {
+            let endpoints = holdings.endpoints(ssh.host());
+            let endpoint = endpoints.iter().find(|e| {
+                e.protocol != EndpointProtocol::Ssh
+                    && endpoint_serves(holdings, e, &http.service, http.port)
+            });
+            let Some(endpoint) = endpoint else {
+                return Err(Fatal(format!(
+                    "the http probe names {}:{}, which is not a published port",
+                    http.service, http.port
+                )));
+            };
+            match probe::http_status(&endpoint.host, endpoint.port, &http.path, Duration::from_secs(2)).await {
+                Ok(status) if probe::is_ok(status) => {}
+                Ok(status) => return Err(NotYet(format!("GET {} answered {status}", http.path))),
+                Err(e) => return Err(NotYet(e)),
+            }
+        }
+        if let Some(command) = &ready.command {
+            let Some(container) = holdings.container_of(&command.service) else {
+                return Err(NotYet(format!("service {} has no container yet", command.service)));
+            };
+            let argv = podman::exec_argv(container.name(), &command.argv, false);
+            match ssh.run(&argv, None, QUICK).await {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => return Err(NotYet(format!("probe command exited with {}", out.status))),
+                Err(e) => return Err(NotYet(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether endpoint `e` forwards to `service:port`.
+fn endpoint_serves(holdings: &Holdings, e: &Endpoint, service: &str, port: u16) -> bool {
+    holdings.containers.iter().any(|c| {
+        let forwards = c
+            .label(project::FORWARDS_LABEL)
+            .map(project::parse_forwards)
+            .unwrap_or_default();
+        c.ports.iter().flatten().any(|p| {
+            p.host_port == e.port
+                && ((c.service() == Some(service) && p.container_port == port)
+                    || forwards
+                        .iter()
+                        .any(|f| f.gateway_port == p.container_port && f.service == service && f.port == port))
+        })
+    })
+}
+
+enum Readiness {
+    NotYet(String),
+    Fatal(String),
+}
+use Readiness::{Fatal, NotYet};
+
+impl Extension for ComposeSsh {
+    fn manifest() -> Manifest {
+        let option = |description: &str| OptionSpec {
+            description: description.into(),
+            ..Default::default()
+        };
+        Manifest {
+            name: "compose-ssh".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            optional_methods: vec![m::SANDBOX_EXEC, m::COST_ESTIMATE, m::HOST_HEALTH],
+            features: vec![],
+            options_schema: BTreeMap::from([
+                (
+                    "hosts".to_string(),
+                    OptionSpec {
+                        default: Some(json!([{ "name": "local" }])),
+                        ..option(
+                            "hosts to run sandboxes on: [{name, address, port, user, identity, \
+                             known_hosts, host_key_checking: strict|accept-new, workdir, \
+                             connect_timeout_s, labels, capacity}]; `local` runs here without ssh",
+                        )
+                    },
+                ),
+                ("control_dir".to_string(), option("private folder for ssh control sockets")),
+                (
+                    "gateway_image".to_string(),
+                    option("image of the egress gateway (needs sh and busybox nc)"),
+                ),
+            ]),
+        }
+    }
+
+    async fn start(options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
+        let options = Options::from_json(options)
+            .map_err(|e| ErrorObject::invalid_argument("options", e))?;
+        let control_dir = options.control_dir.clone().unwrap_or_else(ssh::default_control_dir);
+        ssh::prepare_control_dir(&control_dir)
+            .map_err(|e| ErrorObject::domain(ErrorKind::FailedPrecondition, e.to_string()))?;
+        let hosts = options
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), Ssh::new(h.clone(), control_dir.clone())))
+            .collect();
+        Ok(ComposeSsh { options, hosts })
+    }
+
+    async fn create(&self, ctx: &Context, p: CreateParams) -> ExtResult<Sandbox> {
+        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let host_name = match &p.placement.host {
+            Some(h) => h.clone(),
+            None => self.options.hosts[0].name.clone(),
+        };
+        let ssh = self.ssh(&host_name)?;
+        let host: &HostConfig = ssh.host();
+        let digest = request_digest(&p);
+        if let Some(existing) = self.inventory(ssh, Some(&p.sandbox_id)).await?.remove(&p.sandbox_id) {
+            return if existing.labels().get(REQUEST_LABEL) == Some(&digest) {
+                Ok(existing.to_sandbox(&p.sandbox_id, host))
+            } else {
+                Err(ErrorObject::domain(
+                    ErrorKind::AlreadyExists,
+                    format!("sandbox {} exists on host {} with other params", p.sandbox_id, host.name),
+                ))
+            };
+        }
+        let mut labelled = p.clone();
+        labelled.labels.insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+        labelled.labels.insert(REQUEST_LABEL.into(), digest);
+        let project = project::build(&spec, &labelled, &self.options.gateway_image)?;
+        drop(labelled);
+
+        ctx.progress(format!("starting {} on host {}", project_name(&p.sandbox_id), host.name), Some(10));
+        let dir = host.sandbox_dir(&p.sandbox_id);
+        let project_id = project_name(&p.sandbox_id);
+        let filter = podman::id_filter(&p.sandbox_id);
+        let mut args: Vec<&str> = vec![&dir, &project_id, &filter];
+        args.extend(project.images.iter().map(String::as_str));
+        let argv = podman::script_argv(CREATE_SCRIPT, &args);
+        let up_timeout = spec.ready.timeout + UP_EXTRA;
+        let out = ssh
+            .run(&argv, Some(project::tar_archive(&project.files)), up_timeout)
+            .await
+            .map_err(transport_error)?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        match out.status.code() {
+            Some(0) => {}
+            Some(42) => {
+                return Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "image(s) {stderr} missing on host {}: build or load them there \
+                         (for the built-in profiles: run scripts/setup-host.sh on that host)",
+                        host.name
+                    ),
+                    Some(json!({ "missing_images": stderr.split_whitespace().collect::<Vec<_>>(), "host": host.name })),
+                ));
+            }
+            _ => {
+                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
+                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
+                return Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "podman-compose up failed on host {} ({}): {stderr}\n{logs}{}",
+                        host.name,
+                        out.status,
+                        cleanup.err().map(|e| format!("\ncleanup failed too: {}", e.message)).unwrap_or_default()
+                    ),
+                    Some(json!({ "host": host.name })),
+                ));
+            }
+        }
+        ctx.progress("waiting until ready", Some(60));
+        match self
+            .wait_ready(ctx, ssh, &spec, &project.services, &p.sandbox_id)
+            .await
+        {
+            Ok(holdings) => {
+                ctx.progress("ready", Some(100));
+                Ok(holdings.to_sandbox(&p.sandbox_id, host))
+            }
+            Err(problem) => {
+                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
+                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
+                Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "sandbox {} on host {} did not become ready: {problem}; it was removed.\n\
+                         last log lines:\n{logs}{}",
+                        p.sandbox_id,
+                        host.name,
+                        cleanup.err().map(|e| format!("\ncleanup failed too: {}", e.message)).unwrap_or_default()
+                    ),
+                    Some(json!({ "host": host.name, "logs": logs })),
+                ))
+            }
+        }
+    }
+
+    async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {
+        let (ssh, holdings) = self.find(&p.sandbox_id, p.backend_ref.as_deref()).await?;
+        Ok(holdings.to_sandbox(&p.sandbox_id, ssh.host()))
+    }
+
+    async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
+        let mut sandboxes = Vec::new();
+        for ssh in self.hosts.values() {
+            for (id, holdings) in self.inventory(ssh, None).await? {
+                let sandbox = holdings.to_sandbox(&id, ssh.host());
+                let wanted = p.labels.iter().flatten();
+                if wanted.into_iter().all(|(k, v)| sandbox.labels.get(k) == Some(v)) {
+                    sandboxes.push(sandbox);
+                }
+            }
+        }
+        Ok(ListResult { sandboxes })
+    }
+
+    async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
+        match self.host_of_ref(p.backend_ref.as_deref()) {
+            Some(ssh) => self.destroy_on(ssh, &p.sandbox_id).await?,
+            None => {
+                for ssh in self.hosts.values() {
+                    self.destroy_on(ssh, &p.sandbox_id).await?;
+                }
+            }
+        }
+        Ok(DestroyResult { destroyed: true })
+    }
+
+    async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
+        if p.argv.is_empty() {
+            return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
+        }
+        let (ssh, holdings) = self.find(&p.sandbox_id, None).await?;
+        let service = match &p.service {
+            Some(s) => s.clone(),
+            None => holdings
+                .labels()
+                .get(EXEC_SERVICE_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let container = holdings.container_of(&service).ok_or_else(|| {
+            ErrorObject::invalid_argument("service", format!("sandbox {} has no service {service:?}", p.sandbox_id))
+        })?;
+        let argv = podman::exec_argv(container.name(), &p.argv, p.stdin.is_some());
+        let timeout = Duration::from_secs(p.timeout_s.unwrap_or(60));
+        let out = ssh
+            .run(&argv, p.stdin.map(String::into_bytes), timeout)
+            .await
+            .map_err(|e| match e {
+                TransportError::Timeout { .. } => ErrorObject::domain(ErrorKind::DeadlineExceeded, e.to_string()),
+                e => transport_error(e),
+            })?;
+        Ok(ExecResult {
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    async fn cost_estimate(&self, _ctx: &Context, p: CostEstimateParams) -> ExtResult<CostEstimate> {
+        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let rate = spec.cost.clone().unwrap_or(project::CostRate { currency: "USD".into(), per_hour: 0.0 });
+        let hours = p.duration_s as f64 / 3600.0;
+        let mut breakdown = JsonObject::new();
+        breakdown.insert("rate_per_hour".into(), json!(rate.per_hour));
+        breakdown.insert("hours".into(), json!(hours));
+        Ok(CostEstimate {
+            currency: rate.currency,
+            amount: rate.per_hour * hours,
+            breakdown,
+        })
+    }
+
+    async fn host_health(&self, _ctx: &Context, p: HostHealthParams) -> ExtResult<HostHealthResult> {
+        let hosts: Vec<&Ssh> = match &p.host {
+            Some(name) => vec![self.ssh(name)?],
+            None => self.hosts.values().collect(),
+        };
+        let checks = hosts.into_iter().map(|ssh| async move {
+            let argv = podman::script_argv(HEALTH_SCRIPT, &[&ssh.host().workdir]);
+            let mut health = HostHealth {
+                host: ssh.host().name.clone(),
+                reachable: false,
+                load1: None,
+                mem_free_mb: None,
+                disk_free_mb: None,
+                sandboxes: None,
+                error: None,
+            };
+            match ssh.run(&argv, None, Duration::from_secs(30)).await {
+                Ok(out) if out.status.success() => {
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    let fields: Vec<&str> = text.split_whitespace().collect();
+                    health.reachable = true;
+                    health.load1 = fields.first().and_then(|f| f.parse().ok());
+                    health.mem_free_mb = fields.get(1).and_then(|f| f.parse().ok());
+                    health.disk_free_mb = fields.get(2).and_then(|f| f.parse().ok());
+                    health.sandboxes = fields.get(3).and_then(|f| f.parse().ok());
+                }
+                Ok(out) => {
+                    health.reachable = true;
+                    health.error = Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
+                }
+                Err(e) => health.error = Some(e.to_string()),
+            }
+            health
+        });
+        let mut hosts = Vec::new();
+        for check in checks {
+            hosts.push(check.await);
+        }
+        Ok(HostHealthResult { hosts })
+    }
+}

@@ -1,0 +1,23 @@
+//! The compose-ssh backend. Each sandbox is a podman-compose project
+//! `sbx-<sandbox_id>` in its own folder on a host; every container, network and
+//! volume carries `sandboxer.id` and the other labels. Only this crate knows podman.
+//!
+//! - `config`: the extension's options (hosts).
+//! - `shell`: quoting argv into a remote shell line.
+//! - `ssh`: the one transport to a host (`Ssh`), local or over ssh.
+//! - `podman`: argv builders and output parsing for podman and podman-compose.
+//! - `project`: the effective compose file of a sandbox (labels, egress, secrets).
+//! - `inventory`: what a host holds, grouped by sandbox.
+//! - `probe`: readiness checks.
+//! - `backend`: the protocol methods.
+
+pub mod backend;
+pub mod config;
+pub mod inventory;
+pub mod podman;
+pub mod probe;
+pub mod project;
+pub mod shell;
+pub mod ssh;
+
+pub use backend::ComposeSsh;

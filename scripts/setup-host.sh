@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Prepares this machine as a sandboxer host, idempotently, on Debian 12 as root:
+# podman, podman-compose, runc, a containers.conf that works here, the locally built
+# image the profiles use, and an sshd on 127.0.0.1 with a generated key.
+#
+# Afterwards:
+#   /var/lib/sandboxer/ssh/id_ed25519    client key allowed to log in as root
+#   /var/lib/sandboxer/ssh/known_hosts   the sshd's host key, for strict checking
+#   sshd listening on 127.0.0.1:${SANDBOXER_SSHD_PORT:-2222}
+set -euo pipefail
+
+STATE=/var/lib/sandboxer
+SSH_DIR=$STATE/ssh
+PORT=${SANDBOXER_SSHD_PORT:-2222}
+IMAGE=localhost/sandboxer-busybox:latest
+PACKAGES=(podman podman-compose runc openssh-server openssh-client busybox-static iproute2 tar)
+
+say() { printf '[setup-host] %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "setup-host.sh must run as root" >&2; exit 1; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# podman fails here out of the box in three ways; containers.conf fixes all three
+# (see shared/design/host-setup.md).
+CONF=/etc/containers/containers.conf
+if ! grep -q "managed by sandboxer" "$CONF" 2>/dev/null; then
+  if [ -s "$CONF" ]; then cp "$CONF" "$CONF.before-sandboxer"; fi
+  say "writing $CONF"
+  mkdir -p /etc/containers
+  cat > "$CONF" <<'CONF'
+# managed by sandboxer's scripts/setup-host.sh
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+CONF
+fi
+
+# No registry is reachable: build the image from the static busybox.
+if ! podman image exists "$IMAGE"; then
+  say "building $IMAGE"
+  root=$(mktemp -d)
+  trap 'rm -rf "$root"' EXIT
+  mkdir -p "$root"/{bin,etc,tmp,www,root}
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
+  echo 'root:x:0:' > "$root/etc/group"
+  tar -C "$root" -c . | podman import \
+    --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+  rm -rf "$root"
+  trap - EXIT
+fi
+
+# sshd on loopback, with keys of its own.
+mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
+chmod 700 "$SSH_DIR" /root/.ssh
+[ -f "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C sandboxer-host -f "$SSH_DIR/host_ed25519"
+[ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C sandboxer-client -f "$SSH_DIR/id_ed25519"
+touch /root/.ssh/authorized_keys
+chmod 600 /root/.ssh/authorized_keys
+grep -qF "$(cat "$SSH_DIR/id_ed25519.pub")" /root/.ssh/authorized_keys \
+  || cat "$SSH_DIR/id_ed25519.pub" >> /root/.ssh/authorized_keys
+echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" > "$SSH_DIR/known_hosts"
+
+cat > "$SSH_DIR/sshd_config" <<SSHD
+# managed by sandboxer's scripts/setup-host.sh
+Port $PORT
+ListenAddress 127.0.0.1
+HostKey $SSH_DIR/host_ed25519
+PidFile /run/sandboxer-sshd-$PORT.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+MaxSessions 64
+MaxStartups 64:30:128
+Subsystem sftp internal-sftp
+SSHD
+
+pidfile=/run/sandboxer-sshd-$PORT.pid
+if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  kill -HUP "$(cat "$pidfile")"  # reread the configuration
+else
+  say "starting sshd on 127.0.0.1:$PORT"
+  /usr/sbin/sshd -f "$SSH_DIR/sshd_config"
+fi
+
+# Prove it works: a batch-mode login with strict host key checking.
+for _ in $(seq 50); do
+  if ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$SSH_DIR/known_hosts" \
+       -i "$SSH_DIR/id_ed25519" -p "$PORT" root@127.0.0.1 true 2>/dev/null; then
+    say "ready: podman $(podman --version | awk '{print $3}'), sshd on 127.0.0.1:$PORT, image $IMAGE"
+    exit 0
+  fi
+  sleep 0.1
+done
+echo "setup-host.sh: cannot log in to the sshd on 127.0.0.1:$PORT" >&2
+exit 1
