@@ -4,14 +4,23 @@ CARGO ?= cargo
 
 .PHONY: build release test lint bench demo setup-host clean
 
+# Prepares this machine as a sandbox host (root, Debian 12; idempotent).
+setup-host:
+	scripts/setup-host.sh
+
+# The main job: a real sandbox created, shown, reached and destroyed.
+demo:
+	scripts/main-job.sh
+
 build:
 	$(CARGO) build --workspace --bins
 
 release:
 	$(CARGO) build --release --workspace --bins
 
-# The whole test suite. Builds every binary first: tests run the real executables.
-test: build
+# The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images) and
+# builds every binary first: tests run the real executables against real services.
+test: setup-host build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

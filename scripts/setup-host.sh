@@ -87,6 +87,9 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
+# Lets sandboxer send SHLVL=1 so that bash skips its interactive rc files for each
+# command (they can cost more than the command).
+AcceptEnv SHLVL
 MaxSessions 64
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp

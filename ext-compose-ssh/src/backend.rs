@@ -3,7 +3,9 @@
 
 use crate::config::{HostConfig, Options, project_name};
 use crate::inventory::{Holdings, by_sandbox, parse_inventory};
-use crate::podman::{self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT};
+use crate::podman::{
+    self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT,
+};
 use crate::probe;
 use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
 use crate::ssh::{self, Ssh, TransportError};
@@ -60,7 +62,12 @@ fn request_digest(p: &CreateParams) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&same).expect("params serialize"));
     hasher.update(serde_json::to_vec(&p.secrets.0.keys().collect::<Vec<_>>()).expect("names"));
-    hasher.finalize().iter().take(12).map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl ComposeSsh {
@@ -83,7 +90,11 @@ impl ComposeSsh {
     }
 
     /// What one host holds, all sandboxes or one.
-    async fn inventory(&self, ssh: &Ssh, sandbox_id: Option<&str>) -> ExtResult<BTreeMap<String, Holdings>> {
+    async fn inventory(
+        &self,
+        ssh: &Ssh,
+        sandbox_id: Option<&str>,
+    ) -> ExtResult<BTreeMap<String, Holdings>> {
         let filter = match sandbox_id {
             Some(id) => podman::id_filter(id),
             None => LABEL_SANDBOX_ID.to_string(),
@@ -104,13 +115,21 @@ impl ComposeSsh {
     }
 
     /// Finds a sandbox: on the host its ref names, else on every host.
-    async fn find(&self, sandbox_id: &str, backend_ref: Option<&str>) -> ExtResult<(&Ssh, Holdings)> {
+    async fn find(
+        &self,
+        sandbox_id: &str,
+        backend_ref: Option<&str>,
+    ) -> ExtResult<(&Ssh, Holdings)> {
         let candidates: Vec<&Ssh> = match self.host_of_ref(backend_ref) {
             Some(ssh) => vec![ssh],
             None => self.hosts.values().collect(),
         };
         for ssh in candidates {
-            if let Some(h) = self.inventory(ssh, Some(sandbox_id)).await?.remove(sandbox_id) {
+            if let Some(h) = self
+                .inventory(ssh, Some(sandbox_id))
+                .await?
+                .remove(sandbox_id)
+            {
                 return Ok((ssh, h));
             }
         }
@@ -206,7 +225,14 @@ impl ComposeSsh {
                     http.service, http.port
                 )));
             };
-            match probe::http_status(&endpoint.host, endpoint.port, &http.path, Duration::from_secs(2)).await {
+            match probe::http_status(
+                &endpoint.host,
+                endpoint.port,
+                &http.path,
+                Duration::from_secs(2),
+            )
+            .await
+            {
                 Ok(status) if probe::is_ok(status) => {}
                 Ok(status) => return Err(NotYet(format!("GET {} answered {status}", http.path))),
                 Err(e) => return Err(NotYet(e)),
@@ -214,7 +240,10 @@ impl ComposeSsh {
         }
         if let Some(command) = &ready.command {
             let Some(container) = holdings.container_of(&command.service) else {
-                return Err(NotYet(format!("service {} has no container yet", command.service)));
+                return Err(NotYet(format!(
+                    "service {} has no container yet",
+                    command.service
+                )));
             };
             let argv = podman::exec_argv(container.name(), &command.argv, false);
             match ssh.run(&argv, None, QUICK).await {
@@ -237,9 +266,9 @@ fn endpoint_serves(holdings: &Holdings, e: &Endpoint, service: &str, port: u16) 
         c.ports.iter().flatten().any(|p| {
             p.host_port == e.port
                 && ((c.service() == Some(service) && p.container_port == port)
-                    || forwards
-                        .iter()
-                        .any(|f| f.gateway_port == p.container_port && f.service == service && f.port == port))
+                    || forwards.iter().any(|f| {
+                        f.gateway_port == p.container_port && f.service == service && f.port == port
+                    }))
         })
     })
 }
@@ -273,7 +302,10 @@ impl Extension for ComposeSsh {
                         )
                     },
                 ),
-                ("control_dir".to_string(), option("private folder for ssh control sockets")),
+                (
+                    "control_dir".to_string(),
+                    option("private folder for ssh control sockets"),
+                ),
                 (
                     "gateway_image".to_string(),
                     option("image of the egress gateway (needs sh and busybox nc)"),
@@ -283,9 +315,12 @@ impl Extension for ComposeSsh {
     }
 
     async fn start(options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
-        let options = Options::from_json(options)
-            .map_err(|e| ErrorObject::invalid_argument("options", e))?;
-        let control_dir = options.control_dir.clone().unwrap_or_else(ssh::default_control_dir);
+        let options =
+            Options::from_json(options).map_err(|e| ErrorObject::invalid_argument("options", e))?;
+        let control_dir = options
+            .control_dir
+            .clone()
+            .unwrap_or_else(ssh::default_control_dir);
         ssh::prepare_control_dir(&control_dir)
             .map_err(|e| ErrorObject::domain(ErrorKind::FailedPrecondition, e.to_string()))?;
         let hosts = options
@@ -305,23 +340,39 @@ impl Extension for ComposeSsh {
         let ssh = self.ssh(&host_name)?;
         let host: &HostConfig = ssh.host();
         let digest = request_digest(&p);
-        if let Some(existing) = self.inventory(ssh, Some(&p.sandbox_id)).await?.remove(&p.sandbox_id) {
+        if let Some(existing) = self
+            .inventory(ssh, Some(&p.sandbox_id))
+            .await?
+            .remove(&p.sandbox_id)
+        {
             return if existing.labels().get(REQUEST_LABEL) == Some(&digest) {
                 Ok(existing.to_sandbox(&p.sandbox_id, host))
             } else {
                 Err(ErrorObject::domain(
                     ErrorKind::AlreadyExists,
-                    format!("sandbox {} exists on host {} with other params", p.sandbox_id, host.name),
+                    format!(
+                        "sandbox {} exists on host {} with other params",
+                        p.sandbox_id, host.name
+                    ),
                 ))
             };
         }
         let mut labelled = p.clone();
-        labelled.labels.insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+        labelled
+            .labels
+            .insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
         labelled.labels.insert(REQUEST_LABEL.into(), digest);
         let project = project::build(&spec, &labelled, &self.options.gateway_image)?;
         drop(labelled);
 
-        ctx.progress(format!("starting {} on host {}", project_name(&p.sandbox_id), host.name), Some(10));
+        ctx.progress(
+            format!(
+                "starting {} on host {}",
+                project_name(&p.sandbox_id),
+                host.name
+            ),
+            Some(10),
+        );
         let dir = host.sandbox_dir(&p.sandbox_id);
         let project_id = project_name(&p.sandbox_id);
         let filter = podman::id_filter(&p.sandbox_id);
@@ -330,7 +381,11 @@ impl Extension for ComposeSsh {
         let argv = podman::script_argv(CREATE_SCRIPT, &args);
         let up_timeout = spec.ready.timeout + UP_EXTRA;
         let out = ssh
-            .run(&argv, Some(project::tar_archive(&project.files)), up_timeout)
+            .run(
+                &argv,
+                Some(project::tar_archive(&project.files)),
+                up_timeout,
+            )
             .await
             .map_err(transport_error)?;
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -344,7 +399,9 @@ impl Extension for ComposeSsh {
                          (for the built-in profiles: run scripts/setup-host.sh on that host)",
                         host.name
                     ),
-                    Some(json!({ "missing_images": stderr.split_whitespace().collect::<Vec<_>>(), "host": host.name })),
+                    Some(
+                        json!({ "missing_images": stderr.split_whitespace().collect::<Vec<_>>(), "host": host.name }),
+                    ),
                 ));
             }
             _ => {
@@ -356,7 +413,10 @@ impl Extension for ComposeSsh {
                         "podman-compose up failed on host {} ({}): {stderr}\n{logs}{}",
                         host.name,
                         out.status,
-                        cleanup.err().map(|e| format!("\ncleanup failed too: {}", e.message)).unwrap_or_default()
+                        cleanup
+                            .err()
+                            .map(|e| format!("\ncleanup failed too: {}", e.message))
+                            .unwrap_or_default()
                     ),
                     Some(json!({ "host": host.name })),
                 ));
@@ -381,7 +441,10 @@ impl Extension for ComposeSsh {
                          last log lines:\n{logs}{}",
                         p.sandbox_id,
                         host.name,
-                        cleanup.err().map(|e| format!("\ncleanup failed too: {}", e.message)).unwrap_or_default()
+                        cleanup
+                            .err()
+                            .map(|e| format!("\ncleanup failed too: {}", e.message))
+                            .unwrap_or_default()
                     ),
                     Some(json!({ "host": host.name, "logs": logs })),
                 ))
@@ -400,7 +463,10 @@ impl Extension for ComposeSsh {
             for (id, holdings) in self.inventory(ssh, None).await? {
                 let sandbox = holdings.to_sandbox(&id, ssh.host());
                 let wanted = p.labels.iter().flatten();
-                if wanted.into_iter().all(|(k, v)| sandbox.labels.get(k) == Some(v)) {
+                if wanted
+                    .into_iter()
+                    .all(|(k, v)| sandbox.labels.get(k) == Some(v))
+                {
                     sandboxes.push(sandbox);
                 }
             }
@@ -434,7 +500,10 @@ impl Extension for ComposeSsh {
                 .unwrap_or_default(),
         };
         let container = holdings.container_of(&service).ok_or_else(|| {
-            ErrorObject::invalid_argument("service", format!("sandbox {} has no service {service:?}", p.sandbox_id))
+            ErrorObject::invalid_argument(
+                "service",
+                format!("sandbox {} has no service {service:?}", p.sandbox_id),
+            )
         })?;
         let argv = podman::exec_argv(container.name(), &p.argv, p.stdin.is_some());
         let timeout = Duration::from_secs(p.timeout_s.unwrap_or(60));
@@ -442,7 +511,9 @@ impl Extension for ComposeSsh {
             .run(&argv, p.stdin.map(String::into_bytes), timeout)
             .await
             .map_err(|e| match e {
-                TransportError::Timeout { .. } => ErrorObject::domain(ErrorKind::DeadlineExceeded, e.to_string()),
+                TransportError::Timeout { .. } => {
+                    ErrorObject::domain(ErrorKind::DeadlineExceeded, e.to_string())
+                }
                 e => transport_error(e),
             })?;
         Ok(ExecResult {
@@ -452,9 +523,16 @@ impl Extension for ComposeSsh {
         })
     }
 
-    async fn cost_estimate(&self, _ctx: &Context, p: CostEstimateParams) -> ExtResult<CostEstimate> {
+    async fn cost_estimate(
+        &self,
+        _ctx: &Context,
+        p: CostEstimateParams,
+    ) -> ExtResult<CostEstimate> {
         let spec = ProfileSpec::parse(&p.profile.spec)?;
-        let rate = spec.cost.clone().unwrap_or(project::CostRate { currency: "USD".into(), per_hour: 0.0 });
+        let rate = spec.cost.clone().unwrap_or(project::CostRate {
+            currency: "USD".into(),
+            per_hour: 0.0,
+        });
         let hours = p.duration_s as f64 / 3600.0;
         let mut breakdown = JsonObject::new();
         breakdown.insert("rate_per_hour".into(), json!(rate.per_hour));
@@ -466,7 +544,11 @@ impl Extension for ComposeSsh {
         })
     }
 
-    async fn host_health(&self, _ctx: &Context, p: HostHealthParams) -> ExtResult<HostHealthResult> {
+    async fn host_health(
+        &self,
+        _ctx: &Context,
+        p: HostHealthParams,
+    ) -> ExtResult<HostHealthResult> {
         let hosts: Vec<&Ssh> = match &p.host {
             Some(name) => vec![self.ssh(name)?],
             None => self.hosts.values().collect(),

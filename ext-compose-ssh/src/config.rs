@@ -117,7 +117,11 @@ impl HostConfig {
 
     /// The folder of one sandbox on this host.
     pub fn sandbox_dir(&self, sandbox_id: &str) -> String {
-        format!("{}/{}", self.workdir.trim_end_matches('/'), project_name(sandbox_id))
+        format!(
+            "{}/{}",
+            self.workdir.trim_end_matches('/'),
+            project_name(sandbox_id)
+        )
     }
 }
 
@@ -128,7 +132,9 @@ pub fn project_name(sandbox_id: &str) -> String {
 
 impl Options {
     /// Parses the handshake options, checking host names are unique and valid.
-    pub fn from_json(options: serde_json::Map<String, serde_json::Value>) -> Result<Options, String> {
+    pub fn from_json(
+        options: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Options, String> {
         let options: Options = serde_json::from_value(serde_json::Value::Object(options))
             .map_err(|e| format!("options: {e}"))?;
         let mut seen = std::collections::BTreeSet::new();
@@ -145,7 +151,10 @@ impl Options {
                 ));
             }
             if !seen.insert(host.name.clone()) {
-                return Err(format!("options.hosts: host {:?} is listed twice", host.name));
+                return Err(format!(
+                    "options.hosts: host {:?} is listed twice",
+                    host.name
+                ));
             }
             if !host.workdir.starts_with('/') {
                 return Err(format!(
@@ -185,16 +194,34 @@ mod tests {
 
     #[test]
     fn parses_ssh_hosts_and_refuses_bad_ones() {
-        let o = parse(json!({"hosts": [{"name": "h1", "address": "10.0.0.1", "port": 2222,
-            "user": "root", "identity": "/k", "host_key_checking": "accept-new"}]}))
+        let o = parse(
+            json!({"hosts": [{"name": "h1", "address": "10.0.0.1", "port": 2222,
+            "user": "root", "identity": "/k", "host_key_checking": "accept-new"}]}),
+        )
         .unwrap();
         let h = &o.hosts[0];
         assert_eq!((h.address(), h.port), ("10.0.0.1", 2222));
         assert_eq!(h.host_key_checking, HostKeyChecking::AcceptNew);
         assert_eq!(h.sandbox_dir("abc"), "/var/lib/sandboxer/sandboxes/sbx-abc");
-        assert!(parse(json!({"hosts": [{"name": "a b"}]})).unwrap_err().contains("invalid"));
-        assert!(parse(json!({"hosts": [{"name": "a"}, {"name": "a"}]})).unwrap_err().contains("twice"));
-        assert!(parse(json!({"hosts": [{"name": "a", "workdir": "rel"}]})).unwrap_err().contains("absolute"));
-        assert!(parse(json!({"hosts": [{"name": "a", "colour": 1}]})).unwrap_err().contains("unknown field"));
+        assert!(
+            parse(json!({"hosts": [{"name": "a b"}]}))
+                .unwrap_err()
+                .contains("invalid")
+        );
+        assert!(
+            parse(json!({"hosts": [{"name": "a"}, {"name": "a"}]}))
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(
+            parse(json!({"hosts": [{"name": "a", "workdir": "rel"}]}))
+                .unwrap_err()
+                .contains("absolute")
+        );
+        assert!(
+            parse(json!({"hosts": [{"name": "a", "colour": 1}]}))
+                .unwrap_err()
+                .contains("unknown field")
+        );
     }
 }

@@ -4,8 +4,12 @@
 
 use crate::config::{HostConfig, project_name};
 use crate::podman::{Container, Network, Volume, parse_list};
-use crate::project::{ENDPOINTS_LABEL, FORWARDS_LABEL, GATEWAY_SERVICE, parse_endpoints_label, parse_forwards};
-use sandboxer_ext_protocol::{BackendState, Endpoint, EndpointProtocol, JsonObject, LABEL_SANDBOX_ID, Labels, Sandbox};
+use crate::project::{
+    ENDPOINTS_LABEL, FORWARDS_LABEL, GATEWAY_SERVICE, parse_endpoints_label, parse_forwards,
+};
+use sandboxer_ext_protocol::{
+    BackendState, Endpoint, EndpointProtocol, JsonObject, LABEL_SANDBOX_ID, Labels, Sandbox,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -35,13 +39,20 @@ pub fn parse_inventory(stdout: &str) -> Result<HostInventory, String> {
     }
     let section = |name: &str| sections.get(name).map(String::as_str).unwrap_or("");
     if !sections.contains_key("containers") {
-        return Err(format!("inventory output is not understood: {}", stdout.trim()));
+        return Err(format!(
+            "inventory output is not understood: {}",
+            stdout.trim()
+        ));
     }
     Ok(HostInventory {
         containers: parse_list(section("containers")).map_err(|e| format!("containers: {e}"))?,
         networks: parse_list(section("networks")).map_err(|e| format!("networks: {e}"))?,
         volumes: parse_list(section("volumes")).map_err(|e| format!("volumes: {e}"))?,
-        dirs: section("dirs").lines().map(str::to_string).filter(|d| !d.is_empty()).collect(),
+        dirs: section("dirs")
+            .lines()
+            .map(str::to_string)
+            .filter(|d| !d.is_empty())
+            .collect(),
     })
 }
 
@@ -111,8 +122,15 @@ impl Holdings {
         let states: Vec<&str> = self.containers.iter().map(|c| c.state.as_str()).collect();
         if states.iter().all(|s| *s == "running") {
             BackendState::Ready
-        } else if states.iter().any(|s| matches!(*s, "exited" | "dead" | "stopped")) {
-            if self.containers.iter().all(|c| c.state != "running" && c.exit_code == 0) {
+        } else if states
+            .iter()
+            .any(|s| matches!(*s, "exited" | "dead" | "stopped"))
+        {
+            if self
+                .containers
+                .iter()
+                .all(|c| c.state != "running" && c.exit_code == 0)
+            {
                 BackendState::Stopped
             } else {
                 BackendState::Failed
@@ -135,7 +153,10 @@ impl Holdings {
         let mut endpoints = Vec::new();
         for c in &self.containers {
             let Some(service) = c.service() else { continue };
-            let forwards = c.label(FORWARDS_LABEL).map(parse_forwards).unwrap_or_default();
+            let forwards = c
+                .label(FORWARDS_LABEL)
+                .map(parse_forwards)
+                .unwrap_or_default();
             for p in c.ports.iter().flatten() {
                 let (service, port) = if service == GATEWAY_SERVICE {
                     match forwards.iter().find(|f| f.gateway_port == p.container_port) {
@@ -154,7 +175,10 @@ impl Holdings {
                     .cloned()
                     .unwrap_or_else(|| (format!("{service}-{port}"), "tcp".into(), "/".into()));
                 let (protocol, url) = if protocol == "http" {
-                    (EndpointProtocol::Http, Some(format!("http://{ip}:{}{path}", p.host_port)))
+                    (
+                        EndpointProtocol::Http,
+                        Some(format!("http://{ip}:{}{path}", p.host_port)),
+                    )
                 } else {
                     (EndpointProtocol::Tcp, None)
                 };
@@ -182,7 +206,9 @@ impl Holdings {
 
     /// The container running `service`.
     pub fn container_of(&self, service: &str) -> Option<&Container> {
-        self.containers.iter().find(|c| c.service() == Some(service))
+        self.containers
+            .iter()
+            .find(|c| c.service() == Some(service))
     }
 
     /// The protocol's view of these parts.
@@ -192,7 +218,10 @@ impl Holdings {
             .iter()
             .map(|c| {
                 let key = c.service().unwrap_or(c.name()).to_string();
-                (key, json!({ "container": c.name(), "state": c.state, "exit_code": c.exit_code }))
+                (
+                    key,
+                    json!({ "container": c.name(), "state": c.state, "exit_code": c.exit_code }),
+                )
             })
             .collect();
         let mut details = JsonObject::new();
@@ -269,7 +298,10 @@ not-ours
         let a = groups["a"].to_sandbox("a", &local);
         assert_eq!(a.endpoints.len(), 1);
         assert_eq!(a.endpoints[0].name, "web");
-        assert_eq!(a.endpoints[0].url.as_deref(), Some("http://127.0.0.1:41000/health"));
+        assert_eq!(
+            a.endpoints[0].url.as_deref(),
+            Some("http://127.0.0.1:41000/health")
+        );
         assert_eq!(a.labels["team"], "x");
         assert_eq!(a.backend_ref, "local/sbx-a");
         let remote = HostConfig {
@@ -279,7 +311,10 @@ not-ours
             ..HostConfig::local()
         };
         let b = groups["b"].to_sandbox("b", &remote);
-        assert_eq!(b.endpoints[0].host, "10.0.0.2", "a wildcard bind is reached at the host's address");
+        assert_eq!(
+            b.endpoints[0].host, "10.0.0.2",
+            "a wildcard bind is reached at the host's address"
+        );
         assert_eq!(b.endpoints[0].protocol, EndpointProtocol::Tcp);
         assert_eq!(b.endpoints.last().unwrap().protocol, EndpointProtocol::Ssh);
         assert_eq!(b.endpoints.last().unwrap().port, 2222);

@@ -6,12 +6,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// GETs `path` from `host:port`; returns the status code.
-pub async fn http_status(host: &str, port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
+pub async fn http_status(
+    host: &str,
+    port: u16,
+    path: &str,
+    timeout: Duration,
+) -> Result<u16, String> {
     let exchange = async {
         let mut stream = TcpStream::connect((host, port))
             .await
             .map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
         stream
             .write_all(request.as_bytes())
             .await
@@ -37,9 +43,12 @@ pub async fn http_status(host: &str, port: u16, path: &str, timeout: Duration) -
             .ok_or_else(|| format!("{host}:{port} did not answer HTTP"))?;
         Ok(status)
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| format!("{host}:{port} did not answer within {}s", timeout.as_secs_f64()))?
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+        format!(
+            "{host}:{port} did not answer within {}s",
+            timeout.as_secs_f64()
+        )
+    })?
 }
 
 /// Whether a status means "serving".
@@ -67,9 +76,16 @@ mod tests {
     #[tokio::test]
     async fn reads_the_status_line() {
         let port = serve_once("HTTP/1.0 204 No Content\r\n\r\n").await;
-        assert_eq!(http_status("127.0.0.1", port, "/", Duration::from_secs(2)).await, Ok(204));
+        assert_eq!(
+            http_status("127.0.0.1", port, "/", Duration::from_secs(2)).await,
+            Ok(204)
+        );
         let port = serve_once("garbage").await;
-        assert!(http_status("127.0.0.1", port, "/", Duration::from_secs(2)).await.is_err());
+        assert!(
+            http_status("127.0.0.1", port, "/", Duration::from_secs(2))
+                .await
+                .is_err()
+        );
         assert!(is_ok(301) && !is_ok(404));
     }
 
@@ -78,6 +94,10 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         drop(listener);
-        assert!(http_status("127.0.0.1", port, "/", Duration::from_secs(2)).await.is_err());
+        assert!(
+            http_status("127.0.0.1", port, "/", Duration::from_secs(2))
+                .await
+                .is_err()
+        );
     }
 }

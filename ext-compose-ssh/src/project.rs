@@ -267,10 +267,17 @@ fn labels_of(obj: &Map<String, Value>) -> Map<String, Value> {
     }
 }
 
+/// Escapes a value sandboxer writes into a compose file: compose interpolates `$VAR`
+/// in values, and `$$` is a literal `$`.
+fn literal(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+/// Adds `labels` (values taken literally) to a compose object's own labels.
 fn with_labels(obj: &mut Map<String, Value>, labels: &Labels) {
     let mut merged = labels_of(obj);
     for (k, v) in labels {
-        merged.insert(k.clone(), Value::String(v.clone()));
+        merged.insert(k.clone(), Value::String(literal(v)));
     }
     obj.insert("labels".into(), Value::Object(merged));
 }
@@ -312,13 +319,21 @@ pub fn parse_port(entry: &Value) -> Result<PublishedPort, String> {
             };
             Ok(PublishedPort {
                 host_ip: host_ip.to_string(),
-                host_port: if host_port.is_empty() { None } else { Some(port(host_port)?) },
+                host_port: if host_port.is_empty() {
+                    None
+                } else {
+                    Some(port(host_port)?)
+                },
                 container_port: port(container)?,
                 protocol,
             })
         }
         Value::Object(map) => Ok(PublishedPort {
-            host_ip: map.get("host_ip").and_then(Value::as_str).unwrap_or("").into(),
+            host_ip: map
+                .get("host_ip")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .into(),
             host_port: match map.get("published") {
                 Some(Value::Number(n)) => Some(port(&n.to_string())?),
                 Some(Value::String(s)) if !s.is_empty() => Some(port(s)?),
@@ -329,7 +344,11 @@ pub fn parse_port(entry: &Value) -> Result<PublishedPort, String> {
                 Some(Value::String(s)) => port(s)?,
                 _ => return Err("a long-syntax port needs `target`".into()),
             },
-            protocol: map.get("protocol").and_then(Value::as_str).unwrap_or("tcp").into(),
+            protocol: map
+                .get("protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("tcp")
+                .into(),
         }),
         other => Err(format!("{other} is not a port mapping")),
     }
@@ -343,9 +362,8 @@ pub fn build(
 ) -> Result<Project, ErrorObject> {
     let field = |f: &str| format!("profile.spec.files.{}: {f}", spec.compose_file);
     let source = &spec.files[&spec.compose_file];
-    let mut compose: Value = yaml_serde::from_str(source).map_err(|e| {
-        invalid("profile.spec.files", format!("{}", field(&e.to_string())))
-    })?;
+    let mut compose: Value = yaml_serde::from_str(source)
+        .map_err(|e| invalid("profile.spec.files", field(&e.to_string())))?;
     let root = compose
         .as_object_mut()
         .ok_or_else(|| invalid("profile.spec.files", field("not a mapping")))?;
@@ -355,25 +373,39 @@ pub fn build(
     let mut networks = match root.remove("networks") {
         Some(Value::Object(n)) => n,
         None | Some(Value::Null) => Map::new(),
-        Some(_) => return Err(invalid("profile.spec.files", field("networks must be a mapping"))),
+        Some(_) => {
+            return Err(invalid(
+                "profile.spec.files",
+                field("networks must be a mapping"),
+            ));
+        }
     };
     if networks.is_empty() {
         networks.insert("default".into(), json!({}));
     }
     for (name, net) in networks.iter_mut() {
         if !is_safe_name(name) || name == EDGE_NETWORK {
-            return Err(invalid("profile.spec.files", field(&format!("network name {name:?} is not allowed"))));
+            return Err(invalid(
+                "profile.spec.files",
+                field(&format!("network name {name:?} is not allowed")),
+            ));
         }
         if net.is_null() {
             *net = json!({});
         }
-        let net = net
-            .as_object_mut()
-            .ok_or_else(|| invalid("profile.spec.files", field(&format!("network {name} must be a mapping"))))?;
+        let net = net.as_object_mut().ok_or_else(|| {
+            invalid(
+                "profile.spec.files",
+                field(&format!("network {name} must be a mapping")),
+            )
+        })?;
         if net.contains_key("external") {
-            return Err(invalid("profile.spec.files", field(&format!(
-                "network {name} is external: a sandbox owns all its networks"
-            ))));
+            return Err(invalid(
+                "profile.spec.files",
+                field(&format!(
+                    "network {name} is external: a sandbox owns all its networks"
+                )),
+            ));
         }
         with_labels(net, &params.labels);
         if deny {
@@ -392,12 +424,18 @@ pub fn build(
                 *vol = json!({});
             }
             let vol = vol.as_object_mut().ok_or_else(|| {
-                invalid("profile.spec.files", field(&format!("volume {name} must be a mapping")))
+                invalid(
+                    "profile.spec.files",
+                    field(&format!("volume {name} must be a mapping")),
+                )
             })?;
             if vol.contains_key("external") {
-                return Err(invalid("profile.spec.files", field(&format!(
-                    "volume {name} is external: a sandbox owns all its volumes"
-                ))));
+                return Err(invalid(
+                    "profile.spec.files",
+                    field(&format!(
+                        "volume {name} is external: a sandbox owns all its volumes"
+                    )),
+                ));
             }
             with_labels(vol, &params.labels);
         }
@@ -422,20 +460,31 @@ pub fn build(
     };
     for (name, service) in services.iter_mut() {
         if !is_safe_name(name) || name == GATEWAY_SERVICE {
-            return Err(invalid("profile.spec.files", field(&format!("service name {name:?} is not allowed"))));
+            return Err(invalid(
+                "profile.spec.files",
+                field(&format!("service name {name:?} is not allowed")),
+            ));
         }
         let svc = service.as_object_mut().ok_or_else(|| {
-            invalid("profile.spec.files", field(&format!("service {name} must be a mapping")))
+            invalid(
+                "profile.spec.files",
+                field(&format!("service {name} must be a mapping")),
+            )
         })?;
         if svc.contains_key("build") {
-            return Err(invalid("profile.spec.files", field(&format!(
-                "service {name} uses `build`; build the image on the host and name it in `image`"
-            ))));
+            return Err(invalid(
+                "profile.spec.files",
+                field(&format!(
+                    "service {name} uses `build`; build the image on the host and name it in `image`"
+                )),
+            ));
         }
-        let image = svc
-            .get("image")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("profile.spec.files", field(&format!("service {name} has no image"))))?;
+        let image = svc.get("image").and_then(Value::as_str).ok_or_else(|| {
+            invalid(
+                "profile.spec.files",
+                field(&format!("service {name} has no image")),
+            )
+        })?;
         images.push(image.to_string());
         let mut labels = params.labels.clone();
         labels.insert(EXEC_SERVICE_LABEL.into(), exec_service.clone());
@@ -444,7 +493,10 @@ pub fn build(
             .iter()
             .filter(|e| &e.service == name)
             .map(|e| {
-                let label_name = e.name.clone().unwrap_or_else(|| format!("{name}-{}", e.port));
+                let label_name = e
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{name}-{}", e.port));
                 format!("{}|{}|{label_name}|{}", e.port, e.protocol, e.path)
             })
             .collect();
@@ -470,14 +522,20 @@ pub fn build(
         if deny && let Some(Value::Array(ports)) = svc.remove("ports") {
             for entry in &ports {
                 let published = parse_port(entry).map_err(|e| {
-                    invalid("profile.spec.files", field(&format!("service {name} ports: {e}")))
+                    invalid(
+                        "profile.spec.files",
+                        field(&format!("service {name} ports: {e}")),
+                    )
                 })?;
                 if published.protocol != "tcp" {
-                    return Err(invalid("profile.spec.files", field(&format!(
-                        "service {name} publishes a {} port; under egress deny only tcp ports \
+                    return Err(invalid(
+                        "profile.spec.files",
+                        field(&format!(
+                            "service {name} publishes a {} port; under egress deny only tcp ports \
                          can be published",
-                        published.protocol
-                    ))));
+                            published.protocol
+                        )),
+                    ));
                 }
                 let forward = Forward {
                     gateway_port: GATEWAY_BASE_PORT + forwards.len() as u16,
@@ -494,7 +552,12 @@ pub fn build(
         // One `nc` listener per forward; names and ports were checked above.
         let listeners: Vec<String> = forwards
             .iter()
-            .map(|(f, _)| format!("nc -ll -p {} -e nc {} {} &", f.gateway_port, f.service, f.port))
+            .map(|(f, _)| {
+                format!(
+                    "nc -ll -p {} -e nc {} {} &",
+                    f.gateway_port, f.service, f.port
+                )
+            })
             .collect();
         let ports: Vec<String> = forwards
             .iter()
@@ -619,14 +682,21 @@ volumes:
     fn params(egress: Egress) -> CreateParams {
         CreateParams {
             sandbox_id: "s1".into(),
-            profile: ProfileRef { id: "profile.x".into(), version: "1".into(), spec: json!({}) },
+            profile: ProfileRef {
+                id: "profile.x".into(),
+                version: "1".into(),
+                spec: json!({}),
+            },
             placement: Placement::default(),
             labels: Labels::from([
                 ("sandboxer.id".to_string(), "s1".to_string()),
                 ("owner".to_string(), "me".to_string()),
             ]),
             secrets: Secrets::default(),
-            network: NetworkPolicy { egress, allow: vec![] },
+            network: NetworkPolicy {
+                egress,
+                allow: vec![],
+            },
             resources: Resources::default(),
             expires_at: "2030-01-01T00:00:00Z".into(),
             progress_token: None,
@@ -638,12 +708,18 @@ volumes:
         let p = build(&spec(COMPOSE), &params(Egress::Allow), "gw").unwrap();
         let c = &p.compose;
         assert_eq!(c["services"]["web"]["labels"]["sandboxer.id"], "s1");
-        assert_eq!(c["services"]["web"]["labels"]["team"], "web", "the profile's own labels stay");
+        assert_eq!(
+            c["services"]["web"]["labels"]["team"], "web",
+            "the profile's own labels stay"
+        );
         assert_eq!(c["services"]["worker"]["labels"]["owner"], "me");
         assert_eq!(c["networks"]["default"]["labels"]["sandboxer.id"], "s1");
         assert_eq!(c["volumes"]["data"]["labels"]["sandboxer.id"], "s1");
         assert!(c["networks"]["default"].get("internal").is_none());
-        assert_eq!(c["services"]["web"]["ports"][0], "127.0.0.1::8080", "allow keeps ports");
+        assert_eq!(
+            c["services"]["web"]["ports"][0], "127.0.0.1::8080",
+            "allow keeps ports"
+        );
         assert!(c["services"].get(GATEWAY_SERVICE).is_none());
         assert_eq!(p.images, ["img/web", "img/worker"]);
         assert!(p.files.iter().any(|(n, _, _)| n == "compose.yaml"));
@@ -667,12 +743,23 @@ volumes:
         assert_eq!(
             forwards,
             [
-                Forward { gateway_port: 20000, service: "web".into(), port: 8080 },
-                Forward { gateway_port: 20001, service: "web".into(), port: 9000 },
+                Forward {
+                    gateway_port: 20000,
+                    service: "web".into(),
+                    port: 8080
+                },
+                Forward {
+                    gateway_port: 20001,
+                    service: "web".into(),
+                    port: 9000
+                },
             ]
         );
         let command = gw["command"][2].as_str().unwrap();
-        assert!(command.contains("nc -ll -p 20000 -e nc web 8080 &"), "{command}");
+        assert!(
+            command.contains("nc -ll -p 20000 -e nc web 8080 &"),
+            "{command}"
+        );
         assert!(p.services.contains(&GATEWAY_SERVICE.to_string()));
         assert!(p.images.contains(&"gw/img".to_string()));
     }
@@ -683,15 +770,24 @@ volumes:
         params.secrets = Secrets(BTreeMap::from([("TOKEN".into(), "v4lue".into())]));
         let p = build(&spec(COMPOSE), &params, "gw").unwrap();
         let text = serde_json::to_string(&p.compose).unwrap();
-        assert!(!text.contains("v4lue"), "the compose file never holds a secret");
-        assert_eq!(p.compose["services"]["web"]["env_file"], json!([SECRETS_ENV]));
+        assert!(
+            !text.contains("v4lue"),
+            "the compose file never holds a secret"
+        );
+        assert_eq!(
+            p.compose["services"]["web"]["env_file"],
+            json!([SECRETS_ENV])
+        );
         let (_, contents, mode) = p.files.iter().find(|(n, _, _)| n == SECRETS_ENV).unwrap();
         assert_eq!(contents, b"TOKEN=v4lue\n");
         assert_eq!(*mode, 0o600);
         params.secrets = Secrets(BTreeMap::from([("TOKEN".into(), "a\nb".into())]));
         let err = build(&spec(COMPOSE), &params, "gw").unwrap_err();
         assert!(!err.message.contains("a\nb"));
-        assert_eq!(err.domain_data().unwrap().details.unwrap()["field"], "secrets.TOKEN");
+        assert_eq!(
+            err.domain_data().unwrap().details.unwrap()["field"],
+            "secrets.TOKEN"
+        );
     }
 
     #[test]
@@ -701,10 +797,19 @@ volumes:
             ("services: {web: {build: .}}", "build"),
             ("services: {web: {command: x}}", "no image"),
             ("services: {'a b': {image: i}}", "not allowed"),
-            ("services: {web: {image: i}}\nnetworks: {n: {external: true}}", "external"),
-            ("services: {web: {image: i}}\nvolumes: {v: {external: true}}", "external"),
+            (
+                "services: {web: {image: i}}\nnetworks: {n: {external: true}}",
+                "external",
+            ),
+            (
+                "services: {web: {image: i}}\nvolumes: {v: {external: true}}",
+                "external",
+            ),
             ("services: {web: {image: i, ports: ['53/udp']}}", "udp"),
-            ("services: {web: {image: i, ports: ['8000-8010']}}", "ranges"),
+            (
+                "services: {web: {image: i, ports: ['8000-8010']}}",
+                "ranges",
+            ),
             ("[1, 2]", "mapping"),
         ] {
             let err = build(&spec(compose), &params(Egress::Deny), "gw").unwrap_err();
@@ -726,7 +831,12 @@ volumes:
         let web = &p.compose["services"]["web"]["labels"];
         assert_eq!(
             parse_endpoints_label(web[ENDPOINTS_LABEL].as_str().unwrap()),
-            [EndpointLabel { port: 8080, protocol: "http".into(), name: "web-8080".into(), path: "/health".into() }]
+            [EndpointLabel {
+                port: 8080,
+                protocol: "http".into(),
+                name: "web-8080".into(),
+                path: "/health".into()
+            }]
         );
         assert_eq!(web[EXEC_SERVICE_LABEL], "worker");
         let bad = ProfileSpec::parse(&json!({"compose_file": "c", "files": {"c": ""},
@@ -735,35 +845,66 @@ volumes:
     }
 
     #[test]
+    fn label_values_are_not_interpolated_by_compose() {
+        let mut params = params(Egress::Allow);
+        params
+            .labels
+            .insert("note".into(), "$HOME ${PATH} $$".into());
+        let p = build(&spec(COMPOSE), &params, "gw").unwrap();
+        assert_eq!(
+            p.compose["services"]["web"]["labels"]["note"],
+            "$$HOME $${PATH} $$$$"
+        );
+    }
+
+    #[test]
     fn port_syntax() {
         let p = |v: Value| parse_port(&v).unwrap();
         assert_eq!(p(json!(80)).container_port, 80);
         let full = p(json!("127.0.0.1:9000:80/tcp"));
-        assert_eq!((full.host_ip.as_str(), full.host_port, full.container_port), ("127.0.0.1", Some(9000), 80));
+        assert_eq!(
+            (full.host_ip.as_str(), full.host_port, full.container_port),
+            ("127.0.0.1", Some(9000), 80)
+        );
         assert_eq!(p(json!("127.0.0.1::80")).host_port, None);
-        assert_eq!(p(json!({"target": 80, "published": "81"})).host_port, Some(81));
+        assert_eq!(
+            p(json!({"target": 80, "published": "81"})).host_port,
+            Some(81)
+        );
     }
 
     #[test]
     fn the_spec_must_name_one_of_its_files() {
         let err = ProfileSpec::parse(&json!({"compose_file": "c.yaml", "files": {}})).unwrap_err();
-        assert_eq!(err.domain_data().unwrap().details.unwrap()["field"], "profile.spec.compose_file");
+        assert_eq!(
+            err.domain_data().unwrap().details.unwrap()["field"],
+            "profile.spec.compose_file"
+        );
         let err = ProfileSpec::parse(&json!({"files": {}})).unwrap_err();
         assert!(err.message.contains("compose_file"));
     }
 
     #[test]
     fn the_archive_keeps_names_and_modes() {
-        let archive = tar_archive(&[("a.yaml".into(), b"x".to_vec(), 0o644), ("s.env".into(), b"y".to_vec(), 0o600)]);
+        let archive = tar_archive(&[
+            ("a.yaml".into(), b"x".to_vec(), 0o644),
+            ("s.env".into(), b"y".to_vec(), 0o600),
+        ]);
         let mut reader = tar::Archive::new(archive.as_slice());
         let entries: Vec<(String, u32)> = reader
             .entries()
             .unwrap()
             .map(|e| {
                 let e = e.unwrap();
-                (e.path().unwrap().display().to_string(), e.header().mode().unwrap())
+                (
+                    e.path().unwrap().display().to_string(),
+                    e.header().mode().unwrap(),
+                )
             })
             .collect();
-        assert_eq!(entries, [("a.yaml".to_string(), 0o644), ("s.env".to_string(), 0o600)]);
+        assert_eq!(
+            entries,
+            [("a.yaml".to_string(), 0o644), ("s.env".to_string(), 0o600)]
+        );
     }
 }

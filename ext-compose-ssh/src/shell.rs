@@ -68,7 +68,11 @@ mod tests {
             .arg(format!("printf '%s\\0' {line}"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let got: Vec<String> = out
             .stdout
             .split(|b| *b == 0)

@@ -164,8 +164,14 @@ impl Ssh {
         if stdin.is_some() {
             cmd.stdin(Stdio::piped());
         }
-        let program = if self.host.is_local() { what.clone() } else { "ssh".into() };
-        let mut child = cmd.spawn().map_err(|source| TransportError::Spawn { program, source })?;
+        let program = if self.host.is_local() {
+            what.clone()
+        } else {
+            "ssh".into()
+        };
+        let mut child = cmd
+            .spawn()
+            .map_err(|source| TransportError::Spawn { program, source })?;
         if let Some(bytes) = stdin {
             let mut pipe = child.stdin.take().expect("stdin piped");
             tokio::spawn(async move {
@@ -187,8 +193,11 @@ impl Ssh {
             let detail = String::from_utf8_lossy(&output.stderr).trim().to_string();
             // 255 is also what a remote command may return; ssh's own failures
             // say so on stderr.
-            if detail.contains("ssh:") || detail.contains("Connection") || detail.contains("Host key")
-                || detail.contains("Permission denied") || detail.is_empty()
+            if detail.contains("ssh:")
+                || detail.contains("Connection")
+                || detail.contains("Host key")
+                || detail.contains("Permission denied")
+                || detail.is_empty()
             {
                 return Err(TransportError::Unreachable {
                     host: self.host.name.clone(),
@@ -240,7 +249,10 @@ mod tests {
             "-p 2222",
             "-l root",
         ] {
-            assert!(joined.contains(expected), "{expected} missing from {joined}");
+            assert!(
+                joined.contains(expected),
+                "{expected} missing from {joined}"
+            );
         }
         let n = argv.len();
         assert_eq!(argv[n - 3], "--");
@@ -271,12 +283,20 @@ mod tests {
     async fn local_commands_run_with_stdin_and_no_shell() {
         let ssh = Ssh::new(HostConfig::local(), "/ctl".into());
         let out = ssh
-            .run(&["cat"], Some(b"$(echo no)".to_vec()), Duration::from_secs(5))
+            .run(
+                &["cat"],
+                Some(b"$(echo no)".to_vec()),
+                Duration::from_secs(5),
+            )
             .await
             .unwrap();
         assert_eq!(out.stdout, b"$(echo no)");
         let out = ssh
-            .run(&["printf", "%s", "$(touch /tmp/x)"], None, Duration::from_secs(5))
+            .run(
+                &["printf", "%s", "$(touch /tmp/x)"],
+                None,
+                Duration::from_secs(5),
+            )
             .await
             .unwrap();
         assert_eq!(out.stdout, b"$(touch /tmp/x)");
@@ -289,6 +309,11 @@ mod tests {
         prepare_control_dir(&dir).unwrap();
         assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(prepare_control_dir(&dir).unwrap_err().to_string().contains("private"));
+        assert!(
+            prepare_control_dir(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("private")
+        );
     }
 }

@@ -139,3 +139,128 @@ impl TestEnv {
 pub fn python_minimal_ext() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sandboxer-ext-minimal")
 }
+
+/// The loopback ssh host `scripts/setup-host.sh` prepares: sshd on 127.0.0.1:2222
+/// with a key and known-hosts file under /var/lib/sandboxer/ssh.
+pub mod loopback {
+    use std::path::{Path, PathBuf};
+
+    pub const SSH_DIR: &str = "/var/lib/sandboxer/ssh";
+    pub const PORT: u16 = 2222;
+
+    /// Panics with what to run when the host was not prepared.
+    pub fn require() {
+        let key = Path::new(SSH_DIR).join("id_ed25519");
+        assert!(
+            key.exists(),
+            "{} is missing: run scripts/setup-host.sh as root first (make test does)",
+            key.display()
+        );
+    }
+
+    pub fn identity() -> PathBuf {
+        Path::new(SSH_DIR).join("id_ed25519")
+    }
+
+    pub fn known_hosts() -> PathBuf {
+        Path::new(SSH_DIR).join("known_hosts")
+    }
+
+    /// A compose-ssh host entry (YAML flow mapping) for the loopback sshd, keeping
+    /// sandboxes under `workdir`.
+    pub fn host_yaml(name: &str, workdir: &Path) -> String {
+        format!(
+            "{{name: {name}, address: 127.0.0.1, port: {PORT}, user: root, identity: {}, \
+             known_hosts: {}, workdir: {}}}",
+            identity().display(),
+            known_hosts().display(),
+            workdir.display()
+        )
+    }
+}
+
+/// A bare protocol session with an extension: spawn it with `--stdio`, send
+/// requests, read answers. For tests that must talk to an extension without the
+/// core in between.
+pub mod session {
+    use serde_json::{Value, json};
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::Path;
+    use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+    pub struct Session {
+        child: Child,
+        stdin: ChildStdin,
+        stdout: BufReader<ChildStdout>,
+        next_id: i64,
+    }
+
+    impl Session {
+        /// Starts `executable --stdio` and does the handshake with `options`.
+        pub fn start(executable: &Path, options: Value) -> Session {
+            let mut child = Command::new(executable)
+                .arg("--stdio")
+                .env("SANDBOXER_PROTOCOL", "1")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("extension starts");
+            let stdin = child.stdin.take().unwrap();
+            let stdout = BufReader::new(child.stdout.take().unwrap());
+            let mut session = Session {
+                child,
+                stdin,
+                stdout,
+                next_id: 0,
+            };
+            let init = session.call(
+                "initialize",
+                json!({"protocol_version": "1.0", "host": {"name": "test", "version": "0"},
+                       "options": options}),
+            );
+            assert!(init.get("result").is_some(), "handshake failed: {init}");
+            session.notify("initialized", json!({}));
+            session
+        }
+
+        pub fn notify(&mut self, method: &str, params: Value) {
+            let line = json!({"jsonrpc": "2.0", "method": method, "params": params});
+            writeln!(self.stdin, "{line}").unwrap();
+        }
+
+        /// Sends a request and returns its answer (skipping notifications).
+        pub fn call(&mut self, method: &str, params: Value) -> Value {
+            self.next_id += 1;
+            let id = self.next_id;
+            let line = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+            writeln!(self.stdin, "{line}").unwrap();
+            loop {
+                let mut text = String::new();
+                let n = self.stdout.read_line(&mut text).unwrap();
+                assert!(n > 0, "extension closed stdout while {method} was pending");
+                let msg: Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("non-JSON on stdout: {text:?}: {e}"));
+                if msg.get("id") == Some(&json!(id)) {
+                    return msg;
+                }
+            }
+        }
+
+        /// The `result` of a call that must succeed.
+        pub fn ok(&mut self, method: &str, params: Value) -> Value {
+            let answer = self.call(method, params);
+            answer
+                .get("result")
+                .cloned()
+                .unwrap_or_else(|| panic!("{method} failed: {answer}"))
+        }
+    }
+
+    impl Drop for Session {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

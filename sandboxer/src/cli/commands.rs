@@ -2,7 +2,8 @@
 
 use super::render::{self, Out};
 use super::{
-    Cli, Command, CreateArgs, EventsArgs, ExtensionsCommand, ListArgs, ProfilesCommand, Who,
+    Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, ListArgs, ProfilesCommand,
+    Who,
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
@@ -109,6 +110,7 @@ pub async fn run(cli: Cli) -> Outcome {
             render::extended(&mut out, &record)?;
             Ok(())
         }
+        Command::Exec(args) => exec(&cli, args, &mut out).await,
         Command::Events(args) => events(&cli, args, &mut out).await,
         Command::Profiles(command) => profiles(command, &mut out),
         Command::Extensions(command) => extensions(&cli, command, &mut out).await,
@@ -187,6 +189,39 @@ fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
         list.push(&record).map_err(Failure::from)
     })?;
     list.finish()?;
+    Ok(())
+}
+
+async fn exec(cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outcome {
+    let timeout_s = args
+        .timeout
+        .as_deref()
+        .map(time::parse_duration)
+        .transpose()
+        .map_err(|e| Error::Invalid(format!("--timeout: {e}")))?
+        .map(|d| d.as_secs().max(1));
+    let stdin = if args.stdin {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        Some(text)
+    } else {
+        None
+    };
+    let mut core = open_core(cli)?;
+    let actor = actor(&args.who, &core.config);
+    let request = operations::ExecRequest {
+        argv: args.argv.clone(),
+        service: args.service.clone(),
+        stdin,
+        timeout_s,
+    };
+    let result = operations::exec(&mut core, &args.id, request, &actor).await?;
+    render::exec_result(out, &result)?;
+    if !cli.global.json && result.exit_code != 0 {
+        // Like ssh and docker exec: the command's own exit code.
+        out.flush()?;
+        std::process::exit(result.exit_code.clamp(1, 255));
+    }
     Ok(())
 }
 

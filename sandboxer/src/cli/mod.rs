@@ -97,6 +97,8 @@ pub enum Command {
         #[command(flatten)]
         who: Who,
     },
+    /// Run a command in a sandbox; exits with the command's exit code.
+    Exec(ExecArgs),
     /// Show the event log.
     Events(EventsArgs),
     /// The profile catalog.
@@ -147,6 +149,25 @@ pub struct ListArgs {
     /// Include destroyed sandboxes.
     #[arg(long = "all")]
     pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The part of the sandbox to run in (a compose service).
+    #[arg(long = "service")]
+    pub service: Option<String>,
+    /// Give up after this long, e.g. 30s.
+    #[arg(long = "timeout")]
+    pub timeout: Option<String>,
+    /// Pass this process's standard input to the command.
+    #[arg(long = "stdin")]
+    pub stdin: bool,
+    #[command(flatten)]
+    pub who: Who,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub argv: Vec<String>,
 }
 
 #[derive(Debug, Args)]

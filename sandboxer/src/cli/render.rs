@@ -233,6 +233,16 @@ pub fn recreated(out: &mut Out, old: &SandboxRecord, new: &SandboxRecord) -> io:
     sandbox(out, new)
 }
 
+pub fn exec_result(out: &mut Out, r: &sandboxer_ext_protocol::ExecResult) -> io::Result<()> {
+    if out.json {
+        return out.json(r);
+    }
+    out.w.write_all(r.stdout.as_bytes())?;
+    out.flush()?;
+    eprint!("{}", r.stderr);
+    Ok(())
+}
+
 pub fn extended(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
     if out.json {
         return out.json(r);

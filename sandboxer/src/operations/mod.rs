@@ -4,11 +4,13 @@
 
 mod create;
 mod destroy;
+mod exec;
 mod query;
 mod ttl;
 
 pub use create::{CreateRequest, create, recreate};
 pub use destroy::{DestroyOutcome, destroy};
+pub use exec::{ExecRequest, exec};
 pub use query::{GetOutcome, events, for_each, get, list};
 pub use ttl::extend_ttl;
 

@@ -1,0 +1,62 @@
+//! `exec`: run a command in a sandbox through its extension. The first use of a
+//! `ready` sandbox makes it `active`.
+
+use super::{Core, close};
+use crate::error::{Error, Result};
+use crate::lifecycle::State;
+use crate::store::Change;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{ExecParams, ExecResult};
+use serde_json::json;
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub argv: Vec<String>,
+    /// The part of the sandbox to run it in (a compose service); the backend's
+    /// default when `None`.
+    pub service: Option<String>,
+    pub stdin: Option<String>,
+    pub timeout_s: Option<u64>,
+}
+
+pub async fn exec(
+    core: &mut Core,
+    id: &str,
+    request: ExecRequest,
+    actor: &str,
+) -> Result<ExecResult> {
+    let record = core.record(id)?;
+    if !record.state.is_usable() {
+        return Err(Error::Refused(format!(
+            "sandbox {id} is {}; commands run only in a ready or active sandbox",
+            record.state
+        )));
+    }
+    if request.argv.is_empty() {
+        return Err(Error::Invalid(
+            "exec: give the command to run after --".into(),
+        ));
+    }
+    let client = core.launch(&record.extension).await?;
+    let params = ExecParams {
+        sandbox_id: id.to_string(),
+        argv: request.argv.clone(),
+        stdin: request.stdin,
+        timeout_s: request.timeout_s,
+        service: request.service,
+    };
+    let result = client.call::<_, ExecResult>(m::SANDBOX_EXEC, &params).await;
+    close(client).await;
+    let result = result?;
+    if record.state == State::Ready {
+        core.store.transition(
+            id,
+            State::Active,
+            actor,
+            Change::default(),
+            json!({ "first_use": "exec", "argv0": request.argv[0] }),
+        )?;
+    }
+    Ok(result)
+}

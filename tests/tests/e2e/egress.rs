@@ -1,0 +1,164 @@
+//! Egress policy: a container in a `deny` sandbox cannot open a TCP connection to a
+//! listener outside the sandbox, one in an `allow` sandbox can. The listener stands
+//! in a network namespace this test makes (a veth pair with addresses of its own):
+//! no traffic goes anywhere but loopback and this test host.
+
+use super::support::E2e;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// A network namespace with a veth pair and an HTTP listener inside, removed on drop.
+struct TestHost {
+    ns: String,
+    veth: String,
+    address: String,
+    listener: Child,
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2) runs");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestHost {
+    fn start() -> TestHost {
+        let n = std::process::id() % 200 + 20;
+        let ns = format!("sbxeg{}", std::process::id());
+        let veth = format!("veg{}", std::process::id() % 100_000);
+        let (host_ip, ns_ip) = (format!("10.213.{n}.1"), format!("10.213.{n}.2"));
+        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "link", "add", &veth, "type", "veth", "peer", "name", "eth-test", "netns", &ns,
+        ]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &veth]);
+        ip(&["link", "set", &veth, "up"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{ns_ip}/30"),
+            "dev",
+            "eth-test",
+        ]);
+        ip(&["-n", &ns, "link", "set", "eth-test", "up"]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let listener = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "busybox",
+                "httpd",
+                "-f",
+                "-p",
+                &format!("{ns_ip}:8080"),
+                "-h",
+                "/etc",
+            ])
+            .spawn()
+            .unwrap();
+        let host = TestHost {
+            ns,
+            veth,
+            address: ns_ip,
+            listener,
+        };
+        // The listener answers from the root namespace through the veth pair.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect_timeout(
+            &format!("{}:8080", host.address).parse().unwrap(),
+            Duration::from_millis(200),
+        )
+        .is_err()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the test host's listener never came up"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        host
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        let _ = self.listener.kill();
+        let _ = self.listener.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
+
+fn write_profile(e2e: &E2e, name: &str, egress: &str) {
+    let dir = e2e.env.path(&format!("profiles/{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
+         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("profile.yaml"),
+        format!(
+            "id: profile.{name}\nversion: 1\nextension: ext.compose-ssh\nttl: {{default: 1h, max: 2h}}\n\
+             network: {{egress: {egress}}}\nfiles: [compose.yaml]\nspec: {{compose_file: compose.yaml}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Tries a TCP connection from inside the sandbox to the test host; returns the
+/// command's exit code and what it printed.
+fn connect_from(e2e: &E2e, id: &str, address: &str) -> (i64, String) {
+    let script = format!("printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 8080");
+    let out = e2e.json(&["exec", id, "--timeout", "20s", "--", "sh", "-c", &script]);
+    let text = format!(
+        "{}{}",
+        out["stdout"].as_str().unwrap(),
+        out["stderr"].as_str().unwrap()
+    );
+    (out["exit_code"].as_i64().unwrap(), text)
+}
+
+#[test]
+fn deny_has_no_route_out_while_allow_reaches_the_test_host() {
+    let e2e = E2e::new();
+    let host = TestHost::start();
+    write_profile(&e2e, "egress-allow", "allow");
+    write_profile(&e2e, "egress-deny", "deny");
+    let allow = e2e.create("egress-allow", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deny = e2e.create("egress-deny", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (code, text) = connect_from(&e2e, &allow, &host.address);
+    assert_eq!(
+        code, 0,
+        "the allow sandbox must reach the test host: {text}"
+    );
+    assert!(text.contains("HTTP/1.") && text.contains("200"), "{text}");
+
+    let (code, text) = connect_from(&e2e, &deny, &host.address);
+    assert_ne!(code, 0, "the deny sandbox reached the test host: {text}");
+    assert!(!text.contains("200 OK"), "{text}");
+
+    e2e.json(&["destroy", &allow]);
+    e2e.json(&["destroy", &deny]);
+}

@@ -1,0 +1,119 @@
+//! Nothing a user supplies reaches a shell unquoted: hostile strings go through
+//! the real ssh transport, sandbox labels and `exec` argv, and come out as the
+//! same strings with nothing executed on the host.
+
+use super::support::E2e;
+use compose_ssh::config::HostConfig;
+use compose_ssh::ssh::Ssh;
+use sandboxer_tests::loopback;
+use std::path::Path;
+use std::time::Duration;
+
+const HOSTILE: &[&str] = &[
+    "'",
+    "\"",
+    "$(touch SENTINEL)",
+    "`touch SENTINEL`",
+    "; touch SENTINEL",
+    "&& touch SENTINEL",
+    "| touch SENTINEL",
+    "> SENTINEL",
+    "a\nb; touch SENTINEL",
+    "$HOME $1 ${PATH}",
+    "*",
+    "~root",
+    "\\",
+    "-n",
+    "ünïcödé ✓ 日本語",
+    "it's \"quoted\"",
+    "",
+];
+
+fn sentinel() -> String {
+    format!("/tmp/sandboxer-pwned-{}", std::process::id())
+}
+
+fn hostile() -> Vec<String> {
+    HOSTILE
+        .iter()
+        .map(|h| h.replace("SENTINEL", &sentinel()))
+        .collect()
+}
+
+#[tokio::test]
+async fn hostile_argv_over_real_ssh_arrives_word_for_word_and_runs_nothing() {
+    loopback::require();
+    let ctl = tempfile::tempdir().unwrap();
+    let host = HostConfig {
+        name: "loopback".into(),
+        address: Some("127.0.0.1".into()),
+        port: loopback::PORT,
+        user: Some("root".into()),
+        identity: Some(loopback::identity()),
+        known_hosts: Some(loopback::known_hosts()),
+        ..HostConfig::local()
+    };
+    let ssh = Ssh::new(host, ctl.path().to_path_buf());
+    let mut argv = vec!["printf".to_string(), "%s\\0".to_string()];
+    argv.extend(hostile());
+    let out = ssh.run(&argv, None, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let words: Vec<String> = out
+        .stdout
+        .split(|b| *b == 0)
+        .map(|w| String::from_utf8(w.to_vec()).unwrap())
+        .collect();
+    assert_eq!(&words[..words.len() - 1], hostile().as_slice());
+    assert!(
+        !Path::new(&sentinel()).exists(),
+        "something was executed on the host"
+    );
+}
+
+#[test]
+fn hostile_labels_and_exec_arguments_stay_data() {
+    let e2e = E2e::new();
+    let values: Vec<String> = hostile()
+        .into_iter()
+        .filter(|h| !h.contains('\n'))
+        .collect();
+    let mut args: Vec<String> = vec![];
+    for (i, v) in values.iter().enumerate() {
+        args.push("--label".into());
+        args.push(format!("h{i}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let created = e2e.create("profile.sandbox-canary", &args);
+    let id = created["id"].as_str().unwrap().to_string();
+    let inspect = std::process::Command::new("podman")
+        .args([
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            &format!("sbx-{id}_web_1"),
+        ])
+        .output()
+        .unwrap();
+    let labels: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(
+            labels[format!("h{i}")],
+            v.as_str(),
+            "label h{i} on the container"
+        );
+    }
+    let mut exec = vec!["exec", id.as_str(), "--", "printf", "%s|"];
+    let words = hostile();
+    exec.extend(words.iter().map(String::as_str));
+    let out = e2e.json(&exec);
+    assert_eq!(out["stdout"], format!("{}|", words.join("|")));
+    assert!(
+        !Path::new(&sentinel()).exists(),
+        "something was executed on the host"
+    );
+    e2e.json(&["destroy", &id]);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of sandboxer with the compose-ssh extension: real podman
+//! containers on this machine, reached through the real sshd on 127.0.0.1 that
+//! `scripts/setup-host.sh` prepares.
+
+mod compose;
+mod egress;
+mod hostile;
+mod support;
