@@ -32,8 +32,9 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # Figures from a release build (see the note of each issue for goals).
-bench: release
+bench: setup-host release
 	$(CARGO) bench -p sandboxer --bench foundation
+	$(CARGO) bench -p sandboxer-tests --bench compose
 
 clean:
 	$(CARGO) clean

@@ -29,7 +29,7 @@ echo "$body"
 [ "$body" = "sandboxer canary ok" ] || { echo "unexpected answer from the sandbox" >&2; exit 1; }
 
 echo "== sandboxer destroy $id"
-sandboxer destroy "$id"
+sandboxer destroy "$id" --consumer adm:main-job
 trap - EXIT
 left=$(podman ps -a --filter "label=sandboxer.id=$id" -q | wc -l)
 [ "$left" = 0 ] || { echo "containers left behind: $left" >&2; exit 1; }

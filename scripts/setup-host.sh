@@ -66,6 +66,32 @@ if ! podman image exists "$IMAGE"; then
   trap - EXIT
 fi
 
+# podman's API service: sandboxer reads container state through it (one request
+# instead of starting podman each time); it falls back to the CLI without it.
+API_SOCKET=/run/podman/podman.sock
+api_answers() {
+  python3 - "$API_SOCKET" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+    sys.exit(0 if b" 200 " in s.recv(200) else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+if ! api_answers; then
+  say "starting podman's API service on $API_SOCKET"
+  mkdir -p /run/podman
+  rm -f "$API_SOCKET"
+  setsid nohup podman system service --time=0 "unix://$API_SOCKET" \
+    >/var/log/sandboxer-podman-api.log 2>&1 </dev/null &
+  for _ in $(seq 50); do api_answers && break; sleep 0.1; done
+  api_answers || { echo "podman's API service did not start (see /var/log/sandboxer-podman-api.log)" >&2; exit 1; }
+fi
+
 # sshd on loopback, with keys of its own.
 mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
 chmod 700 "$SSH_DIR" /root/.ssh

@@ -6,6 +6,7 @@ use crate::inventory::{Holdings, by_sandbox, parse_inventory};
 use crate::podman::{
     self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT,
 };
+use crate::podman_api::PodmanApi;
 use crate::probe;
 use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
 use crate::ssh::{self, Ssh, TransportError};
@@ -30,6 +31,8 @@ const LOG_LINES: &str = "20";
 pub struct ComposeSsh {
     options: Options,
     hosts: BTreeMap<String, Ssh>,
+    /// Each host's podman API, once found to answer (`None`: use the CLI).
+    apis: tokio::sync::Mutex<BTreeMap<String, Option<PodmanApi>>>,
 }
 
 fn transport_error(e: TransportError) -> ErrorObject {
@@ -114,6 +117,62 @@ impl ComposeSsh {
         Ok(groups)
     }
 
+    /// The host's podman API, if it answers; looked for once per process.
+    async fn api(&self, ssh: &Ssh) -> Option<PodmanApi> {
+        let mut apis = self.apis.lock().await;
+        if let Some(known) = apis.get(&ssh.host().name) {
+            return known.clone();
+        }
+        let api = match ssh.forwarded_socket(&ssh.host().podman_socket).await {
+            Ok(socket) => Some(PodmanApi::new(socket)),
+            Err(e) => {
+                tracing::debug!(host = %ssh.host().name, "podman API not reachable: {e}");
+                None
+            }
+        };
+        let api = match api {
+            Some(api) if api.ping().await => Some(api),
+            _ => None,
+        };
+        apis.insert(ssh.host().name.clone(), api.clone());
+        api
+    }
+
+    /// One sandbox's parts through the podman API: `None` when the API is not
+    /// there or found no container (the CLI inventory then decides, folders
+    /// included).
+    async fn holdings_fast(&self, ssh: &Ssh, sandbox_id: &str) -> Option<Holdings> {
+        let api = self.api(ssh).await?;
+        let filter = podman::id_filter(sandbox_id);
+        let (containers, networks, volumes) = tokio::join!(
+            api.containers(&filter),
+            api.networks(&filter),
+            api.volumes(&filter)
+        );
+        let holdings = Holdings {
+            containers: containers.ok()?,
+            networks: networks.ok()?,
+            volumes: volumes.ok()?,
+            has_dir: false,
+        };
+        if holdings.containers.is_empty() {
+            return None;
+        }
+        Some(holdings.sorted())
+    }
+
+    /// One sandbox's parts on one host: through the API when it can answer, else
+    /// the CLI inventory.
+    async fn holdings(&self, ssh: &Ssh, sandbox_id: &str) -> ExtResult<Option<Holdings>> {
+        if let Some(h) = self.holdings_fast(ssh, sandbox_id).await {
+            return Ok(Some(h));
+        }
+        Ok(self
+            .inventory(ssh, Some(sandbox_id))
+            .await?
+            .remove(sandbox_id))
+    }
+
     /// Finds a sandbox: on the host its ref names, else on every host.
     async fn find(
         &self,
@@ -125,11 +184,7 @@ impl ComposeSsh {
             None => self.hosts.values().collect(),
         };
         for ssh in candidates {
-            if let Some(h) = self
-                .inventory(ssh, Some(sandbox_id))
-                .await?
-                .remove(sandbox_id)
-            {
+            if let Some(h) = self.holdings(ssh, sandbox_id).await? {
                 return Ok((ssh, h));
             }
         }
@@ -172,10 +227,9 @@ impl ComposeSsh {
         let wanted: Vec<String> = ready.services.clone().unwrap_or_else(|| services.to_vec());
         loop {
             let holdings = self
-                .inventory(ssh, Some(sandbox_id))
+                .holdings(ssh, sandbox_id)
                 .await
                 .map_err(|e| e.message)?
-                .remove(sandbox_id)
                 .unwrap_or_default();
             let problem = match self.check_ready(ssh, &holdings, ready, &wanted).await {
                 Ok(()) => return Ok(holdings),
@@ -328,7 +382,11 @@ impl Extension for ComposeSsh {
             .iter()
             .map(|h| (h.name.clone(), Ssh::new(h.clone(), control_dir.clone())))
             .collect();
-        Ok(ComposeSsh { options, hosts })
+        Ok(ComposeSsh {
+            options,
+            hosts,
+            apis: Default::default(),
+        })
     }
 
     async fn create(&self, ctx: &Context, p: CreateParams) -> ExtResult<Sandbox> {

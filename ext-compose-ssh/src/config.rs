@@ -71,6 +71,13 @@ pub struct HostConfig {
     /// How many sandboxes the host takes at most.
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// podman's API socket on the host, used for fast reads when it answers.
+    #[serde(default = "default_podman_socket")]
+    pub podman_socket: String,
+}
+
+fn default_podman_socket() -> String {
+    "/run/podman/podman.sock".into()
 }
 
 fn default_port() -> u16 {
@@ -99,6 +106,7 @@ impl HostConfig {
             workdir: default_workdir(),
             labels: BTreeMap::new(),
             capacity: None,
+            podman_socket: default_podman_socket(),
         }
     }
 

@@ -94,13 +94,16 @@ pub fn by_sandbox(inventory: HostInventory) -> BTreeMap<String, Holdings> {
             out.entry(id.to_string()).or_default().has_dir = true;
         }
     }
-    for h in out.values_mut() {
-        h.containers.sort_by(|a, b| a.name().cmp(b.name()));
-    }
-    out
+    out.into_iter().map(|(id, h)| (id, h.sorted())).collect()
 }
 
 impl Holdings {
+    /// The same parts in a stable order (containers by name).
+    pub fn sorted(mut self) -> Holdings {
+        self.containers.sort_by(|a, b| a.name().cmp(b.name()));
+        self
+    }
+
     /// The sandbox's labels, as its first container (or network, volume) carries them.
     pub fn labels(&self) -> Labels {
         self.containers

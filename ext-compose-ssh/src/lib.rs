@@ -15,6 +15,7 @@ pub mod backend;
 pub mod config;
 pub mod inventory;
 pub mod podman;
+pub mod podman_api;
 pub mod probe;
 pub mod project;
 pub mod shell;

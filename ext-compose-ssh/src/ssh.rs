@@ -97,6 +97,15 @@ impl Ssh {
         if self.host.is_local() {
             return Ok(remote.iter().map(|s| s.as_ref().to_string()).collect());
         }
+        let mut argv = self.ssh_options();
+        argv.push("--".into());
+        argv.push(self.host.address().to_string());
+        argv.push(shell::join(remote)?);
+        Ok(argv)
+    }
+
+    /// `ssh` and every option this host is reached with, up to the destination.
+    fn ssh_options(&self) -> Vec<String> {
         let h = &self.host;
         let checking = match h.host_key_checking {
             HostKeyChecking::Strict => "yes",
@@ -129,10 +138,65 @@ impl Ssh {
             argv.push("-l".into());
             argv.push(user.clone());
         }
-        argv.push("--".into());
-        argv.push(h.address().to_string());
-        argv.push(shell::join(remote)?);
-        Ok(argv)
+        argv
+    }
+
+    /// The local path through which `remote_socket` on the host is reached: the
+    /// socket itself on the local host; for an ssh host, a socket in the control
+    /// folder that the master connection forwards there (set up on first use, then
+    /// reused by every later process while the master lives).
+    pub async fn forwarded_socket(&self, remote_socket: &str) -> Result<PathBuf, TransportError> {
+        if self.host.is_local() {
+            return Ok(PathBuf::from(remote_socket));
+        }
+        let h = &self.host;
+        let tag: String = format!("{}@{}:{}:{remote_socket}", h.name, h.address(), h.port)
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |acc, b| {
+                (acc ^ b as u64).wrapping_mul(0x100_0000_01b3)
+            })
+            .to_string();
+        let local = self.control_dir.join(format!("api-{tag}.sock"));
+        if tokio::net::UnixStream::connect(&local).await.is_ok() {
+            return Ok(local);
+        }
+        let _ = std::fs::remove_file(&local);
+        // A command brings the master up if it is not; then the master forwards.
+        let up = self.run(&["true"], None, Duration::from_secs(30)).await?;
+        if !up.status.success() {
+            return Err(TransportError::Unreachable {
+                host: h.name.clone(),
+                detail: String::from_utf8_lossy(&up.stderr).trim().to_string(),
+            });
+        }
+        let mut argv = self.ssh_options();
+        argv.extend([
+            "-O".into(),
+            "forward".into(),
+            "-L".into(),
+            format!("{}:{remote_socket}", local.display()),
+            "--".into(),
+            h.address().to_string(),
+        ]);
+        let out = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|source| TransportError::Spawn {
+                program: "ssh".into(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(TransportError::Unreachable {
+                host: h.name.clone(),
+                detail: format!(
+                    "forwarding {remote_socket}: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        Ok(local)
     }
 
     /// The one place a command for this host is built.

@@ -56,10 +56,11 @@ fn actor(who: &Who, config: &Config) -> String {
         .clone()
         .or_else(|| config.defaults.consumer.clone())
         .unwrap_or_else(|| {
-            format!(
-                "local:{}",
-                std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-            )
+            let user = std::env::var("USER")
+                .or_else(|_| std::env::var("LOGNAME"))
+                // SAFETY: getuid has no preconditions and cannot fail.
+                .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
+            format!("local:{user}")
         })
 }
 
