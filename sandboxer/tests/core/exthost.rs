@@ -226,3 +226,29 @@ async fn an_extension_started_without_stdio_refuses_with_a_hint() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--stdio"));
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn sigterm_makes_an_sdk_extension_exit_within_two_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(sandboxer_tests::fixture_ext())
+        .arg("--stdio")
+        .env("FIXTURE_STATE_DIR", dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it start its loop, then ask it to stop.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: kill sends a signal to our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(2), child.wait())
+        .await
+        .expect("exits within 2 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -294,3 +294,39 @@ fn secrets_reach_the_containers_as_environment_only() {
     e2e.json(&["destroy", &id]);
     assert!(!env_file.exists(), "the env file goes with the sandbox");
 }
+
+#[test]
+fn host_health_and_cost_estimates_answer_from_the_real_host() {
+    let e2e = E2e::new();
+    let id = e2e.create("profile.sandbox-canary", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), extension_options(&e2e));
+    let health = ext.ok("host/health", json!({}));
+    let host = &health["hosts"][0];
+    assert_eq!(host["host"], "loopback");
+    assert_eq!(host["reachable"], true);
+    assert!(host["mem_free_mb"].as_u64().unwrap() > 0);
+    assert!(host["disk_free_mb"].as_u64().unwrap() > 0);
+    assert!(host["load1"].as_f64().is_some());
+    assert!(
+        host["sandboxes"].as_u64().unwrap() >= 1,
+        "it counts the canary: {health}"
+    );
+    let unknown = ext.call("host/health", json!({"host": "nowhere"}));
+    assert_eq!(
+        unknown["error"]["data"]["details"]["field"],
+        "placement.host"
+    );
+
+    let spec = json!({"compose_file": "c.yaml", "files": {"c.yaml": "services: {}"},
+                      "cost": {"currency": "USD", "per_hour": 0.5}});
+    let params =
+        json!({"profile": {"id": "profile.x", "version": "1", "spec": spec}, "duration_s": 7200});
+    let first = ext.ok("cost/estimate", params.clone());
+    assert_eq!(first["amount"], 1.0);
+    assert_eq!(first["currency"], "USD");
+    assert_eq!(ext.ok("cost/estimate", params), first, "deterministic");
+    e2e.json(&["destroy", &id]);
+}
