@@ -48,9 +48,84 @@ pub fn validate_extension_name(name: &str) -> Result<(), BadName> {
     check("extension name", name)
 }
 
+/// Checks an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+pub fn validate_rfc3339(value: &str) -> Result<(), String> {
+    let bad = || {
+        Err(format!(
+            "{value:?} is not an RFC 3339 time (like 2026-11-26T22:00:00Z)"
+        ))
+    };
+    let b = value.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range.clone())
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let number = |range: std::ops::Range<usize>| -> u32 { value[range].parse().unwrap_or(99) };
+    if b.len() < 20
+        || !(digits(0..4)
+            && digits(5..7)
+            && digits(8..10)
+            && digits(11..13)
+            && digits(14..16)
+            && digits(17..19))
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return bad();
+    }
+    if !(1..=12).contains(&number(5..7))
+        || !(1..=31).contains(&number(8..10))
+        || number(11..13) > 23
+        || number(14..16) > 59
+        || number(17..19) > 60
+    {
+        return bad();
+    }
+    let mut rest = &value[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return bad();
+        }
+        rest = &fraction[n..];
+    }
+    let zone_ok = matches!(rest, "Z" | "z")
+        || (rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':'
+            && rest[1..3].bytes().all(|c| c.is_ascii_digit())
+            && rest[4..6].bytes().all(|c| c.is_ascii_digit()));
+    if zone_ok { Ok(()) } else { bad() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_times() {
+        for ok in [
+            "2026-11-26T22:00:00Z",
+            "2026-11-26T22:00:00.123Z",
+            "2026-01-31T00:00:00+02:00",
+        ] {
+            assert!(validate_rfc3339(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "tomorrow",
+            "2026-11-26",
+            "2026-13-01T00:00:00Z",
+            "2026-11-26T22:00:00",
+            "2026-11-26T22:00:00.Z",
+            "2026-11-26T25:00:00Z",
+        ] {
+            assert!(validate_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn accepts_valid_names() {

@@ -69,6 +69,11 @@ fn decode<P: DeserializeOwned>(params: &Params<'_>, takes_sandbox_id: bool) -> E
             }
         }
     }
+    if let Some(at) = value.get("expires_at") {
+        let text = at.as_str().unwrap_or_default();
+        crate::names::validate_rfc3339(text)
+            .map_err(|e| ErrorObject::invalid_argument("expires_at", e))?;
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         ErrorObject::standard(
             codes::INVALID_PARAMS,

@@ -179,6 +179,12 @@ impl Extension for Fixture {
             );
         }
         self.misbehave(m::SANDBOX_CREATE).await?;
+        if !p.profile.spec.is_object() {
+            return Err(ErrorObject::invalid_argument(
+                "profile.spec",
+                "the fixture's spec is a mapping",
+            ));
+        }
         if let Some(existing) = self.load(&p.sandbox_id) {
             let same = CreateParams {
                 secrets: Default::default(),
@@ -285,14 +291,40 @@ impl Extension for Fixture {
         Ok(stored.sandbox)
     }
 
+    /// Runs the command for real, here, in the fixture's state folder.
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
         self.misbehave(m::SANDBOX_EXEC).await?;
         self.load(&p.sandbox_id)
             .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+        let Some((program, args)) = p.argv.split_first() else {
+            return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
+        };
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                ErrorObject::invalid_argument("argv", format!("cannot run {program}: {e}"))
+            })?;
+        let input = p.stdin.unwrap_or_default();
+        let mut stdin = child.stdin.take().expect("piped");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = stdin.write_all(input.as_bytes()).await;
+        });
+        let timeout = Duration::from_secs(p.timeout_s.unwrap_or(60));
+        let out = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .map_err(|_| ErrorObject::domain(ErrorKind::DeadlineExceeded, "the command timed out"))?
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
         Ok(ExecResult {
-            exit_code: 0,
-            stdout: p.argv.join(" ") + "\n",
-            stderr: String::new(),
+            exit_code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
     }
 

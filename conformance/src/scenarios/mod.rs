@@ -1,0 +1,61 @@
+//! The checks, grouped into scenarios that share set-up (one extension process,
+//! one sandbox). Each scenario declares the checks it reports.
+
+mod concurrency;
+mod framing;
+mod handshake;
+mod launch;
+mod lifecycle;
+mod notifications;
+mod optional;
+mod robustness;
+mod secrets;
+mod validation;
+
+use crate::context::Ctx;
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub checks: &'static [&'static str],
+    pub run: fn(&mut Ctx),
+}
+
+pub const SCENARIOS: &[Scenario] = &[
+    launch::SCENARIO,
+    handshake::SCENARIO,
+    framing::SCENARIO,
+    lifecycle::SCENARIO,
+    lifecycle::IDEMPOTENCY,
+    validation::SCENARIO,
+    secrets::SCENARIO,
+    optional::SCENARIO,
+    notifications::SCENARIO,
+    concurrency::SCENARIO,
+    robustness::SCENARIO,
+];
+
+/// The check the runner itself reports after cleanup.
+pub const NOTHING_LEFT_BEHIND: &str = "robustness.nothing-left-behind";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::CHECKS;
+
+    #[test]
+    fn every_declared_check_is_reported_by_exactly_one_scenario() {
+        for check in CHECKS {
+            let owners = SCENARIOS
+                .iter()
+                .filter(|s| s.checks.contains(&check.id))
+                .count()
+                + usize::from(check.id == NOTHING_LEFT_BEHIND);
+            assert_eq!(owners, 1, "{} is reported by {owners} scenarios", check.id);
+        }
+        for scenario in SCENARIOS {
+            for id in scenario.checks {
+                crate::registry::check(id);
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! optional methods, each checked only when advertised.
+
+use super::Scenario;
+use super::lifecycle::create_ready;
+use crate::context::{Ctx, expect_error, rfc3339_in};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub const SCENARIO: Scenario = Scenario {
+    name: "optional",
+    checks: &[
+        "optional.extend-ttl",
+        "optional.snapshot-restore",
+        "optional.restore-missing-snapshot",
+        "optional.snapshot-list-delete",
+        "optional.cost-estimate-shape",
+        "optional.cost-estimate-deterministic",
+        "optional.cost-estimate-no-side-effects",
+        "optional.host-health-shape",
+        "optional.exec-output",
+        "optional.exec-exit-code",
+    ],
+    run,
+};
+
+fn skip_unadvertised(ctx: &mut Ctx) {
+    for id in SCENARIO.checks {
+        let check = crate::registry::check(id);
+        if let Some(needs) = check.needs
+            && !ctx.advertises(needs)
+        {
+            ctx.skip(id, &format!("{needs} is not advertised"));
+        }
+    }
+}
+
+fn run(ctx: &mut Ctx) {
+    skip_unadvertised(ctx);
+    let mut peer = match ctx.peer() {
+        Ok(p) => p,
+        Err(e) => {
+            let ids: Vec<&str> = SCENARIO
+                .checks
+                .iter()
+                .copied()
+                .filter(|id| {
+                    crate::registry::check(id)
+                        .needs
+                        .is_none_or(|n| ctx.advertises(n))
+                })
+                .collect();
+            return ctx.fail_all(&ids, None, &e);
+        }
+    };
+
+    if ctx.advertises("cost/estimate") {
+        let params = json!({"profile": ctx.params.profile, "resources": ctx.params.resources, "duration_s": 3600});
+        let started = Instant::now();
+        let before = peer.ok("sandbox/list", json!({}));
+        let first = peer.ok("cost/estimate", params.clone());
+        let second = peer.ok("cost/estimate", params);
+        let after = peer.ok("sandbox/list", json!({}));
+        let shape = first.clone().and_then(|e| {
+            let ok = e["currency"].is_string()
+                && e["amount"].as_f64().is_some_and(|a| a >= 0.0)
+                && (e["breakdown"].is_object() || e.get("breakdown").is_none());
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("malformed estimate {e}"))
+            }
+        });
+        ctx.record("optional.cost-estimate-shape", Some(&peer), started, shape);
+        let same = match (&first, &second) {
+            (Ok(a), Ok(b)) if a == b => Ok(()),
+            (Ok(a), Ok(b)) => Err(format!("{a} then {b}")),
+            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        };
+        ctx.record(
+            "optional.cost-estimate-deterministic",
+            Some(&peer),
+            started,
+            same,
+        );
+        let no_effects = match (before, after) {
+            (Ok(a), Ok(b)) if a == b => Ok(()),
+            (Ok(a), Ok(b)) => Err(format!("list changed: {a} then {b}")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        ctx.record(
+            "optional.cost-estimate-no-side-effects",
+            Some(&peer),
+            started,
+            no_effects,
+        );
+    }
+
+    if ctx.advertises("host/health") {
+        let started = Instant::now();
+        let outcome = peer.ok("host/health", json!({})).and_then(|h| {
+            let hosts = h["hosts"]
+                .as_array()
+                .ok_or(format!("no hosts array: {h}"))?;
+            match hosts
+                .iter()
+                .find(|x| !x["host"].is_string() || !x["reachable"].is_boolean())
+            {
+                Some(bad) => Err(format!("malformed host {bad}")),
+                None => Ok(()),
+            }
+        });
+        ctx.record("optional.host-health-shape", Some(&peer), started, outcome);
+    }
+
+    let needs_sandbox = [
+        "sandbox/extend_ttl",
+        "sandbox/exec",
+        "sandbox/snapshot",
+        "sandbox/restore",
+    ]
+    .iter()
+    .any(|m| ctx.advertises(m));
+    if !needs_sandbox {
+        return;
+    }
+    let id = ctx.new_id();
+    let params = ctx.create_params(&id, &[]);
+    if let Err(e) = create_ready(ctx, &mut peer, params.clone()) {
+        let ids: Vec<&str> = [
+            "optional.extend-ttl",
+            "optional.exec-output",
+            "optional.exec-exit-code",
+            "optional.snapshot-restore",
+            "optional.snapshot-list-delete",
+            "optional.restore-missing-snapshot",
+        ]
+        .into_iter()
+        .filter(|id| {
+            crate::registry::check(id)
+                .needs
+                .is_none_or(|n| ctx.advertises(n))
+        })
+        .collect();
+        return ctx.fail_all(&ids, Some(&peer), &format!("create failed: {e}"));
+    }
+
+    if ctx.advertises("sandbox/extend_ttl") {
+        let started = Instant::now();
+        let outcome = peer
+            .ok(
+                "sandbox/extend_ttl",
+                json!({"sandbox_id": id, "expires_at": rfc3339_in(Duration::from_secs(7200))}),
+            )
+            .and_then(|s| {
+                if s["sandbox_id"] == id.as_str() {
+                    Ok(())
+                } else {
+                    Err(format!("answered {s}"))
+                }
+            });
+        ctx.record("optional.extend-ttl", Some(&peer), started, outcome);
+    }
+
+    if ctx.advertises("sandbox/exec") {
+        let marker = format!("{}-marker", ctx.prefix);
+        let mut argv = ctx.params.exec_echo.clone();
+        argv.push(marker.clone());
+        let started = Instant::now();
+        let outcome = peer
+            .ok(
+                "sandbox/exec",
+                json!({"sandbox_id": id, "argv": argv, "timeout_s": 60}),
+            )
+            .and_then(|r| {
+                if r["exit_code"] == 0
+                    && r["stdout"].as_str().is_some_and(|s| s.contains(&marker))
+                    && r["stderr"].is_string()
+                {
+                    Ok(())
+                } else {
+                    Err(format!("expected exit 0 and {marker:?} on stdout: {r}"))
+                }
+            });
+        ctx.record("optional.exec-output", Some(&peer), started, outcome);
+        let started = Instant::now();
+        let argv = ctx.params.exec_exit3.clone();
+        let outcome = peer
+            .ok(
+                "sandbox/exec",
+                json!({"sandbox_id": id, "argv": argv, "timeout_s": 60}),
+            )
+            .and_then(|r| {
+                if r["exit_code"] == 3 {
+                    Ok(())
+                } else {
+                    Err(format!("expected exit code 3: {r}"))
+                }
+            });
+        ctx.record("optional.exec-exit-code", Some(&peer), started, outcome);
+    }
+
+    if ctx.advertises("sandbox/snapshot") && ctx.advertises("sandbox/restore") {
+        let started = Instant::now();
+        let restored_id = ctx.new_id();
+        let outcome = (|| {
+            let snap = peer.ok(
+                "sandbox/snapshot",
+                json!({"sandbox_id": id, "snapshot_name": format!("{}-restore", ctx.prefix)}),
+            )?;
+            let snapshot_id = snap["snapshot_id"]
+                .as_str()
+                .ok_or(format!("no snapshot_id: {snap}"))?
+                .to_string();
+            ctx.ledger.push(format!("snapshot:{snapshot_id}"));
+            let mut restore = ctx.create_params(&restored_id, &[]);
+            restore["snapshot_id"] = json!(snapshot_id);
+            let answer = peer.request_within("sandbox/restore", restore, ctx.create_timeout())?;
+            let restored = answer
+                .get("result")
+                .cloned()
+                .ok_or(format!("restore failed: {answer}"))?;
+            if restored["sandbox_id"] != restored_id.as_str() {
+                return Err(format!("restore answered {restored}"));
+            }
+            Ok::<_, String>(snapshot_id)
+        })();
+        let snapshot_id = outcome.as_ref().ok().cloned();
+        ctx.record(
+            "optional.snapshot-restore",
+            Some(&peer),
+            started,
+            outcome.map(|_| ()),
+        );
+
+        let started = Instant::now();
+        let missing_id = ctx.new_id();
+        let mut restore = ctx.create_params(&missing_id, &[]);
+        restore["snapshot_id"] = json!(format!("{}-missing-snapshot", ctx.prefix));
+        let outcome = peer
+            .request_within("sandbox/restore", restore, ctx.create_timeout())
+            .and_then(|a| expect_error(&a, 1001));
+        ctx.record(
+            "optional.restore-missing-snapshot",
+            Some(&peer),
+            started,
+            outcome,
+        );
+
+        if ctx.advertises("snapshot/list") && ctx.advertises("snapshot/delete") {
+            let started = Instant::now();
+            let outcome = (|| {
+                let snapshot_id = snapshot_id.ok_or("no snapshot to list")?;
+                let has = |list: &Value| {
+                    list["snapshots"]
+                        .as_array()
+                        .is_some_and(|s| s.iter().any(|x| x["snapshot_id"] == snapshot_id.as_str()))
+                };
+                if !has(&peer.ok("snapshot/list", json!({}))?) {
+                    return Err(format!("{snapshot_id} is not listed"));
+                }
+                for _ in 0..2 {
+                    peer.ok("snapshot/delete", json!({"snapshot_id": snapshot_id}))?;
+                }
+                if has(&peer.ok("snapshot/list", json!({}))?) {
+                    return Err(format!("{snapshot_id} is still listed after delete"));
+                }
+                Ok(())
+            })();
+            ctx.record(
+                "optional.snapshot-list-delete",
+                Some(&peer),
+                started,
+                outcome,
+            );
+        }
+    }
+    let _ = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+}
