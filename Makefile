@@ -35,6 +35,7 @@ lint:
 bench: setup-host release
 	$(CARGO) bench -p sandboxer --bench foundation
 	$(CARGO) bench -p sandboxer-tests --bench compose
+	$(CARGO) bench -p sandboxer-conformance --bench kit
 
 clean:
 	$(CARGO) clean

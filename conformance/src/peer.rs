@@ -23,6 +23,8 @@ pub struct Peer {
     stdin: Option<ChildStdin>,
     stdout: Receiver<String>,
     stderr: Arc<Mutex<Vec<String>>>,
+    /// Set when stderr reaches end of file.
+    stderr_closed: Arc<std::sync::atomic::AtomicBool>,
     /// Every line seen on stdout, in order.
     pub stdout_lines: Vec<String>,
     /// The conversation, in order.
@@ -83,19 +85,22 @@ impl Peer {
             }
         });
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr_lines.clone();
+        let stderr_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (sink, closed) = (stderr_lines.clone(), stderr_closed.clone());
         let stderr = child.stderr.take().expect("piped");
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 sink.lock().expect("stderr poisoned").push(line);
             }
+            closed.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Ok(Peer {
             stdin: child.stdin.take(),
             child,
             stdout: rx,
             stderr: stderr_lines,
+            stderr_closed,
             stdout_lines: Vec::new(),
             transcript: Vec::new(),
             pending: VecDeque::new(),
@@ -150,14 +155,21 @@ impl Peer {
         }
     }
 
-    /// The next message (notifications included) within `timeout`.
+    /// The next message (notifications included) within `timeout`. Lines that
+    /// are not JSON are skipped here (they stay in `stdout_lines`, where the
+    /// framing check finds them), so one fault fails the check that covers it and
+    /// not every check after it.
     pub fn recv(&mut self, timeout: Duration) -> Result<Value, String> {
         if let Some(n) = self.pending.pop_front() {
             return Ok(n);
         }
-        let line = self.recv_line(timeout)?;
-        serde_json::from_str(&line)
-            .map_err(|e| format!("stdout line is not JSON ({e}): {}", truncate(&line)))
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.recv_line(deadline.saturating_duration_since(Instant::now()))?;
+            if let Ok(msg) = serde_json::from_str(&line) {
+                return Ok(msg);
+            }
+        }
     }
 
     fn take_response(&mut self, id: &Value, timeout: Duration) -> Result<Value, String> {
@@ -165,8 +177,9 @@ impl Peer {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = self.recv_line(left)?;
-            let msg: Value = serde_json::from_str(&line)
-                .map_err(|e| format!("stdout line is not JSON ({e}): {}", truncate(&line)))?;
+            let Ok(msg) = serde_json::from_str::<Value>(&line) else {
+                continue; // See `recv`.
+            };
             if msg.get("method").is_some() && msg.get("id").is_none() {
                 self.pending.push_back(msg);
                 continue;
@@ -276,6 +289,17 @@ impl Peer {
         // SAFETY: kill only sends a signal to our own child.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+
+    /// Waits (up to `timeout`) until stderr is read to its end: after the process
+    /// exited, this makes `stderr_text` complete.
+    pub fn settle_stderr(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.stderr_closed.load(std::sync::atomic::Ordering::SeqCst)
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 

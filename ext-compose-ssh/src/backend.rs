@@ -16,6 +16,7 @@ use sandboxer_ext_protocol::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Label holding a digest of the create params (secrets excluded): a repeated
@@ -33,6 +34,9 @@ pub struct ComposeSsh {
     hosts: BTreeMap<String, Ssh>,
     /// Each host's podman API, once found to answer (`None`: use the CLI).
     apis: tokio::sync::Mutex<BTreeMap<String, Option<PodmanApi>>>,
+    /// One lock per sandbox id: creates and destroys of one id never overlap
+    /// (podman-compose cannot build one project twice at once).
+    locks: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn transport_error(e: TransportError) -> ErrorObject {
@@ -74,6 +78,18 @@ fn request_digest(p: &CreateParams) -> String {
 }
 
 impl ComposeSsh {
+    /// Holds the lock of one sandbox id until the guard is dropped.
+    async fn lock(&self, sandbox_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("locks poisoned")
+            .entry(sandbox_id.to_string())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
     fn ssh(&self, host: &str) -> ExtResult<&Ssh> {
         self.hosts.get(host).ok_or_else(|| {
             ErrorObject::invalid_argument(
@@ -386,6 +402,7 @@ impl Extension for ComposeSsh {
             options,
             hosts,
             apis: Default::default(),
+            locks: Default::default(),
         })
     }
 
@@ -398,6 +415,7 @@ impl Extension for ComposeSsh {
         let ssh = self.ssh(&host_name)?;
         let host: &HostConfig = ssh.host();
         let digest = request_digest(&p);
+        let _guard = self.lock(&p.sandbox_id).await;
         if let Some(existing) = self
             .inventory(ssh, Some(&p.sandbox_id))
             .await?
@@ -533,6 +551,7 @@ impl Extension for ComposeSsh {
     }
 
     async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
+        let _guard = self.lock(&p.sandbox_id).await;
         match self.host_of_ref(p.backend_ref.as_deref()) {
             Some(ssh) => self.destroy_on(ssh, &p.sandbox_id).await?,
             None => {

@@ -24,6 +24,7 @@ fn run(ctx: &mut Ctx) {
         Ok(mut peer) => {
             let status = peer.wait_exit(ctx.timeout(Duration::from_secs(5)));
             let stray = peer.collect_for(Duration::from_millis(50));
+            peer.settle_stderr(Duration::from_secs(1));
             let outcome = match status {
                 Some(s) if s.code() == Some(2) => Ok(()),
                 Some(s) => Err(format!("exited with {s}, not 2")),

@@ -21,17 +21,20 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     match ctx.peer() {
         Ok(mut peer) => {
-            let outcome = peer.request("shutdown", json!({})).and_then(|a| {
-                if a.get("result") != Some(&Value::Null) {
-                    return Err(format!("shutdown answered {a}"));
-                }
-                peer.notify("exit", json!({}));
-                match peer.wait_exit(two_s) {
-                    Some(s) if s.success() => Ok(()),
-                    Some(s) => Err(format!("exited with {s}")),
-                    None => Err("still running 2 s after exit".into()),
-                }
-            });
+            let deadline = ctx.timeout(Duration::from_secs(10));
+            let outcome = peer
+                .request_within("shutdown", json!({}), deadline)
+                .and_then(|a| {
+                    if a.get("result") != Some(&Value::Null) {
+                        return Err(format!("shutdown answered {a}"));
+                    }
+                    peer.notify("exit", json!({}));
+                    match peer.wait_exit(two_s) {
+                        Some(s) if s.success() => Ok(()),
+                        Some(s) => Err(format!("exited with {s}")),
+                        None => Err("still running 2 s after exit".into()),
+                    }
+                });
             ctx.record("robustness.shutdown-exit", Some(&peer), started, outcome);
         }
         Err(e) => ctx.fail("robustness.shutdown-exit", None, e),

@@ -14,6 +14,13 @@
 //! - `protocol=MAJOR.MINOR`: speak only that protocol version
 //! - `progress=N`: send N progress notifications during create
 //! - `provisioning`: create answers `provisioning`; the first get after it, `ready`
+//! - `destroy-not-idempotent`: destroying an unknown sandbox is NotFound
+//! - `notfound-wrong-code`: NotFound is sent with code 1010
+//! - `secret-in-stderr`: create prints the secrets on stderr
+//! - `secret-in-labels`: create puts the secrets into a label
+//! - `leak`: destroy answers success and removes nothing
+//! - `drop-labels`: user labels are not kept
+//! - `create-not-idempotent`: a repeated create is AlreadyExists
 
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::sdk::{self, Context, ExtResult, Extension, Manifest};
@@ -32,6 +39,8 @@ struct Faults {
     protocol: Option<String>,
     progress: u32,
     provisioning: bool,
+    /// Switches without a value (`destroy-not-idempotent`, `leak`, ...).
+    flags: Vec<String>,
 }
 
 fn faults(spec: &str) -> Faults {
@@ -50,6 +59,13 @@ fn faults(spec: &str) -> Faults {
             "protocol" => f.protocol = Some(value.into()),
             "progress" => f.progress = value.parse().expect("progress=N"),
             "provisioning" => f.provisioning = true,
+            "destroy-not-idempotent"
+            | "notfound-wrong-code"
+            | "secret-in-stderr"
+            | "secret-in-labels"
+            | "leak"
+            | "drop-labels"
+            | "create-not-idempotent" => f.flags.push(key.to_string()),
             other => panic!("unknown FIXTURE_FAULT {other:?}"),
         }
     }
@@ -121,8 +137,16 @@ impl Fixture {
         Ok(())
     }
 
-    fn not_found(id: &str) -> ErrorObject {
-        ErrorObject::domain(ErrorKind::NotFound, format!("no sandbox {id}"))
+    fn has(&self, flag: &str) -> bool {
+        self.faults.flags.iter().any(|f| f == flag)
+    }
+
+    fn not_found(&self, id: &str) -> ErrorObject {
+        let mut error = ErrorObject::domain(ErrorKind::NotFound, format!("no sandbox {id}"));
+        if self.has("notfound-wrong-code") {
+            error.code = 1010;
+        }
+        error
     }
 }
 
@@ -185,7 +209,13 @@ impl Extension for Fixture {
                 "the fixture's spec is a mapping",
             ));
         }
+        if self.has("secret-in-stderr") {
+            eprintln!("fixture: creating with secrets {:?}", p.secrets.0);
+        }
         if let Some(existing) = self.load(&p.sandbox_id) {
+            if self.has("create-not-idempotent") {
+                return Err(ErrorObject::domain(ErrorKind::AlreadyExists, "exists"));
+            }
             let same = CreateParams {
                 secrets: Default::default(),
                 progress_token: None,
@@ -200,8 +230,17 @@ impl Extension for Fixture {
                 ))
             };
         }
-        let mut labels = p.labels.clone();
+        let mut labels = if self.has("drop-labels") {
+            Labels::new()
+        } else {
+            p.labels.clone()
+        };
         labels.insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+        if self.has("secret-in-labels") {
+            for (k, v) in &p.secrets.0 {
+                labels.insert(format!("secret.{}", k.to_lowercase()), v.clone());
+            }
+        }
         let host = p
             .placement
             .host
@@ -243,7 +282,7 @@ impl Extension for Fixture {
         self.misbehave(m::SANDBOX_GET).await?;
         let mut stored = self
             .load(&p.sandbox_id)
-            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+            .ok_or_else(|| self.not_found(&p.sandbox_id))?;
         if stored.sandbox.state == BackendState::Provisioning {
             stored.sandbox.state = BackendState::Ready;
             self.save(&stored)?;
@@ -277,7 +316,12 @@ impl Extension for Fixture {
 
     async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
         self.misbehave(m::SANDBOX_DESTROY).await?;
-        let _ = std::fs::remove_file(self.path(&p.sandbox_id));
+        if self.has("destroy-not-idempotent") && self.load(&p.sandbox_id).is_none() {
+            return Err(self.not_found(&p.sandbox_id));
+        }
+        if !self.has("leak") {
+            let _ = std::fs::remove_file(self.path(&p.sandbox_id));
+        }
         Ok(DestroyResult { destroyed: true })
     }
 
@@ -285,7 +329,7 @@ impl Extension for Fixture {
         self.misbehave(m::SANDBOX_EXTEND_TTL).await?;
         let mut stored = self
             .load(&p.sandbox_id)
-            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+            .ok_or_else(|| self.not_found(&p.sandbox_id))?;
         stored.params.expires_at = p.expires_at;
         self.save(&stored)?;
         Ok(stored.sandbox)
@@ -295,7 +339,7 @@ impl Extension for Fixture {
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
         self.misbehave(m::SANDBOX_EXEC).await?;
         self.load(&p.sandbox_id)
-            .ok_or_else(|| Self::not_found(&p.sandbox_id))?;
+            .ok_or_else(|| self.not_found(&p.sandbox_id))?;
         let Some((program, args)) = p.argv.split_first() else {
             return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
         };

@@ -1,0 +1,99 @@
+//! The kit passes the extensions this project ships: the Rust fixture, the Python
+//! example, and compose-ssh on the loopback host (leaving nothing behind).
+
+use super::support::kit;
+use sandboxer_tests::loopback;
+use std::path::PathBuf;
+
+#[test]
+fn the_fixture_passes_every_check() {
+    let state = tempfile::tempdir().unwrap();
+    let run = kit(
+        &sandboxer_tests::fixture_ext(),
+        &[],
+        &[("FIXTURE_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    assert!(run.failed().is_empty(), "{:?}", run.failed());
+    assert_eq!(run.code, 0);
+    assert!(run.count("pass") >= 60, "{} passed", run.count("pass"));
+    assert_eq!(
+        std::fs::read_dir(state.path()).unwrap().count(),
+        0,
+        "the fixture's folder is empty again"
+    );
+}
+
+#[test]
+fn the_python_example_passes_every_check() {
+    let root = tempfile::tempdir().unwrap();
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python/sandboxer-ext-pydirs");
+    let run = kit(
+        &example,
+        &[],
+        &[("PYDIRS_ROOT", root.path().to_str().unwrap())],
+    );
+    assert!(
+        run.failed().is_empty(),
+        "{:?}\n{}",
+        run.failed(),
+        run.stderr
+    );
+    assert_eq!(run.code, 0);
+    assert_eq!(run.count("skip"), 4, "only snapshot checks are skipped");
+    assert_eq!(
+        std::fs::read_dir(root.path()).unwrap().count(),
+        0,
+        "no sandbox folder is left"
+    );
+}
+
+#[test]
+fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
+    loopback::require();
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().join("host-sandboxes");
+    let params = dir.path().join("params.yaml");
+    std::fs::write(
+        &params,
+        format!(
+            "options:\n  control_dir: {}\n  hosts:\n    - {}\nprofile:\n  id: profile.conformance\n  version: '1'\n  spec:\n    \
+             compose_file: compose.yaml\n    cost: {{currency: USD, per_hour: 0.01}}\n    files:\n      compose.yaml: |\n        \
+             services:\n          app:\n            image: localhost/sandboxer-busybox:latest\n            \
+             command: [sleep, '86400']\n            stop_signal: SIGKILL\n",
+            dir.path().join("ctl").display(),
+            loopback::host_yaml("loopback", &workdir)
+        ),
+    )
+    .unwrap();
+    let run = kit(
+        &sandboxer_tests::bin("sandboxer-ext-compose-ssh"),
+        &["--params", params.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        run.failed().is_empty(),
+        "{:?}\n{}",
+        run.failed(),
+        run.stderr
+    );
+    assert_eq!(run.code, 0);
+    let prefix = run.report["run_prefix"].as_str().unwrap();
+    for kind in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+        let out = std::process::Command::new("podman")
+            .args(kind)
+            .args([
+                "-q",
+                "--filter",
+                &format!("label=sandboxer.conformance-run={prefix}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.is_empty(),
+            "podman {kind:?} still shows the run's resources"
+        );
+    }
+    let left = std::fs::read_dir(&workdir).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "sandbox folders left on the host");
+}

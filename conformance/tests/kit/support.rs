@@ -1,0 +1,58 @@
+//! Running the kit as a process and reading its JSON report.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+pub struct KitRun {
+    pub code: i32,
+    pub report: Value,
+    pub stderr: String,
+}
+
+impl KitRun {
+    /// Ids of checks that failed (MUST failures and SHOULD warnings).
+    pub fn failed(&self) -> BTreeSet<String> {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn count(&self, status: &str) -> usize {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == status)
+            .count()
+    }
+}
+
+/// `sandboxer-conformance run TARGET --format json ARGS` with `env`.
+pub fn kit(target: &Path, args: &[&str], env: &[(&str, &str)]) -> KitRun {
+    let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(target)
+        .args(["--format", "json"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    KitRun {
+        code: out.status.code().unwrap_or(-1),
+        report,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
