@@ -69,8 +69,8 @@ pub async fn run(cli: Cli) -> Outcome {
     match &cli.command {
         Command::Create(args) => create(&cli, args, &mut out).await,
         Command::Get { id, cached } => {
-            let mut core = open_core(&cli)?;
-            let outcome = operations::get(&mut core, id, !cached).await?;
+            let core = open_core(&cli)?;
+            let outcome = operations::get(&core, id, !cached).await?;
             if let Some(warning) = &outcome.refresh_error {
                 eprintln!(
                     "warning: showing the stored record; the extension could not be asked: {warning}"
@@ -81,11 +81,11 @@ pub async fn run(cli: Cli) -> Outcome {
         }
         Command::List(args) => list(&cli, args, &mut out),
         Command::Destroy { ids, who } => {
-            let mut core = open_core(&cli)?;
+            let core = open_core(&cli)?;
             let actor = actor(who, &core.config);
             let mut first_error = None;
             for id in ids {
-                match operations::destroy(&mut core, id, &actor).await {
+                match operations::destroy(&core, id, &actor).await {
                     Ok(outcome) => render::destroyed(&mut out, &outcome)?,
                     Err(e) => {
                         eprintln!("error: destroying {id}: {e}");
@@ -97,17 +97,17 @@ pub async fn run(cli: Cli) -> Outcome {
             first_error.map_or(Ok(()), |e| Err(e.into()))
         }
         Command::Recreate { id, wait, who } => {
-            let mut core = open_core(&cli)?;
+            let core = open_core(&cli)?;
             let actor = actor(who, &core.config);
-            let (old, new) = operations::recreate(&mut core, id, &actor, *wait).await?;
+            let (old, new) = operations::recreate(&core, id, &actor, *wait).await?;
             render::recreated(&mut out, &old, &new)?;
             Ok(())
         }
         Command::ExtendTtl { id, by, who } => {
             let by = time::parse_duration(by).map_err(Error::Invalid)?;
-            let mut core = open_core(&cli)?;
+            let core = open_core(&cli)?;
             let actor = actor(who, &core.config);
-            let record = operations::extend_ttl(&mut core, id, by, &actor).await?;
+            let record = operations::extend_ttl(&core, id, by, &actor).await?;
             render::extended(&mut out, &record)?;
             Ok(())
         }
@@ -127,7 +127,7 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
         .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
     let labels = labels::parse_labels(args.labels.iter().map(String::as_str))
         .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
-    let mut core = open_core(cli)?;
+    let core = open_core(cli)?;
     let attribution = Attribution::resolve(
         args.who.consumer.as_deref(),
         args.who.project.as_deref(),
@@ -143,7 +143,7 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
         attribution,
         wait: args.wait,
     };
-    let record = operations::create(&mut core, request).await?;
+    let record = operations::create(&core, request).await?;
     render::sandbox(out, &record)?;
     Ok(())
 }
@@ -208,7 +208,7 @@ async fn exec(cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outcome {
     } else {
         None
     };
-    let mut core = open_core(cli)?;
+    let core = open_core(cli)?;
     let actor = actor(&args.who, &core.config);
     let request = operations::ExecRequest {
         argv: args.argv.clone(),
@@ -216,7 +216,7 @@ async fn exec(cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outcome {
         stdin,
         timeout_s,
     };
-    let result = operations::exec(&mut core, &args.id, request, &actor).await?;
+    let result = operations::exec(&core, &args.id, request, &actor).await?;
     render::exec_result(out, &result)?;
     if !cli.global.json && result.exit_code != 0 {
         // Like ssh and docker exec: the command's own exit code.

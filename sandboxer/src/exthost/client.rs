@@ -243,6 +243,11 @@ impl ExtensionClient {
         m::is_required(method) || self.info.capabilities.methods.iter().any(|x| x == method)
     }
 
+    /// Whether its process is still running.
+    pub fn is_alive(&self) -> bool {
+        !self.process.has_exited() && self.shared.violation().is_none()
+    }
+
     /// The tail of the extension's stderr so far.
     pub fn stderr_tail(&self) -> String {
         self.process.stderr.text()

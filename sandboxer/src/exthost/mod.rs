@@ -7,12 +7,14 @@
 mod client;
 mod discovery;
 mod error;
+mod pool;
 mod process;
 mod transport;
 
 pub use client::{ExtensionClient, LaunchOptions};
 pub use discovery::{Discovered, EXTENSION_PATH_ENV, find, find_all, search_dirs};
 pub use error::HostError;
+pub use pool::{OptionsFor, Pool};
 pub use process::StderrTail;
 
 use std::time::Duration;

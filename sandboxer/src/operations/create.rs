@@ -2,7 +2,7 @@
 //! the intent (`pending`) before the extension is called; then provision, and wait
 //! for `ready` when asked.
 
-use super::{Core, close};
+use super::Core;
 use crate::attribution::Attribution;
 use crate::error::{Error, Result};
 use crate::exthost::ExtensionClient;
@@ -40,7 +40,7 @@ pub struct CreateRequest {
 /// Creates a sandbox. Returns its record in whatever state provisioning reached:
 /// `ready`, or `provisioning` when not waiting. A failed provisioning is recorded
 /// as `failed` and returned as an error.
-pub async fn create(core: &mut Core, request: CreateRequest) -> Result<SandboxRecord> {
+pub async fn create(core: &Core, request: CreateRequest) -> Result<SandboxRecord> {
     let actor = request.attribution.consumer.to_string();
     create_replacing(core, request, None, &actor).await
 }
@@ -48,7 +48,7 @@ pub async fn create(core: &mut Core, request: CreateRequest) -> Result<SandboxRe
 /// Creates a sandbox, recording `actor` as the one who asked (the consumer it is
 /// charged to may differ, for a recreate).
 async fn create_replacing(
-    core: &mut Core,
+    core: &Core,
     request: CreateRequest,
     replaces: Option<&str>,
     actor: &str,
@@ -69,6 +69,7 @@ async fn create_replacing(
     let found = crate::exthost::find(profile.extension_name())?;
 
     let id = crate::ids::new_sandbox_id();
+    let _guard = core.lock(&id).await;
     let consumer = request.attribution.consumer.to_string();
     let mut user_labels = profile.labels.clone();
     user_labels.extend(request.labels.clone());
@@ -80,7 +81,7 @@ async fn create_replacing(
         &profile.id,
     );
     let created_at = now_ms();
-    core.store.insert_sandbox(
+    core.store().insert_sandbox(
         &NewSandbox {
             id: id.clone(),
             profile_id: profile.id.clone(),
@@ -100,7 +101,7 @@ async fn create_replacing(
         },
         actor,
     )?;
-    let (record, _) = core.store.transition(
+    let (record, _) = core.store().transition(
         &id,
         State::Provisioning,
         actor,
@@ -108,12 +109,12 @@ async fn create_replacing(
         json!({ "extension": profile.extension, "path": found.path.display().to_string() }),
     )?;
 
-    let client = match core.launch(&found.name).await {
+    let client = match core.extension(&found.name).await {
         Ok(client) => client,
         Err(e) => return Err(fail(core, &id, actor, e)),
     };
     let outcome = provision(core, &client, &profile, &record, secrets, &request, actor).await;
-    close(client).await;
+    client.release().await;
     match outcome {
         Ok(record) => Ok(record),
         Err(e) => Err(fail(core, &id, actor, e)),
@@ -122,14 +123,14 @@ async fn create_replacing(
 
 /// Records the failure on the sandbox (unless it already moved on) and hands the
 /// error back.
-fn fail(core: &mut Core, id: &str, actor: &str, error: Error) -> Error {
+fn fail(core: &Core, id: &str, actor: &str, error: Error) -> Error {
     let change = Change {
         last_error: Some(Some(error.to_string())),
         ..Change::default()
     };
     let detail = json!({ "error": error.to_string() });
     if let Err(e) = core
-        .store
+        .store()
         .transition(id, State::Failed, actor, change, detail)
     {
         tracing::warn!(sandbox = id, "could not record the failure: {e}");
@@ -153,7 +154,7 @@ fn observed(sandbox: &Sandbox) -> Change {
 }
 
 async fn provision(
-    core: &mut Core,
+    core: &Core,
     client: &ExtensionClient,
     profile: &Profile,
     record: &SandboxRecord,
@@ -207,7 +208,7 @@ async fn provision(
 /// Moves the record to match the backend's report, polling while it provisions
 /// when `wait` is set.
 async fn settle(
-    core: &mut Core,
+    core: &Core,
     client: &ExtensionClient,
     id: &str,
     actor: &str,
@@ -218,7 +219,7 @@ async fn settle(
     loop {
         match sandbox.state {
             BackendState::Ready => {
-                let (record, _) = core.store.transition(
+                let (record, _) = core.store().transition(
                     id,
                     State::Ready,
                     actor,
@@ -236,7 +237,7 @@ async fn settle(
                 )));
             }
             BackendState::Provisioning if !wait => {
-                return Ok(core.store.observe(id, observed(&sandbox))?);
+                return Ok(core.store().observe(id, observed(&sandbox))?);
             }
             BackendState::Provisioning => {
                 if Instant::now() >= deadline {
@@ -261,7 +262,7 @@ async fn settle(
 /// destroyed first, the new one gets a new id, and both records point at each
 /// other.
 pub async fn recreate(
-    core: &mut Core,
+    core: &Core,
     id: &str,
     actor: &str,
     wait: bool,
@@ -291,7 +292,7 @@ pub async fn recreate(
         wait,
     };
     let new = create_replacing(core, request, Some(id), actor).await?;
-    core.store.link_replacement(id, &new.id, actor)?;
+    core.store().link_replacement(id, &new.id, actor)?;
     let old = core.record(id)?;
     Ok((old, new))
 }

@@ -2,7 +2,7 @@
 //! called and to `destroyed` only once the extension confirms; a failed destroy
 //! stays `destroying`, with an event, to be retried.
 
-use super::{Core, close};
+use super::Core;
 use crate::error::Result;
 use crate::lifecycle::State;
 use crate::store::{Change, EventKind, SandboxRecord};
@@ -18,7 +18,8 @@ pub struct DestroyOutcome {
     pub already: bool,
 }
 
-pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOutcome> {
+pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcome> {
+    let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if record.state == State::Destroyed {
         return Ok(DestroyOutcome {
@@ -27,7 +28,7 @@ pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOu
         });
     }
     if record.state != State::Destroying {
-        core.store.transition(
+        core.store().transition(
             id,
             State::Destroying,
             actor,
@@ -39,12 +40,12 @@ pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOu
         sandbox_id: id.to_string(),
         backend_ref: record.backend_ref.clone(),
     };
-    let result = match core.launch(&record.extension).await {
+    let result = match core.extension(&record.extension).await {
         Ok(client) => {
             let result = client
                 .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
                 .await;
-            close(client).await;
+            client.release().await;
             result.map_err(Into::into)
         }
         Err(e) => Err(e),
@@ -52,7 +53,7 @@ pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOu
     match result {
         Ok(_) => {
             let (record, _) =
-                core.store
+                core.store()
                     .transition(id, State::Destroyed, actor, Change::default(), json!({}))?;
             Ok(DestroyOutcome {
                 record,
@@ -60,7 +61,7 @@ pub async fn destroy(core: &mut Core, id: &str, actor: &str) -> Result<DestroyOu
             })
         }
         Err(e) => {
-            core.store.record_event(
+            core.store().record_event(
                 id,
                 actor,
                 EventKind::ExtensionError,

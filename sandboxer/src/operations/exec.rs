@@ -1,7 +1,7 @@
 //! `exec`: run a command in a sandbox through its extension. The first use of a
 //! `ready` sandbox makes it `active`.
 
-use super::{Core, close};
+use super::Core;
 use crate::error::{Error, Result};
 use crate::lifecycle::State;
 use crate::store::Change;
@@ -21,11 +21,12 @@ pub struct ExecRequest {
 }
 
 pub async fn exec(
-    core: &mut Core,
+    core: &Core,
     id: &str,
     request: ExecRequest,
     actor: &str,
 ) -> Result<ExecResult> {
+    let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !record.state.is_usable() {
         return Err(Error::Refused(format!(
@@ -38,7 +39,7 @@ pub async fn exec(
             "exec: give the command to run after --".into(),
         ));
     }
-    let client = core.launch(&record.extension).await?;
+    let client = core.extension(&record.extension).await?;
     let params = ExecParams {
         sandbox_id: id.to_string(),
         argv: request.argv.clone(),
@@ -47,10 +48,10 @@ pub async fn exec(
         service: request.service,
     };
     let result = client.call::<_, ExecResult>(m::SANDBOX_EXEC, &params).await;
-    close(client).await;
+    client.release().await;
     let result = result?;
     if record.state == State::Ready {
-        core.store.transition(
+        core.store().transition(
             id,
             State::Active,
             actor,

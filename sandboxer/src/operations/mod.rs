@@ -16,25 +16,89 @@ pub use ttl::extend_ttl;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::exthost::{self, ExtensionClient, LaunchOptions};
+use crate::exthost::{self, ExtensionClient, LaunchOptions, Pool};
 use crate::profile::Catalog;
 use crate::store::{SandboxRecord, Store};
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-/// Everything an operation needs.
+/// Everything an operation needs. Shared by concurrent operations (the daemon):
+/// the store sits behind a mutex held for one statement at a time, never across
+/// an extension call.
 pub struct Core {
-    pub store: Store,
+    store: Mutex<Store>,
     pub config: Config,
     catalog: OnceLock<Catalog>,
+    /// Long-lived extensions (daemon); `None`: start one per use (CLI).
+    pool: Option<Pool>,
+    /// One lock per sandbox id: mutating calls for one sandbox never overlap.
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+/// An extension to call: started for this use (and ended with it), or shared
+/// from the pool.
+pub enum Lease {
+    Owned(ExtensionClient),
+    Pooled(Arc<ExtensionClient>),
+}
+
+impl std::ops::Deref for Lease {
+    type Target = ExtensionClient;
+
+    fn deref(&self) -> &ExtensionClient {
+        match self {
+            Lease::Owned(c) => c,
+            Lease::Pooled(c) => c,
+        }
+    }
+}
+
+impl Lease {
+    /// Done with it: an owned extension is shut down by the protocol (a failure
+    /// there is only logged: its work is recorded); a pooled one stays.
+    pub async fn release(self) {
+        if let Lease::Owned(client) = self {
+            let name = client.name().to_string();
+            if let Err(e) = client.shutdown().await {
+                tracing::warn!(extension = %name, "shutdown: {e}");
+            }
+        }
+    }
 }
 
 impl Core {
+    /// A core that starts extensions per use (the CLI).
     pub fn new(store: Store, config: Config) -> Core {
         Core {
-            store,
+            store: Mutex::new(store),
             config,
             catalog: OnceLock::new(),
+            pool: None,
+            locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A core that keeps extensions running in a pool (the daemon).
+    pub fn with_pool(store: Store, config: Config) -> Core {
+        let options = config.clone();
+        let pool = Pool::new(
+            Box::new(move |name| options.extension_options(name)),
+            config.timeouts(),
+        );
+        Core {
+            pool: Some(pool),
+            ..Core::new(store, config)
+        }
+    }
+
+    /// The store, for one statement. A poisoned lock is taken over: every write
+    /// is a whole transaction, so a panic elsewhere cannot leave it half done.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn pool(&self) -> Option<&Pool> {
+        self.pool.as_ref()
     }
 
     /// The profile catalog, loaded on first use (listing sandboxes needs none).
@@ -42,29 +106,42 @@ impl Core {
         self.catalog.get_or_init(Catalog::load)
     }
 
-    /// Starts extension `name` (`ext.x` or `x`) with its configured options.
-    pub async fn launch(&self, name: &str) -> Result<ExtensionClient> {
+    /// Extension `name` (`ext.x` or `x`) with its configured options.
+    pub async fn extension(&self, name: &str) -> Result<Lease> {
+        if let Some(pool) = &self.pool {
+            return Ok(Lease::Pooled(pool.get(name).await?));
+        }
         let found = exthost::find(name)?;
         let options = LaunchOptions {
             options: self.config.extension_options(&found.name),
             timeouts: self.config.timeouts(),
         };
-        Ok(ExtensionClient::launch(&found, options).await?)
+        Ok(Lease::Owned(ExtensionClient::launch(&found, options).await?))
+    }
+
+    /// Holds sandbox `id` until the guard drops.
+    pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            if locks.len() > 1024 {
+                locks.retain(|_, weak| weak.strong_count() > 0);
+            }
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(id.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
     }
 
     /// The record of `id`, or SandboxNotFound.
     pub fn record(&self, id: &str) -> Result<SandboxRecord> {
-        self.store
+        self.store()
             .get_sandbox(id)?
             .ok_or_else(|| Error::SandboxNotFound(id.to_string()))
-    }
-}
-
-/// Shuts an extension down by the protocol; a failure there only gets logged,
-/// since the work it did is already recorded.
-async fn close(client: ExtensionClient) {
-    let name = client.name().to_string();
-    if let Err(e) = client.shutdown().await {
-        tracing::warn!(extension = %name, "shutdown: {e}");
     }
 }

@@ -1,7 +1,7 @@
 //! Reading: `get` (refreshed from the extension for live sandboxes), `list` and
 //! `events` (from the store only).
 
-use super::{Core, close};
+use super::Core;
 use crate::error::Result;
 use crate::exthost::HostError;
 use crate::lifecycle::State;
@@ -25,7 +25,7 @@ const SYSTEM: &str = "system";
 /// asked about: endpoints and details are updated, `provisioning` becomes `ready`
 /// (or `failed`), a sandbox past its expiry becomes `expired`, and one the backend
 /// no longer has becomes `failed`.
-pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome> {
+pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
     let record = core.record(id)?;
     let live = matches!(
         record.state,
@@ -37,8 +37,10 @@ pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome>
             refresh_error: None,
         });
     }
+    let _guard = core.lock(id).await;
+    let record = core.record(id)?;
     if record.state != State::Provisioning && now_ms() >= record.expires_at {
-        let (record, _) = core.store.transition(
+        let (record, _) = core.store().transition(
             id,
             State::Expired,
             SYSTEM,
@@ -50,14 +52,14 @@ pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome>
             refresh_error: None,
         });
     }
-    let answer = match core.launch(&record.extension).await {
+    let answer = match core.extension(&record.extension).await {
         Ok(client) => {
             let params = GetParams {
                 sandbox_id: id.to_string(),
                 backend_ref: record.backend_ref.clone(),
             };
             let answer = client.call::<_, Sandbox>(m::SANDBOX_GET, &params).await;
-            close(client).await;
+            client.release().await;
             answer.map_err(crate::Error::from)
         }
         Err(e) => Err(e),
@@ -71,17 +73,17 @@ pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome>
     let record = match answer {
         Ok(sandbox) => match (record.state, sandbox.state) {
             (State::Provisioning, BackendState::Ready) => {
-                core.store
+                core.store()
                     .transition(id, State::Ready, SYSTEM, change(&sandbox), json!({}))?
                     .0
             }
             (_, BackendState::Failed) => {
                 let detail = json!({ "backend_details": sandbox.details });
-                core.store
+                core.store()
                     .transition(id, State::Failed, SYSTEM, change(&sandbox), detail)?
                     .0
             }
-            _ => core.store.observe(id, change(&sandbox))?,
+            _ => core.store().observe(id, change(&sandbox))?,
         },
         Err(crate::Error::Extension(e @ HostError::Remote { .. }))
             if e.remote_kind() == Some(ErrorKind::NotFound) =>
@@ -91,7 +93,7 @@ pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome>
                 last_error: Some(Some(message.clone())),
                 ..Change::default()
             };
-            core.store
+            core.store()
                 .transition(
                     id,
                     State::Failed,
@@ -115,7 +117,7 @@ pub async fn get(core: &mut Core, id: &str, refresh: bool) -> Result<GetOutcome>
 }
 
 pub fn list(core: &Core, filter: &SandboxFilter) -> Result<Vec<SandboxRecord>> {
-    Ok(core.store.list_sandboxes(filter)?)
+    Ok(core.store().list_sandboxes(filter)?)
 }
 
 /// Like `list`, one borrowed view at a time: for output of any size.
@@ -124,9 +126,9 @@ pub fn for_each<E: From<crate::store::StoreError>>(
     filter: &SandboxFilter,
     each: impl FnMut(crate::store::SandboxView<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    core.store.for_each_sandbox_view(filter, each)
+    core.store().for_each_sandbox_view(filter, each)
 }
 
 pub fn events(core: &Core, filter: &EventFilter) -> Result<Vec<Event>> {
-    Ok(core.store.events(filter)?)
+    Ok(core.store().events(filter)?)
 }

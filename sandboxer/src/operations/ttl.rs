@@ -1,7 +1,7 @@
 //! `extend-ttl`: moves the expiry later, never past the ceiling the profile set at
 //! creation, and says so when asked to.
 
-use super::{Core, close};
+use super::Core;
 use crate::error::{Error, Result};
 use crate::store::SandboxRecord;
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
@@ -12,11 +12,12 @@ use std::time::Duration;
 /// Extends the lifetime of `id` by `by`, counted from its current expiry (or from
 /// now, if it already passed). Backends with a native TTL are told too.
 pub async fn extend_ttl(
-    core: &mut Core,
+    core: &Core,
     id: &str,
     by: Duration,
     actor: &str,
 ) -> Result<SandboxRecord> {
+    let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !matches!(
         record.state,
@@ -45,7 +46,7 @@ pub async fn extend_ttl(
             format_duration(room),
         )));
     }
-    let client = core.launch(&record.extension).await?;
+    let client = core.extension(&record.extension).await?;
     if client.supports(m::SANDBOX_EXTEND_TTL) {
         let params = ExtendTtlParams {
             sandbox_id: id.to_string(),
@@ -54,10 +55,10 @@ pub async fn extend_ttl(
         let answer = client
             .call::<_, Sandbox>(m::SANDBOX_EXTEND_TTL, &params)
             .await;
-        close(client).await;
+        client.release().await;
         answer?;
     } else {
-        close(client).await;
+        client.release().await;
     }
-    Ok(core.store.set_expiry(id, new_expiry, actor)?.0)
+    Ok(core.store().set_expiry(id, new_expiry, actor)?.0)
 }
