@@ -22,6 +22,71 @@ pub struct Config {
     /// Per extension (by `<name>`), its handshake options.
     #[serde(default)]
     pub extensions: BTreeMap<String, ExtensionConfig>,
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// `sandboxer serve`: where it listens, who may call it, how often its loops run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    pub listen: String,
+    pub tokens: Vec<TokenConfig>,
+    #[serde(deserialize_with = "duration_required")]
+    pub reaper_interval: Duration,
+    #[serde(deserialize_with = "duration_required")]
+    pub reconcile_interval: Duration,
+    /// How long an orphan (labelled resources without a record) is reported
+    /// before it is reaped.
+    #[serde(deserialize_with = "duration_required")]
+    pub orphan_grace: Duration,
+    /// How long a sandbox may sit in a transitional state before it is retried,
+    /// then marked failed.
+    #[serde(deserialize_with = "duration_required")]
+    pub stuck_after: Duration,
+    /// Extensions unused this long are shut down.
+    #[serde(deserialize_with = "duration_required")]
+    pub extension_idle: Duration,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            listen: "127.0.0.1:7070".into(),
+            tokens: vec![],
+            reaper_interval: Duration::from_secs(5),
+            reconcile_interval: Duration::from_secs(30),
+            orphan_grace: Duration::from_secs(300),
+            stuck_after: Duration::from_secs(900),
+            extension_idle: Duration::from_secs(300),
+        }
+    }
+}
+
+/// One bearer token. Only its SHA-256 is configured, never the token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// `adm:NAME`, `agt:NAME` or `atm:NAME`.
+    pub consumer: String,
+    pub project: String,
+    /// `admin` sees every project; defaults to admin for `adm:` consumers.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// Lowercase hex SHA-256 of the token (`sandboxer token new` prints both).
+    pub token_sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+fn duration_required<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::time::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// Attribution used when a command gives none.

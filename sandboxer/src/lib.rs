@@ -4,6 +4,7 @@
 
 pub mod attribution;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod exthost;
 pub mod ids;

@@ -3,7 +3,7 @@
 use super::render::{self, Out};
 use super::{
     Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, ListArgs, ProfilesCommand,
-    Who,
+    TokenCommand, Who,
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
@@ -114,6 +114,61 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Exec(args) => exec(&cli, args, &mut out).await,
         Command::Events(args) => events(&cli, args, &mut out).await,
         Command::Profiles(command) => profiles(command, &mut out),
+        Command::Serve { listen } => {
+            let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
+            let path = cli.global.state.clone().unwrap_or_else(store::default_path);
+            let core = Core::with_pool(Store::open(&path)?, config);
+            sandboxer::daemon::serve(core, &path, listen.clone()).await?;
+            Ok(())
+        }
+        Command::Token(TokenCommand::New {
+            consumer,
+            project,
+            role,
+        }) => {
+            consumer
+                .parse::<sandboxer::attribution::Consumer>()
+                .map_err(Error::Invalid)?;
+            sandboxer::attribution::validate_name("project", project).map_err(Error::Invalid)?;
+            let role = match role.as_deref() {
+                None => String::new(),
+                Some(r @ ("admin" | "member")) => format!(", role: {r}"),
+                Some(other) => {
+                    return Err(Error::Invalid(format!("--role {other:?}: admin or member")).into());
+                }
+            };
+            let token = sandboxer::daemon::new_token();
+            let digest = sandboxer::daemon::digest_hex(&token);
+            out.line_raw(&format!(
+                "token: {token}\n# add to daemon.tokens in the configuration (the token itself is not stored):\n\
+                 - {{consumer: \"{consumer}\", project: {project}{role}, token_sha256: {digest}}}"
+            ))?;
+            Ok(())
+        }
+        Command::ReapStale => {
+            let core = open_core(&cli)?;
+            let counters = sandboxer::operations::LoopCounters::default();
+            sandboxer::operations::reap_expired(&core, &counters).await;
+            use std::sync::atomic::Ordering::Relaxed;
+            out.line_raw(&format!(
+                "reaped {} sandbox(es); {} destroy attempt(s) failed",
+                counters.reaped.load(Relaxed),
+                counters.reap_failures.load(Relaxed)
+            ))?;
+            Ok(())
+        }
+        Command::Inspect { fix } => {
+            let core = open_core(&cli)?;
+            let views = if *fix {
+                let counters = sandboxer::operations::LoopCounters::default();
+                let mut state = sandboxer::operations::ReconcileState::default();
+                sandboxer::operations::reconcile(&core, &counters, &mut state).await?
+            } else {
+                sandboxer::operations::inspect(&core).await?
+            };
+            render::fleet(&mut out, &views)?;
+            Ok(())
+        }
         Command::Extensions(command) => extensions(&cli, command, &mut out).await,
     }
 }
@@ -142,6 +197,7 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
         host: args.host.clone(),
         attribution,
         wait: args.wait,
+        idempotency_key: None,
     };
     let record = operations::create(&core, request).await?;
     render::sandbox(out, &record)?;
@@ -183,6 +239,7 @@ fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
         consumer: args.consumer.clone(),
         extension: None,
         labels: label_filter,
+        expires_before: None,
     };
     let core = open_core(cli)?;
     let mut list = render::SandboxList::start(out)?;

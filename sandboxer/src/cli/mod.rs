@@ -104,6 +104,23 @@ pub enum Command {
     /// The profile catalog.
     #[command(subcommand)]
     Profiles(ProfilesCommand),
+    /// Run the HTTP daemon for agents, with the reaper and reconciler loops.
+    Serve {
+        /// Address to listen on (default: daemon.listen, 127.0.0.1:7070).
+        #[arg(long = "listen", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Bearer tokens for the daemon.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Destroy expired sandboxes and retry failed destroys, once.
+    ReapStale,
+    /// The fleet: per extension, what is recorded, what is found, what disagrees;
+    /// with --fix, act on it once as the daemon's reconciler would.
+    Inspect {
+        #[arg(long = "fix")]
+        fix: bool,
+    },
     /// Installed extensions.
     #[command(subcommand)]
     Extensions(ExtensionsCommand),
@@ -195,6 +212,21 @@ pub enum ProfilesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new token and print it with the configuration entry (its hash).
+    New {
+        /// adm:NAME, agt:NAME or atm:NAME.
+        #[arg(long = "consumer")]
+        consumer: String,
+        #[arg(long = "project")]
+        project: String,
+        /// admin or member (default: admin for adm:, member otherwise).
+        #[arg(long = "role")]
+        role: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ExtensionsCommand {
     /// Every extension found, with a handshake check of each.
     List,
@@ -221,10 +253,17 @@ fn init_logging(verbose: u8) {
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime starts");
+    // The daemon serves many requests at once; every other command is one call.
+    let runtime = if matches!(cli.command, Command::Serve { .. }) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .expect("tokio runtime starts");
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::Success,
         Err(commands::Failure::Sandboxer(e)) => {

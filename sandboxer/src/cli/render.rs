@@ -61,6 +61,12 @@ impl Out {
         self.w.flush()
     }
 
+    /// A line as it is, in either format.
+    pub fn line_raw(&mut self, text: &str) -> io::Result<()> {
+        writeln!(self.w, "{text}")?;
+        self.w.flush()
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }
@@ -420,6 +426,34 @@ pub fn extension(out: &mut Out, r: &ExtensionReport) -> io::Result<()> {
             }
         }
         Err(e) => out.line(&format!("handshake    failed: {e}"))?,
+    }
+    out.flush()
+}
+
+pub fn fleet(out: &mut Out, views: &[sandboxer::operations::FleetView]) -> io::Result<()> {
+    if out.json {
+        return out.json(&views);
+    }
+    for v in views {
+        let recorded: Vec<String> = v.recorded.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        out.line(&format!(
+            "{}: recorded {}; found {}",
+            v.extension,
+            recorded.join(", "),
+            v.found
+        ))?;
+        for (host, n) in &v.hosts {
+            out.line(&format!("  host {host}: {n} found"))?;
+        }
+        if let Some(e) = &v.error {
+            out.line(&format!("  cannot list: {e}"))?;
+        }
+        for f in &v.findings {
+            out.line(&format!(
+                "  {}",
+                serde_json::to_string(f).unwrap_or_default()
+            ))?;
+        }
     }
     out.flush()
 }

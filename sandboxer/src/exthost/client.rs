@@ -282,6 +282,18 @@ impl ExtensionClient {
         params: &P,
         deadline: Duration,
     ) -> Result<R, HostError> {
+        let started = std::time::Instant::now();
+        let outcome = self.call_unmetered(method, params, deadline).await;
+        super::metrics::record(&self.name, method, started.elapsed(), outcome.is_ok());
+        outcome
+    }
+
+    async fn call_unmetered<P: Serialize, R: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &P,
+        deadline: Duration,
+    ) -> Result<R, HostError> {
         let params = raw(params).map_err(|e| HostError::BadAnswer {
             name: self.name.clone(),
             method: method.into(),

@@ -7,6 +7,7 @@
 mod client;
 mod discovery;
 mod error;
+pub mod metrics;
 mod pool;
 mod process;
 mod transport;

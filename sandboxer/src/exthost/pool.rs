@@ -53,7 +53,8 @@ impl Pool {
             timeouts: self.timeouts,
         };
         let client = Arc::new(ExtensionClient::launch(&found, launch).await?);
-        self.launches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.launches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         clients.insert(
             found.name.clone(),
             Entry {

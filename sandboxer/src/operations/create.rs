@@ -35,12 +35,28 @@ pub struct CreateRequest {
     pub attribution: Attribution,
     /// Return only once the sandbox is ready (or failed).
     pub wait: bool,
+    /// A retried request with the same key (per consumer) gets the same sandbox.
+    pub idempotency_key: Option<String>,
+}
+
+/// A created sandbox, or the one an earlier request with the same idempotency
+/// key created.
+#[derive(Debug, Clone)]
+pub struct CreateOutcome {
+    pub record: SandboxRecord,
+    pub reused: bool,
 }
 
 /// Creates a sandbox. Returns its record in whatever state provisioning reached:
 /// `ready`, or `provisioning` when not waiting. A failed provisioning is recorded
 /// as `failed` and returned as an error.
 pub async fn create(core: &Core, request: CreateRequest) -> Result<SandboxRecord> {
+    Ok(create_idempotent(core, request).await?.record)
+}
+
+/// `create`, telling whether an earlier request with the same idempotency key
+/// already made the sandbox.
+pub async fn create_idempotent(core: &Core, request: CreateRequest) -> Result<CreateOutcome> {
     let actor = request.attribution.consumer.to_string();
     create_replacing(core, request, None, &actor).await
 }
@@ -52,7 +68,7 @@ async fn create_replacing(
     request: CreateRequest,
     replaces: Option<&str>,
     actor: &str,
-) -> Result<SandboxRecord> {
+) -> Result<CreateOutcome> {
     let profile = core.catalog().get(&request.profile)?.clone();
     let ttl = request.ttl.unwrap_or(profile.ttl.default);
     if ttl > profile.ttl.max {
@@ -71,6 +87,7 @@ async fn create_replacing(
     let id = crate::ids::new_sandbox_id();
     let _guard = core.lock(&id).await;
     let consumer = request.attribution.consumer.to_string();
+    let consumer_for_key = consumer.clone();
     let mut user_labels = profile.labels.clone();
     user_labels.extend(request.labels.clone());
     let labels = with_core_labels(
@@ -81,26 +98,35 @@ async fn create_replacing(
         &profile.id,
     );
     let created_at = now_ms();
-    core.store().insert_sandbox(
-        &NewSandbox {
-            id: id.clone(),
-            profile_id: profile.id.clone(),
-            profile_version: profile.version.clone(),
-            extension: profile.extension.clone(),
-            consumer,
-            project: request.attribution.project.clone(),
-            host: request.host.clone(),
-            labels: labels.clone(),
-            ttl_ms: duration_ms(ttl),
-            created_at,
-            expires_at: created_at + duration_ms(ttl),
-            ceiling_at: created_at + duration_ms(profile.ttl.max),
-            cost_per_hour: profile.cost.per_hour,
-            currency: profile.cost.currency.clone(),
-            replaces: replaces.map(str::to_string),
-        },
-        actor,
-    )?;
+    let new = NewSandbox {
+        id: id.clone(),
+        profile_id: profile.id.clone(),
+        profile_version: profile.version.clone(),
+        extension: profile.extension.clone(),
+        consumer,
+        project: request.attribution.project.clone(),
+        host: request.host.clone(),
+        labels: labels.clone(),
+        ttl_ms: duration_ms(ttl),
+        created_at,
+        expires_at: created_at + duration_ms(ttl),
+        ceiling_at: created_at + duration_ms(profile.ttl.max),
+        cost_per_hour: profile.cost.per_hour,
+        currency: profile.cost.currency.clone(),
+        replaces: replaces.map(str::to_string),
+    };
+    let inserted = match &request.idempotency_key {
+        Some(key) => core
+            .store()
+            .insert_sandbox_keyed(&new, actor, &consumer_for_key, key)?,
+        None => core.store().insert_sandbox(&new, actor).map(Ok)?,
+    };
+    if let Err(earlier) = inserted {
+        return Ok(CreateOutcome {
+            record: core.record(&earlier)?,
+            reused: true,
+        });
+    }
     let (record, _) = core.store().transition(
         &id,
         State::Provisioning,
@@ -116,7 +142,10 @@ async fn create_replacing(
     let outcome = provision(core, &client, &profile, &record, secrets, &request, actor).await;
     client.release().await;
     match outcome {
-        Ok(record) => Ok(record),
+        Ok(record) => Ok(CreateOutcome {
+            record,
+            reused: false,
+        }),
         Err(e) => Err(fail(core, &id, actor, e)),
     }
 }
@@ -290,8 +319,11 @@ pub async fn recreate(
         host: old.host.clone(),
         attribution,
         wait,
+        idempotency_key: None,
     };
-    let new = create_replacing(core, request, Some(id), actor).await?;
+    let new = create_replacing(core, request, Some(id), actor)
+        .await?
+        .record;
     core.store().link_replacement(id, &new.id, actor)?;
     let old = core.record(id)?;
     Ok((old, new))

@@ -52,9 +52,13 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
     };
     match result {
         Ok(_) => {
-            let (record, _) =
-                core.store()
-                    .transition(id, State::Destroyed, actor, Change::default(), json!({}))?;
+            let (record, _) = core.store().transition(
+                id,
+                State::Destroyed,
+                actor,
+                Change::default(),
+                json!({}),
+            )?;
             Ok(DestroyOutcome {
                 record,
                 already: false,

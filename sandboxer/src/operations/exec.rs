@@ -20,12 +20,7 @@ pub struct ExecRequest {
     pub timeout_s: Option<u64>,
 }
 
-pub async fn exec(
-    core: &Core,
-    id: &str,
-    request: ExecRequest,
-    actor: &str,
-) -> Result<ExecResult> {
+pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> Result<ExecResult> {
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !record.state.is_usable() {

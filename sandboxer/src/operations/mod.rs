@@ -5,12 +5,16 @@
 mod create;
 mod destroy;
 mod exec;
+mod fleet;
 mod query;
 mod ttl;
 
-pub use create::{CreateRequest, create, recreate};
+pub use create::{CreateOutcome, CreateRequest, create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
 pub use exec::{ExecRequest, exec};
+pub use fleet::{
+    Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
+};
 pub use query::{GetOutcome, events, for_each, get, list};
 pub use ttl::extend_ttl;
 
@@ -116,7 +120,9 @@ impl Core {
             options: self.config.extension_options(&found.name),
             timeouts: self.config.timeouts(),
         };
-        Ok(Lease::Owned(ExtensionClient::launch(&found, options).await?))
+        Ok(Lease::Owned(
+            ExtensionClient::launch(&found, options).await?,
+        ))
     }
 
     /// Holds sandbox `id` until the guard drops.
@@ -136,6 +142,20 @@ impl Core {
             }
         };
         lock.lock_owned().await
+    }
+
+    /// Holds sandbox `id` if nobody else does.
+    pub fn try_lock(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        let lock = match locks.get(id).and_then(Weak::upgrade) {
+            Some(lock) => lock,
+            None => {
+                let lock = Arc::new(tokio::sync::Mutex::new(()));
+                locks.insert(id.to_string(), Arc::downgrade(&lock));
+                lock
+            }
+        };
+        lock.try_lock_owned().ok()
     }
 
     /// The record of `id`, or SandboxNotFound.

@@ -21,6 +21,12 @@ pub enum EventKind {
     Recreated,
     /// A call to the extension failed; the state did not change.
     ExtensionError,
+    /// The reaper tried to destroy an expired sandbox.
+    ReapAttempt,
+    /// The reconciler found labelled resources without a record.
+    OrphanFound,
+    /// The reconciler destroyed an orphan after its grace period.
+    OrphanReaped,
 }
 
 impl EventKind {
@@ -30,6 +36,9 @@ impl EventKind {
             EventKind::TtlExtended => "ttl_extended",
             EventKind::Recreated => "recreated",
             EventKind::ExtensionError => "extension_error",
+            EventKind::ReapAttempt => "reap_attempt",
+            EventKind::OrphanFound => "orphan_found",
+            EventKind::OrphanReaped => "orphan_reaped",
         }
     }
 
@@ -39,6 +48,9 @@ impl EventKind {
             EventKind::TtlExtended,
             EventKind::Recreated,
             EventKind::ExtensionError,
+            EventKind::ReapAttempt,
+            EventKind::OrphanFound,
+            EventKind::OrphanReaped,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

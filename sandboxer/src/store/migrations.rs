@@ -72,6 +72,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX usage_sandbox ON usage (sandbox_id);
     CREATE INDEX usage_project ON usage (project, started_at);
     ",
+    // 2: idempotency keys of API creates.
+    "
+    CREATE TABLE idempotency_keys (
+        consumer   TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        sandbox_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (consumer, key)
+    );
+    ",
 ];
 
 /// The schema version this build writes.

@@ -117,4 +117,6 @@ pub struct SandboxFilter {
     pub extension: Option<String>,
     /// Every one of these labels must be present with this value.
     pub labels: Labels,
+    /// Only sandboxes whose expiry is before this instant.
+    pub expires_before: Option<Millis>,
 }

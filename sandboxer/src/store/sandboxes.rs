@@ -75,50 +75,35 @@ fn fetch(tx: &rusqlite::Connection, id: &str) -> StoreResult<Option<SandboxRecor
 impl Store {
     /// Records the intent to create a sandbox (state `pending`) and its first event.
     pub fn insert_sandbox(&mut self, new: &NewSandbox, actor: &str) -> StoreResult<Event> {
+        self.write(|tx| insert_new(tx, new, actor))
+    }
+
+    /// Like `insert_sandbox`, under an idempotency key of `consumer`: when the key
+    /// was used before, nothing is inserted and the earlier sandbox's id comes back.
+    pub fn insert_sandbox_keyed(
+        &mut self,
+        new: &NewSandbox,
+        actor: &str,
+        consumer: &str,
+        key: &str,
+    ) -> StoreResult<Result<Event, String>> {
         self.write(|tx| {
-            if fetch(tx, &new.id)?.is_some() {
-                return Err(StoreError::Duplicate(new.id.clone()));
+            let earlier: Option<String> = tx
+                .query_row(
+                    "SELECT sandbox_id FROM idempotency_keys WHERE consumer = ?1 AND key = ?2",
+                    params![consumer, key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = earlier {
+                return Ok(Err(id));
             }
+            let event = insert_new(tx, new, actor)?;
             tx.execute(
-                "INSERT INTO sandboxes (id, state, profile_id, profile_version, extension, \
-                 consumer, project, host, labels, ttl_ms, created_at, updated_at, state_since, \
-                 expires_at, ceiling_at, cost_per_hour, currency, replaces) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
-                 ?15, ?16)",
-                params![
-                    new.id,
-                    State::Pending.as_str(),
-                    new.profile_id,
-                    new.profile_version,
-                    new.extension,
-                    new.consumer,
-                    new.project,
-                    new.host,
-                    to_json(&new.labels),
-                    new.ttl_ms,
-                    new.created_at,
-                    new.expires_at,
-                    new.ceiling_at,
-                    new.cost_per_hour,
-                    new.currency,
-                    new.replaces,
-                ],
+                "INSERT INTO idempotency_keys (consumer, key, sandbox_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![consumer, key, new.id, new.created_at],
             )?;
-            insert_event(
-                tx,
-                &new.id,
-                new.created_at,
-                actor,
-                EventKind::State,
-                None,
-                Some(State::Pending),
-                json!({
-                    "profile": new.profile_id,
-                    "extension": new.extension,
-                    "project": new.project,
-                    "expires_at": crate::time::rfc3339(new.expires_at),
-                }),
-            )
+            Ok(Ok(event))
         })
     }
 
@@ -262,6 +247,17 @@ impl Store {
         fetch(&self.conn, id)
     }
 
+    /// How many sandboxes are in each state.
+    pub fn count_by_state(&self) -> StoreResult<std::collections::BTreeMap<State, u64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((state_column(r, 0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Sandboxes matching `filter`, oldest first.
     pub fn list_sandboxes(&self, filter: &SandboxFilter) -> StoreResult<Vec<SandboxRecord>> {
         let mut all = Vec::new();
@@ -309,6 +305,52 @@ impl Store {
     }
 }
 
+fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> StoreResult<Event> {
+    if fetch(tx, &new.id)?.is_some() {
+        return Err(StoreError::Duplicate(new.id.clone()));
+    }
+    tx.execute(
+        "INSERT INTO sandboxes (id, state, profile_id, profile_version, extension, \
+         consumer, project, host, labels, ttl_ms, created_at, updated_at, state_since, \
+         expires_at, ceiling_at, cost_per_hour, currency, replaces) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
+         ?15, ?16)",
+        params![
+            new.id,
+            State::Pending.as_str(),
+            new.profile_id,
+            new.profile_version,
+            new.extension,
+            new.consumer,
+            new.project,
+            new.host,
+            to_json(&new.labels),
+            new.ttl_ms,
+            new.created_at,
+            new.expires_at,
+            new.ceiling_at,
+            new.cost_per_hour,
+            new.currency,
+            new.replaces,
+        ],
+    )?;
+    insert_event(
+        tx,
+        &new.id,
+        new.created_at,
+        actor,
+        EventKind::State,
+        None,
+        Some(State::Pending),
+        json!({
+            "profile": new.profile_id,
+            "extension": new.extension,
+            "project": new.project,
+            "expires_at": crate::time::rfc3339(new.expires_at),
+        }),
+    )
+}
+
 /// The SELECT for `filter`, with its arguments.
 fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
     let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE 1 = 1");
@@ -337,6 +379,9 @@ fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
         if let Some(value) = value {
             sql += &format!(" AND {column} = {}", arg(SqlValue::Text(value.clone())));
         }
+    }
+    if let Some(before) = filter.expires_before {
+        sql += &format!(" AND expires_at < {}", arg(SqlValue::Integer(before)));
     }
     for (key, value) in &filter.labels {
         let path = arg(SqlValue::Text(format!(

@@ -1,0 +1,195 @@
+//! Health, metrics, usage and hosts.
+
+use super::App;
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::Pairs;
+use crate::exthost::metrics;
+use crate::lifecycle::State;
+use axum::Json;
+use axum::extract::State as AxState;
+use axum::http::header;
+use axum::response::IntoResponse;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub async fn healthz(_who: Principal) -> Json<Value> {
+    Json(json!({ "status": "ok", "version": crate::VERSION }))
+}
+
+pub async fn metrics(
+    AxState(app): AxState<Arc<App>>,
+    _who: Principal,
+) -> ApiResult<impl IntoResponse> {
+    let mut out = String::new();
+    let counts = app
+        .core
+        .store()
+        .count_by_state()
+        .map_err(crate::Error::from)?;
+    out.push_str("# HELP sandboxer_sandboxes Sandboxes by lifecycle state.\n# TYPE sandboxer_sandboxes gauge\n");
+    for state in State::ALL {
+        let n = counts.get(&state).copied().unwrap_or(0);
+        let _ = writeln!(out, "sandboxer_sandboxes{{state=\"{state}\"}} {n}");
+    }
+    let calls = metrics::snapshot();
+    out.push_str("# HELP sandboxer_extension_calls_total Calls to extensions.\n# TYPE sandboxer_extension_calls_total counter\n");
+    for ((ext, method), s) in &calls {
+        let _ = writeln!(
+            out,
+            "sandboxer_extension_calls_total{{extension=\"{ext}\",method=\"{method}\"}} {}",
+            s.calls
+        );
+    }
+    out.push_str("# HELP sandboxer_extension_errors_total Calls to extensions that failed.\n# TYPE sandboxer_extension_errors_total counter\n");
+    for ((ext, method), s) in &calls {
+        let _ = writeln!(
+            out,
+            "sandboxer_extension_errors_total{{extension=\"{ext}\",method=\"{method}\"}} {}",
+            s.errors
+        );
+    }
+    out.push_str("# HELP sandboxer_extension_call_seconds Latency of calls to extensions.\n# TYPE sandboxer_extension_call_seconds histogram\n");
+    for ((ext, method), s) in &calls {
+        for (bound, count) in metrics::BUCKETS.iter().zip(s.buckets) {
+            let _ = writeln!(
+                out,
+                "sandboxer_extension_call_seconds_bucket{{extension=\"{ext}\",method=\"{method}\",le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "sandboxer_extension_call_seconds_bucket{{extension=\"{ext}\",method=\"{method}\",le=\"+Inf\"}} {}",
+            s.calls
+        );
+        let _ = writeln!(
+            out,
+            "sandboxer_extension_call_seconds_sum{{extension=\"{ext}\",method=\"{method}\"}} {}",
+            s.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "sandboxer_extension_call_seconds_count{{extension=\"{ext}\",method=\"{method}\"}} {}",
+            s.calls
+        );
+    }
+    let c = &app.counters;
+    for (name, help, value) in [
+        (
+            "sandboxer_reaper_runs_total",
+            "Passes of the TTL reaper.",
+            &c.reaper_runs,
+        ),
+        (
+            "sandboxer_reaper_reaped_total",
+            "Expired sandboxes destroyed.",
+            &c.reaped,
+        ),
+        (
+            "sandboxer_reaper_failures_total",
+            "Failed destroy attempts of the reaper.",
+            &c.reap_failures,
+        ),
+        (
+            "sandboxer_reconciler_runs_total",
+            "Passes of the reconciler.",
+            &c.reconcile_runs,
+        ),
+        (
+            "sandboxer_reconciler_orphans_found_total",
+            "Orphans reported.",
+            &c.orphans_found,
+        ),
+        (
+            "sandboxer_reconciler_orphans_reaped_total",
+            "Orphans reaped.",
+            &c.orphans_reaped,
+        ),
+        (
+            "sandboxer_reconciler_vanished_total",
+            "Records whose resources vanished.",
+            &c.vanished,
+        ),
+        (
+            "sandboxer_reconciler_stuck_failed_total",
+            "Sandboxes stuck in a transition, marked failed.",
+            &c.stuck_failed,
+        ),
+    ] {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// Sandbox-seconds and cost, grouped.
+pub async fn usage(
+    AxState(app): AxState<Arc<App>>,
+    who: Principal,
+    q: Pairs,
+) -> ApiResult<Json<Value>> {
+    q.only(&["by"])?;
+    let by = q.get("by").unwrap_or("project");
+    let key = |u: &crate::store::UsageRecord| -> Option<String> {
+        Some(match by {
+            "project" => u.project.clone(),
+            "consumer" => u.consumer.clone(),
+            "profile" => u.profile_id.clone(),
+            "extension" => u.extension.clone(),
+            _ => return None,
+        })
+    };
+    if !matches!(by, "project" | "consumer" | "profile" | "extension") {
+        return Err(ApiError::bad_request(format!(
+            "by={by:?}: use project, consumer, profile or extension"
+        )));
+    }
+    let rows = app.core.store().usage(None).map_err(crate::Error::from)?;
+    let mut groups: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for u in rows.iter().filter(|u| who.sees(&u.project)) {
+        if !matches!(u.state.as_str(), "provisioning" | "ready" | "active") {
+            continue; // Only these states are billed.
+        }
+        let entry = groups
+            .entry((key(u).unwrap_or_default(), u.currency.clone()))
+            .or_default();
+        entry.0 += u.seconds();
+        entry.1 += u.seconds() / 3600.0 * u.cost_per_hour;
+    }
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|((k, currency), (seconds, cost))| json!({ "key": k, "sandbox_seconds": seconds, "cost": cost, "currency": currency }))
+        .collect();
+    Ok(Json(json!({ "by": by, "groups": groups })))
+}
+
+/// `host/health` of every extension that offers it.
+pub async fn hosts(AxState(app): AxState<Arc<App>>, _who: Principal) -> Json<Value> {
+    let mut hosts = vec![];
+    for found in crate::exthost::find_all() {
+        let Ok(lease) = app.core.extension(&found.name).await else {
+            continue;
+        };
+        if lease.supports(m::HOST_HEALTH)
+            && let Ok(result) = lease
+                .call::<_, HostHealthResult>(m::HOST_HEALTH, &HostHealthParams::default())
+                .await
+        {
+            for h in result.hosts {
+                let mut v = serde_json::to_value(&h).expect("serializes");
+                v["extension"] = json!(found.name);
+                hosts.push(v);
+            }
+        }
+        lease.release().await;
+    }
+    Json(json!({ "hosts": hosts }))
+}

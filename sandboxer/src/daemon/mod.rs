@@ -1,0 +1,37 @@
+//! `sandboxer serve`: the HTTP API for agents (axum), at parity with the CLI, plus
+//! the loops that keep the fleet honest (TTL reaper, reconciler) and the pool of
+//! long-lived extensions. Every route checks a bearer token.
+
+mod auth;
+mod catalog;
+mod error;
+mod events;
+mod extract;
+mod fleet;
+mod loops;
+mod routes;
+mod sandboxes;
+mod serve;
+
+pub use auth::{Principal, Tokens, digest_hex, new_token};
+pub use error::{ApiError, ApiResult};
+pub use routes::{ROUTES, app};
+pub use serve::{serve, token_file};
+
+use crate::operations::Core;
+use std::sync::Arc;
+
+pub use crate::operations::LoopCounters;
+
+/// What every request handler can reach.
+pub struct App {
+    pub core: Arc<Core>,
+    pub tokens: Tokens,
+    pub counters: Arc<LoopCounters>,
+}
+
+impl auth::HasTokens for App {
+    fn tokens(&self) -> &Tokens {
+        &self.tokens
+    }
+}

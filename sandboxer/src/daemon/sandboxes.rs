@@ -1,0 +1,290 @@
+//! `/v1/sandboxes`: create, list, get, destroy, recreate, extend TTL, exec.
+
+use super::App;
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Pairs};
+use crate::attribution::Attribution;
+use crate::lifecycle::State;
+use crate::operations::{self, CreateRequest, ExecRequest};
+use crate::store::{SandboxFilter, SandboxRecord};
+use axum::Json;
+use axum::extract::{Path, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type S = AxState<Arc<App>>;
+
+/// The record, if this caller may see it; 404 alike for "absent" and "another
+/// project's", so nothing leaks.
+fn visible(app: &App, who: &Principal, id: &str) -> ApiResult<SandboxRecord> {
+    match app
+        .core
+        .store()
+        .get_sandbox(id)
+        .map_err(crate::Error::from)?
+    {
+        Some(r) if who.sees(&r.project) => Ok(r),
+        _ => Err(ApiError::not_found("sandbox", id)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    profile: String,
+    ttl: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    host: Option<String>,
+    /// Admins may charge another project or consumer.
+    project: Option<String>,
+    consumer: Option<String>,
+    /// Wait until ready (default true).
+    wait: Option<bool>,
+}
+
+pub async fn create(
+    AxState(app): S,
+    who: Principal,
+    headers: HeaderMap,
+    Body(body): Body<CreateBody>,
+) -> ApiResult<Response> {
+    if !who.admin {
+        if body.project.as_ref().is_some_and(|p| *p != who.project) {
+            return Err(ApiError::forbidden(format!(
+                "{} may create sandboxes in project {} only",
+                who.consumer, who.project
+            )));
+        }
+        if body
+            .consumer
+            .as_ref()
+            .is_some_and(|c| *c != who.consumer.to_string())
+        {
+            return Err(ApiError::forbidden(
+                "only an admin may create for another consumer",
+            ));
+        }
+    }
+    let attribution = Attribution::resolve(
+        body.consumer.as_deref(),
+        body.project.as_deref(),
+        Some(&who.consumer.to_string()),
+        Some(&who.project),
+    )
+    .map_err(ApiError::bad_request)?;
+    for (k, v) in &body.labels {
+        crate::labels::validate_key(k)
+            .and_then(|_| crate::labels::validate_value(k, v))
+            .map_err(|e| ApiError::bad_request(format!("labels: {e}")))?;
+    }
+    let ttl = body
+        .ttl
+        .as_deref()
+        .map(crate::time::parse_duration)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    )
+                })?;
+            Some(key.to_string())
+        }
+    };
+    let request = CreateRequest {
+        profile: body.profile,
+        ttl,
+        labels: body.labels,
+        host: body.host,
+        attribution,
+        wait: body.wait.unwrap_or(true),
+        idempotency_key: key,
+    };
+    let outcome = operations::create_idempotent(&app.core, request).await?;
+    let status = if outcome.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(outcome.record)).into_response())
+}
+
+const LIST_PARAMS: &[&str] = &["state", "profile", "project", "consumer", "label", "all"];
+
+pub async fn list(AxState(app): S, who: Principal, q: Pairs) -> ApiResult<Response> {
+    q.only(LIST_PARAMS)?;
+    let mut states = vec![];
+    for s in q.all("state").flat_map(|s| s.split(',')) {
+        states.push(
+            s.parse::<State>()
+                .map_err(|e| ApiError::bad_request(format!("state: {e}")))?,
+        );
+    }
+    if states.is_empty() && !q.bool("all")? {
+        states = State::ALL
+            .into_iter()
+            .filter(|s| *s != State::Destroyed)
+            .collect();
+    }
+    let mut labels = BTreeMap::new();
+    for pair in q.all("label") {
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            ApiError::bad_request(format!("label {pair:?}: write it as key=value"))
+        })?;
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let project = match (q.get("project"), who.admin) {
+        (Some(p), false) if p != who.project => {
+            return Err(ApiError::forbidden(format!(
+                "{} sees project {} only",
+                who.consumer, who.project
+            )));
+        }
+        (p, false) => Some(p.unwrap_or(&who.project).to_string()),
+        (p, true) => p.map(str::to_string),
+    };
+    let filter = SandboxFilter {
+        states,
+        profile_id: q.get("profile").map(|p| {
+            if p.starts_with("profile.") {
+                p.to_string()
+            } else {
+                format!("profile.{p}")
+            }
+        }),
+        project,
+        consumer: q.get("consumer").map(str::to_string),
+        extension: None,
+        labels,
+        expires_before: None,
+    };
+    let mut body = Vec::with_capacity(4096);
+    body.push(b'[');
+    let mut first = true;
+    app.core
+        .store()
+        .for_each_sandbox_view(&filter, |view| {
+            if !first {
+                body.push(b',');
+            }
+            first = false;
+            view.write_json(&mut body);
+            Ok::<(), crate::store::StoreError>(())
+        })
+        .map_err(crate::Error::from)?;
+    body.push(b']');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+pub async fn get(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    q: Pairs,
+) -> ApiResult<Json<SandboxRecord>> {
+    q.only(&["refresh"])?;
+    let record = visible(&app, &who, &id)?;
+    if !q.bool("refresh")? {
+        return Ok(Json(record));
+    }
+    let outcome = operations::get(&app.core, &id, true).await?;
+    Ok(Json(outcome.record))
+}
+
+pub async fn destroy(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    visible(&app, &who, &id)?;
+    let outcome = operations::destroy(&app.core, &id, &who.consumer.to_string()).await?;
+    Ok(Json(json!({
+        "id": outcome.record.id,
+        "state": outcome.record.state,
+        "already_destroyed": outcome.already,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RecreateBody {
+    wait: Option<bool>,
+}
+
+pub async fn recreate(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<RecreateBody>,
+) -> ApiResult<Json<Value>> {
+    visible(&app, &who, &id)?;
+    let (old, new) = operations::recreate(
+        &app.core,
+        &id,
+        &who.consumer.to_string(),
+        body.wait.unwrap_or(true),
+    )
+    .await?;
+    Ok(Json(json!({ "old": old, "new": new })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendBody {
+    /// How much longer, e.g. `30m`.
+    by: String,
+}
+
+pub async fn extend_ttl(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<ExtendBody>,
+) -> ApiResult<Json<SandboxRecord>> {
+    visible(&app, &who, &id)?;
+    let by = crate::time::parse_duration(&body.by)
+        .map_err(|e| ApiError::bad_request(format!("by: {e}")))?;
+    Ok(Json(
+        operations::extend_ttl(&app.core, &id, by, &who.consumer.to_string()).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecBody {
+    argv: Vec<String>,
+    service: Option<String>,
+    stdin: Option<String>,
+    timeout_s: Option<u64>,
+}
+
+pub async fn exec(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<ExecBody>,
+) -> ApiResult<Json<sandboxer_ext_protocol::ExecResult>> {
+    visible(&app, &who, &id)?;
+    let request = ExecRequest {
+        argv: body.argv,
+        service: body.service,
+        stdin: body.stdin,
+        timeout_s: body.timeout_s,
+    };
+    Ok(Json(
+        operations::exec(&app.core, &id, request, &who.consumer.to_string()).await?,
+    ))
+}

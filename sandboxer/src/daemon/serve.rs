@@ -1,0 +1,104 @@
+//! Running the daemon: bind (loopback unless tokens are configured), start the
+//! loops, serve until SIGTERM or Ctrl-C, then finish in-flight requests and shut
+//! the extensions down by the protocol.
+
+use super::{App, LoopCounters, Principal, Tokens, app, new_token};
+use crate::attribution::{Consumer, ConsumerKind};
+use crate::error::{Error, Result};
+use crate::operations::Core;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the daemon writes its generated admin token when none is configured.
+pub fn token_file(state: &Path) -> PathBuf {
+    state.with_file_name("daemon.token")
+}
+
+/// Serves until a shutdown signal. `listen` overrides the configured address.
+pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Result<()> {
+    let config = &core.config.daemon;
+    let listen = listen.unwrap_or_else(|| config.listen.clone());
+    let addr: SocketAddr = listen.parse().map_err(|e| {
+        Error::Config(format!(
+            "daemon.listen {listen:?}: {e} (write it like 127.0.0.1:7070)"
+        ))
+    })?;
+    let mut tokens = Tokens::from_config(&config.tokens).map_err(Error::Config)?;
+    if tokens.is_empty() {
+        if !addr.ip().is_loopback() {
+            return Err(Error::Refused(format!(
+                "refusing to listen on {addr} without tokens: configure daemon.tokens \
+                 (sandboxer token new) or listen on 127.0.0.1"
+            )));
+        }
+        let token = new_token();
+        let file = token_file(state_path);
+        write_private(&file, &token)?;
+        eprintln!(
+            "no tokens configured: an admin token for this run is in {}",
+            file.display()
+        );
+        tokens.add(
+            &token,
+            Principal {
+                consumer: Consumer {
+                    kind: ConsumerKind::Adm,
+                    name: "local".into(),
+                },
+                project: "default".into(),
+                admin: true,
+            },
+        );
+    }
+    let core = Arc::new(core);
+    let counters = Arc::new(LoopCounters::default());
+    let state = Arc::new(App {
+        core: core.clone(),
+        tokens,
+        counters: counters.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    println!("sandboxer daemon listening on http://{bound}");
+    let loops = super::loops::start(core.clone(), counters);
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        eprintln!("shutting down: finishing requests in flight");
+    };
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Config(format!("serving: {e}")))?;
+    loops.abort();
+    if let Some(pool) = core.pool() {
+        pool.shutdown_all().await;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    writeln!(file, "{text}").map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
