@@ -9,5 +9,6 @@ mod cli_lifecycle;
 mod cli_list_events;
 mod cli_profiles;
 mod concurrency;
+mod daemon;
 mod exthost;
 mod support;

@@ -1,0 +1,650 @@
+//! The daemon as a real process on 127.0.0.1:0 with real extension processes:
+//! every route, auth refusals, SSE order, concurrent creates, idempotency.
+
+use super::support::env as test_env;
+use futures::StreamExt;
+use reqwest::{Client, StatusCode};
+use sandboxer::daemon::digest_hex;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "admin-token-0123456789";
+pub const ALPHA: &str = "alpha-token-0123456789";
+pub const BETA: &str = "beta-token-0123456789";
+
+/// A running `sandboxer serve`, killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub url: String,
+    pub env: super::support::Env,
+    pub http: Client,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn config(extra: &str) -> String {
+    format!(
+        "daemon:\n  reaper_interval: 1s\n  reconcile_interval: 1s\n  orphan_grace: 1s\n  stuck_after: 30s\n  tokens:\n\
+         \x20   - {{consumer: \"adm:ops\", project: ops, token_sha256: {}}}\n\
+         \x20   - {{consumer: \"agt:alpha\", project: alpha, token_sha256: {}}}\n\
+         \x20   - {{consumer: \"agt:beta\", project: beta, token_sha256: {}}}\n{extra}",
+        digest_hex(ADMIN),
+        digest_hex(ALPHA),
+        digest_hex(BETA)
+    )
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with(test_env(), &config(""))
+    }
+
+    pub fn start_with(env: super::support::Env, config: &str) -> Daemon {
+        env.config(config);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxer"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.env.vars())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .unwrap_or_else(|| panic!("the daemon did not say where it listens: {line:?}"))
+            .to_string();
+        Daemon {
+            child,
+            url,
+            env,
+            http: Client::new(),
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.url));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn create(&self, token: &str, body: Value) -> Value {
+        let (status, value) = self
+            .call("POST", "/v1/sandboxes", Some(token), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        value
+    }
+}
+
+#[tokio::test]
+async fn every_route_answers_an_admin() {
+    let d = Daemon::start();
+    let (status, health) = d.call("GET", "/healthz", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+
+    let created = d
+        .create(
+            ADMIN,
+            json!({"profile": "fix", "labels": {"team": "infra"}, "ttl": "30m"}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["state"], "ready");
+    assert_eq!(created["consumer"], "adm:ops");
+    assert_eq!(created["project"], "ops");
+
+    let (status, list) = d
+        .call(
+            "GET",
+            "/v1/sandboxes?label=team=infra&state=ready",
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, none) = d
+        .call("GET", "/v1/sandboxes?label=team=other", Some(ADMIN), None)
+        .await;
+    assert_eq!(none, json!([]));
+    let (status, got) = d
+        .call(
+            "GET",
+            &format!("/v1/sandboxes/{id}?refresh=true"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, got["id"].as_str()),
+        (StatusCode::OK, Some(id.as_str()))
+    );
+
+    let (status, extended) = d
+        .call(
+            "POST",
+            &format!("/v1/sandboxes/{id}/extend-ttl"),
+            Some(ADMIN),
+            Some(json!({"by": "10m"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{extended}");
+    assert_ne!(extended["expires_at"], created["expires_at"]);
+    let (status, refused) = d
+        .call(
+            "POST",
+            &format!("/v1/sandboxes/{id}/extend-ttl"),
+            Some(ADMIN),
+            Some(json!({"by": "5h"})),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict"))
+    );
+
+    let (status, ran) = d
+        .call(
+            "POST",
+            &format!("/v1/sandboxes/{id}/exec"),
+            Some(ADMIN),
+            Some(json!({"argv": ["echo", "hi"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, ran["stdout"].as_str()),
+        (StatusCode::OK, Some("hi\n"))
+    );
+
+    let (status, recreated) = d
+        .call(
+            "POST",
+            &format!("/v1/sandboxes/{id}/recreate"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{recreated}");
+    let new_id = recreated["new"]["id"].as_str().unwrap().to_string();
+    assert_eq!(recreated["old"]["state"], "destroyed");
+
+    let (status, destroyed) = d
+        .call(
+            "DELETE",
+            &format!("/v1/sandboxes/{new_id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, destroyed["already_destroyed"].as_bool()),
+        (StatusCode::OK, Some(false))
+    );
+    let (_, again) = d
+        .call(
+            "DELETE",
+            &format!("/v1/sandboxes/{new_id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(again["already_destroyed"], true);
+
+    let (status, profiles) = d.call("GET", "/v1/profiles", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        profiles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "profile.fix")
+    );
+    let (status, fix) = d.call("GET", "/v1/profiles/fix", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, fix["extension"].as_str()),
+        (StatusCode::OK, Some("ext.fixture"))
+    );
+    let (status, missing) = d.call("GET", "/v1/profiles/nope", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, missing["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, exts) = d.call("GET", "/v1/extensions", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        exts.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "fixture" && e["handshake"] == "ok")
+    );
+    let (status, fixture) = d
+        .call("GET", "/v1/extensions/fixture", Some(ADMIN), None)
+        .await;
+    assert_eq!(
+        (status, fixture["protocol_version"].as_str()),
+        (StatusCode::OK, Some("1.0"))
+    );
+
+    let (status, events) = d
+        .call(
+            "GET",
+            &format!("/v1/events?sandbox={id}&limit=3"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let states: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to_state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["pending", "provisioning", "ready"]);
+    let (_, next) = d
+        .call(
+            "GET",
+            &format!("/v1/events?sandbox={id}&after={}", events["next_after"]),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert!(
+        next["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["seq"].as_i64() > events["next_after"].as_i64())
+    );
+
+    let (status, usage) = d
+        .call("GET", "/v1/usage?by=profile", Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(usage["groups"][0]["key"], "profile.fix");
+    assert!(usage["groups"][0]["sandbox_seconds"].as_f64().unwrap() > 0.0);
+    let (status, hosts) = d.call("GET", "/v1/hosts", Some(ADMIN), None).await;
+    assert_eq!((status, hosts["hosts"].is_array()), (StatusCode::OK, true));
+
+    let (status, metrics) = d.call("GET", "/metrics", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("sandboxer_sandboxes{state=\"destroyed\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "sandboxer_extension_calls_total{extension=\"fixture\",method=\"sandbox/create\"} 2"
+    ));
+    assert!(text.contains("sandboxer_reaper_runs_total"));
+
+    let (status, body) = d
+        .call(
+            "POST",
+            "/v1/sandboxes",
+            Some(ADMIN),
+            Some(json!({"profil": "fix"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("profil")
+    );
+    let (status, body) = d.call("GET", "/v1/nowhere", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_projects_stay_apart() {
+    let d = Daemon::start();
+    for token in [None, Some("wrong-token")] {
+        let (status, body) = d.call("GET", "/v1/sandboxes", token, None).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+        );
+        let (status, _) = d.call("GET", "/healthz", token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let alpha = d.create(ALPHA, json!({"profile": "fix"})).await;
+    let beta = d.create(BETA, json!({"profile": "fix"})).await;
+    assert_eq!(alpha["project"], "alpha");
+    assert_eq!(alpha["consumer"], "agt:alpha");
+    let beta_id = beta["id"].as_str().unwrap();
+
+    // Another project's sandbox looks exactly like one that does not exist.
+    let (s1, b1) = d
+        .call(
+            "GET",
+            &format!("/v1/sandboxes/{beta_id}"),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    let (s2, b2) = d
+        .call("GET", "/v1/sandboxes/01nosuchsandbox", Some(ALPHA), None)
+        .await;
+    assert_eq!((s1, s2), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
+    assert_eq!(b1["error"]["code"], b2["error"]["code"]);
+    for (method, path, body) in [
+        ("DELETE", format!("/v1/sandboxes/{beta_id}"), None),
+        (
+            "POST",
+            format!("/v1/sandboxes/{beta_id}/extend-ttl"),
+            Some(json!({"by": "1m"})),
+        ),
+        (
+            "POST",
+            format!("/v1/sandboxes/{beta_id}/exec"),
+            Some(json!({"argv": ["true"]})),
+        ),
+        ("POST", format!("/v1/sandboxes/{beta_id}/recreate"), None),
+        ("GET", format!("/v1/events?sandbox={beta_id}"), None),
+    ] {
+        let (status, _) = d.call(method, &path, Some(ALPHA), body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let (_, listed) = d.call("GET", "/v1/sandboxes", Some(ALPHA), None).await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [alpha["id"].as_str().unwrap()]);
+    let (status, _) = d
+        .call("GET", "/v1/sandboxes?project=beta", Some(ALPHA), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = d
+        .call(
+            "POST",
+            "/v1/sandboxes",
+            Some(ALPHA),
+            Some(json!({"profile": "fix", "project": "beta"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, events) = d.call("GET", "/v1/events", Some(ALPHA), None).await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["sandbox_id"] == alpha["id"])
+    );
+    // The admin sees both, and beta's sandbox is untouched.
+    let (_, all) = d.call("GET", "/v1/sandboxes", Some(ADMIN), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (_, still) = d
+        .call("GET", &format!("/v1/sandboxes/{beta_id}"), Some(BETA), None)
+        .await;
+    assert_eq!(still["state"], "ready");
+}
+
+#[tokio::test]
+async fn the_event_stream_delivers_events_in_order() {
+    let d = Daemon::start();
+    let response = d
+        .http
+        .get(format!("{}/v1/events/stream", d.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    for _ in 0..3 {
+        d.create(ADMIN, json!({"profile": "fix"})).await;
+    }
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while text.matches("\ndata:").count() + usize::from(text.starts_with("data:")) < 9
+        && Instant::now() < deadline
+    {
+        if let Ok(Some(chunk)) = tokio::time::timeout(Duration::from_millis(500), body.next()).await
+        {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect();
+    assert_eq!(events.len(), 9, "{text}");
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=9).collect::<Vec<_>>(), "in order, none missing");
+    for chunk in events.chunks(3) {
+        let states: Vec<&str> = chunk
+            .iter()
+            .map(|e| e["to_state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["pending", "provisioning", "ready"]);
+    }
+}
+
+#[tokio::test]
+async fn fifty_concurrent_creates_are_all_recorded_once() {
+    let d = Daemon::start();
+    let creates = (0..50).map(|i| {
+        let d = &d;
+        async move {
+            d.create(
+                ADMIN,
+                json!({"profile": "fix", "labels": {"n": i.to_string()}}),
+            )
+            .await
+        }
+    });
+    let created = futures::future::join_all(creates).await;
+    let mut ids: Vec<String> = created
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 50, "ids are unique");
+    let (_, listed) = d.call("GET", "/v1/sandboxes", Some(ADMIN), None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 50);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["state"] == "ready")
+    );
+    let fixture_records = std::fs::read_dir(d.env.env.path("fixture-state"))
+        .unwrap()
+        .count();
+    assert_eq!(fixture_records, 50, "the backend holds each exactly once");
+}
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_gets_the_same_sandbox() {
+    let d = Daemon::start();
+    let send = |key: &'static str, token: &'static str| {
+        d.http
+            .post(format!("{}/v1/sandboxes", d.url))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(&json!({"profile": "fix"}))
+            .send()
+    };
+    let (first, second) = tokio::join!(send("retry-1", ADMIN), send("retry-1", ADMIN));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let statuses = [first.status(), second.status()];
+    assert!(
+        statuses.contains(&StatusCode::CREATED) && statuses.contains(&StatusCode::OK),
+        "{statuses:?}"
+    );
+    let (a, b): (Value, Value) = (first.json().await.unwrap(), second.json().await.unwrap());
+    assert_eq!(a["id"], b["id"]);
+    let third: Value = send("retry-1", ADMIN).await.unwrap().json().await.unwrap();
+    assert_eq!(third["id"], a["id"]);
+    // Keys belong to their consumer.
+    let other = send("retry-1", ALPHA).await.unwrap();
+    assert_eq!(other.status(), StatusCode::CREATED);
+    let other: Value = other.json().await.unwrap();
+    assert_ne!(other["id"], a["id"]);
+    let (_, all) = d.call("GET", "/v1/sandboxes", Some(ADMIN), None).await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_reaper_destroys_expired_sandboxes_with_an_event_per_attempt() {
+    let d = Daemon::start();
+    let created = d
+        .create(ADMIN, json!({"profile": "fix", "ttl": "1s"}))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, s) = d
+            .call("GET", &format!("/v1/sandboxes/{id}"), Some(ADMIN), None)
+            .await;
+        if s["state"] == "destroyed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {} after 10 s", s["state"]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        d.env.env.fixture_record(&id).is_none(),
+        "gone from the backend"
+    );
+    let (_, events) = d
+        .call(
+            "GET",
+            &format!("/v1/events?sandbox={id}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let events = events["events"].as_array().unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["to_state"] == "expired" && e["actor"] == "system")
+    );
+    let attempt = events
+        .iter()
+        .find(|e| e["kind"] == "reap_attempt")
+        .expect("an attempt event");
+    assert_eq!(attempt["detail"]["outcome"], "destroyed");
+}
+
+#[tokio::test]
+async fn the_reconciler_reports_and_reaps_orphans_and_marks_vanished_sandboxes() {
+    let d = Daemon::start();
+    let kept = d.create(ADMIN, json!({"profile": "fix"})).await;
+    let vanishing = d.create(ADMIN, json!({"profile": "fix"})).await;
+    // An orphan: labelled resources the store never heard of.
+    let orphan = "01orphanmadebyhand";
+    let mut ext = sandboxer_tests::session::Session::start(
+        &sandboxer_tests::fixture_ext(),
+        json!({"state_dir": d.env.env.path("fixture-state")}),
+    );
+    ext.ok(
+        "sandbox/create",
+        json!({"sandbox_id": orphan, "profile": {"id": "profile.fix", "version": "1", "spec": {}},
+        "labels": {"sandboxer.id": orphan}, "expires_at": "2030-01-01T00:00:00Z"}),
+    );
+    drop(ext);
+    let vanishing_id = vanishing["id"].as_str().unwrap();
+    std::fs::remove_file(
+        d.env
+            .env
+            .path(&format!("fixture-state/{vanishing_id}.json")),
+    )
+    .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, v) = d
+            .call(
+                "GET",
+                &format!("/v1/sandboxes/{vanishing_id}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        let reaped = d.env.env.fixture_record(orphan).is_none();
+        if v["state"] == "failed" && reaped {
+            assert!(v["last_error"].as_str().unwrap().contains("vanished"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "state {} / orphan reaped {reaped}",
+            v["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, events) = d.call("GET", "/v1/events", Some(ADMIN), None).await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["sandbox_id"] == orphan)
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["orphan_found", "orphan_reaped"]);
+    let (_, k) = d
+        .call(
+            "GET",
+            &format!("/v1/sandboxes/{}", kept["id"].as_str().unwrap()),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    assert_eq!(k["state"], "ready", "a healthy sandbox is left alone");
+}
