@@ -3,6 +3,7 @@
 //! `scripts/setup-host.sh` prepares.
 
 mod compose;
+mod daemon;
 mod egress;
 mod hostile;
 mod support;

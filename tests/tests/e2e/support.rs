@@ -41,8 +41,13 @@ impl E2e {
 
     /// Writes the configuration with these compose-ssh host entries.
     pub fn configure(&self, hosts: &[String]) {
+        self.configure_with(hosts, "");
+    }
+
+    /// Writes the configuration with these hosts and `extra` top-level YAML.
+    pub fn configure_with(&self, hosts: &[String], extra: &str) {
         let config = format!(
-            "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n{}",
+            "{extra}extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n{}",
             self.env.path("ctl").display(),
             hosts
                 .iter()
