@@ -46,6 +46,13 @@ pub enum Error {
     /// The backend reported the sandbox failed.
     #[error("{0}")]
     Backend(String),
+    /// The daemon answered with an error (`--server` mode).
+    #[error("{message} (the daemon answered {status} {code})")]
+    Remote {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -65,6 +72,13 @@ impl Error {
             }
             Error::Extension(_) | Error::Backend(_) => ExitCode::Backend,
             Error::Refused(_) => ExitCode::Refused,
+            Error::Remote { status, .. } => match status {
+                404 => ExitCode::NotFound,
+                400 | 422 => ExitCode::Usage,
+                401 | 403 | 409 => ExitCode::Refused,
+                0 | 500..=599 => ExitCode::Backend,
+                _ => ExitCode::Failure,
+            },
         }
     }
 }

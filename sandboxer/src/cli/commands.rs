@@ -66,6 +66,9 @@ fn actor(who: &Who, config: &Config) -> String {
 
 pub async fn run(cli: Cli) -> Outcome {
     let mut out = Out::new(cli.global.json);
+    if let Some(server) = cli.global.server.clone() {
+        return super::remote::run(&cli, &server, &mut out).await;
+    }
     match &cli.command {
         Command::Create(args) => create(&cli, args, &mut out).await,
         Command::Get { id, cached } => {
@@ -204,7 +207,8 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
     Ok(())
 }
 
-fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
+/// The filter `list` asks for (shared with `--server` mode).
+pub fn list_filter(args: &ListArgs) -> Result<SandboxFilter, Error> {
     let mut states = args
         .states
         .iter()
@@ -226,7 +230,7 @@ fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
             .ok_or_else(|| Error::Invalid(format!("--label {arg:?}: write it as key=value")))?;
         label_filter.insert(k.to_string(), v.to_string());
     }
-    let filter = SandboxFilter {
+    Ok(SandboxFilter {
         states,
         profile_id: args.profile.as_ref().map(|p| {
             if p.starts_with("profile.") {
@@ -240,7 +244,11 @@ fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
         extension: None,
         labels: label_filter,
         expires_before: None,
-    };
+    })
+}
+
+fn list(cli: &Cli, args: &ListArgs, out: &mut Out) -> Outcome {
+    let filter = list_filter(args)?;
     let core = open_core(cli)?;
     let mut list = render::SandboxList::start(out)?;
     operations::for_each(&core, &filter, |record| {

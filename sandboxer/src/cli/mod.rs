@@ -2,6 +2,7 @@
 //! runtime, runs one command, maps errors to exit codes.
 
 mod commands;
+mod remote;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
@@ -41,6 +42,22 @@ pub struct Global {
         value_name = "PATH"
     )]
     pub config: Option<PathBuf>,
+    /// Use the daemon at this URL instead of the local state file.
+    #[arg(
+        long = "server",
+        env = "SANDBOXER_SERVER",
+        global = true,
+        value_name = "URL"
+    )]
+    pub server: Option<String>,
+    /// Bearer token for --server.
+    #[arg(
+        long = "token",
+        env = "SANDBOXER_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
     /// Print JSON for machines instead of tables for people.
     #[arg(long = "json", global = true)]
     pub json: bool,

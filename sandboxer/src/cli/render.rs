@@ -457,3 +457,32 @@ pub fn fleet(out: &mut Out, views: &[sandboxer::operations::FleetView]) -> io::R
     }
     out.flush()
 }
+
+/// A JSON value: as it is with `--json`, as indented JSON otherwise.
+pub fn json_value(out: &mut Out, value: &serde_json::Value) -> io::Result<()> {
+    out.json(value)
+}
+
+/// A JSON array of objects: as it is with `--json`, as a table of `columns`
+/// otherwise.
+pub fn json_or_rows(out: &mut Out, value: &serde_json::Value, columns: &[&str]) -> io::Result<()> {
+    if out.json {
+        return out.json(value);
+    }
+    let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = table(&header);
+    for row in value.as_array().into_iter().flatten() {
+        t.add_row(
+            columns
+                .iter()
+                .map(|c| match &row[*c] {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => "-".into(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    out.table(t)
+}

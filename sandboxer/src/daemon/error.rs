@@ -72,7 +72,9 @@ impl From<Error> for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable")
             }
             Error::Extension(_) | Error::Backend(_) => (StatusCode::BAD_GATEWAY, "backend_error"),
-            Error::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Error::Store(_) | Error::Remote { .. } => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
         };
         ApiError {
             status,

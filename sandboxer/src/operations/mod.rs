@@ -42,7 +42,7 @@ pub struct Core {
 /// An extension to call: started for this use (and ended with it), or shared
 /// from the pool.
 pub enum Lease {
-    Owned(ExtensionClient),
+    Owned(Box<ExtensionClient>),
     Pooled(Arc<ExtensionClient>),
 }
 
@@ -63,7 +63,7 @@ impl Lease {
     pub async fn release(self) {
         if let Lease::Owned(client) = self {
             let name = client.name().to_string();
-            if let Err(e) = client.shutdown().await {
+            if let Err(e) = (*client).shutdown().await {
                 tracing::warn!(extension = %name, "shutdown: {e}");
             }
         }
@@ -120,9 +120,8 @@ impl Core {
             options: self.config.extension_options(&found.name),
             timeouts: self.config.timeouts(),
         };
-        Ok(Lease::Owned(
-            ExtensionClient::launch(&found, options).await?,
-        ))
+        let client = ExtensionClient::launch(&found, options).await?;
+        Ok(Lease::Owned(Box::new(client)))
     }
 
     /// Holds sandbox `id` until the guard drops.

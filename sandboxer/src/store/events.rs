@@ -10,7 +10,7 @@ use rusqlite::{Row, params};
 use serde::{Serialize, Serializer};
 
 /// What an event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A lifecycle transition (`from_state` → `to_state`).
@@ -61,12 +61,18 @@ fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*ms))
 }
 
+fn from_rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    crate::time::parse_rfc3339(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
+}
+
 /// One entry of the log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
     pub seq: i64,
     pub sandbox_id: String,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(serialize_with = "as_rfc3339", deserialize_with = "from_rfc3339")]
     pub at: Millis,
     /// The consumer that caused it, or `system`.
     pub actor: String,

@@ -76,6 +76,69 @@ impl Serialize for SandboxRecord {
     }
 }
 
+/// The JSON form read back (from the daemon's API).
+#[derive(serde::Deserialize)]
+struct RecordJson {
+    id: String,
+    state: State,
+    profile_id: String,
+    profile_version: String,
+    extension: String,
+    consumer: String,
+    project: String,
+    host: Option<String>,
+    labels: Labels,
+    backend_ref: Option<String>,
+    endpoints: Vec<Endpoint>,
+    details: JsonObject,
+    last_error: Option<String>,
+    ttl_s: i64,
+    created_at: String,
+    updated_at: String,
+    state_since: String,
+    expires_at: String,
+    ceiling_at: String,
+    cost_per_hour: f64,
+    currency: String,
+    replaces: Option<String>,
+    replaced_by: Option<String>,
+}
+
+impl<'de> serde::Deserialize<'de> for SandboxRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = <RecordJson as serde::Deserialize>::deserialize(d)?;
+        let time = |t: &str| {
+            crate::time::parse_rfc3339(t)
+                .ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not an RFC 3339 time")))
+        };
+        Ok(SandboxRecord {
+            created_at: time(&r.created_at)?,
+            updated_at: time(&r.updated_at)?,
+            state_since: time(&r.state_since)?,
+            expires_at: time(&r.expires_at)?,
+            ceiling_at: time(&r.ceiling_at)?,
+            ttl_ms: r.ttl_s * 1000,
+            id: r.id,
+            state: r.state,
+            profile_id: r.profile_id,
+            profile_version: r.profile_version,
+            extension: r.extension,
+            consumer: r.consumer,
+            project: r.project,
+            host: r.host,
+            labels: r.labels,
+            backend_ref: r.backend_ref,
+            endpoints: r.endpoints,
+            details: r.details,
+            last_error: r.last_error,
+            cost_per_hour: r.cost_per_hour,
+            currency: r.currency,
+            replaces: r.replaces,
+            replaced_by: r.replaced_by,
+        })
+    }
+}
+
 /// What `insert_sandbox` needs; the record starts `pending`.
 #[derive(Debug, Clone)]
 pub struct NewSandbox {

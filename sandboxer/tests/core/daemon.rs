@@ -648,3 +648,121 @@ async fn the_reconciler_reports_and_reaps_orphans_and_marks_vanished_sandboxes()
         .await;
     assert_eq!(k["state"], "ready", "a healthy sandbox is left alone");
 }
+
+#[tokio::test]
+async fn every_cli_verb_can_go_through_the_daemon() {
+    let d = Daemon::start();
+    let elsewhere = d.env.env.path("never-created.sqlite");
+    let cli = |args: &[&str]| {
+        let mut cmd = d.env.sandboxer(args);
+        cmd.env("SANDBOXER_SERVER", &d.url)
+            .env("SANDBOXER_TOKEN", ALPHA)
+            .env("SANDBOXER_STATE", &elsewhere);
+        cmd
+    };
+    let json = |args: &[&str]| -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = cli(&all).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let created = json(&["create", "--profile", "fix", "--label", "via=daemon"]);
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["project"], "alpha", "attributed by the token");
+    assert_eq!(json(&["get", &id])["labels"]["via"], "daemon");
+    assert_eq!(
+        json(&["list", "--label", "via=daemon"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let extended = json(&["extend-ttl", &id, "5m"]);
+    assert_ne!(extended["expires_at"], created["expires_at"]);
+    assert_eq!(
+        json(&["exec", &id, "--", "echo", "through"])["stdout"],
+        "through\n"
+    );
+    let events = json(&["events", "--sandbox", &id]);
+    assert!(events.as_array().unwrap().len() >= 4);
+    let text = String::from_utf8(
+        cli(&["get", &id])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(text.contains(&format!("id           {id}")), "{text}");
+    assert!(
+        json(&["profiles", "list"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "profile.fix")
+    );
+    assert_eq!(json(&["extensions", "show", "fixture"])["handshake"], "ok");
+    let recreated = json(&["recreate", &id]);
+    let new_id = recreated["new"]["id"].as_str().unwrap().to_string();
+    assert_eq!(json(&["destroy", &new_id])["already_destroyed"], false);
+    // Errors carry the daemon's code and map to the CLI's exit codes.
+    let out = cli(&["get", "01nosuchsandbox"]).assert().code(3);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("not_found"));
+    cli(&["extend-ttl", &id, "5h"]).assert().code(4);
+    let out = cli(&["list"])
+        .env("SANDBOXER_TOKEN", "wrong")
+        .assert()
+        .code(4);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("unauthorized"));
+    assert!(
+        !elsewhere.exists(),
+        "--server never touches a local state file"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_and_shuts_extensions_down_by_the_protocol() {
+    let env = test_env();
+    env.config(&config(""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxer"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.env.vars())
+        .env("FIXTURE_FAULT", "slow=sandbox/create:1500")
+        .env("SANDBOXER_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let create = tokio::spawn(
+        Client::new()
+            .post(format!("{url}/v1/sandboxes"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"profile": "fix"}))
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SAFETY: kill sends SIGTERM to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let response = create
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(
+        stderr.contains("fixture: shut down by the protocol"),
+        "{stderr}"
+    );
+}

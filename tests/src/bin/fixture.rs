@@ -372,6 +372,10 @@ impl Extension for Fixture {
         })
     }
 
+    async fn shutdown(&self) {
+        eprintln!("fixture: shut down by the protocol");
+    }
+
     async fn cost_estimate(
         &self,
         _ctx: &Context,
