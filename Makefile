@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build release test lint bench demo setup-host clean
+.PHONY: build release test lint bench demo setup-host tools clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent).
 setup-host:
@@ -18,9 +18,14 @@ build:
 release:
 	$(CARGO) build --release --workspace --bins
 
-# The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images) and
-# builds every binary first: tests run the real executables against real services.
-test: setup-host build
+# schemathesis checks the daemon against docs/openapi.yaml (a test runs it).
+tools:
+	@schemathesis --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
+
+# The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images),
+# installs the test tools and builds every binary first: tests run the real
+# executables against real services.
+test: setup-host tools build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

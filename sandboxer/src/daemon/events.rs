@@ -43,7 +43,12 @@ fn filter(app: &App, who: &Principal, q: &Pairs, after: Option<i64>) -> ApiResul
 
 pub async fn page(State(app): State<Arc<App>>, who: Principal, q: Pairs) -> ApiResult<Json<Value>> {
     q.only(&["sandbox", "after", "limit"])?;
-    let limit = q.number::<u32>("limit")?.unwrap_or(PAGE).clamp(1, PAGE);
+    let limit = q.number::<u32>("limit")?.unwrap_or(PAGE);
+    if !(1..=PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit={limit}: between 1 and {PAGE}"
+        )));
+    }
     let mut filter = filter(&app, &who, &q, q.number("after")?)?;
     filter.limit = Some(limit);
     let events = app

@@ -11,4 +11,5 @@ mod cli_profiles;
 mod concurrency;
 mod daemon;
 mod exthost;
+mod openapi;
 mod support;
