@@ -39,6 +39,7 @@ lint:
 # Figures from a release build (see the note of each issue for goals).
 bench: setup-host release
 	$(CARGO) bench -p sandboxer --bench foundation
+	$(CARGO) bench -p sandboxer --bench daemon
 	$(CARGO) bench -p sandboxer-tests --bench compose
 	$(CARGO) bench -p sandboxer-conformance --bench kit
 

@@ -13,7 +13,7 @@ STATE=/var/lib/sandboxer
 SSH_DIR=$STATE/ssh
 PORT=${SANDBOXER_SSHD_PORT:-2222}
 IMAGE=localhost/sandboxer-busybox:latest
-PACKAGES=(podman podman-compose runc openssh-server openssh-client busybox-static iproute2 tar)
+PACKAGES=(podman podman-compose runc openssh-server openssh-client busybox-static iproute2 tar wrk)
 
 say() { printf '[setup-host] %s\n' "$*"; }
 

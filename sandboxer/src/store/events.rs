@@ -199,7 +199,7 @@ impl Store {
         if let Some(limit) = filter.limit {
             sql += &format!(" LIMIT {limit}");
         }
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -62,13 +62,16 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
+/// `SELECT <every column> FROM sandboxes WHERE id = ?1`, built once.
+fn fetch_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| format!("SELECT {COLUMNS} FROM sandboxes WHERE id = ?1"))
+}
+
 fn fetch(tx: &rusqlite::Connection, id: &str) -> StoreResult<Option<SandboxRecord>> {
     Ok(tx
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM sandboxes WHERE id = ?1"),
-            [id],
-            from_row,
-        )
+        .prepare_cached(fetch_sql())?
+        .query_row([id], from_row)
         .optional()?)
 }
 
@@ -247,11 +250,25 @@ impl Store {
         fetch(&self.conn, id)
     }
 
+    /// One sandbox's JSON (as `SandboxView::write_json` writes it) and its
+    /// project, straight from the row: the daemon's hot read path.
+    pub fn sandbox_json(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        let mut stmt = self.conn.prepare_cached(fetch_sql())?;
+        let mut rows = stmt.query([id])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let view = view_of_row(row)?;
+        let mut json = Vec::with_capacity(1024);
+        view.write_json(&mut json);
+        Ok(Some((view.project.to_string(), json)))
+    }
+
     /// How many sandboxes are in each state.
     pub fn count_by_state(&self) -> StoreResult<std::collections::BTreeMap<State, u64>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")?;
+            .prepare_cached("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")?;
         let rows = stmt.query_map([], |r| {
             Ok((state_column(r, 0)?, r.get::<_, i64>(1)? as u64))
         })?;
@@ -276,7 +293,7 @@ impl Store {
         mut each: impl FnMut(SandboxRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         let (sql, args) = select(filter);
-        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args), from_row)
             .map_err(StoreError::from)?;
@@ -294,7 +311,7 @@ impl Store {
         mut each: impl FnMut(SandboxView<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
         let (sql, args) = select(filter);
-        let mut stmt = self.conn.prepare(&sql).map_err(StoreError::from)?;
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
         let mut rows = stmt
             .query(rusqlite::params_from_iter(args))
             .map_err(StoreError::from)?;

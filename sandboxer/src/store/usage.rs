@@ -59,7 +59,7 @@ pub(super) fn insert_usage(
 impl Store {
     /// Usage records of one sandbox, or of all when `sandbox_id` is `None`.
     pub fn usage(&self, sandbox_id: Option<&str>) -> StoreResult<Vec<UsageRecord>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT sandbox_id, state, started_at, ended_at, consumer, project, profile_id, \
              extension, host, cost_per_hour, currency FROM usage \
              WHERE ?1 IS NULL OR sandbox_id = ?1 ORDER BY id",
