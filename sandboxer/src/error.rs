@@ -43,6 +43,8 @@ pub enum Error {
     Refused(String),
     #[error("sandbox {0:?} not found; `sandboxer list` shows the sandboxes you can see")]
     SandboxNotFound(String),
+    #[error("snapshot {0:?} not found; `sandboxer snapshot list` shows them")]
+    SnapshotNotFound(String),
     /// The backend reported the sandbox failed.
     #[error("{0}")]
     Backend(String),
@@ -65,17 +67,22 @@ impl Error {
                 ExitCode::Usage
             }
             Error::Store(StoreError::BadTransition { .. }) => ExitCode::Refused,
-            Error::Store(StoreError::NotFound(_)) | Error::SandboxNotFound(_) => ExitCode::NotFound,
+            Error::Store(StoreError::NotFound(_))
+            | Error::SandboxNotFound(_)
+            | Error::SnapshotNotFound(_) => ExitCode::NotFound,
             Error::Store(_) => ExitCode::Failure,
             Error::Extension(HostError::NotFound { .. } | HostError::BadName(_)) => {
                 ExitCode::NotFound
             }
+            // An optional method the extension does not offer: a refusal, not a fault.
+            Error::Extension(HostError::Unsupported { .. }) | Error::Refused(_) => {
+                ExitCode::Refused
+            }
             Error::Extension(_) | Error::Backend(_) => ExitCode::Backend,
-            Error::Refused(_) => ExitCode::Refused,
             Error::Remote { status, .. } => match status {
                 404 => ExitCode::NotFound,
                 400 | 422 => ExitCode::Usage,
-                401 | 403 | 409 => ExitCode::Refused,
+                401 | 403 | 409 | 501 => ExitCode::Refused,
                 0 | 500..=599 => ExitCode::Backend,
                 _ => ExitCode::Failure,
             },

@@ -153,6 +153,7 @@ fn not_found_with_the_wrong_code() {
             "validation.unknown-id-extend",
             "validation.error-data",
             "concurrency.racing-destroys",
+            "optional.restore-missing-snapshot",
         ],
     );
 }

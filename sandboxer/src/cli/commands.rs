@@ -3,7 +3,7 @@
 use super::render::{self, Out};
 use super::{
     Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, ListArgs, ProfilesCommand,
-    TokenCommand, Who,
+    SnapshotCommand, TokenCommand, Who,
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
@@ -115,6 +115,64 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Exec(args) => exec(&cli, args, &mut out).await,
+        Command::Snapshot(command) => {
+            let core = open_core(&cli)?;
+            match command {
+                SnapshotCommand::Create { id, name, who } => {
+                    let actor = actor(who, &core.config);
+                    let snap = operations::snapshot(&core, id, name, &actor).await?;
+                    render::snapshot(&mut out, &snap)?;
+                }
+                SnapshotCommand::List => {
+                    let snaps = operations::list_snapshots(&core, None)?;
+                    render::snapshot_list(&mut out, &snaps)?;
+                }
+                SnapshotCommand::Delete { snapshot_id, who } => {
+                    let actor = actor(who, &core.config);
+                    let snap = operations::delete_snapshot(&core, snapshot_id, &actor).await?;
+                    render::snapshot(&mut out, &snap)?;
+                }
+            }
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let ttl = args
+                .ttl
+                .as_deref()
+                .map(time::parse_duration)
+                .transpose()
+                .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
+            let labels = labels::parse_labels(args.labels.iter().map(String::as_str))
+                .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
+            let core = open_core(&cli)?;
+            let snap = operations::find_snapshot(&core, &args.snapshot_id)?;
+            let attribution = Attribution::resolve(
+                args.who.consumer.as_deref(),
+                args.who.project.as_deref().or(Some(&snap.project)),
+                core.config.defaults.consumer.as_deref(),
+                None,
+            )
+            .map_err(Error::Invalid)?;
+            let request = CreateRequest {
+                profile: snap.profile_id.clone(),
+                ttl,
+                labels,
+                host: args.host.clone(),
+                attribution,
+                wait: args.wait,
+                idempotency_key: None,
+                from_snapshot: None,
+            };
+            let outcome = operations::restore(&core, &args.snapshot_id, request).await?;
+            render::sandbox(&mut out, &outcome.record)?;
+            Ok(())
+        }
+        Command::Usage { by } => {
+            let core = open_core(&cli)?;
+            let groups = operations::usage(&core, by, |_| true)?;
+            render::usage(&mut out, by, &groups)?;
+            Ok(())
+        }
         Command::Events(args) => events(&cli, args, &mut out).await,
         Command::Profiles(command) => profiles(command, &mut out),
         Command::Serve { listen } => {
@@ -201,6 +259,7 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
         attribution,
         wait: args.wait,
         idempotency_key: None,
+        from_snapshot: None,
     };
     let record = operations::create(&core, request).await?;
     render::sandbox(out, &record)?;

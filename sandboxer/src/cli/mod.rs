@@ -116,6 +116,17 @@ pub enum Command {
     },
     /// Run a command in a sandbox; exits with the command's exit code.
     Exec(ExecArgs),
+    /// Snapshots of sandboxes (where the backend offers them).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Restore a snapshot into a new sandbox.
+    Restore(RestoreArgs),
+    /// Sandbox-seconds and cost in billed states, grouped.
+    Usage {
+        /// project, consumer, profile or extension.
+        #[arg(long = "by", default_value = "project")]
+        by: String,
+    },
     /// Show the event log.
     Events(EventsArgs),
     /// The profile catalog.
@@ -226,6 +237,41 @@ pub enum ProfilesCommand {
     List,
     /// One profile in full.
     Show { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Take a snapshot of a sandbox (the same name again is the same snapshot).
+    Create {
+        id: String,
+        #[arg(long = "name")]
+        name: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Snapshots not deleted.
+    List,
+    /// Delete a snapshot; deleting one already deleted succeeds.
+    Delete {
+        snapshot_id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    pub snapshot_id: String,
+    #[arg(long = "ttl")]
+    pub ttl: Option<String>,
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    #[arg(long = "host")]
+    pub host: Option<String>,
+    #[arg(long = "wait")]
+    pub wait: bool,
+    #[command(flatten)]
+    pub who: Who,
 }
 
 #[derive(Debug, Subcommand)]

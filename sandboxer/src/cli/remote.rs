@@ -3,12 +3,13 @@
 
 use super::commands::{Failure, list_filter};
 use super::render::{self, Out};
-use super::{Cli, Command, ExtensionsCommand, ProfilesCommand};
+use super::{Cli, Command, ExtensionsCommand, ProfilesCommand, SnapshotCommand};
 use futures::StreamExt;
 use reqwest::{Client, Method};
 use sandboxer::Error;
 use sandboxer::operations::DestroyOutcome;
-use sandboxer::store::{Event, SandboxRecord};
+use sandboxer::operations::UsageGroup;
+use sandboxer::store::{Event, SandboxRecord, SnapshotRecord};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -293,6 +294,61 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
                 .json(Method::GET, &format!("/v1/extensions/{name}"), None)
                 .await?;
             render::json_value(out, &ext)?;
+        }
+        Command::Snapshot(SnapshotCommand::Create { id, name, .. }) => {
+            let snap: SnapshotRecord = r
+                .json(
+                    Method::POST,
+                    &format!("/v1/sandboxes/{id}/snapshot"),
+                    Some(json!({ "name": name })),
+                )
+                .await?;
+            render::snapshot(out, &snap)?;
+        }
+        Command::Snapshot(SnapshotCommand::List) => {
+            let snaps: Vec<SnapshotRecord> = r.json(Method::GET, "/v1/snapshots", None).await?;
+            render::snapshot_list(out, &snaps)?;
+        }
+        Command::Snapshot(SnapshotCommand::Delete { snapshot_id, .. }) => {
+            let snap: SnapshotRecord = r
+                .json(
+                    Method::DELETE,
+                    &format!("/v1/snapshots/{snapshot_id}"),
+                    None,
+                )
+                .await?;
+            render::snapshot(out, &snap)?;
+        }
+        Command::Restore(args) => {
+            let mut labels = serde_json::Map::new();
+            for l in &args.labels {
+                let (k, v) = sandboxer::labels::parse_label(l)
+                    .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
+                labels.insert(k, json!(v));
+            }
+            let body = json!({
+                "ttl": args.ttl, "labels": labels, "host": args.host, "wait": args.wait,
+            });
+            let record: SandboxRecord = r
+                .json(
+                    Method::POST,
+                    &format!("/v1/snapshots/{}/restore", args.snapshot_id),
+                    Some(body),
+                )
+                .await?;
+            render::sandbox(out, &record)?;
+        }
+        Command::Usage { by } => {
+            let answer: Value = r
+                .json(
+                    Method::GET,
+                    &format!("/v1/usage{}", query(&[("by", by.clone())])),
+                    None,
+                )
+                .await?;
+            let groups: Vec<UsageGroup> = serde_json::from_value(answer["groups"].clone())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            render::usage(out, by, &groups)?;
         }
         Command::Serve { .. }
         | Command::Token(_)

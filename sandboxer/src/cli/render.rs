@@ -486,3 +486,60 @@ pub fn json_or_rows(out: &mut Out, value: &serde_json::Value, columns: &[&str]) 
     }
     out.table(t)
 }
+
+pub fn snapshot(out: &mut Out, s: &sandboxer::store::SnapshotRecord) -> io::Result<()> {
+    if out.json {
+        return out.json(s);
+    }
+    out.line(&format!("snapshot     {}", s.id))?;
+    out.line(&format!("name         {}", s.name))?;
+    out.line(&format!("sandbox      {}", s.sandbox_id))?;
+    out.line(&format!("profile      {}", s.profile_id))?;
+    out.line(&format!("extension    {}", s.extension))?;
+    out.line(&format!("owner        {} in {}", s.consumer, s.project))?;
+    out.line(&format!("created      {}", rfc3339(s.created_at)))?;
+    if let Some(at) = s.deleted_at {
+        out.line(&format!("deleted      {}", rfc3339(at)))?;
+    }
+    out.flush()
+}
+
+pub fn snapshot_list(out: &mut Out, snaps: &[sandboxer::store::SnapshotRecord]) -> io::Result<()> {
+    if out.json {
+        return out.json(&snaps);
+    }
+    let mut t = table(&[
+        "SNAPSHOT", "NAME", "SANDBOX", "PROFILE", "PROJECT", "CREATED",
+    ]);
+    for s in snaps {
+        t.add_row(vec![
+            s.id.clone(),
+            s.name.clone(),
+            s.sandbox_id.clone(),
+            s.profile_id.clone(),
+            s.project.clone(),
+            rfc3339(s.created_at),
+        ]);
+    }
+    out.table(t)
+}
+
+pub fn usage(
+    out: &mut Out,
+    by: &str,
+    groups: &[sandboxer::operations::UsageGroup],
+) -> io::Result<()> {
+    if out.json {
+        return out.json(&json!({ "by": by, "groups": groups }));
+    }
+    let mut t = table(&[&by.to_uppercase(), "SANDBOX-SECONDS", "COST", "CURRENCY"]);
+    for g in groups {
+        t.add_row(vec![
+            g.key.clone(),
+            format!("{:.0}", g.sandbox_seconds),
+            format!("{:.6}", g.cost),
+            g.currency.clone(),
+        ]);
+    }
+    out.table(t)
+}

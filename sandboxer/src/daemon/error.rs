@@ -52,9 +52,9 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
         let message = e.to_string();
         let (status, code) = match &e {
-            Error::SandboxNotFound(_) | Error::Store(StoreError::NotFound(_)) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
+            Error::SandboxNotFound(_)
+            | Error::SnapshotNotFound(_)
+            | Error::Store(StoreError::NotFound(_)) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Profile(ProfileError::Unknown { .. }) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Extension(HostError::NotFound { .. } | HostError::BadName(_)) => {
                 (StatusCode::NOT_FOUND, "not_found")

@@ -2,7 +2,7 @@
 
 use super::App;
 use super::auth::Principal;
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
 use super::extract::Pairs;
 use crate::exthost::metrics;
 use crate::lifecycle::State;
@@ -13,7 +13,6 @@ use axum::response::IntoResponse;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -138,36 +137,7 @@ pub async fn usage(
 ) -> ApiResult<Json<Value>> {
     q.only(&["by"])?;
     let by = q.get("by").unwrap_or("project");
-    let key = |u: &crate::store::UsageRecord| -> Option<String> {
-        Some(match by {
-            "project" => u.project.clone(),
-            "consumer" => u.consumer.clone(),
-            "profile" => u.profile_id.clone(),
-            "extension" => u.extension.clone(),
-            _ => return None,
-        })
-    };
-    if !matches!(by, "project" | "consumer" | "profile" | "extension") {
-        return Err(ApiError::bad_request(format!(
-            "by={by:?}: use project, consumer, profile or extension"
-        )));
-    }
-    let rows = app.core.store().usage(None).map_err(crate::Error::from)?;
-    let mut groups: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
-    for u in rows.iter().filter(|u| who.sees(&u.project)) {
-        if !matches!(u.state.as_str(), "provisioning" | "ready" | "active") {
-            continue; // Only these states are billed.
-        }
-        let entry = groups
-            .entry((key(u).unwrap_or_default(), u.currency.clone()))
-            .or_default();
-        entry.0 += u.seconds();
-        entry.1 += u.seconds() / 3600.0 * u.cost_per_hour;
-    }
-    let groups: Vec<Value> = groups
-        .into_iter()
-        .map(|((k, currency), (seconds, cost))| json!({ "key": k, "sandbox_seconds": seconds, "cost": cost, "currency": currency }))
-        .collect();
+    let groups = crate::operations::usage(&app.core, by, |project| who.sees(project))?;
     Ok(Json(json!({ "by": by, "groups": groups })))
 }
 

@@ -12,6 +12,7 @@ mod loops;
 mod routes;
 mod sandboxes;
 mod serve;
+mod snapshots;
 
 pub use auth::{Principal, Tokens, digest_hex, new_token};
 pub use error::{ApiError, ApiResult};

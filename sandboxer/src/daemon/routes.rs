@@ -1,7 +1,7 @@
 //! The router: every route of the API in one table, which `docs/openapi.yaml` must
 //! match (a test compares them).
 
-use super::{App, catalog, events, fleet, sandboxes};
+use super::{App, catalog, events, fleet, sandboxes, snapshots};
 use axum::Router;
 use axum::routing::{get, post};
 use std::sync::Arc;
@@ -17,6 +17,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/sandboxes/{id}/recreate"),
     ("POST", "/v1/sandboxes/{id}/extend-ttl"),
     ("POST", "/v1/sandboxes/{id}/exec"),
+    ("POST", "/v1/sandboxes/{id}/snapshot"),
+    ("GET", "/v1/snapshots"),
+    ("DELETE", "/v1/snapshots/{id}"),
+    ("POST", "/v1/snapshots/{id}/restore"),
     ("GET", "/v1/profiles"),
     ("GET", "/v1/profiles/{id}"),
     ("GET", "/v1/extensions"),
@@ -43,6 +47,13 @@ pub fn app(state: Arc<App>) -> Router {
         .route("/v1/sandboxes/{id}/recreate", post(sandboxes::recreate))
         .route("/v1/sandboxes/{id}/extend-ttl", post(sandboxes::extend_ttl))
         .route("/v1/sandboxes/{id}/exec", post(sandboxes::exec))
+        .route("/v1/sandboxes/{id}/snapshot", post(snapshots::take))
+        .route("/v1/snapshots", get(snapshots::list))
+        .route(
+            "/v1/snapshots/{id}",
+            axum::routing::delete(snapshots::delete),
+        )
+        .route("/v1/snapshots/{id}/restore", post(snapshots::restore))
         .route("/v1/profiles", get(catalog::profiles))
         .route("/v1/profiles/{id}", get(catalog::profile))
         .route("/v1/extensions", get(catalog::extensions))

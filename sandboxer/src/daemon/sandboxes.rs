@@ -112,6 +112,7 @@ pub async fn create(
         attribution,
         wait: body.wait.unwrap_or(true),
         idempotency_key: key,
+        from_snapshot: None,
     };
     let outcome = operations::create_idempotent(&app.core, request).await?;
     let status = if outcome.reused {

@@ -13,7 +13,7 @@ use crate::store::{Change, NewSandbox, SandboxRecord};
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
-    BackendState, CreateParams, GetParams, Labels, Placement, Sandbox, Secrets,
+    BackendState, CreateParams, GetParams, Labels, Placement, RestoreParams, Sandbox, Secrets,
 };
 use serde_json::json;
 use std::io::IsTerminal;
@@ -37,6 +37,8 @@ pub struct CreateRequest {
     pub wait: bool,
     /// A retried request with the same key (per consumer) gets the same sandbox.
     pub idempotency_key: Option<String>,
+    /// Restore this snapshot (of the extension's) instead of creating afresh.
+    pub from_snapshot: Option<String>,
 }
 
 /// A created sandbox, or the one an earlier request with the same idempotency
@@ -132,7 +134,11 @@ async fn create_replacing(
         State::Provisioning,
         actor,
         Change::default(),
-        json!({ "extension": profile.extension, "path": found.path.display().to_string() }),
+        json!({
+            "extension": profile.extension,
+            "path": found.path.display().to_string(),
+            "restored_from": request.from_snapshot,
+        }),
     )?;
 
     let client = match core.extension(&found.name).await {
@@ -208,7 +214,20 @@ async fn provision(
         expires_at: rfc3339(record.expires_at),
         progress_token: Some(token),
     };
-    let call = client.call::<_, Sandbox>(m::SANDBOX_CREATE, &params);
+    let call = async {
+        match &request.from_snapshot {
+            None => client.call::<_, Sandbox>(m::SANDBOX_CREATE, &params).await,
+            Some(snapshot_id) => {
+                let restore = RestoreParams {
+                    snapshot_id: snapshot_id.clone(),
+                    create: params.clone(),
+                };
+                client
+                    .call::<_, Sandbox>(m::SANDBOX_RESTORE, &restore)
+                    .await
+            }
+        }
+    };
     tokio::pin!(call);
     let sandbox = loop {
         tokio::select! {
@@ -320,6 +339,7 @@ pub async fn recreate(
         attribution,
         wait,
         idempotency_key: None,
+        from_snapshot: None,
     };
     let new = create_replacing(core, request, Some(id), actor)
         .await?

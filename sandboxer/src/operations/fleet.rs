@@ -3,7 +3,7 @@
 //! against each extension's own `sandbox/list`). The daemon runs both in loops;
 //! `sandboxer reap-stale` and `sandboxer inspect` run them once.
 
-use super::Core;
+use super::{Core, SYSTEM};
 use crate::error::Result;
 use crate::lifecycle::State;
 use crate::store::{Change, EventKind, SandboxFilter, SandboxRecord};
@@ -17,9 +17,6 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-
-/// Actor of what the loops do.
-pub const SYSTEM: &str = "system";
 
 /// Counters of the loops (exported by the daemon's `/metrics`).
 #[derive(Debug, Default)]

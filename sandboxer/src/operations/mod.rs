@@ -7,7 +7,12 @@ mod destroy;
 mod exec;
 mod fleet;
 mod query;
+mod snapshot;
 mod ttl;
+mod usage;
+
+/// Actor of the changes the core makes by itself (the loops, refreshes).
+pub const SYSTEM: &str = "system";
 
 pub use create::{CreateOutcome, CreateRequest, create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
@@ -16,7 +21,9 @@ pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
 };
 pub use query::{GetOutcome, events, for_each, get, list};
+pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
 pub use ttl::extend_ttl;
+pub use usage::{BILLED_STATES, UsageGroup, usage};
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -1,7 +1,7 @@
 //! Reading: `get` (refreshed from the extension for live sandboxes), `list` and
 //! `events` (from the store only).
 
-use super::Core;
+use super::{Core, SYSTEM};
 use crate::error::Result;
 use crate::exthost::HostError;
 use crate::lifecycle::State;
@@ -17,9 +17,6 @@ pub struct GetOutcome {
     pub record: SandboxRecord,
     pub refresh_error: Option<String>,
 }
-
-/// Actor of changes the core makes by itself.
-const SYSTEM: &str = "system";
 
 /// Reads a sandbox. With `refresh`, a sandbox the backend may be working on is
 /// asked about: endpoints and details are updated, `provisioning` becomes `ready`

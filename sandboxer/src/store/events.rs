@@ -27,6 +27,10 @@ pub enum EventKind {
     OrphanFound,
     /// The reconciler destroyed an orphan after its grace period.
     OrphanReaped,
+    /// A snapshot of the sandbox was taken.
+    SnapshotTaken,
+    /// A snapshot of the sandbox was deleted.
+    SnapshotDeleted,
 }
 
 impl EventKind {
@@ -39,6 +43,8 @@ impl EventKind {
             EventKind::ReapAttempt => "reap_attempt",
             EventKind::OrphanFound => "orphan_found",
             EventKind::OrphanReaped => "orphan_reaped",
+            EventKind::SnapshotTaken => "snapshot_taken",
+            EventKind::SnapshotDeleted => "snapshot_deleted",
         }
     }
 
@@ -51,6 +57,8 @@ impl EventKind {
             EventKind::ReapAttempt,
             EventKind::OrphanFound,
             EventKind::OrphanReaped,
+            EventKind::SnapshotTaken,
+            EventKind::SnapshotDeleted,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

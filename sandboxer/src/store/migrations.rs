@@ -82,6 +82,23 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (consumer, key)
     );
     ",
+    // 3: snapshots, attributed like sandboxes.
+    "
+    CREATE TABLE snapshots (
+        id          TEXT NOT NULL,
+        extension   TEXT NOT NULL,
+        sandbox_id  TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        profile_id  TEXT NOT NULL,
+        consumer    TEXT NOT NULL,
+        project     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        deleted_at  INTEGER,
+        details     TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (extension, id)
+    );
+    CREATE INDEX snapshots_project ON snapshots (project, created_at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -8,11 +8,13 @@ mod events;
 mod migrations;
 mod records;
 mod sandboxes;
+mod snapshots;
 mod usage;
 mod view;
 
 pub use events::{Event, EventFilter, EventKind};
 pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
+pub use snapshots::SnapshotRecord;
 pub use usage::UsageRecord;
 pub use view::{JsonField, SandboxView};
 

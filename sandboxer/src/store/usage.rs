@@ -24,6 +24,23 @@ pub struct UsageRecord {
 }
 
 impl UsageRecord {
+    /// The stretch `record` is in now, as if it ended at `now`.
+    pub fn open(record: &SandboxRecord, now: Millis) -> UsageRecord {
+        UsageRecord {
+            sandbox_id: record.id.clone(),
+            state: record.state.as_str().to_string(),
+            started_at: record.state_since,
+            ended_at: now.max(record.state_since),
+            consumer: record.consumer.clone(),
+            project: record.project.clone(),
+            profile_id: record.profile_id.clone(),
+            extension: record.extension.clone(),
+            host: record.host.clone(),
+            cost_per_hour: record.cost_per_hour,
+            currency: record.currency.clone(),
+        }
+    }
+
     pub fn seconds(&self) -> f64 {
         (self.ended_at - self.started_at) as f64 / 1000.0
     }
@@ -35,22 +52,23 @@ pub(super) fn insert_usage(
     record: &SandboxRecord,
     now: Millis,
 ) -> StoreResult<()> {
+    let u = UsageRecord::open(record, now);
     tx.execute(
         "INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project, \
          profile_id, extension, host, cost_per_hour, currency) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
-            record.id,
-            record.state.as_str(),
-            record.state_since,
-            now,
-            record.consumer,
-            record.project,
-            record.profile_id,
-            record.extension,
-            record.host,
-            record.cost_per_hour,
-            record.currency,
+            u.sandbox_id,
+            u.state,
+            u.started_at,
+            u.ended_at,
+            u.consumer,
+            u.project,
+            u.profile_id,
+            u.extension,
+            u.host,
+            u.cost_per_hour,
+            u.currency,
         ],
     )?;
     Ok(())

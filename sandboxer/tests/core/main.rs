@@ -12,4 +12,5 @@ mod concurrency;
 mod daemon;
 mod exthost;
 mod openapi;
+mod snapshots;
 mod support;

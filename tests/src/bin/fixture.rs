@@ -1,7 +1,8 @@
 //! `sandboxer-ext-fixture`: the in-tree test extension. A real child process
 //! speaking protocol v1 through the SDK, whose "backend" is a folder of JSON files
 //! (`FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
-//! backend (the `state_dir` option, else `FIXTURE_STATE_DIR`). Faults, from the
+//! backend (the `state_dir` option, else `FIXTURE_STATE_DIR`; snapshots under its
+//! `snapshots/`). Faults, from the
 //! `fault` option or else `FIXTURE_FAULT` (comma-separated), switch on misbehaviour
 //! for tests:
 //!
@@ -141,6 +142,16 @@ impl Fixture {
         self.faults.flags.iter().any(|f| f == flag)
     }
 
+    /// Where snapshot `id` is kept: the sandbox's record as it was, by name.
+    fn snapshot_path(&self, id: &str) -> PathBuf {
+        self.dir.join("snapshots").join(format!("{id}.json"))
+    }
+
+    fn load_snapshot(&self, id: &str) -> Option<Snapshot> {
+        let text = std::fs::read_to_string(self.snapshot_path(id)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
     fn not_found(&self, id: &str) -> ErrorObject {
         let mut error = ErrorObject::domain(ErrorKind::NotFound, format!("no sandbox {id}"));
         if self.has("notfound-wrong-code") {
@@ -155,7 +166,15 @@ impl Extension for Fixture {
         Manifest {
             name: "fixture".into(),
             version: "0.1.0".into(),
-            optional_methods: vec![m::SANDBOX_EXTEND_TTL, m::SANDBOX_EXEC, m::COST_ESTIMATE],
+            optional_methods: vec![
+                m::SANDBOX_EXTEND_TTL,
+                m::SANDBOX_EXEC,
+                m::COST_ESTIMATE,
+                m::SANDBOX_SNAPSHOT,
+                m::SANDBOX_RESTORE,
+                m::SNAPSHOT_LIST,
+                m::SNAPSHOT_DELETE,
+            ],
             options_schema: [
                 ("state_dir", "folder holding the fixture's sandboxes"),
                 (
@@ -316,8 +335,14 @@ impl Extension for Fixture {
 
     async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
         self.misbehave(m::SANDBOX_DESTROY).await?;
-        if self.has("destroy-not-idempotent") && self.load(&p.sandbox_id).is_none() {
-            return Err(self.not_found(&p.sandbox_id));
+        if self.has("destroy-not-idempotent") {
+            // Claimed by an atomic rename, so that of racing destroys exactly one
+            // succeeds and every other one is NotFound, every time.
+            let claimed = self.dir.join(format!(".{}.destroying", p.sandbox_id));
+            std::fs::rename(self.path(&p.sandbox_id), &claimed)
+                .map_err(|_| self.not_found(&p.sandbox_id))?;
+            let _ = std::fs::remove_file(claimed);
+            return Ok(DestroyResult { destroyed: true });
         }
         if !self.has("leak") {
             let _ = std::fs::remove_file(self.path(&p.sandbox_id));
@@ -370,6 +395,92 @@ impl Extension for Fixture {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })
+    }
+
+    /// A snapshot is the sandbox's record under a name: `snap-<sandbox>-<name>`.
+    async fn snapshot(&self, _ctx: &Context, p: SnapshotParams) -> ExtResult<Snapshot> {
+        self.misbehave(m::SANDBOX_SNAPSHOT).await?;
+        let stored = self
+            .load(&p.sandbox_id)
+            .ok_or_else(|| self.not_found(&p.sandbox_id))?;
+        let id = format!("snap-{}-{}", p.sandbox_id, p.snapshot_name);
+        if let Some(existing) = self.load_snapshot(&id) {
+            return Ok(existing);
+        }
+        let mut details = JsonObject::new();
+        details.insert(
+            "labels_at_snapshot".into(),
+            serde_json::json!(stored.sandbox.labels),
+        );
+        let snapshot = Snapshot {
+            snapshot_id: id.clone(),
+            snapshot_name: Some(p.snapshot_name),
+            sandbox_id: Some(p.sandbox_id),
+            labels: Labels::new(),
+            details,
+        };
+        let path = self.snapshot_path(&id);
+        std::fs::create_dir_all(path.parent().expect("has a parent"))
+            .and_then(|_| {
+                std::fs::write(&path, serde_json::to_string(&snapshot).expect("serializes"))
+            })
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        Ok(snapshot)
+    }
+
+    /// A create whose details say which snapshot it came from.
+    async fn restore(&self, ctx: &Context, p: RestoreParams) -> ExtResult<Sandbox> {
+        self.misbehave(m::SANDBOX_RESTORE).await?;
+        if self.load_snapshot(&p.snapshot_id).is_none() {
+            let mut error = ErrorObject::domain(
+                ErrorKind::NotFound,
+                format!("no snapshot {}", p.snapshot_id),
+            );
+            if self.has("notfound-wrong-code") {
+                error.code = 1010;
+            }
+            return Err(error);
+        }
+        let mut sandbox = self.create(ctx, p.create).await?;
+        if !sandbox.details.contains_key("restored_from") {
+            sandbox
+                .details
+                .insert("restored_from".into(), p.snapshot_id.into());
+            let mut stored = self.load(&sandbox.sandbox_id).expect("just created");
+            stored.sandbox = sandbox.clone();
+            self.save(&stored)?;
+        }
+        Ok(sandbox)
+    }
+
+    async fn snapshot_list(
+        &self,
+        _ctx: &Context,
+        _p: SnapshotListParams,
+    ) -> ExtResult<SnapshotListResult> {
+        let mut snapshots: Vec<Snapshot> = std::fs::read_dir(self.dir.join("snapshots"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                self.load_snapshot(name.strip_suffix(".json")?)
+            })
+            .collect();
+        snapshots.sort_by(|a, b| a.snapshot_id.cmp(&b.snapshot_id));
+        Ok(SnapshotListResult { snapshots })
+    }
+
+    async fn snapshot_delete(
+        &self,
+        _ctx: &Context,
+        p: SnapshotDeleteParams,
+    ) -> ExtResult<SnapshotDeleteResult> {
+        self.misbehave(m::SNAPSHOT_DELETE).await?;
+        let _ = std::fs::remove_file(self.snapshot_path(&p.snapshot_id));
+        // The folder goes with its last snapshot (fails, harmlessly, while not empty).
+        let _ = std::fs::remove_dir(self.dir.join("snapshots"));
+        Ok(SnapshotDeleteResult { deleted: true })
     }
 
     async fn shutdown(&self) {

@@ -1,0 +1,135 @@
+//! Snapshots as recorded: which sandbox, which extension, who asked, when, and
+//! whether deleted. The backend holds the data; the store holds the account.
+
+use super::{Store, StoreResult};
+use crate::time::{Millis, parse_rfc3339, rfc3339};
+use rusqlite::{OptionalExtension, Row, params};
+use sandboxer_ext_protocol::JsonObject;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+fn opt_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+fn from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {text}")))
+}
+
+fn opt_from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => parse_rfc3339(&text)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {text}"))),
+    }
+}
+
+/// Serialized with RFC 3339 times (the API's and `--json`'s form), and read back
+/// from it (the CLI's remote mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    /// The extension's snapshot id.
+    pub id: String,
+    pub extension: String,
+    pub sandbox_id: String,
+    pub name: String,
+    pub profile_id: String,
+    pub consumer: String,
+    pub project: String,
+    #[serde(serialize_with = "as_rfc3339", deserialize_with = "from_rfc3339")]
+    pub created_at: Millis,
+    #[serde(
+        serialize_with = "opt_rfc3339",
+        deserialize_with = "opt_from_rfc3339",
+        default
+    )]
+    pub deleted_at: Option<Millis>,
+    pub details: JsonObject,
+}
+
+const COLUMNS: &str = "id, extension, sandbox_id, name, profile_id, consumer, project, created_at, deleted_at, details";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
+    let details: String = row.get(9)?;
+    Ok(SnapshotRecord {
+        id: row.get(0)?,
+        extension: row.get(1)?,
+        sandbox_id: row.get(2)?,
+        name: row.get(3)?,
+        profile_id: row.get(4)?,
+        consumer: row.get(5)?,
+        project: row.get(6)?,
+        created_at: row.get(7)?,
+        deleted_at: row.get(8)?,
+        details: serde_json::from_str(&details).unwrap_or_default(),
+    })
+}
+
+impl Store {
+    /// Records a snapshot (again: a repeated snapshot with the same id keeps the
+    /// first record).
+    pub fn insert_snapshot(&mut self, s: &SnapshotRecord) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO snapshots (id, extension, sandbox_id, name, profile_id, \
+                 consumer, project, created_at, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    s.id,
+                    s.extension,
+                    s.sandbox_id,
+                    s.name,
+                    s.profile_id,
+                    s.consumer,
+                    s.project,
+                    s.created_at,
+                    serde_json::Value::Object(s.details.clone()).to_string(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The snapshot with this id, deleted or not.
+    pub fn get_snapshot(&self, id: &str) -> StoreResult<Option<SnapshotRecord>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM snapshots WHERE id = ?1 ORDER BY created_at LIMIT 1"
+            ))?
+            .query_row([id], from_row)
+            .optional()?)
+    }
+
+    /// Snapshots not deleted, of one project or all, oldest first.
+    pub fn list_snapshots(&self, project: Option<&str>) -> StoreResult<Vec<SnapshotRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM snapshots WHERE deleted_at IS NULL AND (?1 IS NULL OR project = ?1) \
+             ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([project], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_snapshot_deleted(
+        &mut self,
+        extension: &str,
+        id: &str,
+        at: Millis,
+    ) -> StoreResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE snapshots SET deleted_at = ?3 WHERE extension = ?1 AND id = ?2 AND deleted_at IS NULL",
+                params![extension, id, at],
+            )?;
+            Ok(())
+        })
+    }
+}
