@@ -2,8 +2,8 @@
 
 use super::render::{self, Out};
 use super::{
-    Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, ListArgs, ProfilesCommand,
-    SnapshotCommand, TokenCommand, Who,
+    Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, LaunchArgs, ListArgs,
+    ProfilesCommand, SnapshotCommand, TokenCommand, Who,
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
@@ -136,33 +136,17 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Restore(args) => {
-            let ttl = args
-                .ttl
-                .as_deref()
-                .map(time::parse_duration)
-                .transpose()
-                .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
-            let labels = labels::parse_labels(args.labels.iter().map(String::as_str))
-                .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
             let core = open_core(&cli)?;
             let snap = operations::find_snapshot(&core, &args.snapshot_id)?;
+            let who = &args.launch.who;
             let attribution = Attribution::resolve(
-                args.who.consumer.as_deref(),
-                args.who.project.as_deref().or(Some(&snap.project)),
+                who.consumer.as_deref(),
+                who.project.as_deref().or(Some(&snap.project)),
                 core.config.defaults.consumer.as_deref(),
                 None,
             )
             .map_err(Error::Invalid)?;
-            let request = CreateRequest {
-                profile: snap.profile_id.clone(),
-                ttl,
-                labels,
-                host: args.host.clone(),
-                attribution,
-                wait: args.wait,
-                idempotency_key: None,
-                from_snapshot: None,
-            };
+            let request = launch_request(&args.launch, snap.profile_id.clone(), attribution)?;
             let outcome = operations::restore(&core, &args.snapshot_id, request).await?;
             render::sandbox(&mut out, &outcome.record)?;
             Ok(())
@@ -234,33 +218,43 @@ pub async fn run(cli: Cli) -> Outcome {
     }
 }
 
-async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
-    let ttl = args
+/// The request `launch` asks for: lifetime and labels checked, placement, wait.
+fn launch_request(
+    launch: &LaunchArgs,
+    profile: String,
+    attribution: Attribution,
+) -> Result<CreateRequest, Error> {
+    let ttl = launch
         .ttl
         .as_deref()
         .map(time::parse_duration)
         .transpose()
         .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
-    let labels = labels::parse_labels(args.labels.iter().map(String::as_str))
+    let labels = labels::parse_labels(launch.labels.iter().map(String::as_str))
         .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
+    Ok(CreateRequest {
+        profile,
+        ttl,
+        labels,
+        host: launch.host.clone(),
+        attribution,
+        wait: launch.wait,
+        idempotency_key: None,
+        from_snapshot: None,
+    })
+}
+
+async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
     let core = open_core(cli)?;
+    let who = &args.launch.who;
     let attribution = Attribution::resolve(
-        args.who.consumer.as_deref(),
-        args.who.project.as_deref(),
+        who.consumer.as_deref(),
+        who.project.as_deref(),
         core.config.defaults.consumer.as_deref(),
         core.config.defaults.project.as_deref(),
     )
     .map_err(Error::Invalid)?;
-    let request = CreateRequest {
-        profile: args.profile.clone(),
-        ttl,
-        labels,
-        host: args.host.clone(),
-        attribution,
-        wait: args.wait,
-        idempotency_key: None,
-        from_snapshot: None,
-    };
+    let request = launch_request(&args.launch, args.profile.clone(), attribution)?;
     let record = operations::create(&core, request).await?;
     render::sandbox(out, &record)?;
     Ok(())

@@ -159,6 +159,13 @@ pub struct CreateArgs {
     /// profile.NAME (or NAME).
     #[arg(long = "profile")]
     pub profile: String,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
+/// How a new sandbox is started, by `create` and `restore` alike.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
     /// Lifetime, e.g. 30m or 2h (default: the profile's).
     #[arg(long = "ttl")]
     pub ttl: Option<String>,
@@ -262,16 +269,8 @@ pub enum SnapshotCommand {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     pub snapshot_id: String,
-    #[arg(long = "ttl")]
-    pub ttl: Option<String>,
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
-    #[arg(long = "host")]
-    pub host: Option<String>,
-    #[arg(long = "wait")]
-    pub wait: bool,
     #[command(flatten)]
-    pub who: Who,
+    pub launch: LaunchArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 
 use super::commands::{Failure, list_filter};
 use super::render::{self, Out};
-use super::{Cli, Command, ExtensionsCommand, ProfilesCommand, SnapshotCommand};
+use super::{Cli, Command, ExtensionsCommand, LaunchArgs, ProfilesCommand, SnapshotCommand};
 use futures::StreamExt;
 use reqwest::{Client, Method};
 use sandboxer::Error;
@@ -78,6 +78,19 @@ fn query(pairs: &[(&str, String)]) -> String {
     )
 }
 
+/// The body fields `launch` gives a create or a restore (labels checked here).
+fn launch_body(launch: &LaunchArgs) -> Result<Value, Error> {
+    let mut labels = serde_json::Map::new();
+    for l in &launch.labels {
+        let (k, v) = sandboxer::labels::parse_label(l)
+            .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
+        labels.insert(k, json!(v));
+    }
+    Ok(json!({
+        "ttl": launch.ttl, "labels": labels, "host": launch.host, "wait": launch.wait,
+    }))
+}
+
 pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> {
     let r = Remote {
         base: server.trim_end_matches('/').to_string(),
@@ -86,16 +99,10 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
     };
     match &cli.command {
         Command::Create(args) => {
-            let mut labels = serde_json::Map::new();
-            for l in &args.labels {
-                let (k, v) = sandboxer::labels::parse_label(l)
-                    .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
-                labels.insert(k, json!(v));
-            }
-            let body = json!({
-                "profile": args.profile, "ttl": args.ttl, "labels": labels, "host": args.host,
-                "wait": args.wait, "project": args.who.project, "consumer": args.who.consumer,
-            });
+            let mut body = launch_body(&args.launch)?;
+            body["profile"] = json!(args.profile);
+            body["project"] = json!(args.launch.who.project);
+            body["consumer"] = json!(args.launch.who.consumer);
             let record: SandboxRecord = r.json(Method::POST, "/v1/sandboxes", Some(body)).await?;
             render::sandbox(out, &record)?;
         }
@@ -320,15 +327,7 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
             render::snapshot(out, &snap)?;
         }
         Command::Restore(args) => {
-            let mut labels = serde_json::Map::new();
-            for l in &args.labels {
-                let (k, v) = sandboxer::labels::parse_label(l)
-                    .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
-                labels.insert(k, json!(v));
-            }
-            let body = json!({
-                "ttl": args.ttl, "labels": labels, "host": args.host, "wait": args.wait,
-            });
+            let body = launch_body(&args.launch)?;
             let record: SandboxRecord = r
                 .json(
                     Method::POST,

@@ -78,17 +78,7 @@ pub async fn create(
         Some(&who.project),
     )
     .map_err(ApiError::bad_request)?;
-    for (k, v) in &body.labels {
-        crate::labels::validate_key(k)
-            .and_then(|_| crate::labels::validate_value(k, v))
-            .map_err(|e| ApiError::bad_request(format!("labels: {e}")))?;
-    }
-    let ttl = body
-        .ttl
-        .as_deref()
-        .map(crate::time::parse_duration)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
+    let ttl = checked_launch(body.ttl.as_deref(), &body.labels)?;
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -288,4 +278,19 @@ pub async fn exec(
     Ok(Json(
         operations::exec(&app.core, &id, request, &who.consumer.to_string()).await?,
     ))
+}
+
+/// Checks the labels of a create or restore and reads its TTL.
+pub(super) fn checked_launch(
+    ttl: Option<&str>,
+    labels: &BTreeMap<String, String>,
+) -> ApiResult<Option<std::time::Duration>> {
+    for (k, v) in labels {
+        crate::labels::validate_key(k)
+            .and_then(|_| crate::labels::validate_value(k, v))
+            .map_err(|e| ApiError::bad_request(format!("labels: {e}")))?;
+    }
+    ttl.map(crate::time::parse_duration)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))
 }

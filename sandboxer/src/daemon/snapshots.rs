@@ -87,17 +87,7 @@ pub async fn restore(
     Body(body): Body<RestoreBody>,
 ) -> ApiResult<(StatusCode, Json<SandboxRecord>)> {
     let snap = visible(&app, &who, &snapshot_id)?;
-    for (k, v) in &body.labels {
-        crate::labels::validate_key(k)
-            .and_then(|_| crate::labels::validate_value(k, v))
-            .map_err(|e| ApiError::bad_request(format!("labels: {e}")))?;
-    }
-    let ttl = body
-        .ttl
-        .as_deref()
-        .map(crate::time::parse_duration)
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))?;
+    let ttl = super::sandboxes::checked_launch(body.ttl.as_deref(), &body.labels)?;
     // The restored sandbox is charged to the caller, in the snapshot's project.
     let attribution = Attribution::resolve(
         Some(&who.consumer.to_string()),
