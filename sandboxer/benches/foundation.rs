@@ -125,6 +125,8 @@ fn populate(path: &std::path::Path, count: usize) {
                     cost_per_hour: 0.1,
                     currency: "USD".into(),
                     replaces: None,
+                    resources: Default::default(),
+                    idle_ms: None,
                 },
                 "agt:bench",
             )

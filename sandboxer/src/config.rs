@@ -24,6 +24,94 @@ pub struct Config {
     pub extensions: BTreeMap<String, ExtensionConfig>,
     #[serde(default)]
     pub daemon: DaemonConfig,
+    #[serde(default)]
+    pub lifetimes: LifetimeConfig,
+    #[serde(default)]
+    pub budgets: Vec<BudgetConfig>,
+}
+
+/// Lifetime rules the core applies to every sandbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifetimeConfig {
+    /// An `expiry_warning` event goes out this long before a sandbox expires.
+    #[serde(deserialize_with = "duration_required")]
+    pub warn_before: Duration,
+}
+
+impl Default for LifetimeConfig {
+    fn default() -> Self {
+        LifetimeConfig {
+            warn_before: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A spending limit for a project (or one consumer in it) per period.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    pub project: String,
+    /// Only this consumer's spending in the project (`agt:NAME`...).
+    #[serde(default)]
+    pub consumer: Option<String>,
+    #[serde(deserialize_with = "amount")]
+    pub amount: rust_decimal::Decimal,
+    #[serde(default = "usd")]
+    pub currency: String,
+    #[serde(default)]
+    pub period: BudgetPeriod,
+    #[serde(default)]
+    pub policy: BudgetPolicy,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<rust_decimal::Decimal, D::Error> {
+    let value = f64::deserialize(d)?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(serde::de::Error::custom(
+            "amount must be a number of zero or more",
+        ));
+    }
+    Ok(crate::money::decimal(value))
+}
+
+/// The span a budget's spending is counted over (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetPeriod {
+    Day,
+    #[default]
+    Month,
+    /// Since the beginning.
+    Total,
+}
+
+/// What happens to running sandboxes when a budget runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetPolicy {
+    /// An event per sandbox; they keep running.
+    #[default]
+    Warn,
+    /// Snapshot each sandbox (where its backend can) and destroy it, so that it
+    /// can be restored once the budget allows.
+    Stop,
+    /// Destroy each sandbox.
+    Destroy,
+}
+
+impl BudgetPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetPolicy::Warn => "warn",
+            BudgetPolicy::Stop => "stop",
+            BudgetPolicy::Destroy => "destroy",
+        }
+    }
 }
 
 /// `sandboxer serve`: where it listens, who may call it, how often its loops run.

@@ -10,6 +10,7 @@ pub mod exthost;
 pub mod ids;
 pub mod labels;
 pub mod lifecycle;
+pub mod money;
 pub mod operations;
 pub mod profile;
 pub mod secrets;

@@ -67,6 +67,12 @@ impl State {
     pub fn is_usable(self) -> bool {
         matches!(self, State::Ready | State::Active)
     }
+
+    /// Whether time in this state is charged: the backend is working for it or it
+    /// can be used. `expired` and `destroying` are not: the core is taking it away.
+    pub fn is_billed(self) -> bool {
+        matches!(self, State::Provisioning | State::Ready | State::Active)
+    }
 }
 
 impl fmt::Display for State {

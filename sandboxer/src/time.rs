@@ -25,6 +25,20 @@ pub fn parse_rfc3339(s: &str) -> Option<Millis> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Parses an instant a person writes: RFC 3339 (`2026-11-01T00:00:00Z`) or a
+/// date (`2026-11-01`, midnight UTC).
+pub fn parse_instant(s: &str) -> Result<Millis, String> {
+    let s = s.trim();
+    if let Some(ms) = parse_rfc3339(s) {
+        return Ok(ms);
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+        .ok_or_else(|| format!("{s:?} is not a time: write 2026-11-01 or 2026-11-01T12:00:00Z"))
+}
+
 /// Parses a duration such as `90s`, `30m`, `2h` or `1d 6h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
@@ -49,6 +63,18 @@ pub fn duration_ms(d: Duration) -> Millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_dates_or_rfc3339() {
+        assert_eq!(parse_instant("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_instant("1970-01-01T00:00:01.5Z").unwrap(), 1_500);
+        assert_eq!(parse_instant("1970-01-01T01:00:00+01:00").unwrap(), 0);
+        assert!(
+            parse_instant("yesterday")
+                .unwrap_err()
+                .contains("2026-11-01")
+        );
+    }
 
     #[test]
     fn durations_round_trip_and_refuse_nonsense() {

@@ -3,13 +3,13 @@
 use super::render::{self, Out};
 use super::{
     Cli, Command, CreateArgs, EventsArgs, ExecArgs, ExtensionsCommand, LaunchArgs, ListArgs,
-    ProfilesCommand, SnapshotCommand, TokenCommand, Who,
+    ProfilesCommand, SnapshotCommand, TokenCommand, UsageArgs, Who,
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
 use sandboxer::exthost::{self, ExtensionClient, LaunchOptions};
 use sandboxer::lifecycle::State;
-use sandboxer::operations::{self, Core, CreateRequest};
+use sandboxer::operations::{self, Core, CreateRequest, GroupBy, LedgerQuery};
 use sandboxer::store::{self, EventFilter, SandboxFilter, Store};
 use sandboxer::{Error, labels, time};
 use std::time::Duration;
@@ -79,7 +79,8 @@ pub async fn run(cli: Cli) -> Outcome {
                     "warning: showing the stored record; the extension could not be asked: {warning}"
                 );
             }
-            render::sandbox(&mut out, &outcome.record)?;
+            let usage = outcome.record.usage_at(sandboxer::time::now_ms());
+            render::sandbox_with_usage(&mut out, &outcome.record, Some(&usage))?;
             Ok(())
         }
         Command::List(args) => list(&cli, args, &mut out),
@@ -151,10 +152,11 @@ pub async fn run(cli: Cli) -> Outcome {
             render::sandbox(&mut out, &outcome.record)?;
             Ok(())
         }
-        Command::Usage { by } => {
+        Command::Usage(args) => {
+            let (by, query) = usage_query(args)?;
             let core = open_core(&cli)?;
-            let groups = operations::usage(&core, by, |_| true)?;
-            render::usage(&mut out, by, &groups)?;
+            let ledger = operations::ledger(&core, by, &query, |_| true)?;
+            render::ledger(&mut out, &ledger, &args.format)?;
             Ok(())
         }
         Command::Events(args) => events(&cli, args, &mut out).await,
@@ -258,6 +260,30 @@ async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
     let record = operations::create(&core, request).await?;
     render::sandbox(out, &record)?;
     Ok(())
+}
+
+/// What `usage` asks for (shared with `--server` mode).
+pub fn usage_query(args: &UsageArgs) -> Result<(GroupBy, LedgerQuery), Error> {
+    if !matches!(args.format.as_str(), "table" | "csv" | "json") {
+        return Err(Error::Invalid(format!(
+            "--format {:?}: use table, csv or json",
+            args.format
+        )));
+    }
+    let instant = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(time::parse_instant)
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("--{flag}: {e}")))
+    };
+    let query = LedgerQuery {
+        since: instant("since", &args.since)?,
+        until: instant("until", &args.until)?,
+        project: args.project.clone(),
+        consumer: args.consumer.clone(),
+    };
+    Ok((args.by.parse()?, query))
 }
 
 /// The filter `list` asks for (shared with `--server` mode).

@@ -121,12 +121,8 @@ pub enum Command {
     Snapshot(SnapshotCommand),
     /// Restore a snapshot into a new sandbox.
     Restore(RestoreArgs),
-    /// Sandbox-seconds and cost in billed states, grouped.
-    Usage {
-        /// project, consumer, profile or extension.
-        #[arg(long = "by", default_value = "project")]
-        by: String,
-    },
+    /// The ledger: sandbox and snapshot time and cost, grouped (the billing export).
+    Usage(UsageArgs),
     /// Show the event log.
     Events(EventsArgs),
     /// The profile catalog.
@@ -264,6 +260,28 @@ pub enum SnapshotCommand {
         #[command(flatten)]
         who: Who,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// project, consumer, profile, extension or host.
+    #[arg(long = "by", default_value = "project")]
+    pub by: String,
+    /// From this time on (2026-11-01 or RFC 3339).
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    /// Up to this time, not included.
+    #[arg(long = "until")]
+    pub until: Option<String>,
+    /// Only this project.
+    #[arg(long = "project")]
+    pub project: Option<String>,
+    /// Only this consumer.
+    #[arg(long = "consumer")]
+    pub consumer: Option<String>,
+    /// table, csv or json (`--json` is json).
+    #[arg(long = "format", default_value = "table")]
+    pub format: String,
 }
 
 #[derive(Debug, Args)]

@@ -1,14 +1,14 @@
 //! `--server URL`: every verb through the daemon's API instead of the local state
 //! file, rendered the same way.
 
-use super::commands::{Failure, list_filter};
+use super::commands::{Failure, list_filter, usage_query};
 use super::render::{self, Out};
 use super::{Cli, Command, ExtensionsCommand, LaunchArgs, ProfilesCommand, SnapshotCommand};
 use futures::StreamExt;
 use reqwest::{Client, Method};
 use sandboxer::Error;
 use sandboxer::operations::DestroyOutcome;
-use sandboxer::operations::UsageGroup;
+use sandboxer::operations::Ledger;
 use sandboxer::store::{Event, SandboxRecord, SnapshotRecord};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -111,8 +111,15 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
                 "/v1/sandboxes/{id}{}",
                 if *cached { "" } else { "?refresh=true" }
             );
-            let record: SandboxRecord = r.json(Method::GET, &path, None).await?;
-            render::sandbox(out, &record)?;
+            let answer: Value = r.json(Method::GET, &path, None).await?;
+            let usage = serde_json::from_value(answer["usage"].clone()).ok();
+            let record: SandboxRecord =
+                serde_json::from_value(answer).map_err(|e| Error::Remote {
+                    status: 0,
+                    code: "bad_answer".into(),
+                    message: format!("the daemon's answer does not parse: {e}"),
+                })?;
+            render::sandbox_with_usage(out, &record, usage.as_ref())?;
         }
         Command::List(args) => {
             let filter = list_filter(args)?;
@@ -337,17 +344,24 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
                 .await?;
             render::sandbox(out, &record)?;
         }
-        Command::Usage { by } => {
-            let answer: Value = r
-                .json(
-                    Method::GET,
-                    &format!("/v1/usage{}", query(&[("by", by.clone())])),
-                    None,
-                )
+        Command::Usage(args) => {
+            // Checked here so that a bad flag is the same error as locally.
+            usage_query(args)?;
+            let mut pairs: Vec<(&str, String)> = vec![("by", args.by.clone())];
+            for (key, value) in [
+                ("since", &args.since),
+                ("until", &args.until),
+                ("project", &args.project),
+                ("consumer", &args.consumer),
+            ] {
+                if let Some(v) = value {
+                    pairs.push((key, v.clone()));
+                }
+            }
+            let ledger: Ledger = r
+                .json(Method::GET, &format!("/v1/usage{}", query(&pairs)), None)
                 .await?;
-            let groups: Vec<UsageGroup> = serde_json::from_value(answer["groups"].clone())
-                .map_err(|e| Error::Invalid(e.to_string()))?;
-            render::usage(out, by, &groups)?;
+            render::ledger(out, &ledger, &args.format)?;
         }
         Command::Serve { .. }
         | Command::Token(_)

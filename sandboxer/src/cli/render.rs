@@ -4,7 +4,7 @@ use super::commands::ExtensionReport;
 use comfy_table::{Table, presets};
 use sandboxer::operations::DestroyOutcome;
 use sandboxer::profile::Profile;
-use sandboxer::store::{Event, SandboxRecord, SandboxView};
+use sandboxer::store::{Event, SandboxRecord, SandboxUsage, SandboxView};
 use sandboxer::time::{format_duration, now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::json;
@@ -95,8 +95,19 @@ fn relative(ms: i64) -> String {
 }
 
 pub fn sandbox(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
+    sandbox_with_usage(out, r, None)
+}
+
+/// One sandbox with what it has cost so far (`get`).
+pub fn sandbox_with_usage(
+    out: &mut Out,
+    r: &SandboxRecord,
+    usage: Option<&SandboxUsage>,
+) -> io::Result<()> {
     if out.json {
-        return out.json(r);
+        let mut view = r.view();
+        view.usage = usage.cloned();
+        return out.json(&view);
     }
     let mut rows = vec![
         ("id", r.id.clone()),
@@ -125,6 +136,21 @@ pub fn sandbox(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
         "cost rate",
         format!("{} {}/hour", r.cost_per_hour, r.currency),
     ));
+    if let Some(u) = usage {
+        rows.push((
+            "cost so far",
+            format!(
+                "{} {} ({} s billed, as of {})",
+                u.cost, u.currency, u.sandbox_seconds, u.as_of
+            ),
+        ));
+    }
+    if let Some(idle) = r.idle_ms {
+        let last = r
+            .last_activity_at
+            .map_or("never used".into(), |t| format!("last used {}", rfc3339(t)));
+        rows.push(("idle timeout", format!("{} s ({last})", idle / 1000)));
+    }
     let labels: Vec<String> = r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     rows.push(("labels", labels.join(", ")));
     for e in &r.endpoints {
@@ -524,21 +550,46 @@ pub fn snapshot_list(out: &mut Out, snaps: &[sandboxer::store::SnapshotRecord]) 
     out.table(t)
 }
 
-pub fn usage(
+/// The ledger as a table (with totals), CSV or JSON.
+pub fn ledger(
     out: &mut Out,
-    by: &str,
-    groups: &[sandboxer::operations::UsageGroup],
+    ledger: &sandboxer::operations::Ledger,
+    format: &str,
 ) -> io::Result<()> {
-    if out.json {
-        return out.json(&json!({ "by": by, "groups": groups }));
+    if out.json || format == "json" {
+        return out.json(ledger);
     }
-    let mut t = table(&[&by.to_uppercase(), "SANDBOX-SECONDS", "COST", "CURRENCY"]);
-    for g in groups {
+    if format == "csv" {
+        let text = sandboxer::operations::to_csv(ledger).map_err(io::Error::other)?;
+        out.w.write_all(text.as_bytes())?;
+        return out.flush();
+    }
+    let mut t = table(&[
+        &ledger.by.to_uppercase(),
+        "SANDBOXES",
+        "SANDBOX-SECONDS",
+        "SNAPSHOT-SECONDS",
+        "COST",
+        "CURRENCY",
+    ]);
+    for g in &ledger.groups {
         t.add_row(vec![
             g.key.clone(),
-            format!("{:.0}", g.sandbox_seconds),
-            format!("{:.6}", g.cost),
+            g.sandboxes.to_string(),
+            g.sandbox_seconds.to_string(),
+            g.snapshot_seconds.to_string(),
+            g.cost.to_string(),
             g.currency.clone(),
+        ]);
+    }
+    for total in &ledger.totals {
+        t.add_row(vec![
+            "(total)".into(),
+            String::new(),
+            total.sandbox_seconds.to_string(),
+            total.snapshot_seconds.to_string(),
+            total.cost.to_string(),
+            total.currency.clone(),
         ]);
     }
     out.table(t)

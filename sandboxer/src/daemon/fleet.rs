@@ -2,14 +2,15 @@
 
 use super::App;
 use super::auth::Principal;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::Pairs;
 use crate::exthost::metrics;
 use crate::lifecycle::State;
+use crate::operations::{self, GroupBy, LedgerQuery};
 use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::header;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
 use serde_json::{Value, json};
@@ -129,16 +130,43 @@ pub async fn metrics(
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
 
-/// Sandbox-seconds and cost, grouped.
+/// The ledger: sandbox and snapshot time and cost, grouped, as JSON or CSV.
 pub async fn usage(
     AxState(app): AxState<Arc<App>>,
     who: Principal,
     q: Pairs,
-) -> ApiResult<Json<Value>> {
-    q.only(&["by"])?;
-    let by = q.get("by").unwrap_or("project");
-    let groups = crate::operations::usage(&app.core, by, |project| who.sees(project))?;
-    Ok(Json(json!({ "by": by, "groups": groups })))
+) -> ApiResult<Response> {
+    q.only(&["by", "since", "until", "project", "consumer", "format"])?;
+    let by: GroupBy = q.get("by").unwrap_or("project").parse()?;
+    let instant = |key: &str| {
+        q.get(key)
+            .map(crate::time::parse_instant)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+    };
+    let query = LedgerQuery {
+        since: instant("since")?,
+        until: instant("until")?,
+        project: q.get("project").map(str::to_string),
+        consumer: q.get("consumer").map(str::to_string),
+    };
+    let ledger = operations::ledger(&app.core, by, &query, |project| who.sees(project))?;
+    Ok(match q.get("format").unwrap_or("json") {
+        "json" => Json(ledger).into_response(),
+        "csv" => (
+            [(
+                header::CONTENT_TYPE,
+                "text/csv; charset=utf-8; header=present",
+            )],
+            operations::to_csv(&ledger)?,
+        )
+            .into_response(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "format={other:?}: use json or csv"
+            )));
+        }
+    })
 }
 
 /// `host/health` of every extension that offers it.

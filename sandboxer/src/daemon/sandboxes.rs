@@ -185,14 +185,17 @@ pub async fn get(
     who: Principal,
     Path(id): Path<String>,
     q: Pairs,
-) -> ApiResult<Json<SandboxRecord>> {
+) -> ApiResult<Response> {
     q.only(&["refresh"])?;
     let record = visible(&app, &who, &id)?;
-    if !q.bool("refresh")? {
-        return Ok(Json(record));
-    }
-    let outcome = operations::get(&app.core, &id, true).await?;
-    Ok(Json(outcome.record))
+    let record = if q.bool("refresh")? {
+        operations::get(&app.core, &id, true).await?.record
+    } else {
+        operations::touch(&app.core, &id);
+        record
+    };
+    let view = record.view().with_usage(crate::time::now_ms());
+    Ok(Json(view).into_response())
 }
 
 pub async fn destroy(

@@ -13,7 +13,8 @@ use crate::store::{Change, NewSandbox, SandboxRecord};
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
-    BackendState, CreateParams, GetParams, Labels, Placement, RestoreParams, Sandbox, Secrets,
+    BackendState, CostEstimate, CostEstimateParams, CreateParams, GetParams, Labels, Placement,
+    RestoreParams, Sandbox, Secrets,
 };
 use serde_json::json;
 use std::io::IsTerminal;
@@ -82,13 +83,42 @@ async fn create_replacing(
             format_duration(profile.ttl.max),
         )));
     }
-    // Everything that can fail on bad input fails before anything is recorded.
+    let consumer = request.attribution.consumer.to_string();
+    let earlier = match &request.idempotency_key {
+        Some(key) => core.store().sandbox_for_key(&consumer, key)?,
+        None => None,
+    };
+    if let Some(earlier) = earlier {
+        return Ok(CreateOutcome {
+            record: core.record(&earlier)?,
+            reused: true,
+        });
+    }
+    // Everything that can fail on bad input, or be refused, fails before anything
+    // is recorded (starting the extension creates nothing on the backend).
     let secrets = crate::secrets::resolve(&profile.secrets)?;
     let found = crate::exthost::find(profile.extension_name())?;
+    let client = core.extension(&found.name).await?;
+    let rate = match rate_of(&profile, &client).await.and_then(|rate| {
+        super::budget::check_create(
+            core,
+            &request.attribution.project,
+            &consumer,
+            rate.per_hour,
+            &rate.currency,
+            duration_ms(ttl),
+        )
+        .map(|()| rate)
+    }) {
+        Ok(rate) => rate,
+        Err(e) => {
+            client.release().await;
+            return Err(e);
+        }
+    };
 
     let id = crate::ids::new_sandbox_id();
     let _guard = core.lock(&id).await;
-    let consumer = request.attribution.consumer.to_string();
     let consumer_for_key = consumer.clone();
     let mut user_labels = profile.labels.clone();
     user_labels.extend(request.labels.clone());
@@ -113,23 +143,33 @@ async fn create_replacing(
         created_at,
         expires_at: created_at + duration_ms(ttl),
         ceiling_at: created_at + duration_ms(profile.ttl.max),
-        cost_per_hour: profile.cost.per_hour,
-        currency: profile.cost.currency.clone(),
+        cost_per_hour: rate.per_hour,
+        currency: rate.currency,
         replaces: replaces.map(str::to_string),
+        resources: profile.resources.clone(),
+        idle_ms: profile.ttl.idle.map(duration_ms),
     };
     let inserted = match &request.idempotency_key {
         Some(key) => core
             .store()
-            .insert_sandbox_keyed(&new, actor, &consumer_for_key, key)?,
-        None => core.store().insert_sandbox(&new, actor).map(Ok)?,
+            .insert_sandbox_keyed(&new, actor, &consumer_for_key, key),
+        None => core.store().insert_sandbox(&new, actor).map(Ok),
+    };
+    let inserted = match inserted {
+        Ok(inserted) => inserted,
+        Err(e) => {
+            client.release().await;
+            return Err(e.into());
+        }
     };
     if let Err(earlier) = inserted {
+        client.release().await;
         return Ok(CreateOutcome {
             record: core.record(&earlier)?,
             reused: true,
         });
     }
-    let (record, _) = core.store().transition(
+    let provisioning = core.store().transition(
         &id,
         State::Provisioning,
         actor,
@@ -139,11 +179,13 @@ async fn create_replacing(
             "path": found.path.display().to_string(),
             "restored_from": request.from_snapshot,
         }),
-    )?;
-
-    let client = match core.extension(&found.name).await {
-        Ok(client) => client,
-        Err(e) => return Err(fail(core, &id, actor, e)),
+    );
+    let (record, _) = match provisioning {
+        Ok(moved) => moved,
+        Err(e) => {
+            client.release().await;
+            return Err(e.into());
+        }
     };
     let outcome = provision(core, &client, &profile, &record, secrets, &request, actor).await;
     client.release().await;
@@ -154,6 +196,47 @@ async fn create_replacing(
         }),
         Err(e) => Err(fail(core, &id, actor, e)),
     }
+}
+
+/// What a sandbox is charged per hour, and in which currency.
+struct Rate {
+    per_hour: f64,
+    currency: String,
+}
+
+/// The profile's rate, else the extension's estimate for an hour, else nothing.
+async fn rate_of(profile: &Profile, client: &ExtensionClient) -> Result<Rate> {
+    if let Some(cost) = &profile.cost {
+        return Ok(Rate {
+            per_hour: cost.per_hour,
+            currency: cost.currency.clone(),
+        });
+    }
+    if !client.supports(m::COST_ESTIMATE) {
+        return Ok(Rate {
+            per_hour: 0.0,
+            currency: "USD".into(),
+        });
+    }
+    let params = CostEstimateParams {
+        profile: profile.to_wire(),
+        resources: profile.resources.clone(),
+        duration_s: 3600,
+    };
+    let estimate: CostEstimate = client.call(m::COST_ESTIMATE, &params).await?;
+    if !(estimate.amount.is_finite() && estimate.amount >= 0.0) {
+        return Err(Error::Backend(format!(
+            "extension {} estimated an hour of {} at {} {}: not a cost",
+            client.name(),
+            profile.id,
+            estimate.amount,
+            estimate.currency
+        )));
+    }
+    Ok(Rate {
+        per_hour: estimate.amount,
+        currency: estimate.currency,
+    })
 }
 
 /// Records the failure on the sandbox (unless it already moved on) and hands the

@@ -21,6 +21,7 @@ pub struct ExecRequest {
 }
 
 pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> Result<ExecResult> {
+    super::touch(core, id);
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !record.state.is_usable() {

@@ -46,11 +46,16 @@ fn list(
     })?)
 }
 
-/// One reaper pass: live sandboxes past their expiry become `expired`; every
+/// One reaper pass: expiry warnings, idle timeouts and budgets (`sweep`); live
+/// sandboxes past their expiry become `expired`; every
 /// `expired` or `destroying` sandbox gets a destroy attempt (an event each), with
 /// exponential backoff after failures.
 pub async fn reap_expired(core: &Core, counters: &LoopCounters) {
     counters.reaper_runs.fetch_add(1, Ordering::Relaxed);
+    // Warnings, idle timeouts and budgets first: what they expire is reaped below.
+    if let Err(e) = super::sweep(core).await {
+        tracing::warn!("lifetimes: {e}");
+    }
     let now = now_ms();
     match list(core, &[State::Ready, State::Active], Some(now)) {
         Ok(records) => {

@@ -2,28 +2,32 @@
 //! catalog, the configuration). The CLI (and later the daemon) only parse input
 //! and render output around these functions.
 
+mod budget;
 mod create;
 mod destroy;
 mod exec;
 mod fleet;
+mod ledger;
+mod lifetimes;
 mod query;
 mod snapshot;
 mod ttl;
-mod usage;
 
 /// Actor of the changes the core makes by itself (the loops, refreshes).
 pub const SYSTEM: &str = "system";
 
+pub use budget::{check_create, enforce, period_start};
 pub use create::{CreateOutcome, CreateRequest, create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
 pub use exec::{ExecRequest, exec};
 pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
 };
+pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
+pub use lifetimes::{Swept, sweep, touch};
 pub use query::{GetOutcome, events, for_each, get, list};
 pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
 pub use ttl::extend_ttl;
-pub use usage::{BILLED_STATES, UsageGroup, usage};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -44,6 +48,8 @@ pub struct Core {
     pool: Option<Pool>,
     /// One lock per sandbox id: mutating calls for one sandbox never overlap.
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// When each sandbox's activity was last written (see `touch`).
+    touched: Mutex<HashMap<String, crate::time::Millis>>,
 }
 
 /// An extension to call: started for this use (and ended with it), or shared
@@ -86,6 +92,7 @@ impl Core {
             catalog: OnceLock::new(),
             pool: None,
             locks: Mutex::new(HashMap::new()),
+            touched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -162,6 +169,22 @@ impl Core {
             }
         };
         lock.try_lock_owned().ok()
+    }
+
+    /// Whether a use of `id` at `now` should be written: the last write for it
+    /// was at least `every` ms ago (noted as written if so).
+    fn should_touch(&self, id: &str, now: crate::time::Millis, every: crate::time::Millis) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        if touched.len() > 4096 {
+            touched.retain(|_, at| now - *at < every);
+        }
+        match touched.get(id) {
+            Some(at) if now - *at < every => false,
+            _ => {
+                touched.insert(id.to_string(), now);
+                true
+            }
+        }
     }
 
     /// The record of `id`, or SandboxNotFound.

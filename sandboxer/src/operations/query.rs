@@ -23,6 +23,7 @@ pub struct GetOutcome {
 /// (or `failed`), a sandbox past its expiry becomes `expired`, and one the backend
 /// no longer has becomes `failed`.
 pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
+    super::touch(core, id);
     let record = core.record(id)?;
     let live = matches!(
         record.state,

@@ -33,6 +33,9 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
             "snapshot name {name:?} is invalid: 1 to 63 letters, digits, '-', '_' or '.'"
         )));
     }
+    if actor != super::SYSTEM {
+        super::touch(core, id);
+    }
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !record.state.is_usable() {
@@ -55,6 +58,13 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
         .await;
     client.release().await;
     let snapshot = answer?;
+    // Kept snapshots are charged at the profile's snapshot rate (none if the
+    // profile is gone from the catalog or sets none).
+    let cost = core
+        .catalog()
+        .get(&record.profile_id)
+        .ok()
+        .and_then(|p| p.cost.clone());
     let snap = SnapshotRecord {
         id: snapshot.snapshot_id.clone(),
         extension: record.extension.clone(),
@@ -66,6 +76,9 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
         created_at: now_ms(),
         deleted_at: None,
         details: snapshot.details,
+        cost_per_hour: cost.as_ref().map_or(0.0, |c| c.snapshot_per_hour),
+        currency: cost.map_or_else(|| record.currency.clone(), |c| c.currency),
+        host: record.host.clone(),
     };
     core.store().insert_snapshot(&snap)?;
     core.store().record_event(

@@ -12,6 +12,7 @@ use std::time::Duration;
 /// Extends the lifetime of `id` by `by`, counted from its current expiry (or from
 /// now, if it already passed). Backends with a native TTL are told too.
 pub async fn extend_ttl(core: &Core, id: &str, by: Duration, actor: &str) -> Result<SandboxRecord> {
+    super::touch(core, id);
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !matches!(

@@ -34,7 +34,9 @@ pub struct Profile {
     /// Secret name → where its value comes from; resolved at create only.
     pub secrets: BTreeMap<String, SecretRef>,
     pub labels: Labels,
-    pub cost: CostRate,
+    /// The rate, when the profile sets one; otherwise the extension's
+    /// `cost/estimate` gives it at create.
+    pub cost: Option<CostRate>,
     pub spec: Value,
     /// Files shipped with the profile (a compose file, say), by relative path.
     #[serde(skip)]
@@ -42,33 +44,35 @@ pub struct Profile {
     pub source: Source,
 }
 
-/// Default and ceiling of a sandbox's lifetime.
+/// Default and ceiling of a sandbox's lifetime, and how long it may sit unused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ttl {
     #[serde(serialize_with = "as_human")]
     pub default: Duration,
     #[serde(serialize_with = "as_human")]
     pub max: Duration,
+    #[serde(serialize_with = "opt_human", skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Duration>,
 }
 
 fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&crate::time::format_duration(*d))
 }
 
-/// What a sandbox of this profile costs while it exists.
+fn opt_human<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_human(d, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// What a sandbox of this profile costs while it exists, and what each of its
+/// snapshots costs while kept.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostRate {
     pub currency: String,
     pub per_hour: f64,
-}
-
-impl Default for CostRate {
-    fn default() -> Self {
-        CostRate {
-            currency: "USD".into(),
-            per_hour: 0.0,
-        }
-    }
+    pub snapshot_per_hour: f64,
 }
 
 /// Where a profile was loaded from.
@@ -110,10 +114,12 @@ impl Profile {
                     serde_json::to_value(&self.files).expect("strings serialize"),
                 );
             }
-            if !map.contains_key("cost") {
+            if let Some(cost) = &self.cost
+                && !map.contains_key("cost")
+            {
                 map.insert(
                     "cost".into(),
-                    serde_json::json!({ "currency": self.cost.currency, "per_hour": self.cost.per_hour }),
+                    serde_json::json!({ "currency": cost.currency, "per_hour": cost.per_hour }),
                 );
             }
         }

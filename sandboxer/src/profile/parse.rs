@@ -78,6 +78,8 @@ impl<'de> Deserialize<'de> for Version {
 struct RawTtl {
     default: HumanDuration,
     max: HumanDuration,
+    #[serde(default)]
+    idle: Option<HumanDuration>,
 }
 
 impl<'de> Deserialize<'de> for Ttl {
@@ -93,6 +95,7 @@ impl<'de> Deserialize<'de> for Ttl {
         Ok(Ttl {
             default: raw.default.0,
             max: raw.max.0,
+            idle: raw.idle.map(|i| i.0),
         })
     }
 }
@@ -103,6 +106,8 @@ struct RawCost {
     #[serde(default = "usd")]
     currency: String,
     per_hour: f64,
+    #[serde(default)]
+    snapshot_per_hour: f64,
 }
 
 fn usd() -> String {
@@ -112,10 +117,15 @@ fn usd() -> String {
 impl<'de> Deserialize<'de> for CostRate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawCost::deserialize(d)?;
-        if !(raw.per_hour.is_finite() && raw.per_hour >= 0.0) {
-            return Err(D::Error::custom(
-                "per_hour must be a number of zero or more",
-            ));
+        for (name, rate) in [
+            ("per_hour", raw.per_hour),
+            ("snapshot_per_hour", raw.snapshot_per_hour),
+        ] {
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(D::Error::custom(format!(
+                    "{name} must be a number of zero or more"
+                )));
+            }
         }
         if raw.currency.len() != 3 || !raw.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(D::Error::custom(format!(
@@ -126,6 +136,7 @@ impl<'de> Deserialize<'de> for CostRate {
         Ok(CostRate {
             currency: raw.currency,
             per_hour: raw.per_hour,
+            snapshot_per_hour: raw.snapshot_per_hour,
         })
     }
 }
@@ -162,7 +173,7 @@ struct RawProfile {
     #[serde(default)]
     labels: Option<LabelMap>,
     #[serde(default)]
-    cost: CostRate,
+    cost: Option<CostRate>,
     #[serde(default)]
     files: Vec<String>,
     #[serde(default)]
@@ -363,8 +374,10 @@ spec:
         assert_eq!(p.network.egress, sandboxer_ext_protocol::Egress::Allow);
         assert_eq!(p.secrets["API_TOKEN"], SecretRef::Env("DEMO_TOKEN".into()));
         assert_eq!(p.labels["team"], "infra");
-        assert_eq!(p.cost.per_hour, 0.25);
-        assert_eq!(p.cost.currency, "USD");
+        let cost = p.cost.clone().unwrap();
+        assert_eq!((cost.per_hour, cost.snapshot_per_hour), (0.25, 0.0));
+        assert_eq!(cost.currency, "USD");
+        assert_eq!(p.ttl.idle, None);
         let wire = p.to_wire();
         assert_eq!(wire.spec["files"]["compose.yaml"], "services: {}\n");
         assert_eq!(wire.spec["services"][0], "web");
@@ -458,6 +471,20 @@ spec:
             17,
             "cost",
             "zero or more",
+        );
+        check(
+            "  per_hour: 0.25",
+            "  per_hour: 0.25\n  snapshot_per_hour: .nan",
+            17,
+            "cost",
+            "snapshot_per_hour must be",
+        );
+        check(
+            "  max: 2h",
+            "  max: 2h\n  idle: 0s",
+            8,
+            "ttl.idle",
+            "longer than zero",
         );
         check(
             "files: [compose.yaml]",

@@ -31,6 +31,10 @@ pub enum EventKind {
     SnapshotTaken,
     /// A snapshot of the sandbox was deleted.
     SnapshotDeleted,
+    /// The sandbox expires soon (`lifetimes.warn_before`).
+    ExpiryWarning,
+    /// A budget covering the sandbox ran out; its policy was applied.
+    BudgetExhausted,
 }
 
 impl EventKind {
@@ -45,6 +49,8 @@ impl EventKind {
             EventKind::OrphanReaped => "orphan_reaped",
             EventKind::SnapshotTaken => "snapshot_taken",
             EventKind::SnapshotDeleted => "snapshot_deleted",
+            EventKind::ExpiryWarning => "expiry_warning",
+            EventKind::BudgetExhausted => "budget_exhausted",
         }
     }
 
@@ -59,6 +65,8 @@ impl EventKind {
             EventKind::OrphanReaped,
             EventKind::SnapshotTaken,
             EventKind::SnapshotDeleted,
+            EventKind::ExpiryWarning,
+            EventKind::BudgetExhausted,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

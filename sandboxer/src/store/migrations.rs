@@ -99,6 +99,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX snapshots_project ON snapshots (project, created_at);
     ",
+    // 4: the ledger and lifetimes: billed time kept on the row, resources, idle
+    // timeout and activity, the expiry last warned about; snapshots metered.
+    "
+    ALTER TABLE sandboxes ADD COLUMN billed_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sandboxes ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE sandboxes ADD COLUMN idle_ms INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN last_activity_at INTEGER;
+    ALTER TABLE sandboxes ADD COLUMN warned_expiry INTEGER;
+    UPDATE sandboxes SET billed_ms = (
+        SELECT COALESCE(SUM(u.ended_at - u.started_at), 0) FROM usage u
+        WHERE u.sandbox_id = sandboxes.id AND u.state IN ('provisioning', 'ready', 'active'));
+    ALTER TABLE usage ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE snapshots ADD COLUMN cost_per_hour REAL NOT NULL DEFAULT 0;
+    ALTER TABLE snapshots ADD COLUMN currency TEXT NOT NULL DEFAULT 'USD';
+    ALTER TABLE snapshots ADD COLUMN host TEXT;
+    ",
 ];
 
 /// The schema version this build writes.

@@ -15,7 +15,7 @@ mod view;
 pub use events::{Event, EventFilter, EventKind};
 pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 pub use snapshots::SnapshotRecord;
-pub use usage::UsageRecord;
+pub use usage::{SandboxUsage, UsageRecord};
 pub use view::{JsonField, SandboxView};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};

@@ -4,7 +4,7 @@
 use super::view::{JsonField, SandboxView};
 use crate::lifecycle::State;
 use crate::time::Millis;
-use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels};
+use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels, Resources};
 use serde::{Serialize, Serializer};
 
 /// One sandbox as recorded. Its JSON form is `SandboxView`'s.
@@ -37,9 +37,24 @@ pub struct SandboxRecord {
     pub currency: String,
     pub replaces: Option<String>,
     pub replaced_by: Option<String>,
+    /// Time spent in billed states, up to the start of the current state.
+    pub billed_ms: Millis,
+    /// What the profile asked for.
+    pub resources: Resources,
+    /// The profile's idle timeout: unused this long, the sandbox expires.
+    pub idle_ms: Option<Millis>,
+    /// The last use the core saw (exec, a call naming the sandbox).
+    pub last_activity_at: Option<Millis>,
+    /// The expiry an `expiry_warning` was last sent for.
+    pub warned_expiry: Option<Millis>,
 }
 
 impl SandboxRecord {
+    /// What the sandbox has cost up to `now`.
+    pub fn usage_at(&self, now: Millis) -> super::SandboxUsage {
+        super::SandboxUsage::of(&self.view(), now)
+    }
+
     /// The record borrowed for output.
     pub fn view(&self) -> SandboxView<'_> {
         SandboxView {
@@ -66,6 +81,11 @@ impl SandboxRecord {
             currency: &self.currency,
             replaces: self.replaces.as_deref(),
             replaced_by: self.replaced_by.as_deref(),
+            billed_ms: self.billed_ms,
+            resources: JsonField::Value(&self.resources),
+            idle_ms: self.idle_ms,
+            last_activity_at: self.last_activity_at,
+            usage: None,
         }
     }
 }
@@ -102,6 +122,12 @@ struct RecordJson {
     currency: String,
     replaces: Option<String>,
     replaced_by: Option<String>,
+    #[serde(default)]
+    resources: Resources,
+    #[serde(default)]
+    idle_timeout_s: Option<i64>,
+    #[serde(default)]
+    last_activity_at: Option<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for SandboxRecord {
@@ -135,6 +161,12 @@ impl<'de> serde::Deserialize<'de> for SandboxRecord {
             currency: r.currency,
             replaces: r.replaces,
             replaced_by: r.replaced_by,
+            // Not in the JSON form: the daemon answers with the cost itself.
+            billed_ms: 0,
+            resources: r.resources,
+            idle_ms: r.idle_timeout_s.map(|s| s * 1000),
+            last_activity_at: r.last_activity_at.as_deref().map(time).transpose()?,
+            warned_expiry: None,
         })
     }
 }
@@ -157,6 +189,8 @@ pub struct NewSandbox {
     pub cost_per_hour: f64,
     pub currency: String,
     pub replaces: Option<String>,
+    pub resources: Resources,
+    pub idle_ms: Option<Millis>,
 }
 
 /// Fields a transition may set along with the state. `None` leaves a field as is.

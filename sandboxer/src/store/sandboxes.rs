@@ -14,7 +14,8 @@ use serde_json::json;
 
 const COLUMNS: &str = "id, state, profile_id, profile_version, extension, consumer, project, \
     host, labels, backend_ref, endpoints, details, last_error, ttl_ms, created_at, updated_at, \
-    state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by";
+    state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by, \
+    billed_ms, resources, idle_ms, last_activity_at, warned_expiry";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
@@ -55,6 +56,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
         currency: row.get(20)?,
         replaces: row.get(21)?,
         replaced_by: row.get(22)?,
+        billed_ms: row.get(23)?,
+        resources: json_column(row, 24)?,
+        idle_ms: row.get(25)?,
+        last_activity_at: row.get(26)?,
+        warned_expiry: row.get(27)?,
     })
 }
 
@@ -110,6 +116,36 @@ impl Store {
         })
     }
 
+    /// The sandbox an idempotency key of `consumer` made, if it was used.
+    pub fn sandbox_for_key(&self, consumer: &str, key: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT sandbox_id FROM idempotency_keys WHERE consumer = ?1 AND key = ?2",
+            )?
+            .query_row(params![consumer, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Records a use of sandbox `id` at `at` (kept only if later than the last).
+    pub fn touch(&mut self, id: &str, at: Millis) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE sandboxes SET last_activity_at = ?2 WHERE id = ?1 \
+                 AND (last_activity_at IS NULL OR last_activity_at < ?2)",
+            )?
+            .execute(params![id, at])?;
+        Ok(())
+    }
+
+    /// Notes that sandbox `id` was warned about expiring at `expires_at`.
+    pub fn set_warned_expiry(&mut self, id: &str, expires_at: Millis) -> StoreResult<()> {
+        self.conn
+            .prepare_cached("UPDATE sandboxes SET warned_expiry = ?2 WHERE id = ?1")?
+            .execute(params![id, expires_at])?;
+        Ok(())
+    }
+
     /// Moves a sandbox to `to` if the lifecycle allows it, applying `change`, and
     /// records the event and the usage of the state it leaves, atomically.
     pub fn transition(
@@ -131,8 +167,14 @@ impl Store {
             }
             let now = now_ms().max(current.state_since);
             insert_usage(tx, &current, now)?;
+            let billed = if current.state.is_billed() {
+                now - current.state_since
+            } else {
+                0
+            };
             tx.execute(
                 "UPDATE sandboxes SET state = ?2, state_since = ?3, updated_at = ?3, \
+                 billed_ms = billed_ms + ?10, \
                  backend_ref = COALESCE(?4, backend_ref), endpoints = COALESCE(?5, endpoints), \
                  details = COALESCE(?6, details), host = COALESCE(?7, host), \
                  last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END \
@@ -147,6 +189,7 @@ impl Store {
                     change.host,
                     change.last_error.is_some(),
                     change.last_error.flatten(),
+                    billed,
                 ],
             )?;
             let event = insert_event(
@@ -250,20 +293,6 @@ impl Store {
         fetch(&self.conn, id)
     }
 
-    /// One sandbox's JSON (as `SandboxView::write_json` writes it) and its
-    /// project, straight from the row: the daemon's hot read path.
-    pub fn sandbox_json(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
-        let mut stmt = self.conn.prepare_cached(fetch_sql())?;
-        let mut rows = stmt.query([id])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        let view = view_of_row(row)?;
-        let mut json = Vec::with_capacity(1024);
-        view.write_json(&mut json);
-        Ok(Some((view.project.to_string(), json)))
-    }
-
     /// How many sandboxes are in each state.
     pub fn count_by_state(&self) -> StoreResult<std::collections::BTreeMap<State, u64>> {
         let mut stmt = self
@@ -329,9 +358,10 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
     tx.execute(
         "INSERT INTO sandboxes (id, state, profile_id, profile_version, extension, \
          consumer, project, host, labels, ttl_ms, created_at, updated_at, state_since, \
-         expires_at, ceiling_at, cost_per_hour, currency, replaces) \
+         expires_at, ceiling_at, cost_per_hour, currency, replaces, resources, idle_ms, \
+         last_activity_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
-         ?15, ?16)",
+         ?15, ?16, ?17, ?18, ?11)",
         params![
             new.id,
             State::Pending.as_str(),
@@ -349,6 +379,8 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
             new.cost_per_hour,
             new.currency,
             new.replaces,
+            to_json(&new.resources),
+            new.idle_ms,
         ],
     )?;
     insert_event(
@@ -445,5 +477,10 @@ fn view_of_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<SandboxView<'r>> {
         currency: text(row, 20)?,
         replaces: text_opt(row, 21)?,
         replaced_by: text_opt(row, 22)?,
+        billed_ms: row.get(23)?,
+        resources: JsonField::Raw(text(row, 24)?),
+        idle_ms: row.get(25)?,
+        last_activity_at: row.get(26)?,
+        usage: None,
     })
 }

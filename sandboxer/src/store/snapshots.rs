@@ -53,9 +53,22 @@ pub struct SnapshotRecord {
     )]
     pub deleted_at: Option<Millis>,
     pub details: JsonObject,
+    /// What keeping it costs (the profile's `cost.snapshot_per_hour`).
+    #[serde(default)]
+    pub cost_per_hour: f64,
+    #[serde(default = "usd")]
+    pub currency: String,
+    /// Where its data is kept (the source sandbox's host).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
-const COLUMNS: &str = "id, extension, sandbox_id, name, profile_id, consumer, project, created_at, deleted_at, details";
+fn usd() -> String {
+    "USD".into()
+}
+
+const COLUMNS: &str = "id, extension, sandbox_id, name, profile_id, consumer, project, \
+    created_at, deleted_at, details, cost_per_hour, currency, host";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
     let details: String = row.get(9)?;
@@ -70,6 +83,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
         created_at: row.get(7)?,
         deleted_at: row.get(8)?,
         details: serde_json::from_str(&details).unwrap_or_default(),
+        cost_per_hour: row.get(10)?,
+        currency: row.get(11)?,
+        host: row.get(12)?,
     })
 }
 
@@ -80,7 +96,8 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO snapshots (id, extension, sandbox_id, name, profile_id, \
-                 consumer, project, created_at, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 consumer, project, created_at, details, cost_per_hour, currency, host) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     s.id,
                     s.extension,
@@ -91,6 +108,9 @@ impl Store {
                     s.project,
                     s.created_at,
                     serde_json::Value::Object(s.details.clone()).to_string(),
+                    s.cost_per_hour,
+                    s.currency,
+                    s.host,
                 ],
             )?;
             Ok(())
@@ -115,6 +135,20 @@ impl Store {
              ORDER BY created_at, id"
         ))?;
         let rows = stmt.query_map([project], from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Snapshots, deleted or not, that existed at some time in `[since, until)`.
+    pub fn snapshots_between(
+        &self,
+        since: Option<Millis>,
+        until: Option<Millis>,
+    ) -> StoreResult<Vec<SnapshotRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM snapshots WHERE (?1 IS NULL OR deleted_at IS NULL OR deleted_at > ?1) \
+             AND (?2 IS NULL OR created_at < ?2) ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([since, until], from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -2,10 +2,14 @@
 //! when it leaves that state. The ledger and billing export are built on them.
 
 use super::records::SandboxRecord;
+use super::view::SandboxView;
 use super::{Store, StoreResult};
+use crate::money;
 use crate::time::Millis;
 use rusqlite::params;
-use serde::Serialize;
+use rust_decimal::Decimal;
+use sandboxer_ext_protocol::Resources;
+use serde::{Deserialize, Serialize};
 
 /// Time one sandbox spent in one state, with what it is charged to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,6 +25,7 @@ pub struct UsageRecord {
     pub host: Option<String>,
     pub cost_per_hour: f64,
     pub currency: String,
+    pub resources: Resources,
 }
 
 impl UsageRecord {
@@ -38,11 +43,39 @@ impl UsageRecord {
             host: record.host.clone(),
             cost_per_hour: record.cost_per_hour,
             currency: record.currency.clone(),
+            resources: record.resources.clone(),
         }
     }
 
     pub fn seconds(&self) -> f64 {
         (self.ended_at - self.started_at) as f64 / 1000.0
+    }
+}
+
+/// What one sandbox has cost so far: its time in billed states (the current
+/// stretch counted up to `as_of`) at its rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxUsage {
+    pub sandbox_seconds: Decimal,
+    pub cost: Decimal,
+    pub currency: String,
+    pub as_of: String,
+}
+
+impl SandboxUsage {
+    pub fn of(view: &SandboxView<'_>, now: Millis) -> SandboxUsage {
+        let open = if view.state.is_billed() {
+            (now - view.state_since).max(0)
+        } else {
+            0
+        };
+        let ms = view.billed_ms + open;
+        SandboxUsage {
+            sandbox_seconds: money::seconds(ms),
+            cost: money::cost(money::rate_ms(ms, money::decimal(view.cost_per_hour))),
+            currency: view.currency.to_string(),
+            as_of: crate::time::rfc3339(now),
+        }
     }
 }
 
@@ -55,8 +88,8 @@ pub(super) fn insert_usage(
     let u = UsageRecord::open(record, now);
     tx.execute(
         "INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project, \
-         profile_id, extension, host, cost_per_hour, currency) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         profile_id, extension, host, cost_per_hour, currency, resources) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             u.sandbox_id,
             u.state,
@@ -69,6 +102,7 @@ pub(super) fn insert_usage(
             u.host,
             u.cost_per_hour,
             u.currency,
+            serde_json::to_string(&u.resources).expect("plain data serializes"),
         ],
     )?;
     Ok(())
@@ -77,12 +111,35 @@ pub(super) fn insert_usage(
 impl Store {
     /// Usage records of one sandbox, or of all when `sandbox_id` is `None`.
     pub fn usage(&self, sandbox_id: Option<&str>) -> StoreResult<Vec<UsageRecord>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.usage_where(
+            "?1 IS NULL OR sandbox_id = ?1",
+            [sandbox_id.map(|s| rusqlite::types::Value::Text(s.into()))],
+        )
+    }
+
+    /// Usage records overlapping `[since, until)` (open ends when `None`).
+    pub fn usage_between(
+        &self,
+        since: Option<Millis>,
+        until: Option<Millis>,
+    ) -> StoreResult<Vec<UsageRecord>> {
+        self.usage_where(
+            "(?1 IS NULL OR ended_at > ?1) AND (?2 IS NULL OR started_at < ?2)",
+            [since, until].map(|t| t.map(rusqlite::types::Value::Integer)),
+        )
+    }
+
+    fn usage_where<const N: usize>(
+        &self,
+        condition: &str,
+        args: [Option<rusqlite::types::Value>; N],
+    ) -> StoreResult<Vec<UsageRecord>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT sandbox_id, state, started_at, ended_at, consumer, project, profile_id, \
-             extension, host, cost_per_hour, currency FROM usage \
-             WHERE ?1 IS NULL OR sandbox_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([sandbox_id], |row| {
+             extension, host, cost_per_hour, currency, resources FROM usage \
+             WHERE {condition} ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
             Ok(UsageRecord {
                 sandbox_id: row.get(0)?,
                 state: row.get(1)?,
@@ -95,6 +152,10 @@ impl Store {
                 host: row.get(8)?,
                 cost_per_hour: row.get(9)?,
                 currency: row.get(10)?,
+                resources: {
+                    let text: String = row.get(11)?;
+                    serde_json::from_str(&text).unwrap_or_default()
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

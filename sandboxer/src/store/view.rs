@@ -4,9 +4,10 @@
 //! the same JSON as `Serialize` without serde's per-key work, which is what makes
 //! listing thousands of sandboxes cheap; a test holds the two to the same bytes.
 
+use super::usage::SandboxUsage;
 use crate::lifecycle::State;
 use crate::time::{Millis, rfc3339};
-use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels};
+use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels, Resources};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -16,6 +17,20 @@ fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
 
 fn as_seconds<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_i64(ms / 1000)
+}
+
+fn opt_seconds<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_i64(ms / 1000),
+        None => s.serialize_none(),
+    }
+}
+
+fn opt_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
 }
 
 /// A JSON-valued field: typed, or JSON text the store wrote (so known valid).
@@ -101,9 +116,26 @@ pub struct SandboxView<'a> {
     pub currency: &'a str,
     pub replaces: Option<&'a str>,
     pub replaced_by: Option<&'a str>,
+    /// Time in billed states before the current state (see `SandboxUsage`).
+    #[serde(skip)]
+    pub billed_ms: Millis,
+    pub resources: JsonField<'a, Resources>,
+    #[serde(rename = "idle_timeout_s", serialize_with = "opt_seconds")]
+    pub idle_ms: Option<Millis>,
+    #[serde(serialize_with = "opt_rfc3339")]
+    pub last_activity_at: Option<Millis>,
+    /// What it cost so far: shown for one sandbox, not in lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<SandboxUsage>,
 }
 
 impl SandboxView<'_> {
+    /// The view with what the sandbox has cost up to `now`.
+    pub fn with_usage(mut self, now: Millis) -> Self {
+        self.usage = Some(SandboxUsage::of(&self, now));
+        self
+    }
+
     /// Appends the view's JSON (compact, the same bytes as `serde_json::to_writer`).
     pub fn write_json(&self, out: &mut Vec<u8>) {
         let key = |out: &mut Vec<u8>, k: &str| {
@@ -155,6 +187,19 @@ impl SandboxView<'_> {
         write_opt_str(out, self.replaces);
         key(out, ",\"replaced_by\":");
         write_opt_str(out, self.replaced_by);
+        key(out, ",\"resources\":");
+        self.resources.write_json(out);
+        key(out, ",\"idle_timeout_s\":");
+        match self.idle_ms {
+            Some(ms) => write_number(out, ms / 1000),
+            None => out.extend_from_slice(b"null"),
+        }
+        key(out, ",\"last_activity_at\":");
+        write_opt_str(out, self.last_activity_at.map(rfc3339).as_deref());
+        if let Some(usage) = &self.usage {
+            key(out, ",\"usage\":");
+            serde_json::to_writer(&mut *out, usage).expect("plain data serializes");
+        }
         out.push(b'}');
     }
 }
@@ -186,7 +231,7 @@ mod tests {
         }];
         let details = serde_json::json!({"a": [1, 2.5, null], "b": "c"});
         let details = details.as_object().unwrap();
-        let mut view = SandboxView {
+        let view = SandboxView {
             id: "01abc",
             state: State::Ready,
             profile_id: "profile.x",
@@ -210,8 +255,21 @@ mod tests {
             currency: "USD",
             replaces: None,
             replaced_by: Some("01def"),
+            billed_ms: 1_234,
+            resources: JsonField::Raw("{\"cpus\":1.5}"),
+            idle_ms: Some(900_000),
+            last_activity_at: Some(1_764_194_401_000),
+            usage: None,
         };
         check(&view);
+        let view = view.with_usage(1_764_194_500_000);
+        check(&view);
+        let mut view = SandboxView {
+            usage: None,
+            idle_ms: None,
+            last_activity_at: None,
+            ..view
+        };
         view.cost_per_hour = 0.0;
         view.host = Some("héllo \u{7f}");
         let raw_labels = serde_json::to_string(&labels).unwrap();

@@ -295,7 +295,12 @@ async fn every_route_answers_an_admin() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(usage["groups"][0]["key"], "profile.fix");
-    assert!(usage["groups"][0]["sandbox_seconds"].as_f64().unwrap() > 0.0);
+    let seconds: f64 = usage["groups"][0]["sandbox_seconds"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds > 0.0, "{usage}");
     let (status, hosts) = d.call("GET", "/v1/hosts", Some(ADMIN), None).await;
     assert_eq!((status, hosts["hosts"].is_array()), (StatusCode::OK, true));
 

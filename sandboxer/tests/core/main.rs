@@ -11,6 +11,7 @@ mod cli_profiles;
 mod concurrency;
 mod daemon;
 mod exthost;
+mod ledger;
 mod openapi;
 mod snapshots;
 mod support;

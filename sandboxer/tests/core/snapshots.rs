@@ -1,4 +1,4 @@
-//! Snapshots and restore, and usage, through the CLI and the daemon, with the
+//! Snapshots and restore through the CLI and the daemon, with the
 //! fixture as the backend (it keeps a snapshot as a file under its state folder)
 //! and the Python extension as one that offers no snapshots.
 
@@ -145,44 +145,6 @@ fn an_extension_without_snapshots_is_refused_by_name() {
         json!([]),
         "nothing recorded"
     );
-}
-
-#[test]
-fn usage_sums_billed_time_per_group() {
-    let env = env();
-    env.create(&[]);
-    env.json(&[
-        "create",
-        "--profile",
-        "profile.fix",
-        "--consumer",
-        "agt:other",
-        "--project",
-        "elsewhere",
-        "--wait",
-    ]);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let by_project = env.json(&["usage"]);
-    assert_eq!(by_project["by"], "project");
-    let keys: Vec<&str> = by_project["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["key"].as_str().unwrap())
-        .collect();
-    assert_eq!(keys, ["demo", "elsewhere"]);
-    for g in by_project["groups"].as_array().unwrap() {
-        assert!(g["sandbox_seconds"].as_f64().unwrap() >= 0.3, "{g}");
-    }
-    let by_consumer = env.json(&["usage", "--by", "consumer"]);
-    assert_eq!(by_consumer["groups"].as_array().unwrap().len(), 2);
-    let table = env.ok(&["usage", "--by", "profile"]);
-    assert!(
-        table.contains("PROFILE") && table.contains("profile.fix"),
-        "{table}"
-    );
-    let err = env.fails(&["usage", "--by", "colour"], 2);
-    assert!(err.contains("colour"), "{err}");
 }
 
 #[tokio::test]
