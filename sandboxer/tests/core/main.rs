@@ -12,6 +12,7 @@ mod concurrency;
 mod daemon;
 mod exthost;
 mod ledger;
+mod lifetimes;
 mod openapi;
 mod snapshots;
 mod support;
