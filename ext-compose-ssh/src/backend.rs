@@ -9,6 +9,7 @@ use crate::podman::{
 use crate::podman_api::PodmanApi;
 use crate::probe;
 use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
+use crate::snapshot;
 use crate::ssh::{self, Ssh, TransportError};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
@@ -60,8 +61,29 @@ fn failed(output: &std::process::Output, what: &str, host: &str) -> ErrorObject 
     )
 }
 
-/// A stable digest of what makes two creates "the same".
-fn request_digest(p: &CreateParams) -> String {
+/// A snapshot as the protocol shows it.
+fn to_snapshot(m: snapshot::SnapshotManifest) -> Snapshot {
+    let mut details = JsonObject::new();
+    details.insert("host".into(), json!(m.host));
+    details.insert("created_at".into(), json!(m.created_at));
+    details.insert("images".into(), json!(m.images));
+    details.insert("volumes".into(), json!(m.volumes));
+    Snapshot {
+        snapshot_id: m.snapshot_id,
+        snapshot_name: Some(m.snapshot_name),
+        sandbox_id: Some(m.sandbox_id),
+        labels: Labels::new(),
+        details,
+    }
+}
+
+fn chrono_now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// A stable digest of what makes two creates "the same" (a restore also names
+/// its snapshot).
+fn request_digest(p: &CreateParams, snapshot_id: Option<&str>) -> String {
     let mut same = p.clone();
     same.secrets = Secrets::default();
     same.progress_token = None;
@@ -69,6 +91,10 @@ fn request_digest(p: &CreateParams) -> String {
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&same).expect("params serialize"));
     hasher.update(serde_json::to_vec(&p.secrets.0.keys().collect::<Vec<_>>()).expect("names"));
+    if let Some(id) = snapshot_id {
+        hasher.update(b"restore:");
+        hasher.update(id.as_bytes());
+    }
     hasher
         .finalize()
         .iter()
@@ -78,6 +104,231 @@ fn request_digest(p: &CreateParams) -> String {
 }
 
 impl ComposeSsh {
+    /// Creates a sandbox, or restores one from a snapshot's images and volumes.
+    async fn provision(
+        &self,
+        ctx: &Context,
+        p: CreateParams,
+        restore: Option<&snapshot::SnapshotManifest>,
+    ) -> ExtResult<Sandbox> {
+        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let host_name = match &p.placement.host {
+            Some(h) => h.clone(),
+            None => self.options.hosts[0].name.clone(),
+        };
+        let ssh = self.ssh(&host_name)?;
+        let host: &HostConfig = ssh.host();
+        let digest = request_digest(&p, restore.map(|m| m.snapshot_id.as_str()));
+        let _guard = self.lock(&p.sandbox_id).await;
+        if let Some(existing) = self
+            .inventory(ssh, Some(&p.sandbox_id))
+            .await?
+            .remove(&p.sandbox_id)
+        {
+            return if existing.labels().get(REQUEST_LABEL) == Some(&digest) {
+                Ok(existing.to_sandbox(&p.sandbox_id, host))
+            } else {
+                Err(ErrorObject::domain(
+                    ErrorKind::AlreadyExists,
+                    format!(
+                        "sandbox {} exists on host {} with other params",
+                        p.sandbox_id, host.name
+                    ),
+                ))
+            };
+        }
+        let mut labelled = p.clone();
+        labelled
+            .labels
+            .insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+        labelled.labels.insert(REQUEST_LABEL.into(), digest);
+        let mut project = project::build(&spec, &labelled, &self.options.gateway_image)?;
+        if let Some(m) = restore {
+            project = project.with_images(&m.images);
+        }
+        drop(labelled);
+
+        ctx.progress(
+            format!(
+                "starting {} on host {}",
+                project_name(&p.sandbox_id),
+                host.name
+            ),
+            Some(10),
+        );
+        let dir = host.sandbox_dir(&p.sandbox_id);
+        let project_id = project_name(&p.sandbox_id);
+        let filter = podman::id_filter(&p.sandbox_id);
+        let restore_dir = restore
+            .map(|m| snapshot::snapshot_dir(host, &m.snapshot_id))
+            .unwrap_or_default();
+        let mut args: Vec<&str> = vec![&dir, &project_id, &filter, &restore_dir];
+        args.extend(project.images.iter().map(String::as_str));
+        let argv = podman::script_argv(CREATE_SCRIPT, &args);
+        let up_timeout = spec.ready.timeout + UP_EXTRA;
+        let out = ssh
+            .run(
+                &argv,
+                Some(project::tar_archive(&project.files)),
+                up_timeout,
+            )
+            .await
+            .map_err(transport_error)?;
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        match out.status.code() {
+            Some(0) => {}
+            Some(42) => {
+                return Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "image(s) {stderr} missing on host {}: build or load them there \
+                         (for the built-in profiles: run scripts/setup-host.sh on that host)",
+                        host.name
+                    ),
+                    Some(
+                        json!({ "missing_images": stderr.split_whitespace().collect::<Vec<_>>(), "host": host.name }),
+                    ),
+                ));
+            }
+            _ => {
+                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
+                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
+                return Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "podman-compose up failed on host {} ({}): {stderr}\n{logs}{}",
+                        host.name,
+                        out.status,
+                        cleanup
+                            .err()
+                            .map(|e| format!("\ncleanup failed too: {}", e.message))
+                            .unwrap_or_default()
+                    ),
+                    Some(json!({ "host": host.name })),
+                ));
+            }
+        }
+        ctx.progress("waiting until ready", Some(60));
+        match self
+            .wait_ready(ctx, ssh, &spec, &project.services, &p.sandbox_id)
+            .await
+        {
+            Ok(holdings) => {
+                ctx.progress("ready", Some(100));
+                Ok(holdings.to_sandbox(&p.sandbox_id, host))
+            }
+            Err(problem) => {
+                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
+                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
+                Err(ErrorObject::domain_with_details(
+                    ErrorKind::FailedPrecondition,
+                    format!(
+                        "sandbox {} on host {} did not become ready: {problem}; it was removed.\n\
+                         last log lines:\n{logs}{}",
+                        p.sandbox_id,
+                        host.name,
+                        cleanup
+                            .err()
+                            .map(|e| format!("\ncleanup failed too: {}", e.message))
+                            .unwrap_or_default()
+                    ),
+                    Some(json!({ "host": host.name, "logs": logs })),
+                ))
+            }
+        }
+    }
+
+    /// Takes snapshot `name` of a sandbox on its host (the same name again answers
+    /// the snapshot already taken).
+    async fn take_snapshot(&self, sandbox_id: &str, name: &str) -> ExtResult<Snapshot> {
+        let id = snapshot::snapshot_id(sandbox_id, name);
+        let _guard = self.lock(sandbox_id).await;
+        let (ssh, holdings) = self.find(sandbox_id, None).await?;
+        let host = ssh.host();
+        if let Some(taken) = self
+            .manifests(ssh)
+            .await?
+            .into_iter()
+            .find(|m| m.snapshot_id == id)
+        {
+            return Ok(to_snapshot(taken));
+        }
+        let project_prefix = format!("{}_", project_name(sandbox_id));
+        let mut manifest = snapshot::SnapshotManifest {
+            snapshot_id: id.clone(),
+            snapshot_name: name.to_string(),
+            sandbox_id: sandbox_id.to_string(),
+            host: host.name.clone(),
+            created_at: chrono_now(),
+            images: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+        };
+        let mut triples: Vec<String> = Vec::new();
+        for c in &holdings.containers {
+            let Some(service) = c.service().filter(|s| *s != project::GATEWAY_SERVICE) else {
+                continue;
+            };
+            let image = snapshot::image_name(&id, service);
+            triples.extend(["c".to_string(), c.name().to_string(), image.clone()]);
+            manifest.images.insert(service.to_string(), image);
+        }
+        for v in &holdings.volumes {
+            let volume = v.name.strip_prefix(&project_prefix).unwrap_or(&v.name);
+            let file = snapshot::SnapshotManifest::volume_file(volume);
+            triples.extend(["v".to_string(), v.name.clone(), file.clone()]);
+            manifest.volumes.insert(volume.to_string(), file);
+        }
+        let dir = snapshot::snapshot_dir(host, &id);
+        let mut args: Vec<&str> = vec![&dir, &id];
+        args.extend(triples.iter().map(String::as_str));
+        let argv = podman::script_argv(snapshot::SNAPSHOT_SCRIPT, &args);
+        let stdin = serde_json::to_vec(&manifest).expect("manifest serializes");
+        let out = ssh
+            .run(&argv, Some(stdin), UP_EXTRA)
+            .await
+            .map_err(transport_error)?;
+        if !out.status.success() {
+            return Err(failed(&out, "taking a snapshot", &host.name));
+        }
+        Ok(to_snapshot(manifest))
+    }
+
+    /// The snapshots kept on one host.
+    async fn manifests(&self, ssh: &Ssh) -> ExtResult<Vec<snapshot::SnapshotManifest>> {
+        let dir = snapshot::snapshots_dir(ssh.host());
+        let argv = podman::script_argv(snapshot::LIST_SCRIPT, &[&dir]);
+        let out = ssh.run(&argv, None, QUICK).await.map_err(transport_error)?;
+        if !out.status.success() {
+            return Err(failed(&out, "listing snapshots", &ssh.host().name));
+        }
+        Ok(snapshot::SnapshotManifest::parse_all(
+            &String::from_utf8_lossy(&out.stdout),
+        ))
+    }
+
+    /// The host holding a snapshot, and its manifest; NotFound when no host does.
+    async fn find_snapshot(
+        &self,
+        snapshot_id: &str,
+    ) -> ExtResult<(String, snapshot::SnapshotManifest)> {
+        if snapshot::is_snapshot_id(snapshot_id) {
+            for ssh in self.hosts.values() {
+                if let Some(m) = self
+                    .manifests(ssh)
+                    .await?
+                    .into_iter()
+                    .find(|m| m.snapshot_id == snapshot_id)
+                {
+                    return Ok((ssh.host().name.clone(), m));
+                }
+            }
+        }
+        Err(ErrorObject::domain(
+            ErrorKind::NotFound,
+            format!("no snapshot {snapshot_id} on any configured host"),
+        ))
+    }
+
     /// Holds the lock of one sandbox id until the guard is dropped.
     async fn lock(&self, sandbox_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = self
@@ -358,7 +609,15 @@ impl Extension for ComposeSsh {
         Manifest {
             name: "compose-ssh".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            optional_methods: vec![m::SANDBOX_EXEC, m::COST_ESTIMATE, m::HOST_HEALTH],
+            optional_methods: vec![
+                m::SANDBOX_EXEC,
+                m::COST_ESTIMATE,
+                m::HOST_HEALTH,
+                m::SANDBOX_SNAPSHOT,
+                m::SANDBOX_RESTORE,
+                m::SNAPSHOT_LIST,
+                m::SNAPSHOT_DELETE,
+            ],
             features: vec![],
             options_schema: BTreeMap::from([
                 (
@@ -407,125 +666,62 @@ impl Extension for ComposeSsh {
     }
 
     async fn create(&self, ctx: &Context, p: CreateParams) -> ExtResult<Sandbox> {
-        let spec = ProfileSpec::parse(&p.profile.spec)?;
-        let host_name = match &p.placement.host {
-            Some(h) => h.clone(),
-            None => self.options.hosts[0].name.clone(),
-        };
-        let ssh = self.ssh(&host_name)?;
-        let host: &HostConfig = ssh.host();
-        let digest = request_digest(&p);
-        let _guard = self.lock(&p.sandbox_id).await;
-        if let Some(existing) = self
-            .inventory(ssh, Some(&p.sandbox_id))
-            .await?
-            .remove(&p.sandbox_id)
-        {
-            return if existing.labels().get(REQUEST_LABEL) == Some(&digest) {
-                Ok(existing.to_sandbox(&p.sandbox_id, host))
-            } else {
-                Err(ErrorObject::domain(
-                    ErrorKind::AlreadyExists,
-                    format!(
-                        "sandbox {} exists on host {} with other params",
-                        p.sandbox_id, host.name
-                    ),
-                ))
-            };
-        }
-        let mut labelled = p.clone();
-        labelled
-            .labels
-            .insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
-        labelled.labels.insert(REQUEST_LABEL.into(), digest);
-        let project = project::build(&spec, &labelled, &self.options.gateway_image)?;
-        drop(labelled);
+        self.provision(ctx, p, None).await
+    }
 
-        ctx.progress(
-            format!(
-                "starting {} on host {}",
-                project_name(&p.sandbox_id),
-                host.name
-            ),
-            Some(10),
-        );
-        let dir = host.sandbox_dir(&p.sandbox_id);
-        let project_id = project_name(&p.sandbox_id);
-        let filter = podman::id_filter(&p.sandbox_id);
-        let mut args: Vec<&str> = vec![&dir, &project_id, &filter];
-        args.extend(project.images.iter().map(String::as_str));
-        let argv = podman::script_argv(CREATE_SCRIPT, &args);
-        let up_timeout = spec.ready.timeout + UP_EXTRA;
-        let out = ssh
-            .run(
-                &argv,
-                Some(project::tar_archive(&project.files)),
-                up_timeout,
-            )
-            .await
-            .map_err(transport_error)?;
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        match out.status.code() {
-            Some(0) => {}
-            Some(42) => {
-                return Err(ErrorObject::domain_with_details(
-                    ErrorKind::FailedPrecondition,
+    async fn snapshot(&self, _ctx: &Context, p: SnapshotParams) -> ExtResult<Snapshot> {
+        self.take_snapshot(&p.sandbox_id, &p.snapshot_name).await
+    }
+
+    /// Restores on the host that holds the snapshot (its images are local there).
+    async fn restore(&self, ctx: &Context, p: RestoreParams) -> ExtResult<Sandbox> {
+        let (host, manifest) = self.find_snapshot(&p.snapshot_id).await?;
+        let mut create = p.create;
+        match &create.placement.host {
+            Some(asked) if *asked != host => {
+                return Err(ErrorObject::invalid_argument(
+                    "placement.host",
                     format!(
-                        "image(s) {stderr} missing on host {}: build or load them there \
-                         (for the built-in profiles: run scripts/setup-host.sh on that host)",
-                        host.name
-                    ),
-                    Some(
-                        json!({ "missing_images": stderr.split_whitespace().collect::<Vec<_>>(), "host": host.name }),
+                        "snapshot {} is kept on host {host}; restore it there",
+                        p.snapshot_id
                     ),
                 ));
             }
-            _ => {
-                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
-                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
-                return Err(ErrorObject::domain_with_details(
-                    ErrorKind::FailedPrecondition,
-                    format!(
-                        "podman-compose up failed on host {} ({}): {stderr}\n{logs}{}",
-                        host.name,
-                        out.status,
-                        cleanup
-                            .err()
-                            .map(|e| format!("\ncleanup failed too: {}", e.message))
-                            .unwrap_or_default()
-                    ),
-                    Some(json!({ "host": host.name })),
-                ));
+            _ => create.placement.host = Some(host),
+        }
+        self.provision(ctx, create, Some(&manifest)).await
+    }
+
+    async fn snapshot_list(
+        &self,
+        _ctx: &Context,
+        _p: SnapshotListParams,
+    ) -> ExtResult<SnapshotListResult> {
+        let mut snapshots = Vec::new();
+        for ssh in self.hosts.values() {
+            snapshots.extend(self.manifests(ssh).await?.into_iter().map(to_snapshot));
+        }
+        Ok(SnapshotListResult { snapshots })
+    }
+
+    async fn snapshot_delete(
+        &self,
+        _ctx: &Context,
+        p: SnapshotDeleteParams,
+    ) -> ExtResult<SnapshotDeleteResult> {
+        if !snapshot::is_snapshot_id(&p.snapshot_id) {
+            // Not one of ours, so there is nothing to delete.
+            return Ok(SnapshotDeleteResult { deleted: true });
+        }
+        for ssh in self.hosts.values() {
+            let dir = snapshot::snapshot_dir(ssh.host(), &p.snapshot_id);
+            let argv = podman::script_argv(snapshot::DELETE_SCRIPT, &[&p.snapshot_id, &dir]);
+            let out = ssh.run(&argv, None, QUICK).await.map_err(transport_error)?;
+            if !out.status.success() {
+                return Err(failed(&out, "deleting a snapshot", &ssh.host().name));
             }
         }
-        ctx.progress("waiting until ready", Some(60));
-        match self
-            .wait_ready(ctx, ssh, &spec, &project.services, &p.sandbox_id)
-            .await
-        {
-            Ok(holdings) => {
-                ctx.progress("ready", Some(100));
-                Ok(holdings.to_sandbox(&p.sandbox_id, host))
-            }
-            Err(problem) => {
-                let logs = self.logs_tail(ssh, &p.sandbox_id).await;
-                let cleanup = self.destroy_on(ssh, &p.sandbox_id).await;
-                Err(ErrorObject::domain_with_details(
-                    ErrorKind::FailedPrecondition,
-                    format!(
-                        "sandbox {} on host {} did not become ready: {problem}; it was removed.\n\
-                         last log lines:\n{logs}{}",
-                        p.sandbox_id,
-                        host.name,
-                        cleanup
-                            .err()
-                            .map(|e| format!("\ncleanup failed too: {}", e.message))
-                            .unwrap_or_default()
-                    ),
-                    Some(json!({ "host": host.name, "logs": logs })),
-                ))
-            }
-        }
+        Ok(SnapshotDeleteResult { deleted: true })
     }
 
     async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {

@@ -9,6 +9,7 @@
 //! - `project`: the effective compose file of a sandbox (labels, egress, secrets).
 //! - `inventory`: what a host holds, grouped by sandbox.
 //! - `probe`: readiness checks.
+//! - `snapshot`: snapshots (committed images, exported volumes) and their manifests.
 //! - `backend`: the protocol methods.
 
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod podman_api;
 pub mod probe;
 pub mod project;
 pub mod shell;
+pub mod snapshot;
 pub mod ssh;
 
 pub use backend::ComposeSsh;

@@ -13,12 +13,14 @@ pub const SECRETS_ENV: &str = "sandboxer.env";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 
 /// Creates a sandbox: checks images, unpacks the files from stdin, runs
-/// `podman-compose up -d`, then prints the containers as JSON.
-/// Args: dir, project, label filter, images...
+/// `podman-compose up -d`, then prints the containers as JSON. With a snapshot
+/// folder, the project is created without starting, each `volume-NAME.tar` there
+/// is imported into volume NAME, and then the services start.
+/// Args: dir, project, label filter, snapshot folder (or ""), images...
 /// Exit 42 with the missing images on stderr; 43 with compose's output on stderr.
 pub const CREATE_SCRIPT: &str = r#"set -u
-dir=$1 project=$2 filter=$3
-shift 3
+dir=$1 project=$2 filter=$3 restore=$4
+shift 4
 missing=
 for image in "$@"; do
   podman image exists "$image" || missing="$missing $image"
@@ -26,9 +28,19 @@ done
 if [ -n "$missing" ]; then echo "$missing" >&2; exit 42; fi
 mkdir -p "$dir" && tar -x -C "$dir" || exit 44
 cd "$dir" || exit 44
-if ! podman-compose -p "$project" -f sandboxer-compose.yaml up -d >compose-up.log 2>&1; then
-  tail -n 40 compose-up.log >&2
-  exit 43
+compose() { podman-compose -p "$project" -f sandboxer-compose.yaml "$@" >>compose-up.log 2>&1; }
+failed() { tail -n 40 compose-up.log >&2; exit 43; }
+if [ -n "$restore" ]; then
+  compose up --no-start || failed
+  for tarball in "$restore"/volume-*.tar; do
+    [ -e "$tarball" ] || continue
+    name=${tarball##*/volume-}
+    name=${name%.tar}
+    podman volume import "${project}_$name" "$tarball" >>compose-up.log 2>&1 || failed
+  done
+  compose start || failed
+else
+  compose up -d || failed
 fi
 podman ps -a --filter "label=$filter" --format json
 "#;

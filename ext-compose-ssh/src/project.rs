@@ -616,6 +616,37 @@ pub fn build(
     })
 }
 
+impl Project {
+    /// The project with services run from other images (a snapshot's), keyed by
+    /// service; services not named keep theirs.
+    pub fn with_images(mut self, images: &BTreeMap<String, String>) -> Project {
+        if let Some(services) = self
+            .compose
+            .get_mut("services")
+            .and_then(Value::as_object_mut)
+        {
+            for (name, service) in services.iter_mut() {
+                if let (Some(image), Some(svc)) = (images.get(name), service.as_object_mut()) {
+                    svc.insert("image".into(), Value::String(image.clone()));
+                }
+            }
+            self.images = services
+                .values()
+                .filter_map(|s| s.get("image").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            self.images.sort();
+            self.images.dedup();
+        }
+        let effective = serde_json::to_vec_pretty(&self.compose).expect("JSON serializes");
+        for file in &mut self.files {
+            if file.0 == crate::podman::EFFECTIVE_COMPOSE {
+                file.1 = effective.clone();
+            }
+        }
+        self
+    }
+}
+
 /// `NAME=value` lines. A value with a newline cannot be carried by an env file.
 fn env_file(params: &CreateParams) -> Result<Vec<u8>, ErrorObject> {
     let mut out = String::new();

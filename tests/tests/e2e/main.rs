@@ -6,4 +6,5 @@ mod compose;
 mod daemon;
 mod egress;
 mod hostile;
+mod ledger;
 mod support;

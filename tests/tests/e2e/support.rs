@@ -90,11 +90,13 @@ impl E2e {
 
 impl Drop for E2e {
     fn drop(&mut self) {
-        // Whatever a test left behind, by this test's project label.
+        // Whatever a test left behind, by this test's project label (snapshot
+        // images carry it too: a commit keeps the container's labels).
         let script = "f=\"label=sandboxer.project=$1\"; \
             podman ps -aq --filter \"$f\" | xargs -r podman rm -f -t 0 >/dev/null 2>&1; \
             podman network ls -q --filter \"$f\" | xargs -r podman network rm -f >/dev/null 2>&1; \
             podman volume ls -q --filter \"$f\" | xargs -r podman volume rm -f >/dev/null 2>&1; \
+            podman images -q --filter \"$f\" | sort -u | xargs -r podman rmi -f >/dev/null 2>&1; \
             rm -rf -- \"$2\"";
         let _ = std::process::Command::new("sh")
             .args([

@@ -1,0 +1,162 @@
+//! Snapshots on a host: each service's container committed to a local image, each
+//! volume exported to a tar, and a manifest, in `<workdir>/snapshots/<id>/` (made
+//! under a temporary name and renamed, so a folder with a manifest is complete).
+//! A restore runs the profile's project with those images, its volumes filled from
+//! the tars before any service starts.
+
+use crate::config::HostConfig;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Label on every image of a snapshot.
+pub const SNAPSHOT_LABEL: &str = "sandboxer.snapshot";
+/// The manifest in a snapshot's folder.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Takes a snapshot: the manifest comes on stdin.
+/// Args: dir, snapshot id, then `c CONTAINER IMAGE` and `v VOLUME FILE` triples.
+pub const SNAPSHOT_SCRIPT: &str = r#"set -eu
+dir=$1 id=$2
+shift 2
+tmp="$dir.partial"
+rm -rf -- "$tmp"
+mkdir -p -- "$tmp"
+cat > "$tmp/manifest.json"
+while [ $# -ge 3 ]; do
+  case $1 in
+    c) podman commit -q --change "LABEL sandboxer.snapshot=$id" -- "$2" "$3" >/dev/null ;;
+    v) podman volume export "$2" -o "$tmp/$3" ;;
+  esac
+  shift 3
+done
+rm -rf -- "$dir"
+mv -- "$tmp" "$dir"
+"#;
+
+/// Prints every manifest under a snapshots folder, one per line.
+/// Args: snapshots folder.
+pub const LIST_SCRIPT: &str = r#"set -u
+for m in "$1"/*/manifest.json; do
+  [ -f "$m" ] && cat "$m" && echo
+done
+true
+"#;
+
+/// Deletes a snapshot's images and folder. Idempotent.
+/// Args: snapshot id, dir.
+pub const DELETE_SCRIPT: &str = r#"set -u
+podman images -q --filter "label=sandboxer.snapshot=$1" | sort -u | xargs -r podman rmi -f >/dev/null
+rm -rf -- "$2" "$2.partial"
+"#;
+
+/// The id of snapshot `name` of a sandbox: the same name, the same id.
+pub fn snapshot_id(sandbox_id: &str, name: &str) -> String {
+    let digest = Sha256::digest(name.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("snap-{sandbox_id}-{hex}")
+}
+
+/// Whether `id` could be one of ours (`snap-` and a sandbox id's characters): only
+/// such ids are ever made into paths on a host.
+pub fn is_snapshot_id(id: &str) -> bool {
+    id.strip_prefix("snap-").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 90
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    })
+}
+
+/// The image a service is committed to.
+pub fn image_name(snapshot_id: &str, service: &str) -> String {
+    format!("localhost/sandboxer-snapshot:{snapshot_id}-{service}")
+}
+
+/// Where a host keeps its snapshots, and one snapshot.
+pub fn snapshots_dir(host: &HostConfig) -> String {
+    format!("{}/snapshots", host.workdir.trim_end_matches('/'))
+}
+
+pub fn snapshot_dir(host: &HostConfig, snapshot_id: &str) -> String {
+    format!("{}/{snapshot_id}", snapshots_dir(host))
+}
+
+/// What a snapshot holds, as written next to its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    pub snapshot_id: String,
+    pub snapshot_name: String,
+    pub sandbox_id: String,
+    pub host: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Service → committed image.
+    pub images: BTreeMap<String, String>,
+    /// Volume name in the compose file → tar file in the snapshot's folder.
+    pub volumes: BTreeMap<String, String>,
+}
+
+impl SnapshotManifest {
+    /// The tar file of a compose volume.
+    pub fn volume_file(volume: &str) -> String {
+        format!("volume-{volume}.tar")
+    }
+
+    /// Parses `LIST_SCRIPT`'s output; lines that are not manifests are skipped.
+    pub fn parse_all(text: &str) -> Vec<SnapshotManifest> {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_depend_on_the_name_only_and_are_safe_as_image_tags() {
+        let a = snapshot_id("01abc", "before upgrade; rm -rf /");
+        assert_eq!(a, snapshot_id("01abc", "before upgrade; rm -rf /"));
+        assert_ne!(a, snapshot_id("01abc", "Before upgrade; rm -rf /"));
+        assert!(a.starts_with("snap-01abc-") && a.len() == "snap-01abc-".len() + 12);
+        let image = image_name(&a, "web");
+        let tag = image.rsplit_once(':').unwrap().1;
+        assert!(tag.len() <= 128);
+        assert!(
+            tag.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        );
+        assert!(is_snapshot_id(&a));
+        for hostile in [
+            "snap-../../etc",
+            "snap-",
+            "other",
+            "snap-a b",
+            "snap-a/b",
+            "snap-A",
+        ] {
+            assert!(!is_snapshot_id(hostile), "{hostile}");
+        }
+    }
+
+    #[test]
+    fn manifests_round_trip_through_the_list_output() {
+        let m = SnapshotManifest {
+            snapshot_id: "snap-x-1".into(),
+            snapshot_name: "with \"quotes\"\nand a newline".into(),
+            sandbox_id: "x".into(),
+            host: "local".into(),
+            created_at: "2026-11-27T00:00:00Z".into(),
+            images: BTreeMap::from([("web".into(), image_name("snap-x-1", "web"))]),
+            volumes: BTreeMap::from([("data".into(), SnapshotManifest::volume_file("data"))]),
+        };
+        let line = serde_json::to_string(&m).unwrap();
+        assert!(!line.contains('\n'));
+        let text = format!("{line}\n\nnot json\n{line}\n");
+        assert_eq!(SnapshotManifest::parse_all(&text), vec![m.clone(), m]);
+    }
+}
