@@ -43,11 +43,14 @@ done
 true
 "#;
 
-/// Deletes a snapshot's images and folder. Idempotent.
+/// Deletes a snapshot's images and folder (and the snapshots folder with its
+/// last snapshot). Idempotent.
 /// Args: snapshot id, dir.
 pub const DELETE_SCRIPT: &str = r#"set -u
 podman images -q --filter "label=sandboxer.snapshot=$1" | sort -u | xargs -r podman rmi -f >/dev/null
 rm -rf -- "$2" "$2.partial"
+rmdir -- "${2%/*}" 2>/dev/null
+true
 "#;
 
 /// The id of snapshot `name` of a sandbox: the same name, the same id.

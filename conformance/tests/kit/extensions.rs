@@ -79,7 +79,12 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
     );
     assert_eq!(run.code, 0);
     let prefix = run.report["run_prefix"].as_str().unwrap();
-    for kind in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+    for kind in [
+        &["ps", "-a"][..],
+        &["network", "ls"],
+        &["volume", "ls"],
+        &["images"],
+    ] {
         let out = std::process::Command::new("podman")
             .args(kind)
             .args([

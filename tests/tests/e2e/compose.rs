@@ -77,17 +77,6 @@ fn compose_e2e_is_created_reached_used_and_destroyed_without_a_trace() {
     assert_eq!(e2e.json(&["destroy", &id])["already_destroyed"], true);
 }
 
-fn extension_options(e2e: &E2e) -> serde_json::Value {
-    json!({
-        "control_dir": e2e.env.path("ctl"),
-        "hosts": [{
-            "name": "loopback", "address": "127.0.0.1", "port": loopback::PORT, "user": "root",
-            "identity": loopback::identity(), "known_hosts": loopback::known_hosts(),
-            "workdir": e2e.workdir,
-        }],
-    })
-}
-
 #[test]
 fn a_sandbox_whose_record_was_deleted_is_still_found_by_its_label() {
     let e2e = E2e::new();
@@ -104,7 +93,7 @@ fn a_sandbox_whose_record_was_deleted_is_still_found_by_its_label() {
     drop(db);
     e2e.sandboxer(&["get", &id]).assert().code(3);
 
-    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), extension_options(&e2e));
+    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), e2e.extension_options());
     let listed = ext.ok("sandbox/list", json!({}));
     let found = listed["sandboxes"]
         .as_array()
@@ -302,7 +291,7 @@ fn host_health_and_cost_estimates_answer_from_the_real_host() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), extension_options(&e2e));
+    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), e2e.extension_options());
     let health = ext.ok("host/health", json!({}));
     let host = &health["hosts"][0];
     assert_eq!(host["host"], "loopback");

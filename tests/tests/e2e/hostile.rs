@@ -5,7 +5,9 @@
 use super::support::E2e;
 use compose_ssh::config::HostConfig;
 use compose_ssh::ssh::Ssh;
-use sandboxer_tests::loopback;
+use sandboxer_tests::session::Session;
+use sandboxer_tests::{bin, loopback};
+use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
 
@@ -111,6 +113,67 @@ fn hostile_labels_and_exec_arguments_stay_data() {
     exec.extend(words.iter().map(String::as_str));
     let out = e2e.json(&exec);
     assert_eq!(out["stdout"], format!("{}|", words.join("|")));
+    assert!(
+        !Path::new(&sentinel()).exists(),
+        "something was executed on the host"
+    );
+    e2e.json(&["destroy", &id]);
+}
+
+#[test]
+fn hostile_snapshot_names_and_ids_stay_data() {
+    let e2e = E2e::new();
+    let id = e2e.create("profile.sandbox-canary", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ext = Session::start(&bin("sandboxer-ext-compose-ssh"), e2e.extension_options());
+    let names: Vec<String> = hostile().into_iter().take(6).collect();
+    for name in &names {
+        let snap = ext.ok(
+            "sandbox/snapshot",
+            json!({"sandbox_id": id, "snapshot_name": name}),
+        );
+        assert_eq!(snap["snapshot_name"], name.as_str());
+    }
+    let listed = ext.ok("snapshot/list", json!({}));
+    let mut listed_names: Vec<&str> = listed["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["snapshot_name"].as_str().unwrap())
+        .collect();
+    listed_names.sort();
+    let mut expected: Vec<&str> = names.iter().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(listed_names, expected, "every name kept word for word");
+    let outside = e2e.workdir.join("keep-me");
+    std::fs::create_dir_all(&outside).unwrap();
+    for hostile_id in [
+        "../keep-me",
+        "snap-../../keep-me",
+        "snap-x; touch /tmp/x",
+        "",
+    ] {
+        let answer = ext.ok("snapshot/delete", json!({"snapshot_id": hostile_id}));
+        assert_eq!(answer["deleted"], true);
+        let restore = ext.call(
+            "sandbox/restore",
+            json!({"snapshot_id": hostile_id, "sandbox_id": "r1", "profile": {"id": "profile.x",
+                   "version": "1", "spec": {}}, "placement": {}, "labels": {}, "secrets": {},
+                   "network": {"egress": "allow"}, "resources": {},
+                   "expires_at": "2099-01-01T00:00:00Z"}),
+        );
+        assert_eq!(restore["error"]["data"]["kind"], "NotFound", "{restore}");
+    }
+    assert!(outside.exists(), "a hostile id never became a path");
+    for snap in listed["snapshots"].as_array().unwrap() {
+        ext.ok(
+            "snapshot/delete",
+            json!({"snapshot_id": snap["snapshot_id"]}),
+        );
+    }
+    assert_eq!(ext.ok("snapshot/list", json!({}))["snapshots"], json!([]));
     assert!(
         !Path::new(&sentinel()).exists(),
         "something was executed on the host"

@@ -57,6 +57,18 @@ impl E2e {
         std::fs::write(self.env.config_path(), config).unwrap();
     }
 
+    /// compose-ssh's options for this test's host, to speak to it directly.
+    pub fn extension_options(&self) -> Value {
+        serde_json::json!({
+            "control_dir": self.env.path("ctl"),
+            "hosts": [{
+                "name": "loopback", "address": "127.0.0.1", "port": loopback::PORT, "user": "root",
+                "identity": loopback::identity(), "known_hosts": loopback::known_hosts(),
+                "workdir": self.workdir,
+            }],
+        })
+    }
+
     pub fn sandboxer(&self, args: &[&str]) -> Command {
         let mut cmd = self.env.command(&bin("sandboxer"));
         cmd.args(args).timeout(Duration::from_secs(300));
