@@ -11,6 +11,7 @@ use crate::probe;
 use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
 use crate::snapshot;
 use crate::ssh::{self, Ssh, TransportError};
+use sandboxer_ext_protocol::features;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
@@ -618,7 +619,14 @@ impl Extension for ComposeSsh {
                 m::SNAPSHOT_LIST,
                 m::SNAPSHOT_DELETE,
             ],
-            features: vec![],
+            features: [
+                features::EGRESS_DENY,
+                features::RESOURCES_CPUS,
+                features::RESOURCES_MEMORY,
+                features::SECRETS,
+            ]
+            .map(String::from)
+            .to_vec(),
             options_schema: BTreeMap::from([
                 (
                     "hosts".to_string(),

@@ -6,6 +6,7 @@
 //! contract these types implement.
 
 pub mod errors;
+pub mod features;
 pub mod framing;
 pub mod messages;
 pub mod methods;

@@ -204,7 +204,17 @@ pub async fn run(cli: Cli) -> Outcome {
             ))?;
             Ok(())
         }
-        Command::Inspect { fix } => {
+        Command::Inspect {
+            profile: Some(name),
+            ..
+        } => {
+            let core = open_core(&cli)?;
+            let profile = core.catalog().get(name).map_err(Error::from)?.clone();
+            let candidates = operations::candidates(&core, &profile).await?;
+            render::guarantees(&mut out, &profile.id, &candidates)?;
+            Ok(())
+        }
+        Command::Inspect { fix, .. } => {
             let core = open_core(&cli)?;
             let views = if *fix {
                 let counters = sandboxer::operations::LoopCounters::default();

@@ -142,8 +142,12 @@ pub enum Command {
     /// The fleet: per extension, what is recorded, what is found, what disagrees;
     /// with --fix, act on it once as the daemon's reconciler would.
     Inspect {
-        #[arg(long = "fix")]
+        #[arg(long = "fix", conflicts_with = "profile")]
         fix: bool,
+        /// Instead: which of this profile's guarantees each extension gives
+        /// natively, emulates, or cannot give.
+        #[arg(long = "profile")]
+        profile: Option<String>,
     },
     /// Installed extensions.
     #[command(subcommand)]

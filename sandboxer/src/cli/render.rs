@@ -594,3 +594,45 @@ pub fn ledger(
     }
     out.table(t)
 }
+
+/// What each candidate extension guarantees of a profile: one row per guarantee,
+/// one column per extension.
+pub fn guarantees(
+    out: &mut Out,
+    profile: &str,
+    candidates: &[sandboxer::operations::Candidate],
+) -> io::Result<()> {
+    if out.json {
+        return out.json(&json!({ "profile": profile, "candidates": candidates }));
+    }
+    let usable: Vec<&sandboxer::operations::Candidate> =
+        candidates.iter().filter(|c| c.error.is_none()).collect();
+    let mut header = vec!["GUARANTEE".to_string(), "ASKED".to_string()];
+    header.extend(usable.iter().map(|c| {
+        if c.named_by_profile {
+            format!("{} (profile's)", c.extension)
+        } else {
+            c.extension.clone()
+        }
+    }));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut t = table(&header);
+    if let Some(first) = usable.first() {
+        for (i, v) in first.verdicts.iter().enumerate() {
+            let mut row = vec![v.guarantee.to_string(), v.asked.clone()];
+            row.extend(
+                usable
+                    .iter()
+                    .map(|c| c.verdicts[i].support.as_str().to_string()),
+            );
+            t.add_row(row);
+        }
+    }
+    out.table(t)?;
+    for c in candidates {
+        if let Some(e) = &c.error {
+            out.line(&format!("{}: not asked: {e}", c.extension))?;
+        }
+    }
+    out.flush()
+}

@@ -7,6 +7,7 @@ mod create;
 mod destroy;
 mod exec;
 mod fleet;
+mod guarantees;
 mod ledger;
 mod lifetimes;
 mod query;
@@ -23,6 +24,7 @@ pub use exec::{ExecRequest, exec};
 pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
 };
+pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
 pub use query::{GetOutcome, events, for_each, get, list};

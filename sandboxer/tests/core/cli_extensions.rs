@@ -145,3 +145,56 @@ fn an_extension_written_in_python_works_with_the_core_unchanged() {
     assert_eq!(run(&["destroy", &id])["state"], "destroyed");
     assert!(!state.join(format!("{id}.json")).exists());
 }
+
+#[test]
+fn inspect_profile_says_what_each_extension_gives_natively_emulates_or_cannot() {
+    let env = env();
+    env.env
+        .install_extension("minimal", &sandboxer_tests::python_minimal_ext());
+    env.env.write_profile(
+        "strict",
+        "id: profile.strict\nversion: 1\nextension: ext.fixture\n\
+         ttl: {default: 1h, max: 2h, idle: 10m}\nnetwork: {egress: deny}\n\
+         resources: {cpus: 1}\nsecrets: {TOKEN: env:TOKEN}\n",
+    );
+    let report = env.json(&["inspect", "--profile", "strict"]);
+    let candidates = report["candidates"].as_array().unwrap();
+    assert_eq!(
+        candidates[0]["extension"], "ext.fixture",
+        "the profile's first"
+    );
+    assert_eq!(candidates[0]["named_by_profile"], true);
+    let support = |ext: &str, guarantee: &str| -> String {
+        let c = candidates
+            .iter()
+            .find(|c| c["extension"] == ext)
+            .unwrap_or_else(|| panic!("{ext} not a candidate: {report}"));
+        c["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["guarantee"] == guarantee)
+            .unwrap_or_else(|| panic!("{ext} has no {guarantee} verdict"))["support"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (ext, guarantee, expected) in [
+        ("ext.fixture", "ttl", "emulated"),
+        ("ext.fixture", "idle timeout", "emulated"),
+        ("ext.fixture", "egress", "cannot"),
+        ("ext.fixture", "snapshots", "native"),
+        ("ext.fixture", "exec", "native"),
+        ("ext.fixture", "resources.cpus", "cannot"),
+        ("ext.fixture", "resources.memory_mb", "not_asked"),
+        ("ext.fixture", "secrets", "cannot"),
+        ("ext.minimal", "snapshots", "cannot"),
+        ("ext.minimal", "exec", "cannot"),
+    ] {
+        assert_eq!(support(ext, guarantee), expected, "{ext} {guarantee}");
+    }
+    let table = env.ok(&["inspect", "--profile", "strict"]);
+    assert!(table.contains("ext.fixture (profile's)"), "{table}");
+    let err = env.fails(&["inspect", "--profile", "strikt"], 3);
+    assert!(err.contains("strict"), "a near name is suggested: {err}");
+}

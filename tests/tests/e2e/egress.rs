@@ -162,3 +162,25 @@ fn deny_has_no_route_out_while_allow_reaches_the_test_host() {
     e2e.json(&["destroy", &allow]);
     e2e.json(&["destroy", &deny]);
 }
+
+#[test]
+fn inspect_says_compose_ssh_enforces_egress_and_limits_natively() {
+    let e2e = E2e::new();
+    let report = e2e.json(&["inspect", "--profile", "sandbox-canary"]);
+    let compose = &report["candidates"][0];
+    assert_eq!(compose["extension"], "ext.compose-ssh");
+    let support = |g: &str| {
+        compose["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["guarantee"] == g)
+            .unwrap()["support"]
+            .clone()
+    };
+    assert_eq!(support("egress"), "native", "{report}");
+    assert_eq!(support("resources.cpus"), "native");
+    assert_eq!(support("resources.memory_mb"), "native");
+    assert_eq!(support("snapshots"), "native");
+    assert_eq!(support("ttl"), "emulated");
+}

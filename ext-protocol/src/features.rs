@@ -1,0 +1,20 @@
+//! Names an extension may list in `capabilities.features` to say which of a
+//! profile's guarantees its backend enforces itself. The protocol lets features be
+//! any string (unknown ones are ignored); these are the ones sandboxer reads, in
+//! `sandboxer inspect --profile`.
+
+/// The backend itself ends a sandbox at its `expires_at`.
+pub const TTL: &str = "ttl";
+/// `network.egress: deny` is enforced: a sandbox has no route out.
+pub const EGRESS_DENY: &str = "egress.deny";
+/// `network.allow` destinations are let through under deny.
+pub const EGRESS_ALLOWLIST: &str = "egress.allowlist";
+/// `resources.cpus` is a limit the backend enforces.
+pub const RESOURCES_CPUS: &str = "resources.cpus";
+/// `resources.memory_mb` is a limit the backend enforces.
+pub const RESOURCES_MEMORY: &str = "resources.memory_mb";
+/// `resources.disk_mb` is a limit the backend enforces.
+pub const RESOURCES_DISK: &str = "resources.disk_mb";
+/// `secrets` reach the sandbox (as environment variables or files) and nothing
+/// else.
+pub const SECRETS: &str = "secrets";

@@ -1,0 +1,243 @@
+//! Which of a profile's guarantees each extension gives: natively (its backend
+//! enforces it), emulated (the core does it for every backend), or not at all.
+//! Read from what an extension declares in its handshake: `capabilities.methods`
+//! and `capabilities.features` (see `sandboxer_ext_protocol::features`).
+
+use super::Core;
+use crate::error::Result;
+use crate::profile::Profile;
+use crate::time::format_duration;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{Egress, InitializeResult, features};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Support {
+    Native,
+    Emulated,
+    Cannot,
+    /// The profile does not ask for it.
+    NotAsked,
+}
+
+impl Support {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Support::Native => "native",
+            Support::Emulated => "emulated",
+            Support::Cannot => "cannot",
+            Support::NotAsked => "not asked",
+        }
+    }
+}
+
+/// One guarantee for one extension.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub guarantee: &'static str,
+    /// What the profile asks for.
+    pub asked: String,
+    pub support: Support,
+    pub why: String,
+}
+
+/// One extension's verdicts, or why it could not be asked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub extension: String,
+    /// The extension the profile names.
+    pub named_by_profile: bool,
+    pub verdicts: Vec<Verdict>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The verdicts for `profile` on an extension that described itself as `info`.
+pub fn verdicts(profile: &Profile, info: &InitializeResult) -> Vec<Verdict> {
+    let has_method = |method: &str| info.capabilities.methods.iter().any(|x| x == method);
+    let has = |feature: &str| info.capabilities.features.iter().any(|x| x == feature);
+    let verdict = |guarantee, asked: String, support, why: &str| Verdict {
+        guarantee,
+        asked,
+        support,
+        why: why.to_string(),
+    };
+    let mut out = vec![];
+
+    let ttl = format!(
+        "expires after {}, never past {}",
+        format_duration(profile.ttl.default),
+        format_duration(profile.ttl.max)
+    );
+    out.push(if has(features::TTL) {
+        verdict("ttl", ttl, Support::Native, "the backend ends it at expiry")
+    } else {
+        verdict(
+            "ttl",
+            ttl,
+            Support::Emulated,
+            "the core's reaper destroys it at expiry",
+        )
+    });
+    if let Some(idle) = profile.ttl.idle {
+        out.push(verdict(
+            "idle timeout",
+            format_duration(idle),
+            Support::Emulated,
+            "the core expires a sandbox it has not seen used",
+        ));
+    }
+
+    let network = &profile.network;
+    out.push(match network.egress {
+        Egress::Allow => verdict("egress", "allow".into(), Support::NotAsked, ""),
+        Egress::Deny if !network.allow.is_empty() => {
+            let asked = format!("deny, except {}", network.allow.join(", "));
+            if has(features::EGRESS_DENY) && has(features::EGRESS_ALLOWLIST) {
+                verdict("egress", asked, Support::Native, "enforced by the backend")
+            } else {
+                verdict(
+                    "egress",
+                    asked,
+                    Support::Cannot,
+                    "no allow list enforcement declared",
+                )
+            }
+        }
+        Egress::Deny => {
+            if has(features::EGRESS_DENY) {
+                verdict(
+                    "egress",
+                    "deny".into(),
+                    Support::Native,
+                    "enforced by the backend",
+                )
+            } else {
+                verdict(
+                    "egress",
+                    "deny".into(),
+                    Support::Cannot,
+                    "no egress enforcement declared",
+                )
+            }
+        }
+    });
+
+    let snapshots = has_method(m::SANDBOX_SNAPSHOT) && has_method(m::SANDBOX_RESTORE);
+    out.push(verdict(
+        "snapshots",
+        "snapshot and restore".into(),
+        if snapshots {
+            Support::Native
+        } else {
+            Support::Cannot
+        },
+        if snapshots {
+            "sandbox/snapshot and sandbox/restore"
+        } else {
+            "not offered"
+        },
+    ));
+
+    let r = &profile.resources;
+    for (name, asked, feature) in [
+        (
+            "resources.cpus",
+            r.cpus.map(|c| c.to_string()),
+            features::RESOURCES_CPUS,
+        ),
+        (
+            "resources.memory_mb",
+            r.memory_mb.map(|v| v.to_string()),
+            features::RESOURCES_MEMORY,
+        ),
+        (
+            "resources.disk_mb",
+            r.disk_mb.map(|v| v.to_string()),
+            features::RESOURCES_DISK,
+        ),
+    ] {
+        out.push(match asked {
+            None => verdict(name, "-".into(), Support::NotAsked, ""),
+            Some(asked) if has(feature) => {
+                verdict(name, asked, Support::Native, "a limit the backend enforces")
+            }
+            Some(asked) => verdict(
+                name,
+                asked,
+                Support::Cannot,
+                "passed on, not declared enforced",
+            ),
+        });
+    }
+
+    out.push(if profile.secrets.is_empty() {
+        verdict("secrets", "-".into(), Support::NotAsked, "")
+    } else {
+        let asked = profile
+            .secrets
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if has(features::SECRETS) {
+            verdict(
+                "secrets",
+                asked,
+                Support::Native,
+                "delivered into the sandbox only",
+            )
+        } else {
+            verdict(
+                "secrets",
+                asked,
+                Support::Cannot,
+                "passed on, delivery not declared",
+            )
+        }
+    });
+
+    let exec = has_method(m::SANDBOX_EXEC);
+    out.push(verdict(
+        "exec",
+        "run commands".into(),
+        if exec {
+            Support::Native
+        } else {
+            Support::Cannot
+        },
+        if exec { "sandbox/exec" } else { "not offered" },
+    ));
+    out
+}
+
+/// Every extension found, each asked for its capabilities, against `profile`.
+pub async fn candidates(core: &Core, profile: &Profile) -> Result<Vec<Candidate>> {
+    let mut out = vec![];
+    for found in crate::exthost::find_all() {
+        let named = found.name == profile.extension_name();
+        let candidate = match core.extension(&found.name).await {
+            Ok(client) => {
+                let verdicts = verdicts(profile, client.info());
+                client.release().await;
+                Candidate {
+                    extension: format!("ext.{}", found.name),
+                    named_by_profile: named,
+                    verdicts,
+                    error: None,
+                }
+            }
+            Err(e) => Candidate {
+                extension: format!("ext.{}", found.name),
+                named_by_profile: named,
+                verdicts: vec![],
+                error: Some(e.to_string()),
+            },
+        };
+        out.push(candidate);
+    }
+    // The profile's own extension first.
+    out.sort_by_key(|c| !c.named_by_profile);
+    Ok(out)
+}
