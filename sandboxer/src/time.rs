@@ -39,6 +39,16 @@ pub fn parse_instant(s: &str) -> Result<Millis, String> {
         .ok_or_else(|| format!("{s:?} is not a time: write 2026-11-01 or 2026-11-01T12:00:00Z"))
 }
 
+/// Parses the start of a window: an instant (`parse_instant`) or a duration ago
+/// (`24h` is 24 hours before now).
+pub fn parse_since(s: &str) -> Result<Millis, String> {
+    parse_instant(s).or_else(|_| {
+        parse_duration(s)
+            .map(|d| now_ms() - duration_ms(d))
+            .map_err(|_| format!("{s:?} is neither a time (2026-11-01) nor a duration (24h)"))
+    })
+}
+
 /// Parses a duration such as `90s`, `30m`, `2h` or `1d 6h`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())

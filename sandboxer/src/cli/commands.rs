@@ -227,6 +227,41 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Extensions(command) => extensions(&cli, command, &mut out).await,
+        Command::Hosts { since } => {
+            let since =
+                time::parse_since(since).map_err(|e| Error::Invalid(format!("--since: {e}")))?;
+            let core = open_core(&cli)?;
+            operations::sample_hosts(&core).await;
+            let reports = operations::host_report(&core, since)?;
+            render::hosts(&mut out, &reports)?;
+            Ok(())
+        }
+        Command::Canary {
+            profile,
+            host,
+            consumer,
+            project,
+        } => {
+            let attribution = Attribution::resolve(
+                consumer.as_deref(),
+                project.as_deref(),
+                Some("adm:canary"),
+                Some("canary"),
+            )
+            .map_err(Error::Invalid)?;
+            let core = open_core(&cli)?;
+            let runs = operations::canary(&core, profile, host.as_deref(), attribution).await?;
+            render::canary_runs(&mut out, &runs)?;
+            if let Some(failed) = runs.iter().find(|r| !r.ok) {
+                return Err(Error::Backend(format!(
+                    "the canary failed on host {}: {}",
+                    failed.host,
+                    failed.error.as_deref().unwrap_or("unknown")
+                ))
+                .into());
+            }
+            Ok(())
+        }
     }
 }
 

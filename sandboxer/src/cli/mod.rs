@@ -152,6 +152,26 @@ pub enum Command {
     /// Installed extensions.
     #[command(subcommand)]
     Extensions(ExtensionsCommand),
+    /// Each host's health now (recorded) and over a window.
+    Hosts {
+        /// The window: a time (2026-11-01) or a duration ago (default 24h).
+        #[arg(long = "since", default_value = "24h")]
+        since: String,
+    },
+    /// Create the canary profile on each host, check it answers, destroy it, and
+    /// record the result; exits 5 if any host failed.
+    Canary {
+        #[arg(long = "profile", default_value = "sandbox-canary")]
+        profile: String,
+        /// Only this host.
+        #[arg(long = "host")]
+        host: Option<String>,
+        /// Charged to (default: adm:canary in project canary).
+        #[arg(long = "consumer")]
+        consumer: Option<String>,
+        #[arg(long = "project")]
+        project: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

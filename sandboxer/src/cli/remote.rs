@@ -366,9 +366,11 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
         Command::Serve { .. }
         | Command::Token(_)
         | Command::ReapStale
-        | Command::Inspect { .. } => {
+        | Command::Inspect { .. }
+        | Command::Hosts { .. }
+        | Command::Canary { .. } => {
             return Err(Error::Invalid(
-                "serve, token, reap-stale and inspect work on the local state file; run them without --server".into(),
+                "serve, token, reap-stale, inspect, hosts and canary work on the local state file; run them without --server".into(),
             )
             .into());
         }

@@ -636,3 +636,82 @@ pub fn guarantees(
     }
     out.flush()
 }
+
+/// Hosts over a window: the latest sample, how often they answered, the canary.
+pub fn hosts(out: &mut Out, reports: &[sandboxer::operations::HostReport]) -> io::Result<()> {
+    if out.json {
+        return out.json(&reports);
+    }
+    let mut t = table(&[
+        "HOST",
+        "EXTENSION",
+        "REACHABLE",
+        "LOAD1",
+        "MEM-FREE-MB",
+        "DISK-FREE-MB",
+        "SANDBOXES",
+        "UP",
+        "LAST CANARY",
+    ]);
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for r in reports {
+        let s = &r.latest;
+        let canary = r.last_canary.as_ref().map_or("-".to_string(), |c| {
+            format!(
+                "{} at {} ({}/{} ok)",
+                if c.ok { "ok" } else { "FAILED" },
+                rfc3339(c.at),
+                r.canaries_ok,
+                r.canaries
+            )
+        });
+        t.add_row(vec![
+            s.host.clone(),
+            s.extension.clone(),
+            if s.reachable { "yes" } else { "NO" }.into(),
+            opt(s.load1.map(|v| format!("{v:.2}"))),
+            opt(s.mem_free_mb.map(|v| v.to_string())),
+            opt(s.disk_free_mb.map(|v| v.to_string())),
+            opt(s.sandboxes.map(|v| v.to_string())),
+            format!("{}/{} samples", r.reachable_samples, r.samples),
+            canary,
+        ]);
+    }
+    out.table(t)?;
+    for r in reports.iter().filter(|r| r.latest.error.is_some()) {
+        out.line(&format!(
+            "{}: {}",
+            r.latest.host,
+            r.latest.error.as_deref().unwrap_or_default()
+        ))?;
+    }
+    out.flush()
+}
+
+/// The canary's runs, one per host.
+pub fn canary_runs(out: &mut Out, runs: &[sandboxer::store::CanaryRun]) -> io::Result<()> {
+    if out.json {
+        return out.json(&runs);
+    }
+    let mut t = table(&[
+        "HOST",
+        "EXTENSION",
+        "RESULT",
+        "CREATE-MS",
+        "TOTAL-MS",
+        "SANDBOX",
+        "ERROR",
+    ]);
+    for r in runs {
+        t.add_row(vec![
+            r.host.clone(),
+            r.extension.clone(),
+            if r.ok { "ok" } else { "FAILED" }.into(),
+            r.create_ms.map_or("-".into(), |v| v.to_string()),
+            r.total_ms.to_string(),
+            r.sandbox_id.clone().unwrap_or_else(|| "-".into()),
+            r.error.clone().unwrap_or_default(),
+        ]);
+    }
+    out.table(t)
+}

@@ -11,8 +11,6 @@ use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
@@ -169,25 +167,28 @@ pub async fn usage(
     })
 }
 
-/// `host/health` of every extension that offers it.
-pub async fn hosts(AxState(app): AxState<Arc<App>>, _who: Principal) -> Json<Value> {
-    let mut hosts = vec![];
-    for found in crate::exthost::find_all() {
-        let Ok(lease) = app.core.extension(&found.name).await else {
-            continue;
-        };
-        if lease.supports(m::HOST_HEALTH)
-            && let Ok(result) = lease
-                .call::<_, HostHealthResult>(m::HOST_HEALTH, &HostHealthParams::default())
-                .await
-        {
-            for h in result.hosts {
-                let mut v = serde_json::to_value(&h).expect("serializes");
-                v["extension"] = json!(found.name);
-                hosts.push(v);
-            }
-        }
-        lease.release().await;
-    }
-    Json(json!({ "hosts": hosts }))
+/// Each host's health now (sampled and recorded), with its record over a window
+/// (`since`: a time or a duration ago, default 24h).
+pub async fn hosts(
+    AxState(app): AxState<Arc<App>>,
+    _who: Principal,
+    q: Pairs,
+) -> ApiResult<Json<Value>> {
+    q.only(&["since"])?;
+    let since = crate::time::parse_since(q.get("since").unwrap_or("24h"))
+        .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
+    operations::sample_hosts(&app.core).await;
+    let hosts: Vec<Value> = operations::host_report(&app.core, since)?
+        .into_iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(&r.latest).expect("serializes");
+            v["samples"] = json!(r.samples);
+            v["reachable_samples"] = json!(r.reachable_samples);
+            v["canaries"] = json!(r.canaries);
+            v["canaries_ok"] = json!(r.canaries_ok);
+            v["last_canary"] = json!(r.last_canary);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "hosts": hosts })))
 }

@@ -1,10 +1,14 @@
-//! The daemon's background loops: the TTL reaper, the reconciler, and stopping idle
-//! extensions. Each pass is an `operations::fleet` function, which the CLI also
-//! runs one-shot (`reap-stale`).
+//! The daemon's background loops: the TTL reaper, the reconciler (which also samples
+//! host health), and stopping idle extensions. Each pass is an `operations`
+//! function, which the CLI also runs one-shot (`reap-stale`, `inspect --fix`,
+//! `hosts`).
 
 use super::LoopCounters;
 use crate::operations::{self, Core};
 use std::sync::Arc;
+
+/// How long host health samples and canary runs are kept.
+const TELEMETRY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// Handles of the running loops.
 pub struct Loops(Vec<tokio::task::JoinHandle<()>>);
@@ -38,6 +42,12 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
                 tick.tick().await;
                 if let Err(e) = operations::reconcile(&core, &counters, &mut state).await {
                     tracing::warn!("reconcile: {e}");
+                }
+                // Host health over time: one sample per pass, a week kept.
+                operations::sample_hosts(&core).await;
+                let week_ago = crate::time::now_ms() - TELEMETRY_KEPT_MS;
+                if let Err(e) = core.store().prune_telemetry(week_ago) {
+                    tracing::warn!("pruning telemetry: {e}");
                 }
             }
         })

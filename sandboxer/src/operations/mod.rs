@@ -12,6 +12,7 @@ mod ledger;
 mod lifetimes;
 mod query;
 mod snapshot;
+mod telemetry;
 mod ttl;
 
 /// Actor of the changes the core makes by itself (the loops, refreshes).
@@ -29,6 +30,7 @@ pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, s
 pub use lifetimes::{Swept, sweep, touch};
 pub use query::{GetOutcome, events, for_each, get, list};
 pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
+pub use telemetry::{CANARY_PROFILE, HostReport, canary, host_report, sample_hosts};
 pub use ttl::extend_ttl;
 
 use crate::config::Config;

@@ -115,6 +115,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE snapshots ADD COLUMN currency TEXT NOT NULL DEFAULT 'USD';
     ALTER TABLE snapshots ADD COLUMN host TEXT;
     ",
+    // 5: telemetry: host health samples over time, canary runs.
+    "
+    CREATE TABLE host_health (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at           INTEGER NOT NULL,
+        extension    TEXT NOT NULL,
+        host         TEXT NOT NULL,
+        reachable    INTEGER NOT NULL,
+        load1        REAL,
+        mem_free_mb  INTEGER,
+        disk_free_mb INTEGER,
+        sandboxes    INTEGER,
+        error        TEXT
+    );
+    CREATE INDEX host_health_at ON host_health (at);
+    CREATE TABLE canary_runs (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at         INTEGER NOT NULL,
+        extension  TEXT NOT NULL,
+        host       TEXT NOT NULL,
+        profile_id TEXT NOT NULL,
+        sandbox_id TEXT,
+        ok         INTEGER NOT NULL,
+        create_ms  INTEGER,
+        total_ms   INTEGER NOT NULL,
+        error      TEXT
+    );
+    CREATE INDEX canary_runs_at ON canary_runs (at);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -9,12 +9,14 @@ mod migrations;
 mod records;
 mod sandboxes;
 mod snapshots;
+mod telemetry;
 mod usage;
 mod view;
 
 pub use events::{Event, EventFilter, EventKind};
 pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 pub use snapshots::SnapshotRecord;
+pub use telemetry::{CanaryRun, HealthSample};
 pub use usage::{SandboxUsage, UsageRecord};
 pub use view::{JsonField, SandboxView};
 

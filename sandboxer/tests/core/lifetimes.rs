@@ -195,3 +195,28 @@ fn an_exhausted_budget_is_applied_by_its_policy() {
     );
     assert!(err.contains("0 USD left"), "{err}");
 }
+
+#[test]
+fn the_canary_on_an_extension_without_hosts_runs_once_and_checks_by_exec() {
+    let env = env();
+    let runs = env.json(&["canary", "--profile", "fix"]);
+    let run = &runs[0];
+    assert_eq!(run["host"], "(default)");
+    assert_eq!(run["ok"], true, "{run}");
+    assert_eq!(run["profile_id"], "profile.fix");
+    let id = run["sandbox_id"].as_str().unwrap();
+    let shown = env.json(&["get", id, "--cached"]);
+    assert_eq!(shown["state"], "destroyed");
+    assert_eq!(shown["consumer"], "adm:canary");
+    assert!(
+        kinds(&env, id).iter().any(|k| k == "state"),
+        "the canary's sandbox is recorded like any other"
+    );
+    // `exec true` made it active before the destroy: it was really used.
+    let states: Vec<String> = env
+        .events_of(id)
+        .iter()
+        .filter_map(|e| e["to_state"].as_str().map(String::from))
+        .collect();
+    assert!(states.contains(&"active".to_string()), "{states:?}");
+}

@@ -168,3 +168,47 @@ fn a_budget_refuses_a_create_it_cannot_afford_before_anything_runs() {
     assert_eq!(created["state"], "ready");
     e2e.json(&["destroy", created["id"].as_str().unwrap()]);
 }
+
+#[test]
+fn the_canary_creates_checks_and_destroys_on_each_host_and_hosts_show_it() {
+    let e2e = E2e::new();
+    let runs = e2e.json(&["canary", "--project", &e2e.project]);
+    let run = &runs[0];
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one host: {runs}");
+    assert_eq!(
+        (run["host"].as_str(), run["ok"].as_bool()),
+        (Some("loopback"), Some(true)),
+        "{run}"
+    );
+    let sandbox = run["sandbox_id"].as_str().unwrap();
+    assert_eq!(
+        e2e.json(&["get", sandbox, "--cached"])["state"],
+        "destroyed",
+        "the canary cleans up"
+    );
+    assert_eq!(podman_count("ps -a", &format!("sandboxer.id={sandbox}")), 0);
+
+    // A host that cannot run it: recorded as failed, exit 5.
+    let out = e2e
+        .sandboxer(&["canary", "--host", "nowhere", "--project", &e2e.project])
+        .assert()
+        .code(5);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("nowhere"), "{err}");
+
+    e2e.json(&["hosts"]);
+    let hosts = e2e.json(&["hosts"]);
+    let loopback = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "loopback")
+        .unwrap_or_else(|| panic!("{hosts}"));
+    assert_eq!(loopback["latest"]["reachable"], true);
+    assert!(
+        loopback["samples"].as_u64().unwrap() >= 2,
+        "kept over time: {loopback}"
+    );
+    assert_eq!(loopback["last_canary"]["ok"], true);
+    assert_eq!(loopback["canaries_ok"], 1);
+}
