@@ -28,6 +28,45 @@ pub struct Config {
     pub lifetimes: LifetimeConfig,
     #[serde(default)]
     pub budgets: Vec<BudgetConfig>,
+    #[serde(default)]
+    pub provider_keys: Vec<ProviderKey>,
+}
+
+/// Credentials an extension's backend needs (bring your own key), for one
+/// project or consumer: option name → where its value comes from. Resolved when
+/// an extension is started for that owner, passed only as `initialize` options
+/// the extension declares secret, and never stored or logged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderKey {
+    /// The extension (`ext.NAME` or `NAME`).
+    pub extension: String,
+    #[serde(default)]
+    pub project: Option<String>,
+    #[serde(default)]
+    pub consumer: Option<String>,
+    pub options: BTreeMap<String, crate::secrets::SecretRef>,
+}
+
+impl ProviderKey {
+    fn extension_name(&self) -> &str {
+        self.extension
+            .strip_prefix(sandboxer_ext_protocol::EXTENSION_ID_PREFIX)
+            .unwrap_or(&self.extension)
+    }
+
+    /// How specific the key is for this owner: `None` when it does not apply.
+    fn rank(&self, extension: &str, consumer: &str, project: &str) -> Option<u8> {
+        if self.extension_name() != extension {
+            return None;
+        }
+        match (&self.consumer, &self.project) {
+            (Some(c), Some(p)) => (c == consumer && p == project).then_some(3),
+            (Some(c), None) => (c == consumer).then_some(2),
+            (None, Some(p)) => (p == project).then_some(1),
+            (None, None) => None,
+        }
+    }
 }
 
 /// Lifetime rules the core applies to every sandbox.
@@ -245,7 +284,10 @@ impl Config {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(text)).map_err(|e| {
+        let config: Config = serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(
+            text,
+        ))
+        .map_err(|e| {
             let field = e.path().to_string();
             let inner = e.into_inner();
             let line = inner
@@ -255,7 +297,17 @@ impl Config {
             let message = inner.to_string();
             let message = message.split(" at line ").next().unwrap_or_default();
             format!("config file {origin}{line}: {field}: {message}")
-        })
+        })?;
+        for (i, key) in config.provider_keys.iter().enumerate() {
+            if key.project.is_none() && key.consumer.is_none() {
+                return Err(format!(
+                    "config file {origin}: provider_keys[{i}]: name the project or the consumer \
+                     whose key this is (a key for everyone belongs in extensions.{}.options)",
+                    key.extension_name()
+                ));
+            }
+        }
+        Ok(config)
     }
 
     /// Built-in deadlines with this file's overrides.
@@ -272,6 +324,22 @@ impl Config {
     }
 
     /// The handshake options for extension `<name>`.
+    /// The provider key for `extension` used on behalf of `consumer` in
+    /// `project` (the most specific that applies), with its index.
+    pub fn provider_key(
+        &self,
+        extension: &str,
+        consumer: &str,
+        project: &str,
+    ) -> Option<(usize, &ProviderKey)> {
+        self.provider_keys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, k)| k.rank(extension, consumer, project).map(|r| (r, i, k)))
+            .max_by_key(|(r, i, _)| (*r, std::cmp::Reverse(*i)))
+            .map(|(_, i, k)| (i, k))
+    }
+
     pub fn extension_options(&self, name: &str) -> JsonObject {
         self.extensions
             .get(name)

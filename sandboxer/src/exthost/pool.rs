@@ -40,8 +40,31 @@ impl Pool {
     /// when needed.
     pub async fn get(&self, name: &str) -> Result<Arc<ExtensionClient>, HostError> {
         let found = super::find(name)?;
+        let options = (self.options_for)(&found.name);
+        let slot = found.name.clone();
+        self.get_slot(&found, slot, options).await
+    }
+
+    /// The live client of extension `name` started with `options` (provider
+    /// keys), kept apart from the others under `slot`.
+    pub async fn get_keyed(
+        &self,
+        name: &str,
+        slot: String,
+        options: JsonObject,
+    ) -> Result<Arc<ExtensionClient>, HostError> {
+        let found = super::find(name)?;
+        self.get_slot(&found, slot, options).await
+    }
+
+    async fn get_slot(
+        &self,
+        found: &super::Discovered,
+        slot: String,
+        options: JsonObject,
+    ) -> Result<Arc<ExtensionClient>, HostError> {
         let mut clients = self.clients.lock().await;
-        if let Some(entry) = clients.get_mut(&found.name) {
+        if let Some(entry) = clients.get_mut(&slot) {
             if entry.client.is_alive() {
                 entry.last_used = Instant::now();
                 return Ok(entry.client.clone());
@@ -49,14 +72,14 @@ impl Pool {
             tracing::warn!(extension = %found.name, "extension process died; starting it again");
         }
         let launch = LaunchOptions {
-            options: (self.options_for)(&found.name),
+            options,
             timeouts: self.timeouts,
         };
-        let client = Arc::new(ExtensionClient::launch(&found, launch).await?);
+        let client = Arc::new(ExtensionClient::launch(found, launch).await?);
         self.launches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         clients.insert(
-            found.name.clone(),
+            slot,
             Entry {
                 client: client.clone(),
                 last_used: Instant::now(),

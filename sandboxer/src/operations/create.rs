@@ -98,7 +98,9 @@ async fn create_replacing(
     // is recorded (starting the extension creates nothing on the backend).
     let secrets = crate::secrets::resolve(&profile.secrets)?;
     let found = crate::exthost::find(profile.extension_name())?;
-    let client = core.extension(&found.name).await?;
+    let client = core
+        .extension_for(&found.name, &consumer, &request.attribution.project)
+        .await?;
     let rate = match rate_of(&profile, &client).await.and_then(|rate| {
         super::budget::check_create(
             core,

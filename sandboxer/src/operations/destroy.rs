@@ -40,7 +40,7 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
         sandbox_id: id.to_string(),
         backend_ref: record.backend_ref.clone(),
     };
-    let result = match core.extension(&record.extension).await {
+    let result = match core.extension_of(&record).await {
         Ok(client) => {
             let result = client
                 .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)

@@ -35,7 +35,7 @@ pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> R
             "exec: give the command to run after --".into(),
         ));
     }
-    let client = core.extension(&record.extension).await?;
+    let client = core.extension_of(&record).await?;
     let params = ExecParams {
         sandbox_id: id.to_string(),
         argv: request.argv.clone(),

@@ -142,6 +142,52 @@ impl Core {
         Ok(Lease::Owned(Box::new(client)))
     }
 
+    /// Extension `name` as it serves `consumer` in `project`: with that owner's
+    /// provider key when one is configured (see `ProviderKey`), else as
+    /// `extension` gives it. A key goes only into options the extension declares
+    /// secret; any other is refused before the extension sees it.
+    pub async fn extension_for(&self, name: &str, consumer: &str, project: &str) -> Result<Lease> {
+        let found = exthost::find(name)?;
+        let Some((index, key)) = self.config.provider_key(&found.name, consumer, project) else {
+            return self.extension(&found.name).await;
+        };
+        // What it declares, asked of it without the key.
+        let plain = self.extension(&found.name).await?;
+        let schema = plain.info().options_schema.clone();
+        plain.release().await;
+        for option in key.options.keys() {
+            if !schema.get(option).is_some_and(|spec| spec.secret) {
+                return Err(Error::Config(format!(
+                    "provider_keys[{index}]: extension {} does not declare option {option:?} \
+                     secret; refusing to pass a credential to it as that option",
+                    found.name
+                )));
+            }
+        }
+        let mut options = self.config.extension_options(&found.name);
+        for (option, value) in crate::secrets::resolve(&key.options)?.0 {
+            options.insert(option, serde_json::Value::String(value));
+        }
+        if let Some(pool) = &self.pool {
+            let slot = format!("{}#provider_keys[{index}]", found.name);
+            return Ok(Lease::Pooled(
+                pool.get_keyed(&found.name, slot, options).await?,
+            ));
+        }
+        let launch = LaunchOptions {
+            options,
+            timeouts: self.config.timeouts(),
+        };
+        let client = ExtensionClient::launch(&found, launch).await?;
+        Ok(Lease::Owned(Box::new(client)))
+    }
+
+    /// The extension serving sandbox `record` (with its owner's provider key).
+    pub async fn extension_of(&self, record: &SandboxRecord) -> Result<Lease> {
+        self.extension_for(&record.extension, &record.consumer, &record.project)
+            .await
+    }
+
     /// Holds sandbox `id` until the guard drops.
     pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {

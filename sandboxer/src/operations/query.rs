@@ -50,7 +50,7 @@ pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
             refresh_error: None,
         });
     }
-    let answer = match core.extension(&record.extension).await {
+    let answer = match core.extension_of(&record).await {
         Ok(client) => {
             let params = GetParams {
                 sandbox_id: id.to_string(),

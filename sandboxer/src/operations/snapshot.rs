@@ -44,7 +44,7 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
             record.state
         )));
     }
-    let client = core.extension(&record.extension).await?;
+    let client = core.extension_of(&record).await?;
     if !client.supports(m::SANDBOX_SNAPSHOT) {
         client.release().await;
         return Err(unsupported(&record.extension, m::SANDBOX_SNAPSHOT));
@@ -129,7 +129,9 @@ pub async fn delete_snapshot(
     if snap.deleted_at.is_some() {
         return Ok(snap);
     }
-    let client = core.extension(&snap.extension).await?;
+    let client = core
+        .extension_for(&snap.extension, &snap.consumer, &snap.project)
+        .await?;
     if !client.supports(m::SNAPSHOT_DELETE) {
         client.release().await;
         return Err(unsupported(&snap.extension, m::SNAPSHOT_DELETE));

@@ -42,7 +42,7 @@ pub async fn extend_ttl(core: &Core, id: &str, by: Duration, actor: &str) -> Res
             format_duration(room),
         )));
     }
-    let client = core.extension(&record.extension).await?;
+    let client = core.extension_of(&record).await?;
     if client.supports(m::SANDBOX_EXTEND_TTL) {
         let params = ExtendTtlParams {
             sandbox_id: id.to_string(),

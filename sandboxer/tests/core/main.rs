@@ -14,5 +14,6 @@ mod exthost;
 mod ledger;
 mod lifetimes;
 mod openapi;
+mod provider_keys;
 mod snapshots;
 mod support;

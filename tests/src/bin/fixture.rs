@@ -22,6 +22,10 @@
 //! - `leak`: destroy answers success and removes nothing
 //! - `drop-labels`: user labels are not kept
 //! - `create-not-idempotent`: a repeated create is AlreadyExists
+//!
+//! With the secret option `api_key` (a provider key), a sandbox belongs to that
+//! account (`accounts/<id>` holds the key), and get and destroy with another key
+//! are PermissionDenied, as a SaaS backend would answer.
 
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::sdk::{self, Context, ExtResult, Extension, Manifest};
@@ -84,6 +88,8 @@ struct Stored {
 struct Fixture {
     dir: PathBuf,
     faults: Faults,
+    /// The provider key it was started with, if any.
+    api_key: Option<String>,
 }
 
 impl Fixture {
@@ -152,6 +158,18 @@ impl Fixture {
         serde_json::from_str(&text).ok()
     }
 
+    /// Like a SaaS backend: a sandbox made with one account's key is not touched
+    /// with another's.
+    fn same_account(&self, id: &str) -> ExtResult<()> {
+        match std::fs::read_to_string(self.dir.join("accounts").join(id)) {
+            Ok(owner) if Some(&owner) != self.api_key.as_ref() => Err(ErrorObject::domain(
+                ErrorKind::PermissionDenied,
+                format!("sandbox {id} belongs to another account"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn not_found(&self, id: &str) -> ErrorObject {
         let mut error = ErrorObject::domain(ErrorKind::NotFound, format!("no sandbox {id}"));
         if self.has("notfound-wrong-code") {
@@ -176,16 +194,24 @@ impl Extension for Fixture {
                 m::SNAPSHOT_DELETE,
             ],
             options_schema: [
-                ("state_dir", "folder holding the fixture's sandboxes"),
+                ("state_dir", "folder holding the fixture's sandboxes", false),
                 (
                     "fault",
                     "misbehaviour to switch on (see the fixture's source)",
+                    false,
+                ),
+                (
+                    "api_key",
+                    "the account a SaaS backend would bill: kept with each sandbox \
+                     in the backend's own folder (accounts/), like a provider does",
+                    true,
                 ),
             ]
             .into_iter()
-            .map(|(name, description)| {
+            .map(|(name, description, secret)| {
                 let spec = OptionSpec {
                     description: description.into(),
+                    secret,
                     ..Default::default()
                 };
                 (name.to_string(), spec)
@@ -211,6 +237,10 @@ impl Extension for Fixture {
         Ok(Fixture {
             dir,
             faults: faults(&spec),
+            api_key: options
+                .get("api_key")
+                .and_then(|k| k.as_str())
+                .map(str::to_string),
         })
     }
 
@@ -285,6 +315,13 @@ impl Extension for Fixture {
             }],
             details,
         };
+        if let Some(key) = &self.api_key {
+            // The backend's side of the account: which key the sandbox was made with.
+            let accounts = self.dir.join("accounts");
+            std::fs::create_dir_all(&accounts)
+                .and_then(|_| std::fs::write(accounts.join(&p.sandbox_id), key))
+                .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        }
         self.save(&Stored {
             secret_names: p.secrets.0.keys().cloned().collect(),
             params: CreateParams {
@@ -299,6 +336,7 @@ impl Extension for Fixture {
 
     async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {
         self.misbehave(m::SANDBOX_GET).await?;
+        self.same_account(&p.sandbox_id)?;
         let mut stored = self
             .load(&p.sandbox_id)
             .ok_or_else(|| self.not_found(&p.sandbox_id))?;
@@ -335,6 +373,7 @@ impl Extension for Fixture {
 
     async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
         self.misbehave(m::SANDBOX_DESTROY).await?;
+        self.same_account(&p.sandbox_id)?;
         if self.has("destroy-not-idempotent") {
             // Claimed by an atomic rename, so that of racing destroys exactly one
             // succeeds and every other one is NotFound, every time.
@@ -346,6 +385,8 @@ impl Extension for Fixture {
         }
         if !self.has("leak") {
             let _ = std::fs::remove_file(self.path(&p.sandbox_id));
+            let _ = std::fs::remove_file(self.dir.join("accounts").join(&p.sandbox_id));
+            let _ = std::fs::remove_dir(self.dir.join("accounts"));
         }
         Ok(DestroyResult { destroyed: true })
     }
