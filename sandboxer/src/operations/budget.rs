@@ -114,7 +114,7 @@ fn already_told(core: &Core, id: &str, since: Option<Millis>) -> Result<bool> {
 }
 
 /// One pass: every budget that has run out is applied to the running sandboxes it
-/// covers. Returns how many sandboxes were acted on.
+/// covers. Returns how many sandboxes were newly told their budget ran out.
 pub async fn enforce(core: &Core) -> Result<usize> {
     let now = now_ms();
     let mut acted = 0;
@@ -131,20 +131,20 @@ pub async fn enforce(core: &Core) -> Result<usize> {
         })?;
         let since = period_start(b.period, now);
         for r in running {
-            if b.policy == BudgetPolicy::Warn && already_told(core, &r.id, since)? {
-                continue;
+            // Told once per period; the action is retried on every pass until done.
+            if !already_told(core, &r.id, since)? {
+                let detail = json!({
+                    "budget": scope(b),
+                    "amount": b.amount.to_string(),
+                    "spent": spent.to_string(),
+                    "currency": b.currency,
+                    "period_start": since.map(rfc3339),
+                    "policy": b.policy.as_str(),
+                });
+                core.store()
+                    .record_event(&r.id, SYSTEM, EventKind::BudgetExhausted, detail)?;
+                acted += 1;
             }
-            let detail = json!({
-                "budget": scope(b),
-                "amount": b.amount.to_string(),
-                "spent": spent.to_string(),
-                "currency": b.currency,
-                "period_start": since.map(rfc3339),
-                "policy": b.policy.as_str(),
-            });
-            core.store()
-                .record_event(&r.id, SYSTEM, EventKind::BudgetExhausted, detail)?;
-            acted += 1;
             if b.policy == BudgetPolicy::Warn || !r.state.is_usable() {
                 // A sandbox still provisioning is handled on a later pass.
                 continue;
