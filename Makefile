@@ -2,11 +2,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build release test lint bench demo setup-host tools clean
+.PHONY: build release test lint bench demo setup-host test-hosts tools clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent).
 setup-host:
 	scripts/setup-host.sh
+
+# Two more hosts on this machine for the placement tests (network namespaces,
+# each with its own address, sshd and podman storage).
+test-hosts: setup-host
+	scripts/test-hosts.sh up
 
 # The main job: a real sandbox created, shown, reached and destroyed.
 demo:
@@ -25,7 +30,7 @@ tools:
 # The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images),
 # installs the test tools and builds every binary first: tests run the real
 # executables against real services.
-test: setup-host tools build
+test: setup-host test-hosts tools build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \

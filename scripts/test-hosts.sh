@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Test hosts for placement: each one a network namespace on this machine with its
+# own address, its own sshd, its own podman storage (the machine's images shared
+# read-only) and its own podman API service — so to sandboxer it is another host.
+#
+#   test-hosts.sh up            make h1 (10.215.1.2) and h2 (10.215.2.2), idempotent
+#   test-hosts.sh stop-sshd h2  take a host's sshd down (its sessions too)
+#   test-hosts.sh start-sshd h2 bring it back
+#   test-hosts.sh down          remove them
+#
+# Log in as root with /var/lib/sandboxer/ssh/id_ed25519; host keys are in
+# /var/lib/sandboxer/test-hosts/known_hosts. Runs as root after setup-host.sh.
+# `ip netns exec` remounts /sys (podman then finds no cgroups), so processes enter
+# a host's namespace with `nsenter --net` instead.
+set -euo pipefail
+
+BASE=/var/lib/sandboxer/test-hosts
+RUN=/run/sandboxer-test-hosts
+SSH_DIR=/var/lib/sandboxer/ssh
+HOSTS=(1 2)
+
+say() { printf '[test-hosts] %s\n' "$*"; }
+addr() { echo "10.215.$1.2"; }
+in_ns() { local n=$1; shift; nsenter --net="/run/netns/sbxh$n" "$@"; }
+
+sshd_pids() {
+  local n=$1 pid
+  for pid in $(ip netns pids "sbxh$n" 2>/dev/null); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && echo "$pid"
+  done
+  true
+}
+
+start_sshd() {
+  local n=$1
+  mkdir -p /run/sshd
+  if [ -z "$(sshd_pids "$n")" ]; then
+    in_ns "$n" /usr/sbin/sshd -f "$BASE/h$n/sshd_config"
+  fi
+  for _ in $(seq 50); do
+    if ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$BASE/known_hosts" \
+         -o ConnectTimeout=2 -i "$SSH_DIR/id_ed25519" "root@$(addr "$n")" true 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "test-hosts.sh: cannot log in to h$n at $(addr "$n")" >&2
+  return 1
+}
+
+stop_sshd() {
+  local n=$1 pids
+  pids=$(sshd_pids "$n")
+  # shellcheck disable=SC2086
+  [ -z "$pids" ] || kill -KILL $pids
+}
+
+api_answers() {
+  python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+try:
+    s.connect(sys.argv[1])
+    s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+    sys.exit(0 if b" 200 " in s.recv(200) else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+up_one() {
+  local n=$1 ns=sbxh$1 dir=$BASE/h$1 run=$RUN/h$1
+  mkdir -p "$dir" "$run"
+  if [ ! -e "/run/netns/$ns" ]; then
+    say "making h$n at $(addr "$n")"
+    ip netns add "$ns"
+  fi
+  if ! ip link show "${ns}a" >/dev/null 2>&1; then
+    ip link add "${ns}a" type veth peer name "${ns}b"
+    ip link set "${ns}b" netns "$ns"
+    ip addr add "10.215.$n.1/24" dev "${ns}a"
+    ip link set "${ns}a" up
+    in_ns "$n" ip addr add "$(addr "$n")/24" dev "${ns}b"
+    in_ns "$n" ip link set "${ns}b" up
+    in_ns "$n" ip link set lo up
+  fi
+  cat > "$dir/storage.conf" <<CONF
+# managed by sandboxer's scripts/test-hosts.sh
+[storage]
+driver = "overlay"
+graphroot = "$dir/storage"
+runroot = "$run/storage"
+[storage.options]
+additionalimagestores = ["/var/lib/containers/storage"]
+CONF
+  { cat /etc/containers/containers.conf; printf '\n[engine]\ntmp_dir = "%s/libpod"\n' "$run"; } \
+    | awk '!(/^\[engine\]$/ && seen++)' > "$dir/containers.conf"
+  cat > "$dir/sshd_config" <<SSHD
+# managed by sandboxer's scripts/test-hosts.sh
+Port 22
+ListenAddress $(addr "$n")
+HostKey $SSH_DIR/host_ed25519
+PidFile $run/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AcceptEnv SHLVL
+MaxSessions 64
+MaxStartups 64:30:128
+SetEnv CONTAINERS_STORAGE_CONF=$dir/storage.conf CONTAINERS_CONF=$dir/containers.conf
+SSHD
+  start_sshd "$n"
+  if ! api_answers "$run/podman.sock"; then
+    rm -f "$run/podman.sock"
+    in_ns "$n" env CONTAINERS_STORAGE_CONF="$dir/storage.conf" CONTAINERS_CONF="$dir/containers.conf" \
+      setsid nohup podman system service --time=0 "unix://$run/podman.sock" \
+      >"$run/podman-api.log" 2>&1 </dev/null &
+    for _ in $(seq 50); do api_answers "$run/podman.sock" && break; sleep 0.1; done
+    api_answers "$run/podman.sock" || { echo "h$n: podman API did not start ($run/podman-api.log)" >&2; exit 1; }
+  fi
+}
+
+case "${1:-}" in
+  up)
+    [ "$(id -u)" = 0 ] || { echo "test-hosts.sh must run as root" >&2; exit 1; }
+    mkdir -p "$BASE" "$RUN"
+    : > "$BASE/known_hosts.new"
+    for n in "${HOSTS[@]}"; do
+      echo "$(addr "$n") $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" >> "$BASE/known_hosts.new"
+    done
+    mv "$BASE/known_hosts.new" "$BASE/known_hosts"
+    for n in "${HOSTS[@]}"; do up_one "$n"; done
+    say "ready: h1 at $(addr 1), h2 at $(addr 2)"
+    ;;
+  stop-sshd) stop_sshd "${2#h}" ;;
+  start-sshd) start_sshd "${2#h}" ;;
+  down)
+    for n in "${HOSTS[@]}"; do
+      stop_sshd "$n"
+      for pid in $(ip netns pids "sbxh$n" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+      ip link del "sbxh${n}a" 2>/dev/null || true
+      ip netns del "sbxh$n" 2>/dev/null || true
+    done
+    ;;
+  *) echo "usage: test-hosts.sh up | stop-sshd hN | start-sshd hN | down" >&2; exit 2 ;;
+esac
