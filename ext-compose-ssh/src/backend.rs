@@ -3,6 +3,7 @@
 
 use crate::config::{HostConfig, Options, project_name};
 use crate::inventory::{Holdings, by_sandbox, parse_inventory};
+use crate::placement;
 use crate::podman::{
     self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT,
 };
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 pub const REQUEST_LABEL: &str = "sandboxer.request";
 /// How long quick commands (inventory, destroy, health) may take.
 const QUICK: Duration = Duration::from_secs(120);
+/// Longest wait for a host's health (load, memory, disk, sandbox count).
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `podman-compose up` may take beyond the readiness timeout.
 const UP_EXTRA: Duration = Duration::from_secs(300);
 const READY_POLL: Duration = Duration::from_millis(200);
@@ -39,6 +42,8 @@ pub struct ComposeSsh {
     /// One lock per sandbox id: creates and destroys of one id never overlap
     /// (podman-compose cannot build one project twice at once).
     locks: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Hosts found unreachable, and creates in flight per host.
+    placement: placement::Ledger,
 }
 
 fn transport_error(e: TransportError) -> ErrorObject {
@@ -115,9 +120,13 @@ impl ComposeSsh {
         let spec = ProfileSpec::parse(&p.profile.spec)?;
         let host_name = match &p.placement.host {
             Some(h) => h.clone(),
-            None => self.options.hosts[0].name.clone(),
+            None => match self.already_placed(&p.sandbox_id).await {
+                Some(host) => host,
+                None => self.place(&spec.placement, &p.resources).await?,
+            },
         };
         let ssh = self.ssh(&host_name)?;
+        let _reservation = self.placement.reserve(&host_name);
         let host: &HostConfig = ssh.host();
         let digest = request_digest(&p, restore.map(|m| m.snapshot_id.as_str()));
         let _guard = self.lock(&p.sandbox_id).await;
@@ -328,6 +337,118 @@ impl ComposeSsh {
             ErrorKind::NotFound,
             format!("no snapshot {snapshot_id} on any configured host"),
         ))
+    }
+
+    /// How `ssh`'s host is doing; marks it unreachable when it does not answer.
+    async fn check_host(&self, ssh: &Ssh) -> HostHealth {
+        let argv = podman::script_argv(HEALTH_SCRIPT, &[&ssh.host().workdir]);
+        let mut health = HostHealth {
+            host: ssh.host().name.clone(),
+            reachable: false,
+            load1: None,
+            mem_free_mb: None,
+            disk_free_mb: None,
+            sandboxes: None,
+            error: None,
+        };
+        match ssh.run(&argv, None, HEALTH_TIMEOUT).await {
+            Ok(out) if out.status.success() => {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let fields: Vec<&str> = text.split_whitespace().collect();
+                health.reachable = true;
+                health.load1 = fields.first().and_then(|f| f.parse().ok());
+                health.mem_free_mb = fields.get(1).and_then(|f| f.parse().ok());
+                health.disk_free_mb = fields.get(2).and_then(|f| f.parse().ok());
+                health.sandboxes = fields.get(3).and_then(|f| f.parse().ok());
+            }
+            Ok(out) => {
+                health.reachable = true;
+                health.error = Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
+            }
+            Err(e) => health.error = Some(e.to_string()),
+        }
+        if health.reachable {
+            self.placement.mark_reachable(&health.host);
+        } else {
+            self.placement.mark_unreachable(&health.host);
+        }
+        health
+    }
+
+    /// The host already holding `sandbox_id`, if any answers so: a repeated
+    /// create goes where the first one went, whatever the headroom says now.
+    async fn already_placed(&self, sandbox_id: &str) -> Option<String> {
+        if self.hosts.len() < 2 {
+            return None;
+        }
+        for ssh in self.hosts.values() {
+            if self.placement.is_marked(&ssh.host().name) {
+                continue;
+            }
+            if let Ok(Some(_)) = self.holdings(ssh, sandbox_id).await {
+                return Some(ssh.host().name.clone());
+            }
+        }
+        None
+    }
+
+    /// The host a new sandbox goes to (see `placement`): of the configured hosts
+    /// with the profile's labels, the one with the most headroom. Hosts marked
+    /// unreachable are passed over unless every candidate is marked.
+    async fn place(
+        &self,
+        constraints: &placement::Constraints,
+        resources: &sandboxer_ext_protocol::Resources,
+    ) -> ExtResult<String> {
+        let matching: Vec<&HostConfig> = self
+            .options
+            .hosts
+            .iter()
+            .filter(|h| {
+                constraints
+                    .labels
+                    .iter()
+                    .all(|(k, v)| h.labels.get(k) == Some(v))
+            })
+            .collect();
+        if matching.is_empty() {
+            let wanted: Vec<String> = constraints
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            return Err(ErrorObject::domain(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "no configured host has the labels {} the profile's placement asks for",
+                    wanted.join(", ")
+                ),
+            ));
+        }
+        if let [only] = matching.as_slice()
+            && only.capacity.is_none()
+        {
+            // Nothing to weigh: a failure to reach it shows in the create itself.
+            return Ok(only.name.clone());
+        }
+        let fresh: Vec<&HostConfig> = matching
+            .iter()
+            .copied()
+            .filter(|h| !self.placement.is_marked(&h.name))
+            .collect();
+        let asked = if fresh.is_empty() { matching } else { fresh };
+        let mut observed = Vec::new();
+        for host in asked {
+            let ssh = self.ssh(&host.name)?;
+            observed.push(placement::Observed {
+                name: host.name.clone(),
+                capacity: host.capacity,
+                health: self.check_host(ssh).await,
+                in_flight: self.placement.in_flight(&host.name),
+            });
+        }
+        let memory_mb = resources.memory_mb.unwrap_or(placement::DEFAULT_SANDBOX_MB);
+        placement::choose(&observed, memory_mb)
     }
 
     /// Holds the lock of one sandbox id until the guard is dropped.
@@ -670,6 +791,7 @@ impl Extension for ComposeSsh {
             hosts,
             apis: Default::default(),
             locks: Default::default(),
+            placement: Default::default(),
         })
     }
 
@@ -834,35 +956,7 @@ impl Extension for ComposeSsh {
             Some(name) => vec![self.ssh(name)?],
             None => self.hosts.values().collect(),
         };
-        let checks = hosts.into_iter().map(|ssh| async move {
-            let argv = podman::script_argv(HEALTH_SCRIPT, &[&ssh.host().workdir]);
-            let mut health = HostHealth {
-                host: ssh.host().name.clone(),
-                reachable: false,
-                load1: None,
-                mem_free_mb: None,
-                disk_free_mb: None,
-                sandboxes: None,
-                error: None,
-            };
-            match ssh.run(&argv, None, Duration::from_secs(30)).await {
-                Ok(out) if out.status.success() => {
-                    let text = String::from_utf8_lossy(&out.stdout);
-                    let fields: Vec<&str> = text.split_whitespace().collect();
-                    health.reachable = true;
-                    health.load1 = fields.first().and_then(|f| f.parse().ok());
-                    health.mem_free_mb = fields.get(1).and_then(|f| f.parse().ok());
-                    health.disk_free_mb = fields.get(2).and_then(|f| f.parse().ok());
-                    health.sandboxes = fields.get(3).and_then(|f| f.parse().ok());
-                }
-                Ok(out) => {
-                    health.reachable = true;
-                    health.error = Some(String::from_utf8_lossy(&out.stderr).trim().to_string());
-                }
-                Err(e) => health.error = Some(e.to_string()),
-            }
-            health
-        });
+        let checks = hosts.into_iter().map(|ssh| self.check_host(ssh));
         let mut hosts = Vec::new();
         for check in checks {
             hosts.push(check.await);

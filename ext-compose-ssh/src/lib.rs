@@ -9,12 +9,14 @@
 //! - `project`: the effective compose file of a sandbox (labels, egress, secrets).
 //! - `inventory`: what a host holds, grouped by sandbox.
 //! - `probe`: readiness checks.
+//! - `placement`: which host a new sandbox goes to (headroom, marks).
 //! - `snapshot`: snapshots (committed images, exported volumes) and their manifests.
 //! - `backend`: the protocol methods.
 
 pub mod backend;
 pub mod config;
 pub mod inventory;
+pub mod placement;
 pub mod podman;
 pub mod podman_api;
 pub mod probe;

@@ -128,6 +128,9 @@ pub struct ProfileSpec {
     /// The profile's cost rate (inlined by the core).
     #[serde(default)]
     pub cost: Option<CostRate>,
+    /// What a host must offer (the profile's `placement`, inlined by the core).
+    #[serde(default)]
+    pub placement: crate::placement::Constraints,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

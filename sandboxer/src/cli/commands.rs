@@ -226,6 +226,44 @@ pub async fn run(cli: Cli) -> Outcome {
             render::fleet(&mut out, &views)?;
             Ok(())
         }
+        Command::Route {
+            profile,
+            explain,
+            ttl,
+            host,
+            consumer,
+            project,
+        } => {
+            let core = open_core(&cli)?;
+            let attribution = Attribution::resolve(
+                consumer.as_deref(),
+                project.as_deref(),
+                core.config.defaults.consumer.as_deref(),
+                core.config.defaults.project.as_deref(),
+            )
+            .map_err(Error::Invalid)?;
+            let profile = core.catalog().get(profile).map_err(Error::from)?.clone();
+            let ttl = match ttl {
+                Some(t) => {
+                    time::parse_duration(t).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?
+                }
+                None => profile.ttl.default,
+            };
+            let consumer = attribution.consumer.to_string();
+            let request = operations::RouteRequest {
+                profile: &profile,
+                consumer: &consumer,
+                project: &attribution.project,
+                host: host.as_deref(),
+                ttl_ms: time::duration_ms(ttl),
+            };
+            let route = operations::route_explained(&core, request).await?;
+            render::route(&mut out, &route, *explain)?;
+            if route.chosen().is_none() {
+                return Err(route.refusal().into());
+            }
+            Ok(())
+        }
         Command::Extensions(command) => extensions(&cli, command, &mut out).await,
         Command::Hosts { since } => {
             let since =

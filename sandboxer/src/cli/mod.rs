@@ -149,6 +149,23 @@ pub enum Command {
         #[arg(long = "profile")]
         profile: Option<String>,
     },
+    /// Which of a profile's candidate extensions a create would go to; with
+    /// --explain, every candidate with its preference, rate, health and verdict.
+    Route {
+        #[arg(long = "profile")]
+        profile: String,
+        #[arg(long = "explain")]
+        explain: bool,
+        /// Lifetime to judge budgets by (default: the profile's).
+        #[arg(long = "ttl")]
+        ttl: Option<String>,
+        #[arg(long = "host")]
+        host: Option<String>,
+        #[arg(long = "consumer")]
+        consumer: Option<String>,
+        #[arg(long = "project")]
+        project: Option<String>,
+    },
     /// Installed extensions.
     #[command(subcommand)]
     Extensions(ExtensionsCommand),

@@ -368,9 +368,10 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
         | Command::ReapStale
         | Command::Inspect { .. }
         | Command::Hosts { .. }
+        | Command::Route { .. }
         | Command::Canary { .. } => {
             return Err(Error::Invalid(
-                "serve, token, reap-stale, inspect, hosts and canary work on the local state file; run them without --server".into(),
+                "serve, token, reap-stale, inspect, hosts, route and canary work on the local state file; run them without --server".into(),
             )
             .into());
         }

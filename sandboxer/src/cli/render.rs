@@ -637,6 +637,39 @@ pub fn guarantees(
     out.flush()
 }
 
+/// A routing decision: the chosen extension, or every candidate and why.
+pub fn route(out: &mut Out, route: &sandboxer::operations::Route, explain: bool) -> io::Result<()> {
+    if out.json {
+        return out.json(route);
+    }
+    if !explain {
+        if let Some(chosen) = route.chosen() {
+            out.line(&chosen.extension)?;
+        }
+        return out.flush();
+    }
+    let mut t = table(&["RANK", "EXTENSION", "PREFER", "RATE", "HEALTH", "VERDICT"]);
+    for c in &route.candidates {
+        t.add_row(vec![
+            c.rank.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+            c.extension.clone(),
+            c.prefer.to_string(),
+            c.rate
+                .as_ref()
+                .map(|r| format!("{} {}/hour ({})", r.per_hour, r.currency, r.source))
+                .unwrap_or_else(|| "-".into()),
+            c.health.clone(),
+            match (&c.excluded, c.rank) {
+                (Some(why), _) => format!("excluded: {why}"),
+                (None, Some(1)) => "chosen".into(),
+                (None, _) => "fallback".into(),
+            },
+        ]);
+    }
+    out.table(t)?;
+    out.flush()
+}
+
 /// Hosts over a window: the latest sample, how often they answered, the canary.
 pub fn hosts(out: &mut Out, reports: &[sandboxer::operations::HostReport]) -> io::Result<()> {
     if out.json {

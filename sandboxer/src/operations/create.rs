@@ -3,18 +3,20 @@
 //! for `ready` when asked.
 
 use super::Core;
+use super::routing::{self, Eligible, RouteRequest};
 use crate::attribution::Attribution;
 use crate::error::{Error, Result};
 use crate::exthost::ExtensionClient;
 use crate::labels::{LABEL_ID, with_core_labels};
 use crate::lifecycle::State;
 use crate::profile::Profile;
+use crate::store::EventKind;
 use crate::store::{Change, NewSandbox, SandboxRecord};
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
-    BackendState, CostEstimate, CostEstimateParams, CreateParams, GetParams, Labels, Placement,
-    RestoreParams, Sandbox, Secrets,
+    BackendState, CreateParams, DestroyParams, DestroyResult, GetParams, Labels, Placement,
+    ProfileRef, RestoreParams, Sandbox, Secrets,
 };
 use serde_json::json;
 use std::io::IsTerminal;
@@ -72,7 +74,13 @@ async fn create_replacing(
     replaces: Option<&str>,
     actor: &str,
 ) -> Result<CreateOutcome> {
-    let profile = core.catalog().get(&request.profile)?.clone();
+    let mut profile = core.catalog().get(&request.profile)?.clone();
+    if let Some(snapshot_id) = &request.from_snapshot
+        && let Some(snapshot) = core.store().get_snapshot(snapshot_id)?
+    {
+        // A snapshot is restored by the extension that holds it.
+        pin_extension(&mut profile, &snapshot.extension);
+    }
     let ttl = request.ttl.unwrap_or(profile.ttl.default);
     if ttl > profile.ttl.max {
         return Err(Error::Refused(format!(
@@ -95,29 +103,18 @@ async fn create_replacing(
         });
     }
     // Everything that can fail on bad input, or be refused, fails before anything
-    // is recorded (starting the extension creates nothing on the backend).
+    // is recorded (starting an extension creates nothing on the backend).
     let secrets = crate::secrets::resolve(&profile.secrets)?;
-    let found = crate::exthost::find(profile.extension_name())?;
-    let client = core
-        .extension_for(&found.name, &consumer, &request.attribution.project)
-        .await?;
-    let rate = match rate_of(&profile, &client).await.and_then(|rate| {
-        super::budget::check_create(
-            core,
-            &request.attribution.project,
-            &consumer,
-            rate.per_hour,
-            &rate.currency,
-            duration_ms(ttl),
-        )
-        .map(|()| rate)
-    }) {
-        Ok(rate) => rate,
-        Err(e) => {
-            client.release().await;
-            return Err(e);
-        }
+    let route = RouteRequest {
+        profile: &profile,
+        consumer: &consumer,
+        project: &request.attribution.project,
+        host: request.host.as_deref(),
+        ttl_ms: duration_ms(ttl),
     };
+    let mut tries = candidates_to_try(core, route).await?.into_iter();
+    let first = tries.next().expect("at least one candidate to try");
+    let several = profile.candidates.len() > 1;
 
     let id = crate::ids::new_sandbox_id();
     let _guard = core.lock(&id).await;
@@ -136,7 +133,7 @@ async fn create_replacing(
         id: id.clone(),
         profile_id: profile.id.clone(),
         profile_version: profile.version.clone(),
-        extension: profile.extension.clone(),
+        extension: first.candidate.extension.clone(),
         consumer,
         project: request.attribution.project.clone(),
         host: request.host.clone(),
@@ -145,8 +142,8 @@ async fn create_replacing(
         created_at,
         expires_at: created_at + duration_ms(ttl),
         ceiling_at: created_at + duration_ms(profile.ttl.max),
-        cost_per_hour: rate.per_hour,
-        currency: rate.currency,
+        cost_per_hour: first.rate.per_hour,
+        currency: first.rate.currency.clone(),
         replaces: replaces.map(str::to_string),
         resources: profile.resources.clone(),
         idle_ms: profile.ttl.idle.map(duration_ms),
@@ -160,12 +157,12 @@ async fn create_replacing(
     let inserted = match inserted {
         Ok(inserted) => inserted,
         Err(e) => {
-            client.release().await;
+            release_all(std::iter::once(first).chain(tries)).await;
             return Err(e.into());
         }
     };
     if let Err(earlier) = inserted {
-        client.release().await;
+        release_all(std::iter::once(first).chain(tries)).await;
         return Ok(CreateOutcome {
             record: core.record(&earlier)?,
             reused: true,
@@ -177,68 +174,161 @@ async fn create_replacing(
         actor,
         Change::default(),
         json!({
-            "extension": profile.extension,
-            "path": found.path.display().to_string(),
+            "extension": first.candidate.extension,
+            "path": first.lease.path().display().to_string(),
             "restored_from": request.from_snapshot,
         }),
     );
-    let (record, _) = match provisioning {
+    let (mut record, _) = match provisioning {
         Ok(moved) => moved,
         Err(e) => {
-            client.release().await;
+            release_all(std::iter::once(first).chain(tries)).await;
             return Err(e.into());
         }
     };
-    let outcome = provision(core, &client, &profile, &record, secrets, &request, actor).await;
-    client.release().await;
-    match outcome {
-        Ok(record) => Ok(CreateOutcome {
-            record,
-            reused: false,
-        }),
-        Err(e) => Err(fail(core, &id, actor, e)),
+    let mut attempt = Some(first);
+    let mut number = 0;
+    while let Some(now) = attempt.take() {
+        number += 1;
+        let wire = profile.to_wire_for(&now.candidate.extension);
+        let outcome = provision(
+            core,
+            &now.lease,
+            &profile,
+            wire,
+            &record,
+            secrets.clone(),
+            &request,
+            actor,
+        )
+        .await;
+        let next = match &outcome {
+            Err(e) if routing::fails_over(e) => tries.next(),
+            _ => None,
+        };
+        if several {
+            let detail = json!({
+                "attempt": number,
+                "extension": now.candidate.extension,
+                "outcome": if outcome.is_ok() { "created" } else { "failed" },
+                "error": outcome.as_ref().err().map(|e| e.to_string()),
+                "next": next.as_ref().map(|n| n.candidate.extension.clone()),
+            });
+            let recorded = match &next {
+                Some(n) => core
+                    .store()
+                    .reroute(
+                        &id,
+                        &n.candidate.extension,
+                        n.rate.per_hour,
+                        &n.rate.currency,
+                        actor,
+                        detail,
+                    )
+                    .map(|moved| record = moved),
+                None => core
+                    .store()
+                    .record_event(&id, actor, EventKind::CreateAttempt, detail)
+                    .map(drop),
+            };
+            if let Err(e) = recorded {
+                tracing::warn!(sandbox = %id, "could not record create attempt {number}: {e}");
+            }
+        }
+        if next.is_some() {
+            // Whatever the refusing backend may have begun goes (destroy is
+            // idempotent); the sandbox carries its id label there all the same.
+            let params = DestroyParams {
+                sandbox_id: id.clone(),
+                backend_ref: None,
+            };
+            if let Err(e) = now
+                .lease
+                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
+                .await
+            {
+                tracing::warn!(sandbox = %id, extension = %now.candidate.extension, "cleaning up a failed attempt: {e}");
+            }
+        }
+        now.lease.release().await;
+        match outcome {
+            Ok(record) => {
+                release_all(tries).await;
+                return Ok(CreateOutcome {
+                    record,
+                    reused: false,
+                });
+            }
+            Err(e) if next.is_none() => {
+                release_all(tries).await;
+                return Err(fail(core, &id, actor, e));
+            }
+            Err(_) => attempt = next,
+        }
     }
+    unreachable!("the loop returns on its last attempt")
 }
 
-/// What a sandbox is charged per hour, and in which currency.
-struct Rate {
-    per_hour: f64,
-    currency: String,
+/// The candidates a create tries, in order. A profile with one extension keeps
+/// its errors as they are (did-you-mean, budget); with several, routing decides
+/// and a refusal names every candidate's reason.
+async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<Eligible>> {
+    if let [candidate] = route.profile.candidates.as_slice() {
+        let lease = core
+            .extension_for(candidate.extension_name(), route.consumer, route.project)
+            .await?;
+        let rate = routing::rate_of(route.profile, candidate, &lease)
+            .await
+            .and_then(|rate| {
+                super::budget::check_create(
+                    core,
+                    route.project,
+                    route.consumer,
+                    rate.per_hour,
+                    &rate.currency,
+                    route.ttl_ms,
+                )
+                .map(|()| rate)
+            });
+        return match rate {
+            Ok(rate) => Ok(vec![Eligible {
+                candidate: candidate.clone(),
+                lease,
+                rate,
+            }]),
+            Err(e) => {
+                lease.release().await;
+                Err(e)
+            }
+        };
+    }
+    let (decision, eligible) = routing::route(core, route).await?;
+    if eligible.is_empty() {
+        return Err(decision.refusal());
+    }
+    Ok(eligible)
 }
 
-/// The profile's rate, else the extension's estimate for an hour, else nothing.
-async fn rate_of(profile: &Profile, client: &ExtensionClient) -> Result<Rate> {
-    if let Some(cost) = &profile.cost {
-        return Ok(Rate {
-            per_hour: cost.per_hour,
-            currency: cost.currency.clone(),
+/// Leaves `profile` only `extension` as its candidate.
+fn pin_extension(profile: &mut Profile, extension: &str) {
+    let kept = profile
+        .candidates
+        .iter()
+        .find(|c| c.extension == extension)
+        .cloned()
+        .unwrap_or(crate::profile::Candidate {
+            extension: extension.to_string(),
+            prefer: 0,
+            spec: None,
         });
+    profile.extension = kept.extension.clone();
+    profile.candidates = vec![kept];
+}
+
+async fn release_all(tries: impl IntoIterator<Item = Eligible>) {
+    for t in tries {
+        t.lease.release().await;
     }
-    if !client.supports(m::COST_ESTIMATE) {
-        return Ok(Rate {
-            per_hour: 0.0,
-            currency: "USD".into(),
-        });
-    }
-    let params = CostEstimateParams {
-        profile: profile.to_wire(),
-        resources: profile.resources.clone(),
-        duration_s: 3600,
-    };
-    let estimate: CostEstimate = client.call(m::COST_ESTIMATE, &params).await?;
-    if !(estimate.amount.is_finite() && estimate.amount >= 0.0) {
-        return Err(Error::Backend(format!(
-            "extension {} estimated an hour of {} at {} {}: not a cost",
-            client.name(),
-            profile.id,
-            estimate.amount,
-            estimate.currency
-        )));
-    }
-    Ok(Rate {
-        per_hour: estimate.amount,
-        currency: estimate.currency,
-    })
 }
 
 /// Records the failure on the sandbox (unless it already moved on) and hands the
@@ -277,6 +367,7 @@ async fn provision(
     core: &Core,
     client: &ExtensionClient,
     profile: &Profile,
+    wire: ProfileRef,
     record: &SandboxRecord,
     secrets: Secrets,
     request: &CreateRequest,
@@ -288,7 +379,7 @@ async fn provision(
     let show_progress = std::io::stderr().is_terminal();
     let params = CreateParams {
         sandbox_id: id.clone(),
-        profile: profile.to_wire(),
+        profile: wire,
         placement: Placement {
             host: request.host.clone(),
         },

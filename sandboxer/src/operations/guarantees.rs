@@ -216,7 +216,10 @@ pub fn verdicts(profile: &Profile, info: &InitializeResult) -> Vec<Verdict> {
 pub async fn candidates(core: &Core, profile: &Profile) -> Result<Vec<Candidate>> {
     let mut out = vec![];
     for found in crate::exthost::find_all() {
-        let named = found.name == profile.extension_name();
+        let named = profile
+            .candidates
+            .iter()
+            .any(|c| c.extension_name() == found.name);
         let candidate = match core.extension(&found.name).await {
             Ok(client) => {
                 let verdicts = verdicts(profile, client.info());

@@ -26,8 +26,12 @@ pub struct Profile {
     pub id: String,
     pub version: String,
     pub description: String,
-    /// `ext.<name>`.
+    /// `ext.<name>`: the most preferred of `candidates`.
     pub extension: String,
+    /// Every backend it may run on, most preferred first (one, usually).
+    pub candidates: Vec<Candidate>,
+    /// What a host must offer to run it.
+    pub placement: PlacementConstraints,
     pub ttl: Ttl,
     pub resources: Resources,
     pub network: NetworkPolicy,
@@ -42,6 +46,40 @@ pub struct Profile {
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
     pub source: Source,
+}
+
+/// One backend a profile may run on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// `ext.<name>`.
+    pub extension: String,
+    /// Higher is tried first.
+    pub prefer: i32,
+    /// This backend's own spec, instead of the profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Value>,
+}
+
+impl Candidate {
+    /// The extension's bare name (`compose-ssh` of `ext.compose-ssh`).
+    pub fn extension_name(&self) -> &str {
+        bare_extension_name(&self.extension)
+    }
+}
+
+fn bare_extension_name(id: &str) -> &str {
+    id.strip_prefix(sandboxer_ext_protocol::EXTENSION_ID_PREFIX)
+        .unwrap_or(id)
+}
+
+/// What a host must offer to run a profile's sandboxes; reaches the extension as
+/// `spec.placement` (a convention, like `spec.files`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementConstraints {
+    /// Labels the host must carry.
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 /// Default and ceiling of a sandbox's lifetime, and how long it may sit unused.
@@ -96,17 +134,26 @@ impl std::fmt::Display for Source {
 impl Profile {
     /// The extension's bare name (`compose-ssh` of `ext.compose-ssh`).
     pub fn extension_name(&self) -> &str {
-        self.extension
-            .strip_prefix(sandboxer_ext_protocol::EXTENSION_ID_PREFIX)
-            .unwrap_or(&self.extension)
+        bare_extension_name(&self.extension)
     }
 
-    /// The profile as an extension sees it: the spec, with the profile's files
-    /// inlined under `spec.files` (so the extension needs no access to the catalog)
-    /// and its cost rate under `spec.cost` (for `cost/estimate`), unless the spec
-    /// uses those keys itself.
+    /// The profile as its most preferred extension sees it (see `to_wire_for`).
     pub fn to_wire(&self) -> ProfileRef {
-        let mut spec = self.spec.clone();
+        self.to_wire_for(&self.extension)
+    }
+
+    /// The profile as `extension` sees it: its spec (the candidate's own, if it
+    /// has one), with the profile's files inlined under `spec.files` (so the
+    /// extension needs no access to the catalog), its cost rate under `spec.cost`
+    /// (for `cost/estimate`) and its placement constraints under
+    /// `spec.placement`, unless the spec uses those keys itself.
+    pub fn to_wire_for(&self, extension: &str) -> ProfileRef {
+        let own = self
+            .candidates
+            .iter()
+            .find(|c| c.extension == extension || c.extension_name() == extension)
+            .and_then(|c| c.spec.as_ref());
+        let mut spec = own.unwrap_or(&self.spec).clone();
         if let Value::Object(map) = &mut spec {
             if !self.files.is_empty() && !map.contains_key("files") {
                 map.insert(
@@ -120,6 +167,12 @@ impl Profile {
                 map.insert(
                     "cost".into(),
                     serde_json::json!({ "currency": cost.currency, "per_hour": cost.per_hour }),
+                );
+            }
+            if !self.placement.labels.is_empty() && !map.contains_key("placement") {
+                map.insert(
+                    "placement".into(),
+                    serde_json::to_value(&self.placement).expect("labels serialize"),
                 );
             }
         }

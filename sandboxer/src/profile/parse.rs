@@ -3,7 +3,10 @@
 //! Validation happens while deserializing (each field's type checks itself), so
 //! the YAML parser can say where the offending value stands.
 
-use super::{CostRate, PROFILE_ID_PREFIX, Profile, ProfileError, Source, Ttl};
+use super::{
+    Candidate, CostRate, PROFILE_ID_PREFIX, PlacementConstraints, Profile, ProfileError, Source,
+    Ttl,
+};
 use crate::secrets::SecretRef;
 use sandboxer_ext_protocol::names::validate_extension_name;
 use sandboxer_ext_protocol::{EXTENSION_ID_PREFIX, Labels, NetworkPolicy, Resources};
@@ -162,7 +165,12 @@ struct RawProfile {
     version: Version,
     #[serde(default)]
     description: String,
-    extension: ExtensionId,
+    #[serde(default)]
+    extension: Option<ExtensionId>,
+    #[serde(default)]
+    extensions: Vec<RawCandidate>,
+    #[serde(default)]
+    placement: PlacementConstraints,
     ttl: Ttl,
     #[serde(default)]
     resources: Resources,
@@ -178,6 +186,18 @@ struct RawProfile {
     files: Vec<String>,
     #[serde(default)]
     spec: Value,
+}
+
+/// One backend a profile may run on (`extensions:`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCandidate {
+    extension: ExtensionId,
+    #[serde(default)]
+    prefer: i32,
+    /// This backend's own spec, instead of the profile's.
+    #[serde(default)]
+    spec: Option<Value>,
 }
 
 /// The 1-based line where the field at `path` (`ttl.max`, `files[0]`) stands in
@@ -303,11 +323,14 @@ pub fn parse_profile(
     if !(raw.spec.is_null() || raw.spec.is_object()) {
         return Err(invalid("spec", "spec must be a mapping".into()));
     }
+    let candidates = candidates(raw.extension, raw.extensions, &invalid)?;
     Ok(Profile {
         id: raw.id.0,
         version: raw.version.0,
         description: raw.description,
-        extension: raw.extension.0,
+        extension: candidates[0].extension.clone(),
+        candidates,
+        placement: raw.placement,
         ttl: raw.ttl,
         resources: raw.resources,
         network: raw.network,
@@ -322,6 +345,59 @@ pub fn parse_profile(
         files,
         source: origin,
     })
+}
+
+/// The backends of a profile, most preferred first (the order written breaks
+/// ties): `extension:` alone, or `extensions:` with preferences.
+fn candidates(
+    one: Option<ExtensionId>,
+    several: Vec<RawCandidate>,
+    invalid: &impl Fn(&str, String) -> ProfileError,
+) -> Result<Vec<Candidate>, ProfileError> {
+    let mut out: Vec<Candidate> = match (one, several.is_empty()) {
+        (Some(_), false) => {
+            return Err(invalid(
+                "extensions",
+                "give either `extension` (one backend) or `extensions` (candidates), not both"
+                    .into(),
+            ));
+        }
+        (None, true) => {
+            return Err(invalid(
+                "extension",
+                "missing field `extension` (or `extensions`, a list of candidates)".into(),
+            ));
+        }
+        (Some(id), true) => vec![Candidate {
+            extension: id.0,
+            prefer: 0,
+            spec: None,
+        }],
+        (None, false) => several
+            .into_iter()
+            .map(|c| Candidate {
+                extension: c.extension.0,
+                prefer: c.prefer,
+                spec: c.spec,
+            })
+            .collect(),
+    };
+    for (i, c) in out.iter().enumerate() {
+        if out[..i].iter().any(|o| o.extension == c.extension) {
+            return Err(invalid(
+                &format!("extensions[{i}].extension"),
+                format!("{} is listed twice", c.extension),
+            ));
+        }
+        if c.spec.as_ref().is_some_and(|s| !s.is_object()) {
+            return Err(invalid(
+                &format!("extensions[{i}].spec"),
+                "spec must be a mapping".into(),
+            ));
+        }
+    }
+    out.sort_by_key(|c| std::cmp::Reverse(c.prefer));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub enum EventKind {
     ExpiryWarning,
     /// A budget covering the sandbox ran out; its policy was applied.
     BudgetExhausted,
+    /// One try of a create on one of the profile's candidate extensions.
+    CreateAttempt,
 }
 
 impl EventKind {
@@ -51,6 +53,7 @@ impl EventKind {
             EventKind::SnapshotDeleted => "snapshot_deleted",
             EventKind::ExpiryWarning => "expiry_warning",
             EventKind::BudgetExhausted => "budget_exhausted",
+            EventKind::CreateAttempt => "create_attempt",
         }
     }
 
@@ -67,6 +70,7 @@ impl EventKind {
             EventKind::SnapshotDeleted,
             EventKind::ExpiryWarning,
             EventKind::BudgetExhausted,
+            EventKind::CreateAttempt,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

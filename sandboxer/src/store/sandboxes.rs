@@ -266,6 +266,41 @@ impl Store {
 
     /// Records that `new_id` replaces `old_id` (a recreate), on both rows and in the
     /// old one's events.
+    /// Moves a sandbox still being created to another extension (routing's
+    /// failover), at that extension's rate, with the `create_attempt` event that
+    /// says why, together.
+    pub fn reroute(
+        &mut self,
+        id: &str,
+        extension: &str,
+        cost_per_hour: f64,
+        currency: &str,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> StoreResult<SandboxRecord> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
+                 backend_ref = NULL WHERE id = ?1",
+                params![id, extension, cost_per_hour, currency],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(id.into()));
+            }
+            insert_event(
+                tx,
+                id,
+                now_ms(),
+                actor,
+                EventKind::CreateAttempt,
+                None,
+                None,
+                detail,
+            )?;
+            fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))
+        })
+    }
+
     pub fn link_replacement(&mut self, old_id: &str, new_id: &str, actor: &str) -> StoreResult<()> {
         self.write(|tx| {
             let changed = tx.execute(

@@ -1,0 +1,299 @@
+//! Routing: which of a profile's candidate extensions a create goes to, and why.
+//! A candidate is excluded when it is not installed or does not start, cannot give
+//! one of the profile's guarantees (TTL, egress, resources, secrets), reports no
+//! reachable host (`host/health`), or would exceed the budget at its rate. The rest
+//! are ranked by the profile's preference, then by cost, then by the order the
+//! profile lists them. `create` tries them in that order, failing over on
+//! Unavailable and ResourceExhausted.
+
+use super::guarantees::{Support, verdicts};
+use super::{Core, Lease};
+use crate::error::{Error, Result};
+use crate::profile::{Candidate, Profile};
+use crate::time::Millis;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{
+    CostEstimate, CostEstimateParams, ErrorKind, HostHealthParams, HostHealthResult,
+};
+use serde::Serialize;
+
+/// Guarantees a candidate must give (when the profile asks for them) to be
+/// routed to; snapshots and exec are abilities used later, not promises made at
+/// create.
+const REQUIRED: &[&str] = &[
+    "ttl",
+    "egress",
+    "resources.cpus",
+    "resources.memory_mb",
+    "resources.disk_mb",
+    "secrets",
+];
+
+/// What a create asks of the routing.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteRequest<'a> {
+    pub profile: &'a Profile,
+    pub consumer: &'a str,
+    pub project: &'a str,
+    pub host: Option<&'a str>,
+    pub ttl_ms: Millis,
+}
+
+/// What a sandbox is charged per hour, and in which currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rate {
+    pub per_hour: f64,
+    pub currency: String,
+    /// `profile`, `cost/estimate` or `none`.
+    pub source: &'static str,
+}
+
+/// One candidate as the routing judged it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    /// `ext.<name>`.
+    pub extension: String,
+    pub prefer: i32,
+    /// Its place in the order of tries (1 first); none when excluded.
+    pub rank: Option<usize>,
+    /// Why it is not tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// What `host/health` said, in a few words.
+    pub health: String,
+}
+
+/// The decision for one request: every candidate, those tried first first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Route {
+    pub profile: String,
+    pub candidates: Vec<Assessment>,
+}
+
+impl Route {
+    /// The extension a create would try first, if any.
+    pub fn chosen(&self) -> Option<&Assessment> {
+        self.candidates.iter().find(|c| c.rank == Some(1))
+    }
+
+    /// Why nothing can be tried, one line per candidate.
+    pub fn refusal(&self) -> Error {
+        let reasons: Vec<String> = self
+            .candidates
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c.extension,
+                    c.excluded.as_deref().unwrap_or("not tried")
+                )
+            })
+            .collect();
+        Error::Refused(format!(
+            "no candidate extension of {} can take this sandbox: {}",
+            self.profile,
+            reasons.join("; ")
+        ))
+    }
+}
+
+/// A candidate that may be tried, started and ready.
+pub struct Eligible {
+    pub candidate: Candidate,
+    pub lease: Lease,
+    pub rate: Rate,
+}
+
+/// Judges every candidate of `request.profile`. The eligible ones come back
+/// started, in the order to try them; the caller releases their leases.
+pub async fn route(core: &Core, request: RouteRequest<'_>) -> Result<(Route, Vec<Eligible>)> {
+    let mut judged: Vec<(Assessment, Option<Eligible>)> = vec![];
+    for candidate in &request.profile.candidates {
+        judged.push(judge(core, request, candidate).await);
+    }
+    // Stable: preference, then cost; ties keep the profile's order.
+    let cost = |a: &Assessment| a.rate.as_ref().map_or(0.0, |r| r.per_hour);
+    judged.sort_by(|(a, _), (b, _)| {
+        (a.excluded.is_some(), std::cmp::Reverse(a.prefer))
+            .cmp(&(b.excluded.is_some(), std::cmp::Reverse(b.prefer)))
+            .then(cost(a).total_cmp(&cost(b)))
+    });
+    let mut candidates = vec![];
+    let mut eligible = vec![];
+    for (mut assessment, started) in judged {
+        if let Some(started) = started {
+            eligible.push(started);
+            assessment.rank = Some(eligible.len());
+        }
+        candidates.push(assessment);
+    }
+    let route = Route {
+        profile: request.profile.id.clone(),
+        candidates,
+    };
+    Ok((route, eligible))
+}
+
+/// The decision alone, for `sandboxer route`: the candidates are released.
+pub async fn route_explained(core: &Core, request: RouteRequest<'_>) -> Result<Route> {
+    let (decision, eligible) = route(core, request).await?;
+    for e in eligible {
+        e.lease.release().await;
+    }
+    Ok(decision)
+}
+
+async fn judge(
+    core: &Core,
+    request: RouteRequest<'_>,
+    candidate: &Candidate,
+) -> (Assessment, Option<Eligible>) {
+    let mut assessment = Assessment {
+        extension: candidate.extension.clone(),
+        prefer: candidate.prefer,
+        rank: None,
+        excluded: None,
+        rate: None,
+        health: "not asked".into(),
+    };
+    let lease = match core
+        .extension_for(
+            candidate.extension_name(),
+            request.consumer,
+            request.project,
+        )
+        .await
+    {
+        Ok(lease) => lease,
+        Err(e) => {
+            assessment.excluded = Some(format!("cannot be used: {e}"));
+            return (assessment, None);
+        }
+    };
+    match check(core, request, candidate, &lease, &mut assessment).await {
+        Ok(rate) => {
+            let eligible = Eligible {
+                candidate: candidate.clone(),
+                lease,
+                rate,
+            };
+            (assessment, Some(eligible))
+        }
+        Err(why) => {
+            assessment.excluded = Some(why);
+            lease.release().await;
+            (assessment, None)
+        }
+    }
+}
+
+/// The candidate's rate when it passes every check, else why it does not.
+async fn check(
+    core: &Core,
+    request: RouteRequest<'_>,
+    candidate: &Candidate,
+    lease: &Lease,
+    assessment: &mut Assessment,
+) -> std::result::Result<Rate, String> {
+    let profile = request.profile;
+    if let Some(v) = verdicts(profile, lease.info())
+        .into_iter()
+        .find(|v| v.support == Support::Cannot && REQUIRED.contains(&v.guarantee))
+    {
+        return Err(format!(
+            "cannot give {} ({}): {}",
+            v.guarantee, v.asked, v.why
+        ));
+    }
+    assessment.health = health(lease, request.host).await?;
+    let rate = rate_of(profile, candidate, lease)
+        .await
+        .map_err(|e| e.to_string())?;
+    assessment.rate = Some(rate.clone());
+    super::budget::check_create(
+        core,
+        request.project,
+        request.consumer,
+        rate.per_hour,
+        &rate.currency,
+        request.ttl_ms,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(rate)
+}
+
+/// A few words on the hosts `lease` reports, or why none will do.
+async fn health(lease: &Lease, host: Option<&str>) -> std::result::Result<String, String> {
+    if !lease.supports(m::HOST_HEALTH) {
+        return Ok("not reported".into());
+    }
+    let params = HostHealthParams {
+        host: host.map(str::to_string),
+    };
+    let result: HostHealthResult = lease
+        .call(m::HOST_HEALTH, &params)
+        .await
+        .map_err(|e| format!("host/health failed: {e}"))?;
+    let up = result.hosts.iter().filter(|h| h.reachable).count();
+    if up == 0 {
+        let down: Vec<String> = result
+            .hosts
+            .iter()
+            .map(|h| format!("{} ({})", h.host, h.error.as_deref().unwrap_or("down")))
+            .collect();
+        return Err(format!("no reachable host: {}", down.join(", ")));
+    }
+    Ok(format!("{up} of {} hosts reachable", result.hosts.len()))
+}
+
+/// The profile's rate, else the extension's estimate for an hour, else nothing.
+pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) -> Result<Rate> {
+    if let Some(cost) = &profile.cost {
+        return Ok(Rate {
+            per_hour: cost.per_hour,
+            currency: cost.currency.clone(),
+            source: "profile",
+        });
+    }
+    if !lease.supports(m::COST_ESTIMATE) {
+        return Ok(Rate {
+            per_hour: 0.0,
+            currency: "USD".into(),
+            source: "none",
+        });
+    }
+    let params = CostEstimateParams {
+        profile: profile.to_wire_for(&candidate.extension),
+        resources: profile.resources.clone(),
+        duration_s: 3600,
+    };
+    let estimate: CostEstimate = lease.call(m::COST_ESTIMATE, &params).await?;
+    if !(estimate.amount.is_finite() && estimate.amount >= 0.0) {
+        return Err(Error::Backend(format!(
+            "extension {} estimated an hour of {} at {} {}: not a cost",
+            lease.name(),
+            profile.id,
+            estimate.amount,
+            estimate.currency
+        )));
+    }
+    Ok(Rate {
+        per_hour: estimate.amount,
+        currency: estimate.currency,
+        source: "cost/estimate",
+    })
+}
+
+/// Whether a failed create should be tried on the next candidate: the backend
+/// said it cannot take it now, not that the request is wrong.
+pub fn fails_over(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Extension(e) if matches!(
+            e.remote_kind(),
+            Some(ErrorKind::Unavailable | ErrorKind::ResourceExhausted)
+        )
+    )
+}
