@@ -16,7 +16,7 @@ use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
     BackendState, CreateParams, DestroyParams, DestroyResult, GetParams, Labels, Placement,
-    ProfileRef, RestoreParams, Sandbox, Secrets,
+    RestoreParams, Sandbox, Secrets,
 };
 use serde_json::json;
 use std::io::IsTerminal;
@@ -190,12 +190,10 @@ async fn create_replacing(
     let mut number = 0;
     while let Some(now) = attempt.take() {
         number += 1;
-        let wire = profile.to_wire_for(&now.candidate.extension);
         let outcome = provision(
             core,
             &now.lease,
             &profile,
-            wire,
             &record,
             secrets.clone(),
             &request,
@@ -367,7 +365,6 @@ async fn provision(
     core: &Core,
     client: &ExtensionClient,
     profile: &Profile,
-    wire: ProfileRef,
     record: &SandboxRecord,
     secrets: Secrets,
     request: &CreateRequest,
@@ -379,7 +376,7 @@ async fn provision(
     let show_progress = std::io::stderr().is_terminal();
     let params = CreateParams {
         sandbox_id: id.clone(),
-        profile: wire,
+        profile: profile.to_wire_for(client.name()),
         placement: Placement {
             host: request.host.clone(),
         },
