@@ -608,6 +608,60 @@ spec:
     }
 
     #[test]
+    fn candidates_are_ordered_by_preference_and_carry_their_own_spec() {
+        let source = GOOD.replace(
+            "extension: ext.fixture\n",
+            "extensions:\n  - {extension: ext.a, prefer: 1}\n  - extension: ext.b\n    prefer: 5\n    \
+             spec: {own: true}\n  - {extension: ext.c, prefer: 1}\nplacement: {labels: {zone: a}}\n",
+        );
+        let p = parse(&source).unwrap();
+        let order: Vec<&str> = p.candidates.iter().map(|c| c.extension.as_str()).collect();
+        assert_eq!(
+            order,
+            ["ext.b", "ext.a", "ext.c"],
+            "ties keep the written order"
+        );
+        assert_eq!(p.extension, "ext.b");
+        let own = p.to_wire_for("ext.b");
+        assert_eq!(own.spec["own"], true);
+        assert_eq!(
+            own.spec.get("services"),
+            None,
+            "its own spec replaces the profile's"
+        );
+        let shared = p.to_wire_for("a");
+        assert_eq!(shared.spec["services"][0], "web");
+        assert_eq!(shared.spec["placement"]["labels"]["zone"], "a");
+        assert_eq!(shared.spec["files"]["compose.yaml"], "services: {}\n");
+    }
+
+    #[test]
+    fn candidate_lists_that_cannot_be_routed_are_refused() {
+        let with = |list: &str| GOOD.replace("extension: ext.fixture\n", list);
+        let both = with("extension: ext.fixture\nextensions: [{extension: ext.b}]\n");
+        let err = parse(&both).unwrap_err().to_string();
+        assert!(err.contains("extensions: give either"), "{err}");
+        let twice = with("extensions: [{extension: ext.b}, {extension: ext.b}]\n");
+        let err = parse(&twice).unwrap_err().to_string();
+        assert!(
+            err.contains("extensions[1].extension: ext.b is listed twice"),
+            "{err}"
+        );
+        let bad_spec = with("extensions: [{extension: ext.b, spec: [1]}]\n");
+        let err = parse(&bad_spec).unwrap_err().to_string();
+        assert!(
+            err.contains("extensions[0].spec: spec must be a mapping"),
+            "{err}"
+        );
+        let unknown = with("extensions: [{extension: ext.b, weight: 3}]\n");
+        let err = parse(&unknown).unwrap_err().to_string();
+        assert!(
+            err.contains("extensions[0]") && err.contains("weight"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn broken_yaml_names_the_line() {
         let err = parse("id: profile.demo\nversion: [\n").unwrap_err();
         assert!(

@@ -15,5 +15,6 @@ mod ledger;
 mod lifetimes;
 mod openapi;
 mod provider_keys;
+mod routing;
 mod snapshots;
 mod support;
