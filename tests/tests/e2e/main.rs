@@ -7,4 +7,5 @@ mod daemon;
 mod egress;
 mod hostile;
 mod ledger;
+mod placement;
 mod support;

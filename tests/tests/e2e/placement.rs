@@ -1,0 +1,175 @@
+//! Placement across hosts: two real hosts made by `scripts/test-hosts.sh` (network
+//! namespaces with their own address, sshd, podman storage and API service). New
+//! sandboxes spread by headroom, land only on hosts with the profile's labels, and
+//! avoid a host whose sshd is down, which then shows as unreachable.
+
+use super::support::E2e;
+use sandboxer_tests::loopback;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const TEST_HOSTS: &str = "/var/lib/sandboxer/test-hosts";
+
+fn test_hosts(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-hosts.sh");
+    let status = Command::new(script).args(args).status().unwrap();
+    assert!(status.success(), "test-hosts.sh {args:?}");
+}
+
+/// Brings a host's sshd back however the test ends, and removes what the test
+/// left in every host's own podman storage.
+struct HostsBack<'a> {
+    e2e: &'a E2e,
+}
+
+impl Drop for HostsBack<'_> {
+    fn drop(&mut self) {
+        test_hosts(&["start-sshd", "h2"]);
+        for n in [1, 2] {
+            let dir = format!("{TEST_HOSTS}/h{n}");
+            let script = "f=\"label=sandboxer.project=$1\"; \
+                podman ps -aq --filter \"$f\" | xargs -r podman rm -f -t 0 >/dev/null 2>&1; \
+                podman network ls -q --filter \"$f\" | xargs -r podman network rm -f >/dev/null 2>&1; \
+                podman volume ls -q --filter \"$f\" | xargs -r podman volume rm -f >/dev/null 2>&1";
+            let _ = Command::new("sh")
+                .args(["-c", script, "sh", &self.e2e.project])
+                .env("CONTAINERS_STORAGE_CONF", format!("{dir}/storage.conf"))
+                .env("CONTAINERS_CONF", format!("{dir}/containers.conf"))
+                .status();
+        }
+    }
+}
+
+fn host_yaml(n: u8, workdir: &Path) -> String {
+    format!(
+        "{{name: h{n}, address: 10.215.{n}.2, port: 22, user: root, identity: {}, \
+         known_hosts: {TEST_HOSTS}/known_hosts, workdir: {}/h{n}, \
+         podman_socket: /run/sandboxer-test-hosts/h{n}/podman.sock, capacity: 2, \
+         labels: {{zone: spread}}}}",
+        loopback::identity().display(),
+        workdir.display()
+    )
+}
+
+/// Containers of sandbox `id` in host `n`'s own podman storage, asked over ssh.
+fn containers_on(n: u8, id: &str) -> usize {
+    let out = Command::new("ssh")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            &format!("UserKnownHostsFile={TEST_HOSTS}/known_hosts"),
+            "-i",
+            &loopback::identity().display().to_string(),
+            &format!("root@10.215.{n}.2"),
+            &format!("podman ps -q --filter label=sandboxer.id={id}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+fn create(e2e: &E2e) -> assert_cmd::assert::Assert {
+    e2e.sandboxer(&[
+        "--json",
+        "create",
+        "--profile",
+        "spread",
+        "--consumer",
+        "atm:e2e",
+        "--project",
+        &e2e.project,
+        "--wait",
+    ])
+    .assert()
+}
+
+fn created_on(e2e: &E2e) -> (String, String) {
+    let out = create(e2e).success();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    (
+        v["id"].as_str().unwrap().to_string(),
+        v["host"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn sandboxes_spread_by_headroom_and_avoid_a_host_that_is_down() {
+    let e2e = E2e::new();
+    let _back = HostsBack { e2e: &e2e };
+    // The loopback host lacks the profile's label: it must never be chosen.
+    e2e.configure(&[
+        loopback::host_yaml("loopback", &e2e.workdir),
+        host_yaml(1, &e2e.workdir),
+        host_yaml(2, &e2e.workdir),
+    ]);
+    let dir = e2e.env.path("profiles/spread");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
+         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("profile.yaml"),
+        "id: profile.spread\nversion: 1\nextension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\n\
+         placement: {labels: {zone: spread}}\nfiles: [compose.yaml]\n\
+         spec: {compose_file: compose.yaml}\n",
+    )
+    .unwrap();
+
+    // Equal headroom: the first in the configuration; then the emptier one.
+    let (a, on_a) = created_on(&e2e);
+    let (b, on_b) = created_on(&e2e);
+    assert_eq!((on_a.as_str(), on_b.as_str()), ("h1", "h2"));
+    assert_eq!(
+        (containers_on(1, &a), containers_on(2, &a)),
+        (1, 0),
+        "a runs on h1 only"
+    );
+    assert_eq!(
+        (containers_on(1, &b), containers_on(2, &b)),
+        (0, 1),
+        "b runs on h2 only"
+    );
+    assert_eq!(
+        super::support::podman_count("ps -a", &format!("sandboxer.id={a}")),
+        0
+    );
+
+    // h2 goes down: the next sandbox lands on h1, and h2 shows unreachable.
+    test_hosts(&["stop-sshd", "h2"]);
+    let (c, on_c) = created_on(&e2e);
+    assert_eq!(on_c, "h1");
+    let hosts = e2e.json(&["hosts"]);
+    let h2 = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "h2")
+        .unwrap_or_else(|| panic!("{hosts}"));
+    assert_eq!(h2["latest"]["reachable"], false, "{h2}");
+
+    // h1 is full and h2 down: the create fails saying so, host by host.
+    let out = create(&e2e).failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("h1: full (2 of capacity 2 in use)"), "{err}");
+    assert!(err.contains("h2: unreachable"), "{err}");
+    assert!(!err.contains("loopback"), "{err}");
+
+    test_hosts(&["start-sshd", "h2"]);
+    for id in [&a, &b, &c] {
+        e2e.json(&["destroy", id]);
+    }
+    assert_eq!(
+        containers_on(1, &a) + containers_on(1, &c) + containers_on(2, &b),
+        0
+    );
+}
