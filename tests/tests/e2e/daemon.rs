@@ -10,9 +10,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "e2e-daemon-admin-token";
+pub(super) const TOKEN: &str = "e2e-daemon-admin-token";
 
-fn daemon_yaml(reconcile: &str, grace: &str) -> String {
+pub(super) fn daemon_yaml(reconcile: &str, grace: &str) -> String {
     let out = Command::new("sh")
         .args(["-c", &format!("printf %s '{TOKEN}' | sha256sum")])
         .output()
@@ -25,9 +25,9 @@ fn daemon_yaml(reconcile: &str, grace: &str) -> String {
     )
 }
 
-struct Daemon {
+pub(super) struct Daemon {
     child: Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for Daemon {
@@ -39,11 +39,17 @@ impl Drop for Daemon {
 
 fn start(e2e: &E2e) -> Daemon {
     let mut cmd = Command::new(bin("sandboxer"));
+    cmd.stderr(Stdio::null());
+    start_with(e2e, cmd)
+}
+
+/// Starts `sandboxer serve` from `cmd` (which may carry more variables and where
+/// its log goes) in this installation.
+pub(super) fn start_with(e2e: &E2e, mut cmd: Command) -> Daemon {
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .envs(e2e.env.vars())
         .env_remove("SANDBOXER_CONSUMER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stdout(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
@@ -54,7 +60,12 @@ fn start(e2e: &E2e) -> Daemon {
     Daemon { child, url }
 }
 
-async fn call(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+pub(super) async fn call(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut request = reqwest::Client::new()
         .request(method.parse().unwrap(), format!("{}{path}", d.url))
         .bearer_auth(TOKEN)

@@ -8,4 +8,5 @@ mod egress;
 mod hostile;
 mod ledger;
 mod placement;
+mod secrets;
 mod support;
