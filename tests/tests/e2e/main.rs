@@ -8,5 +8,6 @@ mod egress;
 mod hostile;
 mod ledger;
 mod placement;
+mod routing;
 mod secrets;
 mod support;
