@@ -341,7 +341,10 @@ pub fn profile_list(out: &mut Out, profiles: &[&Profile]) -> io::Result<()> {
         t.add_row(vec![
             p.id.clone(),
             p.version.clone(),
-            p.extension.clone(),
+            match p.candidates.len() {
+                1 => p.extension.clone(),
+                n => format!("{} (+{} more)", p.extension, n - 1),
+            },
             format_duration(p.ttl.default),
             format_duration(p.ttl.max),
             p.description.clone(),
