@@ -204,6 +204,22 @@ async fn create_replacing(
             Err(e) if routing::fails_over(e) => tries.next(),
             _ => None,
         };
+        if next.is_some() {
+            // Whatever the refusing backend may have begun goes first (destroy is
+            // idempotent), so the record never points away from leftovers; they
+            // carry the sandbox's id label all the same.
+            let params = DestroyParams {
+                sandbox_id: id.clone(),
+                backend_ref: None,
+            };
+            if let Err(e) = now
+                .lease
+                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
+                .await
+            {
+                tracing::warn!(sandbox = %id, extension = %now.candidate.extension, "cleaning up a failed attempt: {e}");
+            }
+        }
         if several {
             let detail = json!({
                 "attempt": number,
@@ -229,23 +245,17 @@ async fn create_replacing(
                     .record_event(&id, actor, EventKind::CreateAttempt, detail)
                     .map(drop),
             };
-            if let Err(e) = recorded {
-                tracing::warn!(sandbox = %id, "could not record create attempt {number}: {e}");
-            }
-        }
-        if next.is_some() {
-            // Whatever the refusing backend may have begun goes (destroy is
-            // idempotent); the sandbox carries its id label there all the same.
-            let params = DestroyParams {
-                sandbox_id: id.clone(),
-                backend_ref: None,
-            };
-            if let Err(e) = now
-                .lease
-                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
-                .await
-            {
-                tracing::warn!(sandbox = %id, extension = %now.candidate.extension, "cleaning up a failed attempt: {e}");
+            match recorded {
+                Err(e) if next.is_some() => {
+                    now.lease.release().await;
+                    release_all(next.into_iter().chain(tries)).await;
+                    // Without the record moved, the next backend must not be asked.
+                    return Err(fail(core, &id, actor, e.into()));
+                }
+                Err(e) => {
+                    tracing::warn!(sandbox = %id, "could not record create attempt {number}: {e}")
+                }
+                Ok(()) => {}
             }
         }
         now.lease.release().await;
