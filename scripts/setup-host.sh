@@ -69,19 +69,7 @@ fi
 # podman's API service: sandboxer reads container state through it (one request
 # instead of starting podman each time); it falls back to the CLI without it.
 API_SOCKET=/run/podman/podman.sock
-api_answers() {
-  python3 - "$API_SOCKET" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(2)
-try:
-    s.connect(sys.argv[1])
-    s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-    sys.exit(0 if b" 200 " in s.recv(200) else 1)
-except OSError:
-    sys.exit(1)
-PY
-}
+api_answers() { python3 "$(dirname "$0")/podman-api-answers.py" "$API_SOCKET"; }
 if ! api_answers; then
   say "starting podman's API service on $API_SOCKET"
   mkdir -p /run/podman

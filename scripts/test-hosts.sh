@@ -55,19 +55,7 @@ stop_sshd() {
   [ -z "$pids" ] || kill -KILL $pids
 }
 
-api_answers() {
-  python3 - "$1" <<'PY'
-import socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(2)
-try:
-    s.connect(sys.argv[1])
-    s.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-    sys.exit(0 if b" 200 " in s.recv(200) else 1)
-except OSError:
-    sys.exit(1)
-PY
-}
+api_answers() { python3 "$(dirname "$0")/podman-api-answers.py" "$1"; }
 
 up_one() {
   local n=$1 ns=sbxh$1 dir=$BASE/h$1 run=$RUN/h$1

@@ -102,22 +102,13 @@ impl Drop for TestHost {
 }
 
 fn write_profile(e2e: &E2e, name: &str, egress: &str) {
-    let dir = e2e.env.path(&format!("profiles/{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("compose.yaml"),
-        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
-         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("profile.yaml"),
-        format!(
-            "id: profile.{name}\nversion: 1\nextension: ext.compose-ssh\nttl: {{default: 1h, max: 2h}}\n\
-             network: {{egress: {egress}}}\nfiles: [compose.yaml]\nspec: {{compose_file: compose.yaml}}\n"
+    e2e.sleeper_profile(
+        name,
+        &format!(
+            "extension: ext.compose-ssh\nttl: {{default: 1h, max: 2h}}\n\
+             network: {{egress: {egress}}}\nspec: {{compose_file: compose.yaml}}\n"
         ),
-    )
-    .unwrap();
+    );
 }
 
 /// Tries a TCP connection from inside the sandbox to the test host; returns the

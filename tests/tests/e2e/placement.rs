@@ -109,21 +109,11 @@ fn sandboxes_spread_by_headroom_and_avoid_a_host_that_is_down() {
         host_yaml(1, &e2e.workdir),
         host_yaml(2, &e2e.workdir),
     ]);
-    let dir = e2e.env.path("profiles/spread");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("compose.yaml"),
-        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
-         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("profile.yaml"),
-        "id: profile.spread\nversion: 1\nextension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\n\
-         placement: {labels: {zone: spread}}\nfiles: [compose.yaml]\n\
-         spec: {compose_file: compose.yaml}\n",
-    )
-    .unwrap();
+    e2e.sleeper_profile(
+        "spread",
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\n\
+         placement: {labels: {zone: spread}}\nspec: {compose_file: compose.yaml}\n",
+    );
 
     // Equal headroom: the first in the configuration; then the emptier one.
     let (a, on_a) = created_on(&e2e);

@@ -8,22 +8,12 @@ use serde_json::Value;
 #[test]
 fn an_unavailable_first_candidate_fails_over_to_compose_ssh() {
     let e2e = E2e::new();
-    let dir = e2e.env.path("profiles/either");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("compose.yaml"),
-        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
-         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("profile.yaml"),
-        "id: profile.either\nversion: 1\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
+    e2e.sleeper_profile(
+        "either",
+        "ttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
          extensions:\n  - {extension: ext.fixture, prefer: 2, spec: {}}\n  \
-         - {extension: ext.compose-ssh, prefer: 1, spec: {compose_file: compose.yaml}}\n\
-         files: [compose.yaml]\n",
-    )
-    .unwrap();
+         - {extension: ext.compose-ssh, prefer: 1, spec: {compose_file: compose.yaml}}\n",
+    );
     let out = e2e
         .sandboxer(&[
             "--json",

@@ -48,25 +48,16 @@ async fn a_secret_reaches_the_container_and_nothing_else() {
     let cmd_source = e2e.env.path("signing-source");
     std::fs::write(&cmd_source, &from_cmd).unwrap();
 
-    let dir = e2e.env.path("profiles/audited");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("compose.yaml"),
-        "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
-         command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("profile.yaml"),
-        format!(
-            "id: profile.audited\nversion: 1\nextension: ext.compose-ssh\nttl: {{default: 1h, max: 2h}}\n\
+    e2e.sleeper_profile(
+        "audited",
+        &format!(
+            "extension: ext.compose-ssh\nttl: {{default: 1h, max: 2h}}\n\
              secrets:\n  API_TOKEN: env:AUDIT_SECRET\n  DB_PASSWORD: file:{}\n  SIGNING_KEY: \"cmd:cat {}\"\n\
-             files: [compose.yaml]\nspec: {{compose_file: compose.yaml}}\n",
+             spec: {{compose_file: compose.yaml}}\n",
             file.display(),
             cmd_source.display()
         ),
-    )
-    .unwrap();
+    );
     std::fs::write(
         e2e.env.path("profiles/missing.profile.yaml"),
         "id: profile.missing\nversion: 1\nextension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\n\

@@ -69,6 +69,24 @@ impl E2e {
         })
     }
 
+    /// Writes profile `name`: one busybox service that sleeps, and `profile_yaml`
+    /// (the profile's own lines, without `id`, `version`, `files`) around it.
+    pub fn sleeper_profile(&self, name: &str, profile_yaml: &str) {
+        let dir = self.env.path(&format!("profiles/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("compose.yaml"),
+            "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
+             command: [sleep, '3600']\n    stop_signal: SIGKILL\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("profile.yaml"),
+            format!("id: profile.{name}\nversion: 1\nfiles: [compose.yaml]\n{profile_yaml}"),
+        )
+        .unwrap();
+    }
+
     pub fn sandboxer(&self, args: &[&str]) -> Command {
         let mut cmd = self.env.command(&bin("sandboxer"));
         cmd.args(args).timeout(Duration::from_secs(300));
