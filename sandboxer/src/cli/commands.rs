@@ -196,9 +196,10 @@ pub async fn run(cli: Cli) -> Outcome {
             let core = open_core(&cli)?;
             let counters = sandboxer::operations::LoopCounters::default();
             sandboxer::operations::reap_expired(&core, &counters).await;
+            let pooled = operations::refill(&core).await?;
             use std::sync::atomic::Ordering::Relaxed;
             out.line_raw(&format!(
-                "reaped {} sandbox(es); {} destroy attempt(s) failed",
+                "reaped {} sandbox(es); {} destroy attempt(s) failed; {pooled} made for warm pools",
                 counters.reaped.load(Relaxed),
                 counters.reap_failures.load(Relaxed)
             ))?;

@@ -1,5 +1,5 @@
 //! The daemon's background loops: the TTL reaper, the reconciler (which also samples
-//! host health), and stopping idle extensions. Each pass is an `operations`
+//! host health), refilling warm pools, and stopping idle extensions. Each pass is an `operations`
 //! function, which the CLI also runs one-shot (`reap-stale`, `inspect --fix`,
 //! `hosts`).
 
@@ -52,6 +52,22 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
             }
         })
     };
+    let pools = {
+        let core = core.clone();
+        tokio::spawn(async move {
+            // At start, after every claim, and at least every reaper interval
+            // (expired pooled sandboxes are reaped and made again).
+            loop {
+                if let Err(e) = operations::refill(&core).await {
+                    tracing::warn!("refilling warm pools: {e}");
+                }
+                tokio::select! {
+                    _ = core.pool_claimed.notified() => {}
+                    _ = tokio::time::sleep(config.reaper_interval) => {}
+                }
+            }
+        })
+    };
     let idle = tokio::spawn(async move {
         let mut tick = tokio::time::interval(config.extension_idle / 2);
         loop {
@@ -61,5 +77,5 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
             }
         }
     });
-    Loops(vec![reaper, reconciler, idle])
+    Loops(vec![reaper, reconciler, pools, idle])
 }

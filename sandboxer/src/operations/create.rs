@@ -63,16 +63,27 @@ pub async fn create(core: &Core, request: CreateRequest) -> Result<SandboxRecord
 /// already made the sandbox.
 pub async fn create_idempotent(core: &Core, request: CreateRequest) -> Result<CreateOutcome> {
     let actor = request.attribution.consumer.to_string();
-    create_replacing(core, request, None, &actor).await
+    create_replacing(core, request, None, &actor, None).await
+}
+
+/// Creates a sandbox for its profile's warm pool (see `pools`).
+pub(super) async fn create_for_pool(core: &Core, request: CreateRequest) -> Result<SandboxRecord> {
+    let actor = request.attribution.consumer.to_string();
+    let pool = request.profile.clone();
+    Ok(create_replacing(core, request, None, &actor, Some(&pool))
+        .await?
+        .record)
 }
 
 /// Creates a sandbox, recording `actor` as the one who asked (the consumer it is
-/// charged to may differ, for a recreate).
+/// charged to may differ, for a recreate). With `pool`, the sandbox is made to
+/// wait in that profile's warm pool; otherwise a pooled one is taken when ready.
 async fn create_replacing(
     core: &Core,
     request: CreateRequest,
     replaces: Option<&str>,
     actor: &str,
+    pool: Option<&str>,
 ) -> Result<CreateOutcome> {
     let mut profile = core.catalog().get(&request.profile)?.clone();
     if let Some(snapshot_id) = &request.from_snapshot
@@ -100,6 +111,17 @@ async fn create_replacing(
         return Ok(CreateOutcome {
             record: core.record(&earlier)?,
             reused: true,
+        });
+    }
+    let warm = profile.pool.is_some()
+        && pool.is_none()
+        && replaces.is_none()
+        && request.from_snapshot.is_none()
+        && request.idempotency_key.is_none();
+    if warm && let Some(record) = super::pools::claim(core, &profile, &request, ttl).await? {
+        return Ok(CreateOutcome {
+            record,
+            reused: false,
         });
     }
     // Everything that can fail on bad input, or be refused, fails before anything
@@ -146,7 +168,9 @@ async fn create_replacing(
         currency: first.rate.currency.clone(),
         replaces: replaces.map(str::to_string),
         resources: profile.resources.clone(),
-        idle_ms: profile.ttl.idle.map(duration_ms),
+        // A pooled sandbox waits unused by design; the claim sets the timeout.
+        idle_ms: profile.ttl.idle.map(duration_ms).filter(|_| pool.is_none()),
+        pool: pool.map(str::to_string),
     };
     let inserted = match &request.idempotency_key {
         Some(key) => core
@@ -524,7 +548,7 @@ pub async fn recreate(
         idempotency_key: None,
         from_snapshot: None,
     };
-    let new = create_replacing(core, request, Some(id), actor)
+    let new = create_replacing(core, request, Some(id), actor, None)
         .await?
         .record;
     core.store().link_replacement(id, &new.id, actor)?;

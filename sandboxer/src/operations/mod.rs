@@ -10,6 +10,7 @@ mod fleet;
 mod guarantees;
 mod ledger;
 mod lifetimes;
+mod pools;
 mod query;
 mod routing;
 mod snapshot;
@@ -29,6 +30,7 @@ pub use fleet::{
 pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
+pub use pools::{POOL_CONSUMER, POOL_PROJECT, refill};
 pub use query::{GetOutcome, events, for_each, get, list};
 pub use routing::{Assessment, Rate, Route, RouteRequest, route, route_explained};
 pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
@@ -56,6 +58,8 @@ pub struct Core {
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// When each sandbox's activity was last written (see `touch`).
     touched: Mutex<HashMap<String, crate::time::Millis>>,
+    /// Woken when a sandbox is taken from a warm pool (the daemon refills).
+    pub pool_claimed: tokio::sync::Notify,
 }
 
 /// An extension to call: started for this use (and ended with it), or shared
@@ -99,6 +103,7 @@ impl Core {
             pool: None,
             locks: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            pool_claimed: tokio::sync::Notify::new(),
         }
     }
 

@@ -32,6 +32,9 @@ pub struct Profile {
     pub candidates: Vec<Candidate>,
     /// What a host must offer to run it.
     pub placement: PlacementConstraints,
+    /// Ready sandboxes kept waiting per host, for creates that take one at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolSpec>,
     pub ttl: Ttl,
     pub resources: Resources,
     pub network: NetworkPolicy,
@@ -80,6 +83,13 @@ pub struct PlacementConstraints {
     /// Labels the host must carry.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
+}
+
+/// A warm pool: how many ready sandboxes to keep per host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub size: u32,
 }
 
 /// Default and ceiling of a sandbox's lifetime, and how long it may sit unused.

@@ -4,8 +4,8 @@
 //! the YAML parser can say where the offending value stands.
 
 use super::{
-    Candidate, CostRate, PROFILE_ID_PREFIX, PlacementConstraints, Profile, ProfileError, Source,
-    Ttl,
+    Candidate, CostRate, PROFILE_ID_PREFIX, PlacementConstraints, PoolSpec, Profile, ProfileError,
+    Source, Ttl,
 };
 use crate::secrets::SecretRef;
 use sandboxer_ext_protocol::names::validate_extension_name;
@@ -171,6 +171,8 @@ struct RawProfile {
     extensions: Vec<RawCandidate>,
     #[serde(default)]
     placement: PlacementConstraints,
+    #[serde(default)]
+    pool: Option<PoolSpec>,
     ttl: Ttl,
     #[serde(default)]
     resources: Resources,
@@ -187,6 +189,9 @@ struct RawProfile {
     #[serde(default)]
     spec: Value,
 }
+
+/// The largest warm pool a profile may ask for, per host.
+const MAX_POOL: u32 = 100;
 
 /// One backend a profile may run on (`extensions:`).
 #[derive(Deserialize)]
@@ -324,6 +329,12 @@ pub fn parse_profile(
         return Err(invalid("spec", "spec must be a mapping".into()));
     }
     let candidates = candidates(raw.extension, raw.extensions, &invalid)?;
+    if raw.pool.is_some_and(|p| p.size > MAX_POOL) {
+        return Err(invalid(
+            "pool.size",
+            format!("a pool keeps at most {MAX_POOL} sandboxes per host"),
+        ));
+    }
     Ok(Profile {
         id: raw.id.0,
         version: raw.version.0,
@@ -331,6 +342,7 @@ pub fn parse_profile(
         extension: candidates[0].extension.clone(),
         candidates,
         placement: raw.placement,
+        pool: raw.pool,
         ttl: raw.ttl,
         resources: raw.resources,
         network: raw.network,

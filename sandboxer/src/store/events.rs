@@ -37,6 +37,8 @@ pub enum EventKind {
     BudgetExhausted,
     /// One try of a create on one of the profile's candidate extensions.
     CreateAttempt,
+    /// A consumer took the sandbox from a warm pool.
+    Claimed,
 }
 
 impl EventKind {
@@ -54,6 +56,7 @@ impl EventKind {
             EventKind::ExpiryWarning => "expiry_warning",
             EventKind::BudgetExhausted => "budget_exhausted",
             EventKind::CreateAttempt => "create_attempt",
+            EventKind::Claimed => "claimed",
         }
     }
 
@@ -71,6 +74,7 @@ impl EventKind {
             EventKind::ExpiryWarning,
             EventKind::BudgetExhausted,
             EventKind::CreateAttempt,
+            EventKind::Claimed,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

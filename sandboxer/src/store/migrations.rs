@@ -144,6 +144,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX canary_runs_at ON canary_runs (at);
     ",
+    // 6: warm pools: the profile a sandbox waits in a pool of, until claimed.
+    "
+    ALTER TABLE sandboxes ADD COLUMN pool TEXT;
+    CREATE INDEX sandboxes_pool ON sandboxes (pool, state);
+    ",
 ];
 
 /// The schema version this build writes.

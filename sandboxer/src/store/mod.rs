@@ -14,7 +14,7 @@ mod usage;
 mod view;
 
 pub use events::{Event, EventFilter, EventKind};
-pub use records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
+pub use records::{Change, Claim, NewSandbox, SandboxFilter, SandboxRecord};
 pub use snapshots::SnapshotRecord;
 pub use telemetry::{CanaryRun, HealthSample};
 pub use usage::{SandboxUsage, UsageRecord};

@@ -47,6 +47,8 @@ pub struct SandboxRecord {
     pub last_activity_at: Option<Millis>,
     /// The expiry an `expiry_warning` was last sent for.
     pub warned_expiry: Option<Millis>,
+    /// The profile whose warm pool holds it, until a consumer claims it.
+    pub pool: Option<String>,
 }
 
 impl SandboxRecord {
@@ -167,6 +169,9 @@ impl<'de> serde::Deserialize<'de> for SandboxRecord {
             idle_ms: r.idle_timeout_s.map(|s| s * 1000),
             last_activity_at: r.last_activity_at.as_deref().map(time).transpose()?,
             warned_expiry: None,
+            // Pooled sandboxes belong to the pool's project; the JSON form does
+            // not say which pool.
+            pool: None,
         })
     }
 }
@@ -190,6 +195,21 @@ pub struct NewSandbox {
     pub currency: String,
     pub replaces: Option<String>,
     pub resources: Resources,
+    pub idle_ms: Option<Millis>,
+    /// Made for the warm pool of this profile.
+    pub pool: Option<String>,
+}
+
+/// What a consumer claiming a pooled sandbox makes of it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub consumer: String,
+    pub project: String,
+    /// User labels (the core's are added).
+    pub labels: Labels,
+    pub ttl_ms: Millis,
+    /// The ceiling, from the claim.
+    pub max_ms: Millis,
     pub idle_ms: Option<Millis>,
 }
 

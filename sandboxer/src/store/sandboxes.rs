@@ -15,7 +15,7 @@ use serde_json::json;
 const COLUMNS: &str = "id, state, profile_id, profile_version, extension, consumer, project, \
     host, labels, backend_ref, endpoints, details, last_error, ttl_ms, created_at, updated_at, \
     state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by, \
-    billed_ms, resources, idle_ms, last_activity_at, warned_expiry";
+    billed_ms, resources, idle_ms, last_activity_at, warned_expiry, pool";
 
 fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let text: String = row.get(idx)?;
@@ -61,6 +61,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
         idle_ms: row.get(25)?,
         last_activity_at: row.get(26)?,
         warned_expiry: row.get(27)?,
+        pool: row.get(28)?,
     })
 }
 
@@ -301,6 +302,109 @@ impl Store {
         })
     }
 
+    /// Pooled sandboxes of `pool` (a profile id) in `states`, per host.
+    pub fn pooled_counts(
+        &self,
+        pool: &str,
+        states: &[State],
+    ) -> StoreResult<Vec<(Option<String>, i64)>> {
+        let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT host, COUNT(*) FROM sandboxes WHERE pool = ?1 \
+             AND state IN (SELECT value FROM json_each(?2)) GROUP BY host",
+        )?;
+        let rows = stmt.query_map(params![pool, to_json(&states)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The rate of the sandbox `claim_pooled` would take now, if any.
+    pub fn pooled_rate(
+        &self,
+        pool: &str,
+        host: Option<&str>,
+    ) -> StoreResult<Option<(f64, String)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT cost_per_hour, currency FROM sandboxes WHERE pool = ?1 \
+                 AND state = 'ready' AND (?2 IS NULL OR host = ?2) ORDER BY created_at, id LIMIT 1",
+            )?
+            .query_row(params![pool, host], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Takes the oldest ready sandbox waiting in `pool` (on `host`, when given)
+    /// for a consumer, in one transaction: the pool's time so far is closed as
+    /// the pool's usage, and from now on the sandbox is the claimer's — its
+    /// consumer, project, labels, lifetime and idle timeout — with a `claimed`
+    /// event. `None` when the pool has none ready.
+    pub fn claim_pooled(
+        &mut self,
+        pool: &str,
+        host: Option<&str>,
+        claim: &super::Claim,
+    ) -> StoreResult<Option<SandboxRecord>> {
+        self.write(|tx| {
+            let id: Option<String> = tx
+                .prepare_cached(
+                    "SELECT id FROM sandboxes WHERE pool = ?1 AND state = 'ready' \
+                     AND (?2 IS NULL OR host = ?2) ORDER BY created_at, id LIMIT 1",
+                )?
+                .query_row(params![pool, host], |r| r.get(0))
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            let current = fetch(tx, &id)?.expect("selected in this transaction");
+            let now = now_ms().max(current.state_since);
+            insert_usage(tx, &current, now)?;
+            let labels = crate::labels::with_core_labels(
+                &claim.labels,
+                &id,
+                &claim.consumer,
+                &claim.project,
+                &current.profile_id,
+            );
+            tx.execute(
+                "UPDATE sandboxes SET pool = NULL, consumer = ?2, project = ?3, labels = ?4, \
+                 ttl_ms = ?5, expires_at = ?9 + ?5, ceiling_at = ?9 + ?6, idle_ms = ?7, \
+                 state_since = ?9, updated_at = ?9, last_activity_at = ?9, \
+                 billed_ms = billed_ms + ?8, warned_expiry = NULL WHERE id = ?1",
+                params![
+                    id,
+                    claim.consumer,
+                    claim.project,
+                    to_json(&labels),
+                    claim.ttl_ms,
+                    claim.max_ms,
+                    claim.idle_ms,
+                    if current.state.is_billed() {
+                        now - current.state_since
+                    } else {
+                        0
+                    },
+                    now,
+                ],
+            )?;
+            insert_event(
+                tx,
+                &id,
+                now,
+                &claim.consumer,
+                EventKind::Claimed,
+                None,
+                None,
+                json!({
+                    "pool": pool,
+                    "consumer": claim.consumer,
+                    "project": claim.project,
+                    "waited_ms": now - current.created_at,
+                }),
+            )?;
+            Ok(fetch(tx, &id)?)
+        })
+    }
+
     pub fn link_replacement(&mut self, old_id: &str, new_id: &str, actor: &str) -> StoreResult<()> {
         self.write(|tx| {
             let changed = tx.execute(
@@ -394,9 +498,9 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
         "INSERT INTO sandboxes (id, state, profile_id, profile_version, extension, \
          consumer, project, host, labels, ttl_ms, created_at, updated_at, state_since, \
          expires_at, ceiling_at, cost_per_hour, currency, replaces, resources, idle_ms, \
-         last_activity_at) \
+         last_activity_at, pool) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
-         ?15, ?16, ?17, ?18, ?11)",
+         ?15, ?16, ?17, ?18, ?11, ?19)",
         params![
             new.id,
             State::Pending.as_str(),
@@ -416,6 +520,7 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
             new.replaces,
             to_json(&new.resources),
             new.idle_ms,
+            new.pool,
         ],
     )?;
     insert_event(

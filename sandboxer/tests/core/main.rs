@@ -14,6 +14,7 @@ mod exthost;
 mod ledger;
 mod lifetimes;
 mod openapi;
+mod pools;
 mod provider_keys;
 mod routing;
 mod snapshots;
