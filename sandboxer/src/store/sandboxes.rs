@@ -401,7 +401,7 @@ impl Store {
                     "waited_ms": now - current.created_at,
                 }),
             )?;
-            Ok(fetch(tx, &id)?)
+            fetch(tx, &id)
         })
     }
 
