@@ -41,12 +41,10 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-# Figures from a release build (see the note of each issue for goals).
+# Figures from a release build, written to docs/benchmarks.md with the machine and
+# the method (see the note of each issue for goals).
 bench: setup-host release
-	$(CARGO) bench -p sandboxer --bench foundation
-	$(CARGO) bench -p sandboxer --bench daemon
-	$(CARGO) bench -p sandboxer-tests --bench compose
-	$(CARGO) bench -p sandboxer-conformance --bench kit
+	scripts/bench-report.sh
 
 clean:
 	$(CARGO) clean

@@ -127,6 +127,7 @@ fn populate(path: &std::path::Path, count: usize) {
                     replaces: None,
                     resources: Default::default(),
                     idle_ms: None,
+                    pool: None,
                 },
                 "agt:bench",
             )

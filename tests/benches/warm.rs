@@ -1,0 +1,153 @@
+//! `make bench` (warm pools): a create that takes a sandbox from a warm pool,
+//! against a cold create of the same one-service profile on compose-ssh and a bare
+//! `podman run -d` of the same image, each timed as a whole command, in one run.
+//! Goals: warm ≥ 20× faster than cold, and faster than `podman run -d`. Needs the
+//! loopback host of `scripts/setup-host.sh`.
+
+use sandboxer_tests::{TestEnv, bin, loopback};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 10;
+const IMAGE: &str = "localhost/sandboxer-busybox:latest";
+
+fn median(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn run(cmd: &mut Command) -> (Duration, String) {
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (took, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn profile(env: &TestEnv, name: &str, pool: &str) {
+    let dir = env.path(&format!("profiles/{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "services:\n  app:\n    image: {IMAGE}\n    command: [sleep, '3600']\n    \
+             stop_signal: SIGKILL\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("profile.yaml"),
+        format!(
+            "id: profile.{name}\nversion: 1\nextension: ext.compose-ssh\n\
+             ttl: {{default: 1h, max: 2h}}\nnetwork: {{egress: allow}}\n{pool}\
+             files: [compose.yaml]\nspec: {{compose_file: compose.yaml}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn main() {
+    loopback::require();
+    let env = TestEnv::new();
+    env.install_extension("compose-ssh", &bin("sandboxer-ext-compose-ssh"));
+    let workdir = env.path("host-sandboxes");
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n        - {}\n",
+            env.path("ctl").display(),
+            loopback::host_yaml("loopback", &workdir)
+        ),
+    )
+    .unwrap();
+    profile(&env, "cold", "");
+    profile(&env, "warm", &format!("pool: {{size: {ROUNDS}}}\n"));
+    let sandboxer = |args: &[&str]| {
+        let mut cmd = Command::new(bin("sandboxer"));
+        cmd.args(args).envs(env.vars());
+        cmd
+    };
+    let create = |profile: &str| {
+        sandboxer(&[
+            "create",
+            "--profile",
+            profile,
+            "--consumer",
+            "atm:bench",
+            "--project",
+            "bench",
+            "--wait",
+            "--json",
+        ])
+    };
+
+    // The pool is filled before timing (not timed: that is the point of a pool).
+    let filled = Instant::now();
+    run(&mut sandboxer(&["reap-stale"]));
+    let fill_time = filled.elapsed();
+
+    let (mut cold, mut warm, mut bare) = (vec![], vec![], vec![]);
+    for _ in 0..ROUNDS {
+        warm.push(run(&mut create("warm")).0);
+    }
+    for _ in 0..ROUNDS / 2 {
+        cold.push(run(&mut create("cold")).0);
+    }
+    for _ in 0..ROUNDS {
+        let (took, id) = run(Command::new("podman").args(["run", "-d", IMAGE, "sleep", "3600"]));
+        bare.push(took);
+        run(Command::new("podman").args(["rm", "-f", "-t", "0", id.trim()]));
+    }
+
+    // Everything goes: taken, cold and still pooled.
+    let listed = run(&mut sandboxer(&["list", "--json"])).1;
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    for s in listed.as_array().unwrap() {
+        run(&mut sandboxer(&["destroy", s["id"].as_str().unwrap()]));
+    }
+
+    let (c, w, b) = (median(&mut cold), median(&mut warm), median(&mut bare));
+    println!(
+        "warm pool benchmarks (medians; {ROUNDS} warm, {} cold, {ROUNDS} bare)",
+        ROUNDS / 2
+    );
+    println!(
+        "{:<52} {:>9.1} ms",
+        "sandboxer create, taken from the warm pool",
+        ms(w)
+    );
+    println!(
+        "{:<52} {:>9.1} ms",
+        "sandboxer create --wait, cold (compose-ssh)",
+        ms(c)
+    );
+    println!(
+        "{:<52} {:>9.1} ms",
+        "podman run -d of the same image",
+        ms(b)
+    );
+    println!(
+        "{:<52} {:>9.1} x   (goal >= 20)",
+        "cold / warm",
+        c.as_secs_f64() / w.as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>9.2} x   (goal > 1)",
+        "podman run -d / warm",
+        b.as_secs_f64() / w.as_secs_f64()
+    );
+    println!(
+        "{:<52} {:>9.1} s",
+        format!("filling the pool of {ROUNDS} (reap-stale, not timed above)"),
+        fill_time.as_secs_f64()
+    );
+}
