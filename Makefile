@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build release test lint bench demo setup-host test-hosts tools clean
+.PHONY: build release test lint bench demo setup-host test-hosts tools fuzz clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent).
 setup-host:
@@ -26,6 +26,11 @@ release:
 # schemathesis checks the daemon against docs/openapi.yaml (a test runs it).
 tools:
 	@schemathesis --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install -q --locked cargo-fuzz
+
+# Every fuzz target for a minute from its committed corpus (scripts/fuzz.sh).
+fuzz: tools
+	scripts/fuzz.sh 60
 
 # The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images),
 # installs the test tools and builds every binary first: tests run the real
@@ -36,6 +41,7 @@ test: setup-host test-hosts tools build
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	scripts/fuzz.sh 60
 
 lint:
 	$(CARGO) fmt --all -- --check

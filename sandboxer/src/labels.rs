@@ -58,6 +58,15 @@ pub fn parse_label(s: &str) -> Result<(String, String), String> {
 }
 
 /// Parses many `key=value` arguments; a repeated key is refused.
+/// A label filter as the daemon's `label=` query takes it: `key=value`, split at
+/// the first `=`; either side is matched as given.
+pub fn parse_label_filter(pair: &str) -> Result<(String, String), String> {
+    let (k, v) = pair
+        .split_once('=')
+        .ok_or_else(|| format!("label {pair:?}: write it as key=value"))?;
+    Ok((k.to_string(), v.to_string()))
+}
+
 pub fn parse_labels<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Labels, String> {
     let mut labels = Labels::new();
     for arg in args {

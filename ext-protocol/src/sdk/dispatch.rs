@@ -35,11 +35,19 @@ fn to_jsonrpsee(err: ErrorObject) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(code, err.message, err.data)
 }
 
-/// Decodes params: an object (or absent) is required; `sandbox_id`, where the
+fn decode<P: DeserializeOwned>(params: &Params<'_>, takes_sandbox_id: bool) -> ExtResult<P> {
+    decode_params(params.as_str(), takes_sandbox_id)
+}
+
+/// Decodes a request's raw params (the JSON text, or none) the way every SDK
+/// extension does: an object (or absent) is required; `sandbox_id`, where the
 /// method takes one, must be present and valid (InvalidArgument naming the field);
 /// anything else that does not decode is -32602.
-fn decode<P: DeserializeOwned>(params: &Params<'_>, takes_sandbox_id: bool) -> ExtResult<P> {
-    let value: Value = match params.as_str() {
+pub fn decode_params<P: DeserializeOwned>(
+    raw: Option<&str>,
+    takes_sandbox_id: bool,
+) -> ExtResult<P> {
+    let value: Value = match raw {
         None => Value::Object(Default::default()),
         Some(raw) => serde_json::from_str(raw).map_err(|e| {
             ErrorObject::standard(codes::INVALID_PARAMS, format!("invalid params: {e}"))

@@ -12,6 +12,7 @@ mod serve;
 pub use crate::errors::{ErrorKind, ErrorObject};
 pub use crate::messages::*;
 pub use context::Context;
+pub use dispatch::decode_params;
 pub use serve::{run, serve};
 
 use std::collections::BTreeMap;

@@ -132,10 +132,8 @@ pub async fn list(AxState(app): S, who: Principal, q: Pairs) -> ApiResult<Respon
     }
     let mut labels = BTreeMap::new();
     for pair in q.all("label") {
-        let (k, v) = pair.split_once('=').ok_or_else(|| {
-            ApiError::bad_request(format!("label {pair:?}: write it as key=value"))
-        })?;
-        labels.insert(k.to_string(), v.to_string());
+        let (k, v) = crate::labels::parse_label_filter(pair).map_err(ApiError::bad_request)?;
+        labels.insert(k, v);
     }
     let project = match (q.get("project"), who.admin) {
         (Some(p), false) if p != who.project => {

@@ -275,7 +275,7 @@ pub fn parse_profile(
         ProfileError::Invalid {
             file: file.clone(),
             line,
-            field: if path == "." {
+            field: if path == "." || path.is_empty() {
                 "(document)".into()
             } else {
                 path
@@ -671,6 +671,21 @@ spec:
             err.contains("extensions[0]") && err.contains("weight"),
             "{err}"
         );
+    }
+
+    /// Found by the `profiles` fuzz target: an empty key (`&de scription:` makes
+    /// an anchor and leaves the key empty) was reported with an empty field name.
+    #[test]
+    fn an_empty_key_is_named_as_the_document() {
+        let source =
+            "# version: 1\n&description: A demo.\nextensions:\n  - {nxtensionan host ser: v";
+        match parse(source) {
+            Err(ProfileError::Invalid { field, line, .. }) => {
+                assert_eq!(field, "(document)");
+                assert!(line.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
