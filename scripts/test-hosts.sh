@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Test hosts for placement: each one a network namespace on this machine with its
-# own address, its own sshd, its own podman storage (the machine's images shared
-# read-only) and its own podman API service — so to sandboxer it is another host.
+# Test hosts for the placement tests (h1, h2) and the fault suite (h3): each one a
+# network namespace on this machine with its own address, its own sshd, its own
+# podman storage (the machine's images shared read-only) and its own podman API
+# service — so to sandboxer it is another host.
 #
-#   test-hosts.sh up            make h1 (10.215.1.2) and h2 (10.215.2.2), idempotent
+#   test-hosts.sh up            make h1, h2, h3 (10.215.N.2), idempotent
 #   test-hosts.sh stop-sshd h2  take a host's sshd down (its sessions too)
 #   test-hosts.sh start-sshd h2 bring it back
 #   test-hosts.sh down          remove them
@@ -17,7 +18,7 @@ set -euo pipefail
 BASE=/var/lib/sandboxer/test-hosts
 RUN=/run/sandboxer-test-hosts
 SSH_DIR=/var/lib/sandboxer/ssh
-HOSTS=(1 2)
+HOSTS=(1 2 3)
 
 say() { printf '[test-hosts] %s\n' "$*"; }
 addr() { echo "10.215.$1.2"; }
@@ -120,7 +121,7 @@ case "${1:-}" in
     done
     mv "$BASE/known_hosts.new" "$BASE/known_hosts"
     for n in "${HOSTS[@]}"; do up_one "$n"; done
-    say "ready: h1 at $(addr 1), h2 at $(addr 2)"
+    say "ready: $(for n in "${HOSTS[@]}"; do printf "h%s at %s " "$n" "$(addr "$n")"; done)"
     ;;
   stop-sshd) stop_sshd "${2#h}" ;;
   start-sshd) start_sshd "${2#h}" ;;

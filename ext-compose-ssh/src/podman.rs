@@ -60,10 +60,15 @@ ls -1 "$2" 2>/dev/null || true
 
 /// Removes everything carrying a label, then the sandbox's folder. Idempotent.
 /// Args: label filter, dir.
+/// Every step's failure fails the script (sh has no pipefail: each listing is
+/// taken on its own, then removed), so a destroy that left anything is retried.
 pub const DESTROY_SCRIPT: &str = r#"set -u
-podman ps -aq --filter "label=$1" | xargs -r -d '\n' podman rm -f -t 0 >/dev/null
-podman network ls -q --filter "label=$1" | xargs -r -d '\n' podman network rm -f >/dev/null
-podman volume ls -q --filter "label=$1" | xargs -r -d '\n' podman volume rm -f >/dev/null
+ids=$(podman ps -aq --filter "label=$1") || exit 1
+[ -z "$ids" ] || printf '%s\n' "$ids" | xargs -d '\n' podman rm -f -t 0 >/dev/null || exit 1
+ids=$(podman network ls -q --filter "label=$1") || exit 1
+[ -z "$ids" ] || printf '%s\n' "$ids" | xargs -d '\n' podman network rm -f >/dev/null || exit 1
+ids=$(podman volume ls -q --filter "label=$1") || exit 1
+[ -z "$ids" ] || printf '%s\n' "$ids" | xargs -d '\n' podman volume rm -f >/dev/null || exit 1
 rm -rf -- "$2"
 "#;
 

@@ -113,7 +113,12 @@ impl TestEnv {
     /// `executable` as an assert_cmd command in this installation, without the
     /// caller's sandboxer variables leaking in.
     pub fn command(&self, executable: &Path) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(executable);
+        assert_cmd::Command::from_std(self.process(executable))
+    }
+
+    /// The same as a plain process, for tests that spawn it and act while it runs.
+    pub fn process(&self, executable: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(executable);
         for var in [
             "SANDBOXER_CONSUMER",
             "SANDBOXER_PROJECT",

@@ -62,6 +62,9 @@ pub struct ExtensionProcess {
     pid: i32,
     status: watch::Receiver<Option<ExitStatus>>,
     pub stderr: StderrTail,
+    /// Set once it was sent SIGKILL: it will not answer, even before its exit is
+    /// seen.
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl ExtensionProcess {
@@ -114,6 +117,7 @@ impl ExtensionProcess {
             pid,
             status: status_rx,
             stderr: tail,
+            killed: Default::default(),
         };
         Ok((Arc::new(process), stdin, stdout))
     }
@@ -126,6 +130,8 @@ impl ExtensionProcess {
             unsafe {
                 libc::killpg(self.pid, libc::SIGKILL);
             }
+            self.killed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     }
 
@@ -138,9 +144,9 @@ impl ExtensionProcess {
         }
     }
 
-    /// Whether it has exited.
+    /// Whether it has exited, or was killed and is about to.
     pub fn has_exited(&self) -> bool {
-        self.status.borrow().is_some()
+        self.status.borrow().is_some() || self.killed.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn reap_expired(core: &Core, counters: &LoopCounters) {
 pub enum Finding {
     /// Labelled resources without a record.
     Orphan { id: String, backend_ref: String },
-    /// Resources of a sandbox recorded as destroyed.
+    /// Resources of a sandbox recorded as destroyed, or as failed.
     Leftover { id: String, backend_ref: String },
     /// A usable sandbox whose resources are gone.
     Vanished { id: String },
@@ -153,10 +153,14 @@ pub fn compare(
                 id: s.sandbox_id.clone(),
                 backend_ref: s.backend_ref.clone(),
             }),
-            Some(r) if r.state == State::Destroyed => findings.push(Finding::Leftover {
-                id: s.sandbox_id.clone(),
-                backend_ref: s.backend_ref.clone(),
-            }),
+            // A destroyed sandbox's, or a failed one's (a create that crashed
+            // half-way): nothing will use them; the record already says why.
+            Some(r) if matches!(r.state, State::Destroyed | State::Failed) => {
+                findings.push(Finding::Leftover {
+                    id: s.sandbox_id.clone(),
+                    backend_ref: s.backend_ref.clone(),
+                })
+            }
             Some(_) => {}
         }
     }
@@ -301,7 +305,11 @@ pub async fn reconcile(
                         );
                         Instant::now()
                     });
-                    if first.elapsed() >= grace {
+                    // Without a record, a resource gets a grace period (another
+                    // writer may be about to record it); a leftover's record already
+                    // says nothing will use it.
+                    let leftover = matches!(finding, Finding::Leftover { .. });
+                    if leftover || first.elapsed() >= grace {
                         let Some(_guard) = core.try_lock(id) else {
                             continue;
                         };

@@ -4,6 +4,8 @@
 
 mod compose;
 mod daemon;
+#[path = "../common/daemon.rs"]
+mod daemon_support;
 mod egress;
 mod hostile;
 mod ledger;

@@ -5,7 +5,7 @@
 //! response, or the labels of any podman object. A missing secret is refused
 //! before anything is provisioned, naming the reference, not a value.
 
-use super::daemon::{TOKEN, call, daemon_yaml, start_with};
+use super::daemon_support::{TOKEN, call, daemon_yaml, start_with};
 use super::support::{E2e, podman_count};
 use sandboxer_tests::{bin, loopback};
 use serde_json::json;

@@ -1,0 +1,86 @@
+//! The extension (compose-ssh on the loopback host) killed with SIGKILL at random
+//! points of create and of destroy, twenty times each; its ssh and podman-compose
+//! children live on, as they would after a real crash.
+
+use super::recovery::{Points, Storage, assert_consistent, kill_extension_of, records, recover};
+use super::support::E2e;
+use sandboxer_tests::bin;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 20;
+
+/// Runs `sandboxer ARGS`, kills its extension after `after` (if it still runs),
+/// and waits for the command to end.
+fn run_killed(e2e: &E2e, args: &[&str], after: Duration) {
+    let mut child = e2e
+        .env
+        .process(&bin("sandboxer"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while started.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill_extension_of(child.id());
+    let _ = child.wait();
+}
+
+#[test]
+fn the_extension_killed_at_random_points_of_create_and_destroy_loses_nothing() {
+    let e2e = E2e::new();
+    e2e.sleeper_profile(
+        "fault",
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
+         spec: {compose_file: compose.yaml}\n",
+    );
+    let mut points = Points::new("killed");
+    for _ in 0..ROUNDS {
+        let after = points.below(2500);
+        run_killed(
+            &e2e,
+            &[
+                "create",
+                "--profile",
+                "fault",
+                "--consumer",
+                "atm:e2e",
+                "--project",
+                &e2e.project,
+                "--wait",
+            ],
+            after,
+        );
+    }
+    let made = records(&e2e);
+    assert_eq!(
+        made.len(),
+        ROUNDS,
+        "every create is recorded, killed or not"
+    );
+    let mut destroyed = 0;
+    for r in made.iter().filter(|r| r["state"] == "ready") {
+        let after = points.below(800);
+        run_killed(&e2e, &["destroy", r["id"].as_str().unwrap()], after);
+        destroyed += 1;
+    }
+    eprintln!("{destroyed} destroys attempted under kills");
+    // podman-compose runs that outlived their extension finish.
+    std::thread::sleep(Duration::from_secs(6));
+
+    recover(&e2e, Duration::from_secs(120));
+    assert_consistent(&e2e, Storage::Machine);
+    // What was asked to go is gone; nothing is left half-made.
+    for r in records(&e2e) {
+        assert!(
+            matches!(r["state"].as_str(), Some("ready" | "failed" | "destroyed")),
+            "{r}"
+        );
+    }
+}
