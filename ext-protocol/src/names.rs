@@ -1,5 +1,5 @@
 //! Name rules shared by every peer: sandbox ids and extension names both match
-//! `[a-z0-9][a-z0-9-]{0,62}`.
+//! `[a-z0-9][a-z0-9-]{0,62}`; host names (placement) are DNS-like.
 
 /// Why a name was refused, in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +46,36 @@ pub fn validate_sandbox_id(id: &str) -> Result<(), BadName> {
 /// Checks an extension name (the `<name>` of `sandboxer-ext-<name>`).
 pub fn validate_extension_name(name: &str) -> Result<(), BadName> {
     check("extension name", name)
+}
+
+/// Checks a host name as placement names it: 1 to 253 letters, digits, '.', '_'
+/// or '-', starting with a letter or a digit (a DNS name, an address, or a name
+/// from an extension's inventory).
+pub fn validate_host_name(name: &str) -> Result<(), BadName> {
+    let bad = |reason| {
+        Err(BadName {
+            what: "host name",
+            value: name.to_string(),
+            reason,
+        })
+    };
+    match name.bytes().next() {
+        None => return bad("it is empty"),
+        Some(first) if !first.is_ascii_alphanumeric() => {
+            return bad("it must start with a letter or a digit");
+        }
+        Some(_) => {}
+    }
+    if name.len() > 253 {
+        return bad("it is longer than 253 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return bad("only letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
 }
 
 /// Checks an RFC 3339 timestamp: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.

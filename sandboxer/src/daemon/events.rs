@@ -23,15 +23,7 @@ const PAGE: u32 = 1000;
 fn filter(app: &App, who: &Principal, q: &Pairs, after: Option<i64>) -> ApiResult<EventFilter> {
     let sandbox_id = q.get("sandbox").map(str::to_string);
     if let Some(id) = &sandbox_id {
-        match app
-            .core
-            .store()
-            .get_sandbox(id)
-            .map_err(crate::Error::from)?
-        {
-            Some(r) if who.sees(&r.project) => {}
-            _ => return Err(ApiError::not_found("sandbox", id)),
-        }
+        super::sandboxes::visible(app, who, id)?;
     }
     Ok(EventFilter {
         sandbox_id,

@@ -20,8 +20,10 @@ use std::sync::Arc;
 type S = AxState<Arc<App>>;
 
 /// The record, if this caller may see it; 404 alike for "absent" and "another
-/// project's", so nothing leaks.
-fn visible(app: &App, who: &Principal, id: &str) -> ApiResult<SandboxRecord> {
+/// project's", so nothing leaks. An id that cannot exist is a 400.
+pub(super) fn visible(app: &App, who: &Principal, id: &str) -> ApiResult<SandboxRecord> {
+    sandboxer_ext_protocol::names::validate_sandbox_id(id)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     match app
         .core
         .store()

@@ -26,15 +26,7 @@ pub async fn take(
     Path(id): Path<String>,
     Body(body): Body<TakeBody>,
 ) -> ApiResult<(StatusCode, Json<SnapshotRecord>)> {
-    match app
-        .core
-        .store()
-        .get_sandbox(&id)
-        .map_err(crate::Error::from)?
-    {
-        Some(r) if who.sees(&r.project) => {}
-        _ => return Err(ApiError::not_found("sandbox", &id)),
-    }
+    super::sandboxes::visible(&app, &who, &id)?;
     let snap = operations::snapshot(&app.core, &id, &body.name, &who.consumer.to_string()).await?;
     Ok((StatusCode::CREATED, Json(snap)))
 }

@@ -85,6 +85,10 @@ async fn create_replacing(
     actor: &str,
     pool: Option<&str>,
 ) -> Result<CreateOutcome> {
+    if let Some(host) = &request.host {
+        sandboxer_ext_protocol::names::validate_host_name(host)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    }
     let mut profile = core.catalog().get(&request.profile)?.clone();
     if let Some(snapshot_id) = &request.from_snapshot
         && let Some(snapshot) = core.store().get_snapshot(snapshot_id)?

@@ -246,6 +246,9 @@ impl Core {
 
     /// The record of `id`, or SandboxNotFound.
     pub fn record(&self, id: &str) -> Result<SandboxRecord> {
+        // An id that cannot exist is bad input, not a missing sandbox.
+        sandboxer_ext_protocol::names::validate_sandbox_id(id)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         self.store()
             .get_sandbox(id)?
             .ok_or_else(|| Error::SandboxNotFound(id.to_string()))

@@ -167,7 +167,13 @@ impl Store {
                 });
             }
             let now = now_ms().max(current.state_since);
-            insert_usage(tx, &current, now)?;
+            // The stretch that ends was spent where the backend now says the
+            // sandbox is, when it did not say so before.
+            let mut closing = current.clone();
+            if closing.host.is_none() {
+                closing.host.clone_from(&change.host);
+            }
+            insert_usage(tx, &closing, now)?;
             let billed = if current.state.is_billed() {
                 now - current.state_since
             } else {

@@ -11,6 +11,7 @@ mod cli_profiles;
 mod concurrency;
 mod daemon;
 mod exthost;
+mod hostile_input;
 mod ledger;
 mod lifetimes;
 mod openapi;

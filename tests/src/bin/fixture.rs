@@ -90,6 +90,8 @@ struct Fixture {
     faults: Faults,
     /// The provider key it was started with, if any.
     api_key: Option<String>,
+    /// The host it reports sandboxes on when create names none.
+    host_name: Option<String>,
 }
 
 impl Fixture {
@@ -201,6 +203,12 @@ impl Extension for Fixture {
                     false,
                 ),
                 (
+                    "host_name",
+                    "the host it reports a sandbox on when create names none \
+                     (default fixture-host); any text, as a backend may name its hosts",
+                    false,
+                ),
+                (
                     "api_key",
                     "the account a SaaS backend would bill: kept with each sandbox \
                      in the backend's own folder (accounts/), like a provider does",
@@ -237,6 +245,10 @@ impl Extension for Fixture {
         Ok(Fixture {
             dir,
             faults: faults(&spec),
+            host_name: options
+                .get("host_name")
+                .and_then(|h| h.as_str())
+                .map(str::to_string),
             api_key: options
                 .get("api_key")
                 .and_then(|k| k.as_str())
@@ -294,6 +306,7 @@ impl Extension for Fixture {
             .placement
             .host
             .clone()
+            .or_else(|| self.host_name.clone())
             .unwrap_or_else(|| "fixture-host".into());
         let mut details = JsonObject::new();
         details.insert("host".into(), host.clone().into());
