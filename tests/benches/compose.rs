@@ -3,33 +3,11 @@
 //! ssh, in one run; and `sandboxer get` of a live sandbox (connection reuse).
 //! Needs the loopback host of `scripts/setup-host.sh`.
 
+use sandboxer_tests::bench::{median, ms, run};
 use sandboxer_tests::{TestEnv, bin, loopback};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 5;
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn run(cmd: &mut Command) -> (Duration, String) {
-    let started = Instant::now();
-    let out = cmd.output().unwrap();
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// `ssh root@127.0.0.1 -p 2222 LINE`, the way a person types it: no connection
 /// reuse, the login shell's own start-up included.

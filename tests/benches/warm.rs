@@ -4,34 +4,13 @@
 //! Goals: warm ≥ 20× faster than cold, and faster than `podman run -d`. Needs the
 //! loopback host of `scripts/setup-host.sh`.
 
+use sandboxer_tests::bench::{median, ms, run};
 use sandboxer_tests::{TestEnv, bin, loopback};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const ROUNDS: usize = 10;
 const IMAGE: &str = "localhost/sandboxer-busybox:latest";
-
-fn median(samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn run(cmd: &mut Command) -> (Duration, String) {
-    let started = Instant::now();
-    let out = cmd.output().unwrap();
-    let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (took, String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 fn profile(env: &TestEnv, name: &str, pool: &str) {
     let dir = env.path(&format!("profiles/{name}"));

@@ -269,3 +269,32 @@ pub mod session {
         }
     }
 }
+
+/// What the benchmarks (`tests/benches`) share: timing whole commands.
+pub mod bench {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    pub fn median(samples: &mut [Duration]) -> Duration {
+        samples.sort();
+        samples[samples.len() / 2]
+    }
+
+    pub fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1e3
+    }
+
+    /// Runs `cmd`, which must succeed; returns how long it took and its stdout.
+    pub fn run(cmd: &mut Command) -> (Duration, String) {
+        let started = Instant::now();
+        let out = cmd.output().unwrap();
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (took, String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}

@@ -1,9 +1,13 @@
 //! An extension that hangs: compose-ssh stopped (SIGSTOP) at random points of a
-//! create, so it neither answers nor honours the cancel. The core gives up at the
-//! create deadline, kills it, records the sandbox failed with the reason, and
-//! recovery leaves nothing behind.
+//! create (the handshake, the cost estimate, the create, the readiness polls), so it
+//! neither answers nor honours the cancel. The core gives up at that call's
+//! deadline, kills it, records the sandbox failed with the reason (or records
+//! nothing, if it hung before the intent was written), and recovery leaves nothing
+//! behind.
 
-use super::recovery::{Points, Storage, assert_consistent, children_of, records, recover};
+use super::recovery::{
+    Points, Storage, assert_consistent, children_of, create_args, fault_profile, records, recover,
+};
 use super::support::E2e;
 use sandboxer_tests::{bin, loopback};
 use std::process::Stdio;
@@ -14,28 +18,15 @@ fn a_hanging_extension_is_killed_at_its_deadline_and_nothing_is_lost() {
     let e2e = E2e::new();
     e2e.configure_with(
         &[loopback::host_yaml("loopback", &e2e.workdir)],
-        "timeouts:\n  create: 4s\n  grace: 500ms\n",
+        "timeouts:\n  handshake: 4s\n  call: 4s\n  create: 4s\n  grace: 500ms\n",
     );
-    e2e.sleeper_profile(
-        "fault",
-        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
-         spec: {compose_file: compose.yaml}\n",
-    );
+    fault_profile(&e2e);
     let mut points = Points::new("hang");
     for _ in 0..3 {
         let mut child = e2e
             .env
             .process(&bin("sandboxer"))
-            .args([
-                "create",
-                "--profile",
-                "fault",
-                "--consumer",
-                "atm:e2e",
-                "--project",
-                &e2e.project,
-                "--wait",
-            ])
+            .args(create_args(&e2e))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -58,9 +49,9 @@ fn a_hanging_extension_is_killed_at_its_deadline_and_nothing_is_lost() {
         let status = child.wait().unwrap();
         let took = started.elapsed();
         assert!(took < Duration::from_secs(15), "the create took {took:?}");
-        if stopped {
-            assert!(!status.success(), "a hung create cannot succeed");
-        }
+        // Stopped after its create was answered (at shutdown), it may still
+        // succeed; whatever the outcome, the record below must say it.
+        assert_ne!(status.code(), Some(101), "the CLI panicked");
     }
     let failed: Vec<_> = records(&e2e)
         .into_iter()

@@ -2,7 +2,10 @@
 //! points of create and of destroy, twenty times each; its ssh and podman-compose
 //! children live on, as they would after a real crash.
 
-use super::recovery::{Points, Storage, assert_consistent, kill_extension_of, records, recover};
+use super::recovery::{
+    Points, Storage, assert_consistent, create_args, fault_profile, kill_extension_of, records,
+    recover,
+};
 use super::support::E2e;
 use sandboxer_tests::bin;
 use std::process::Stdio;
@@ -35,28 +38,13 @@ fn run_killed(e2e: &E2e, args: &[&str], after: Duration) {
 #[test]
 fn the_extension_killed_at_random_points_of_create_and_destroy_loses_nothing() {
     let e2e = E2e::new();
-    e2e.sleeper_profile(
-        "fault",
-        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
-         spec: {compose_file: compose.yaml}\n",
-    );
+    fault_profile(&e2e);
     let mut points = Points::new("killed");
     for _ in 0..ROUNDS {
         let after = points.below(2500);
-        run_killed(
-            &e2e,
-            &[
-                "create",
-                "--profile",
-                "fault",
-                "--consumer",
-                "atm:e2e",
-                "--project",
-                &e2e.project,
-                "--wait",
-            ],
-            after,
-        );
+        let args = create_args(&e2e);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_killed(&e2e, &args, after);
     }
     let made = records(&e2e);
     assert_eq!(

@@ -3,7 +3,7 @@
 //! sandbox stays recorded as destroying with its containers; once podman works
 //! again the reaper retries until the destroy is done.
 
-use super::recovery::{Storage, assert_consistent, records, recover};
+use super::recovery::{Storage, assert_consistent, create_args, fault_profile, records, recover};
 use super::support::E2e;
 use std::time::Duration;
 
@@ -14,11 +14,7 @@ fn a_destroy_that_podman_refuses_is_retried_until_done() {
         "{{name: local, workdir: {}}}",
         e2e.workdir.display()
     )]);
-    e2e.sleeper_profile(
-        "fault",
-        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
-         spec: {compose_file: compose.yaml}\n",
-    );
+    fault_profile(&e2e);
     // A podman that fails `rm` while the marker exists, first on PATH.
     let bin_dir = e2e.env.path("fake-bin");
     let marker = e2e.env.path("podman-fails");
@@ -46,17 +42,12 @@ fn a_destroy_that_podman_refuses_is_retried_until_done() {
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
 
     let out = e2e
-        .sandboxer(&[
-            "--json",
-            "create",
-            "--profile",
-            "fault",
-            "--consumer",
-            "atm:e2e",
-            "--project",
-            &e2e.project,
-            "--wait",
-        ])
+        .sandboxer(
+            &["--json"]
+                .into_iter()
+                .chain(create_args(&e2e).iter().map(String::as_str))
+                .collect::<Vec<_>>(),
+        )
         .env("PATH", &path)
         .assert()
         .success();

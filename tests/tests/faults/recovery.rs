@@ -55,6 +55,31 @@ impl Storage {
     }
 }
 
+/// Writes `profile.fault`, the one-service profile every fault test creates.
+pub fn fault_profile(e2e: &E2e) {
+    e2e.sleeper_profile(
+        "fault",
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
+         spec: {compose_file: compose.yaml}\n",
+    );
+}
+
+/// `create` of `profile.fault` in the test's project, waiting for ready.
+pub fn create_args(e2e: &E2e) -> Vec<String> {
+    [
+        "create",
+        "--profile",
+        "fault",
+        "--consumer",
+        "atm:e2e",
+        "--project",
+        &e2e.project,
+        "--wait",
+    ]
+    .map(str::to_string)
+    .to_vec()
+}
+
 pub fn records(e2e: &E2e) -> Vec<Value> {
     e2e.json(&["list", "--all"]).as_array().unwrap().clone()
 }

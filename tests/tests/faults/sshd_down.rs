@@ -3,7 +3,7 @@
 //! address, sshd and podman storage). The interrupted destroy is retried by the
 //! reaper once the host is back, until nothing of the sandbox is left there.
 
-use super::recovery::{Points, Storage, assert_consistent, records, recover};
+use super::recovery::{Points, Storage, assert_consistent, fault_profile, records, recover};
 use super::support::E2e;
 use sandboxer_tests::{bin, loopback};
 use std::path::Path;
@@ -40,11 +40,7 @@ fn a_destroy_cut_off_by_sshd_going_down_is_finished_when_it_is_back() {
         loopback::identity().display(),
         e2e.workdir.display()
     )]);
-    e2e.sleeper_profile(
-        "fault",
-        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nnetwork: {egress: allow}\n\
-         spec: {compose_file: compose.yaml}\n",
-    );
+    fault_profile(&e2e);
     let mut points = Points::new("sshd_down");
     let mut ids = vec![];
     for _ in 0..3 {
