@@ -16,11 +16,14 @@ cargo fuzz build --sanitizer none -O
 for t in "${TARGETS[@]}"; do
   echo "[fuzz] $t for ${SECONDS_EACH}s"
   mkdir -p "$SCRATCH/$t"
+  status=0
   cargo fuzz run --sanitizer none -O "$t" "$SCRATCH/$t" "corpus/$t" -- \
-    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
-    | grep -E '^(Done|stat::number_of_executed_units|thread|SUMMARY|artifact|==)|panicked' || true
-  if ls "artifacts/$t"/crash-* "artifacts/$t"/oom-* "artifacts/$t"/timeout-* >/dev/null 2>&1; then
-    echo "[fuzz] $t found a failing input: fuzz/artifacts/$t/" >&2
+    -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 \
+    >"$SCRATCH/$t.log" 2>&1 || status=$?
+  grep -E '^(Done|stat::number_of_executed_units|thread|SUMMARY|artifact|==)|panicked' "$SCRATCH/$t.log" || true
+  if [ "$status" != 0 ]; then
+    tail -20 "$SCRATCH/$t.log" >&2
+    echo "[fuzz] $t failed (exit $status); a failing input is kept in fuzz/artifacts/$t/" >&2
     exit 1
   fi
 done

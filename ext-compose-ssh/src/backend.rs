@@ -44,6 +44,8 @@ pub struct ComposeSsh {
     locks: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Hosts found unreachable, and creates in flight per host.
     placement: placement::Ledger,
+    /// Held while a host is chosen and reserved.
+    placing: tokio::sync::Mutex<()>,
 }
 
 fn transport_error(e: TransportError) -> ErrorObject {
@@ -118,15 +120,22 @@ impl ComposeSsh {
         restore: Option<&snapshot::SnapshotManifest>,
     ) -> ExtResult<Sandbox> {
         let spec = ProfileSpec::parse(&p.profile.spec)?;
-        let host_name = match &p.placement.host {
-            Some(h) => h.clone(),
+        let (host_name, _reservation) = match &p.placement.host {
+            Some(h) => {
+                if restore.is_none() {
+                    self.check_labels(h, &spec.placement)?;
+                }
+                (h.clone(), self.placement.reserve(h))
+            }
             None => match self.already_placed(&p.sandbox_id).await {
-                Some(host) => host,
+                Some(host) => {
+                    let reservation = self.placement.reserve(&host);
+                    (host, reservation)
+                }
                 None => self.place(&spec.placement, &p.resources).await?,
             },
         };
         let ssh = self.ssh(&host_name)?;
-        let _reservation = self.placement.reserve(&host_name);
         let host: &HostConfig = ssh.host();
         let digest = request_digest(&p, restore.map(|m| m.snapshot_id.as_str()));
         let _guard = self.lock(&p.sandbox_id).await;
@@ -382,11 +391,17 @@ impl ComposeSsh {
             return None;
         }
         for ssh in self.hosts.values() {
-            if self.placement.is_marked(&ssh.host().name) {
+            let name = &ssh.host().name;
+            if self.placement.is_marked(name) {
                 continue;
             }
-            if let Ok(Some(_)) = self.holdings(ssh, sandbox_id).await {
-                return Some(ssh.host().name.clone());
+            match self.holdings(ssh, sandbox_id).await {
+                Ok(Some(_)) => return Some(name.clone()),
+                Ok(None) => {}
+                Err(e) if e.kind() == Some(ErrorKind::Unavailable) => {
+                    self.placement.mark_unreachable(name);
+                }
+                Err(_) => {}
             }
         }
         None
@@ -399,7 +414,7 @@ impl ComposeSsh {
         &self,
         constraints: &placement::Constraints,
         resources: &sandboxer_ext_protocol::Resources,
-    ) -> ExtResult<String> {
+    ) -> ExtResult<(String, placement::Reservation)> {
         let matching: Vec<&HostConfig> = self
             .options
             .hosts
@@ -429,8 +444,11 @@ impl ComposeSsh {
             && only.capacity.is_none()
         {
             // Nothing to weigh: a failure to reach it shows in the create itself.
-            return Ok(only.name.clone());
+            return Ok((only.name.clone(), self.placement.reserve(&only.name)));
         }
+        // One placement at a time in this process: the choice and its
+        // reservation are made together, so concurrent creates see each other.
+        let _placing = self.placing.lock().await;
         let fresh: Vec<&HostConfig> = matching
             .iter()
             .copied()
@@ -448,7 +466,25 @@ impl ComposeSsh {
             });
         }
         let memory_mb = resources.memory_mb.unwrap_or(placement::DEFAULT_SANDBOX_MB);
-        placement::choose(&observed, memory_mb)
+        let chosen = placement::choose(&observed, memory_mb)?;
+        let reservation = self.placement.reserve(&chosen);
+        Ok((chosen, reservation))
+    }
+
+    /// Refuses a host named for a profile whose placement labels it lacks.
+    fn check_labels(&self, host: &str, constraints: &placement::Constraints) -> ExtResult<()> {
+        let config = self.ssh(host)?.host();
+        match constraints
+            .labels
+            .iter()
+            .find(|(k, v)| config.labels.get(*k) != Some(*v))
+        {
+            Some((k, v)) => Err(ErrorObject::domain(
+                ErrorKind::FailedPrecondition,
+                format!("host {host} lacks the label {k}={v} the profile's placement asks for"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Holds the lock of one sandbox id until the guard is dropped.
@@ -792,6 +828,7 @@ impl Extension for ComposeSsh {
             apis: Default::default(),
             locks: Default::default(),
             placement: Default::default(),
+            placing: Default::default(),
         })
     }
 

@@ -1,13 +1,15 @@
-//! Label and filter parsing: a query string as the daemon's list takes it
-//! (`state=`, `label=k=v`, `profile=`, ...) and `--label k=v` arguments, turned into
-//! a filter and run against a real SQLite store. Must never panic, and the store
-//! must answer every filter (values are bound, never pasted into SQL).
+//! Label and filter parsing: a query string exactly as the daemon's `GET
+//! /v1/sandboxes` reads it (`serde_urlencoded` pairs, then
+//! `operations::list_filter`: `state=`, `label=k=v`, `profile=`, ...), and the
+//! CLI's `--label k=v`, run against a real SQLite store through the daemon's own
+//! listing path. Must never panic, and the store must answer every filter the
+//! parser accepts (values are bound, never pasted into SQL).
 
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sandboxer::labels::{parse_label, parse_label_filter};
-use sandboxer::lifecycle::State;
-use sandboxer::store::{SandboxFilter, Store};
+use sandboxer::labels::parse_label;
+use sandboxer::operations::list_filter;
+use sandboxer::store::{Store, StoreError};
 use std::sync::{Mutex, OnceLock};
 
 fn store() -> &'static Mutex<Store> {
@@ -29,27 +31,16 @@ fuzz_target!(|data: &[u8]| {
     let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else {
         return;
     };
-    let mut filter = SandboxFilter::default();
-    for (key, value) in &pairs {
-        match key.as_str() {
-            "state" => {
-                for s in value.split(',') {
-                    if let Ok(state) = s.parse::<State>() {
-                        filter.states.push(state);
-                    }
-                }
-            }
-            "label" => {
-                if let Ok((k, v)) = parse_label_filter(value) {
-                    filter.labels.insert(k, v);
-                }
-            }
-            "profile" => filter.profile_id = Some(value.clone()),
-            "project" => filter.project = Some(value.clone()),
-            "consumer" => filter.consumer = Some(value.clone()),
-            _ => {}
-        }
-    }
-    let answer = store().lock().unwrap().list_sandboxes(&filter);
+    let Ok(filter) = list_filter(&pairs) else {
+        return;
+    };
+    let mut body = Vec::new();
+    let answer = store()
+        .lock()
+        .unwrap()
+        .for_each_sandbox_view(&filter, |view| {
+            view.write_json(&mut body);
+            Ok::<(), StoreError>(())
+        });
     assert!(answer.is_ok(), "{filter:?}: {answer:?}");
 });

@@ -52,14 +52,6 @@ impl Pairs {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Every value of `key`.
-    pub fn all(&self, key: &str) -> impl Iterator<Item = &str> {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// Refuses keys not in `known`.
     pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
         match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {

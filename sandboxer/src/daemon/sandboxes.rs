@@ -5,9 +5,8 @@ use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Pairs};
 use crate::attribution::Attribution;
-use crate::lifecycle::State;
 use crate::operations::{self, CreateRequest, ExecRequest};
-use crate::store::{SandboxFilter, SandboxRecord};
+use crate::store::SandboxRecord;
 use axum::Json;
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -115,52 +114,17 @@ pub async fn create(
     Ok((status, Json(outcome.record)).into_response())
 }
 
-const LIST_PARAMS: &[&str] = &["state", "profile", "project", "consumer", "label", "all"];
-
 pub async fn list(AxState(app): S, who: Principal, q: Pairs) -> ApiResult<Response> {
-    q.only(LIST_PARAMS)?;
-    let mut states = vec![];
-    for s in q.all("state").flat_map(|s| s.split(',')) {
-        states.push(
-            s.parse::<State>()
-                .map_err(|e| ApiError::bad_request(format!("state: {e}")))?,
-        );
-    }
-    if states.is_empty() && !q.bool("all")? {
-        states = State::ALL
-            .into_iter()
-            .filter(|s| *s != State::Destroyed)
-            .collect();
-    }
-    let mut labels = BTreeMap::new();
-    for pair in q.all("label") {
-        let (k, v) = crate::labels::parse_label_filter(pair).map_err(ApiError::bad_request)?;
-        labels.insert(k, v);
-    }
-    let project = match (q.get("project"), who.admin) {
+    let mut filter = operations::list_filter(&q.0)?;
+    filter.project = match (filter.project.take(), who.admin) {
         (Some(p), false) if p != who.project => {
             return Err(ApiError::forbidden(format!(
                 "{} sees project {} only",
                 who.consumer, who.project
             )));
         }
-        (p, false) => Some(p.unwrap_or(&who.project).to_string()),
-        (p, true) => p.map(str::to_string),
-    };
-    let filter = SandboxFilter {
-        states,
-        profile_id: q.get("profile").map(|p| {
-            if p.starts_with("profile.") {
-                p.to_string()
-            } else {
-                format!("profile.{p}")
-            }
-        }),
-        project,
-        consumer: q.get("consumer").map(str::to_string),
-        extension: None,
-        labels,
-        expires_before: None,
+        (p, false) => Some(p.unwrap_or_else(|| who.project.clone())),
+        (p, true) => p,
     };
     let mut body = Vec::with_capacity(4096);
     body.push(b'[');

@@ -61,12 +61,15 @@ pub async fn reap_expired(core: &Core, counters: &LoopCounters) {
         Ok(records) => {
             for r in records {
                 let detail = json!({ "expires_at": rfc3339(r.expires_at) });
-                if let Err(e) = core.store().transition(
+                // Still due when it moves: a claim or an extend may have come
+                // in between.
+                if let Err(e) = core.store().transition_if(
                     &r.id,
                     State::Expired,
                     SYSTEM,
                     Change::default(),
                     detail,
+                    |now_row| now_row.expires_at <= now,
                 ) {
                     tracing::debug!(sandbox = %r.id, "expire: {e}");
                 }
@@ -411,7 +414,7 @@ pub async fn reconcile(
                         "stuck in {stuck} longer than {}{}",
                         crate::time::format_duration(core.config.daemon.stuck_after),
                         if *found {
-                            "; its resources remain until it is destroyed"
+                            "; the reconciler reaps its resources"
                         } else {
                             ""
                         }

@@ -31,7 +31,7 @@ pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
 pub use pools::{POOL_CONSUMER, POOL_PROJECT, refill};
-pub use query::{GetOutcome, events, for_each, get, list};
+pub use query::{GetOutcome, LIST_QUERY_KEYS, events, for_each, get, list, list_filter};
 pub use routing::{Assessment, Rate, Route, RouteRequest, route, route_explained};
 pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
 pub use telemetry::{CANARY_PROFILE, HostReport, canary, host_report, sample_hosts};

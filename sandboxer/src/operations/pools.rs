@@ -14,7 +14,7 @@ use crate::attribution::Attribution;
 use crate::error::{Error, Result};
 use crate::lifecycle::State;
 use crate::profile::Profile;
-use crate::store::{Claim, SandboxRecord};
+use crate::store::{Claim, PoolCount, Pooled, SandboxFilter, SandboxRecord};
 use crate::time::duration_ms;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
@@ -26,23 +26,35 @@ pub const POOL_CONSUMER: &str = "adm:pool";
 pub const POOL_PROJECT: &str = "pool";
 
 /// Takes a ready sandbox from `profile`'s pool for `request`, if one is waiting.
-/// The consumer's budget is checked at the pooled sandbox's rate first.
+/// The consumer's budget is checked at the pooled sandbox's rate first, and only
+/// a sandbox at that rate is taken. A consumer with a provider key for the
+/// extension never gets a pooled sandbox: it was made without that key.
 pub async fn claim(
     core: &Core,
     profile: &Profile,
     request: &CreateRequest,
     ttl: Duration,
 ) -> Result<Option<SandboxRecord>> {
-    let Some((per_hour, currency)) = core
-        .store()
-        .pooled_rate(&profile.id, request.host.as_deref())?
-    else {
+    let consumer = request.attribution.consumer.to_string();
+    let project = &request.attribution.project;
+    if core
+        .config
+        .provider_key(profile.extension_name(), &consumer, project)
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let pool = Pooled {
+        profile: &profile.id,
+        version: &profile.version,
+        host: request.host.as_deref(),
+    };
+    let Some((per_hour, currency)) = core.store().pooled_rate(&pool)? else {
         return Ok(None);
     };
-    let consumer = request.attribution.consumer.to_string();
     super::budget::check_create(
         core,
-        &request.attribution.project,
+        project,
         &consumer,
         per_hour,
         &currency,
@@ -52,15 +64,13 @@ pub async fn claim(
     labels.extend(request.labels.clone());
     let claim = Claim {
         consumer,
-        project: request.attribution.project.clone(),
+        project: project.clone(),
         labels,
         ttl_ms: duration_ms(ttl),
         max_ms: duration_ms(profile.ttl.max),
         idle_ms: profile.ttl.idle.map(duration_ms),
     };
-    let claimed = core
-        .store()
-        .claim_pooled(&profile.id, request.host.as_deref(), &claim)?;
+    let claimed = core.store().claim_pooled(&pool, per_hour, &claim)?;
     if let Some(record) = &claimed {
         tracing::info!(sandbox = %record.id, pool = %profile.id, "claimed from the warm pool");
         core.pool_claimed.notify_one();
@@ -85,6 +95,11 @@ pub async fn refill(core: &Core) -> Result<usize> {
             &profile.id,
             &[State::Pending, State::Provisioning, State::Ready],
         )?;
+        drain_old_versions(core, &profile, &waiting).await;
+        let waiting: Vec<_> = waiting
+            .into_iter()
+            .filter(|w| w.version == profile.version)
+            .collect();
         let hosts = match hosts_of(core, &profile).await {
             Ok(hosts) => hosts,
             Err(e) => {
@@ -93,14 +108,11 @@ pub async fn refill(core: &Core) -> Result<usize> {
             }
         };
         for host in hosts {
-            let have: i64 = match &host {
-                Some(h) => waiting
-                    .iter()
-                    .filter(|(at, _)| at.as_ref() == Some(h))
-                    .map(|(_, n)| n)
-                    .sum(),
-                None => waiting.iter().map(|(_, n)| n).sum(),
-            };
+            let have: i64 = waiting
+                .iter()
+                .filter(|w| host.is_none() || w.host == host)
+                .map(|w| w.count)
+                .sum();
             for _ in have..size {
                 match make_one(core, &profile, host.clone()).await {
                     Ok(_) => made += 1,
@@ -115,9 +127,39 @@ pub async fn refill(core: &Core) -> Result<usize> {
     Ok(made)
 }
 
-/// The hosts `profile`'s extension reports reachable; `[None]` (one pool) when it
-/// does not report hosts.
+/// Destroys pooled sandboxes made from an earlier version of `profile`: no
+/// claim takes them any more.
+async fn drain_old_versions(core: &Core, profile: &Profile, waiting: &[PoolCount]) {
+    if waiting.iter().all(|w| w.version == profile.version) {
+        return;
+    }
+    let filter = SandboxFilter {
+        states: vec![State::Ready],
+        profile_id: Some(profile.id.clone()),
+        project: Some(POOL_PROJECT.into()),
+        ..Default::default()
+    };
+    let stale = match core.store().list_sandboxes(&filter) {
+        Ok(records) => records,
+        Err(e) => return tracing::warn!(pool = %profile.id, "draining: {e}"),
+    };
+    for r in stale
+        .into_iter()
+        .filter(|r| r.pool.is_some() && r.profile_version != profile.version)
+    {
+        if let Err(e) = super::destroy(core, &r.id, POOL_CONSUMER).await {
+            tracing::warn!(sandbox = %r.id, "draining an old pooled sandbox: {e}");
+        }
+    }
+}
+
+/// The hosts `profile`'s extension reports reachable; `[None]` (one pool, the
+/// extension placing each sandbox) when it does not report hosts, or when the
+/// profile constrains placement (only the extension knows which hosts qualify).
 async fn hosts_of(core: &Core, profile: &Profile) -> Result<Vec<Option<String>>> {
+    if !profile.placement.labels.is_empty() {
+        return Ok(vec![None]);
+    }
     let lease = core.extension(profile.extension_name()).await?;
     if !lease.supports(m::HOST_HEALTH) {
         lease.release().await;

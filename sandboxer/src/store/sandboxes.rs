@@ -12,6 +12,32 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, Row, params};
 use serde_json::json;
 
+/// Which warm pool to take from: a profile at one version, on one host or any.
+#[derive(Debug, Clone, Copy)]
+pub struct Pooled<'a> {
+    pub profile: &'a str,
+    pub version: &'a str,
+    pub host: Option<&'a str>,
+}
+
+/// How many sandboxes wait in a pool on one host at one profile version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolCount {
+    pub host: Option<String>,
+    pub version: String,
+    pub count: i64,
+}
+
+/// A pooled sandbox is handed out only with this long left before its expiry, so
+/// the reaper never takes it from under its new owner.
+const CLAIM_MARGIN_MS: i64 = 60_000;
+
+/// The pooled sandboxes a claim may take: ready, of the profile's current version,
+/// on the host asked for, not about to expire, at the rate the budget was checked
+/// at (when given). Parameters: profile, version, host, expiry floor, rate.
+const CLAIMABLE: &str = "pool = ?1 AND profile_version = ?2 AND state = 'ready' \
+    AND (?3 IS NULL OR host = ?3) AND expires_at > ?4 AND (?5 IS NULL OR cost_per_hour = ?5)";
+
 const COLUMNS: &str = "id, state, profile_id, profile_version, extension, consumer, project, \
     host, labels, backend_ref, endpoints, details, last_error, ttl_ms, created_at, updated_at, \
     state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by, \
@@ -157,8 +183,27 @@ impl Store {
         change: Change,
         detail: serde_json::Value,
     ) -> StoreResult<(SandboxRecord, Event)> {
+        self.transition_if(id, to, actor, change, detail, |_| true)
+            .map(|moved| moved.expect("no precondition"))
+    }
+
+    /// `transition`, only if `precondition` holds for the row as it is inside the
+    /// transaction (`None` when it does not): for moves decided on an earlier read,
+    /// such as the reaper's expiry, that a concurrent change may have made wrong.
+    pub fn transition_if(
+        &mut self,
+        id: &str,
+        to: State,
+        actor: &str,
+        change: Change,
+        detail: serde_json::Value,
+        precondition: impl FnOnce(&SandboxRecord) -> bool,
+    ) -> StoreResult<Option<(SandboxRecord, Event)>> {
         self.write(|tx| {
             let current = fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            if !precondition(&current) {
+                return Ok(None);
+            }
             if !can_transition(current.state, to) {
                 return Err(StoreError::BadTransition {
                     id: id.into(),
@@ -210,7 +255,7 @@ impl Store {
                 detail,
             )?;
             let record = fetch(tx, id)?.expect("row updated in this transaction");
-            Ok((record, event))
+            Ok(Some((record, event)))
         })
     }
 
@@ -271,11 +316,10 @@ impl Store {
         })
     }
 
-    /// Records that `new_id` replaces `old_id` (a recreate), on both rows and in the
-    /// old one's events.
     /// Moves a sandbox still being created to another extension (routing's
     /// failover), at that extension's rate, with the `create_attempt` event that
-    /// says why, together.
+    /// says why, together. The stretch spent on the first extension is closed at
+    /// its rate.
     pub fn reroute(
         &mut self,
         id: &str,
@@ -286,14 +330,26 @@ impl Store {
         detail: serde_json::Value,
     ) -> StoreResult<SandboxRecord> {
         self.write(|tx| {
-            let changed = tx.execute(
-                "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
-                 backend_ref = NULL WHERE id = ?1",
-                params![id, extension, cost_per_hour, currency],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::NotFound(id.into()));
+            let current = fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            if !matches!(current.state, State::Pending | State::Provisioning) {
+                return Err(StoreError::BadTransition {
+                    id: id.into(),
+                    from: current.state,
+                    to: current.state,
+                });
             }
+            let now = now_ms().max(current.state_since);
+            insert_usage(tx, &current, now)?;
+            let billed = if current.state.is_billed() {
+                now - current.state_since
+            } else {
+                0
+            };
+            tx.execute(
+                "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
+                 backend_ref = NULL, state_since = ?5, billed_ms = billed_ms + ?6 WHERE id = ?1",
+                params![id, extension, cost_per_hour, currency, now, billed],
+            )?;
             insert_event(
                 tx,
                 id,
@@ -308,36 +364,38 @@ impl Store {
         })
     }
 
-    /// Pooled sandboxes of `pool` (a profile id) in `states`, per host.
-    pub fn pooled_counts(
-        &self,
-        pool: &str,
-        states: &[State],
-    ) -> StoreResult<Vec<(Option<String>, i64)>> {
+    /// Pooled sandboxes of `pool` (a profile id) in `states`, per host and
+    /// profile version.
+    pub fn pooled_counts(&self, pool: &str, states: &[State]) -> StoreResult<Vec<PoolCount>> {
         let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT host, COUNT(*) FROM sandboxes WHERE pool = ?1 \
-             AND state IN (SELECT value FROM json_each(?2)) GROUP BY host",
+            "SELECT host, profile_version, COUNT(*) FROM sandboxes WHERE pool = ?1 \
+             AND state IN (SELECT value FROM json_each(?2)) GROUP BY host, profile_version",
         )?;
         let rows = stmt.query_map(params![pool, to_json(&states)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok(PoolCount {
+                host: r.get(0)?,
+                version: r.get(1)?,
+                count: r.get(2)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The rate of the sandbox `claim_pooled` would take now, if any.
-    pub fn pooled_rate(
-        &self,
-        pool: &str,
-        host: Option<&str>,
-    ) -> StoreResult<Option<(f64, String)>> {
+    pub fn pooled_rate(&self, pool: &Pooled<'_>) -> StoreResult<Option<(f64, String)>> {
+        let sql = format!(
+            "SELECT cost_per_hour, currency FROM sandboxes WHERE {CLAIMABLE} \
+             ORDER BY created_at, id LIMIT 1"
+        );
+        let floor = now_ms() + CLAIM_MARGIN_MS;
         Ok(self
             .conn
-            .prepare_cached(
-                "SELECT cost_per_hour, currency FROM sandboxes WHERE pool = ?1 \
-                 AND state = 'ready' AND (?2 IS NULL OR host = ?2) ORDER BY created_at, id LIMIT 1",
-            )?
-            .query_row(params![pool, host], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(&sql)?
+            .query_row(
+                params![pool.profile, pool.version, pool.host, floor, None::<f64>],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
@@ -348,17 +406,20 @@ impl Store {
     /// event. `None` when the pool has none ready.
     pub fn claim_pooled(
         &mut self,
-        pool: &str,
-        host: Option<&str>,
+        pool: &Pooled<'_>,
+        rate: f64,
         claim: &super::Claim,
     ) -> StoreResult<Option<SandboxRecord>> {
+        let sql =
+            format!("SELECT id FROM sandboxes WHERE {CLAIMABLE} ORDER BY created_at, id LIMIT 1");
+        let floor = now_ms() + CLAIM_MARGIN_MS;
         self.write(|tx| {
             let id: Option<String> = tx
-                .prepare_cached(
-                    "SELECT id FROM sandboxes WHERE pool = ?1 AND state = 'ready' \
-                     AND (?2 IS NULL OR host = ?2) ORDER BY created_at, id LIMIT 1",
-                )?
-                .query_row(params![pool, host], |r| r.get(0))
+                .prepare_cached(&sql)?
+                .query_row(
+                    params![pool.profile, pool.version, pool.host, floor, rate],
+                    |r| r.get(0),
+                )
                 .optional()?;
             let Some(id) = id else { return Ok(None) };
             let current = fetch(tx, &id)?.expect("selected in this transaction");
@@ -401,7 +462,7 @@ impl Store {
                 None,
                 None,
                 json!({
-                    "pool": pool,
+                    "pool": pool.profile,
                     "consumer": claim.consumer,
                     "project": claim.project,
                     "waited_ms": now - current.created_at,
@@ -411,6 +472,8 @@ impl Store {
         })
     }
 
+    /// Records that `new_id` replaces `old_id` (a recreate), on both rows and in the
+    /// old one's events.
     pub fn link_replacement(&mut self, old_id: &str, new_id: &str, actor: &str) -> StoreResult<()> {
         self.write(|tx| {
             let changed = tx.execute(
