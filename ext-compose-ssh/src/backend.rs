@@ -449,19 +449,27 @@ impl ComposeSsh {
         // One placement at a time in this process: the choice and its
         // reservation are made together, so concurrent creates see each other.
         let _placing = self.placing.lock().await;
-        let fresh: Vec<&HostConfig> = matching
-            .iter()
-            .copied()
-            .filter(|h| !self.placement.is_marked(&h.name))
-            .collect();
-        let asked = if fresh.is_empty() { matching } else { fresh };
+        let all_marked = matching.iter().all(|h| self.placement.is_marked(&h.name));
         let mut observed = Vec::new();
-        for host in asked {
-            let ssh = self.ssh(&host.name)?;
+        for host in matching {
+            let health = if all_marked || !self.placement.is_marked(&host.name) {
+                self.check_host(self.ssh(&host.name)?).await
+            } else {
+                // Not asked again so soon; it still counts in the answer.
+                HostHealth {
+                    host: host.name.clone(),
+                    reachable: false,
+                    load1: None,
+                    mem_free_mb: None,
+                    disk_free_mb: None,
+                    sandboxes: None,
+                    error: Some("did not answer moments ago".into()),
+                }
+            };
             observed.push(placement::Observed {
                 name: host.name.clone(),
                 capacity: host.capacity,
-                health: self.check_host(ssh).await,
+                health,
                 in_flight: self.placement.in_flight(&host.name),
             });
         }

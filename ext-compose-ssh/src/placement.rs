@@ -2,7 +2,7 @@
 //! none. Hosts that carry the profile's placement labels, answer, and have room
 //! are ranked by headroom — free sandbox slots (capacity less the sandboxes there
 //! and the creates in flight), bounded by free memory over what one sandbox needs —
-//! then by load, then by the order of the configuration. A host that does not
+//! then by a clearly lower load, then by the order of the configuration. A host that does not
 //! answer is skipped and marked, and not asked again for a while.
 
 use sandboxer_ext_protocol::{ErrorKind, ErrorObject, HostHealth};
@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 /// How long a host that did not answer is passed over without asking it again.
 pub const UNREACHABLE_FOR: Duration = Duration::from_secs(30);
+
+/// How much lower a host's load must be to win a tie on headroom: less is noise
+/// (load averages move in steps, and two hosts are asked moments apart).
+pub const LOAD_MARGIN: f64 = 0.5;
 
 /// Memory one sandbox is counted as needing when its profile asks for none.
 pub const DEFAULT_SANDBOX_MB: u64 = 256;
@@ -86,7 +90,8 @@ pub fn choose(hosts: &[Observed], memory_mb: u64) -> Result<String, ErrorObject>
                     Some((b, b_slots)) => {
                         slots > b_slots
                             || (slots == b_slots
-                                && host.health.load1.unwrap_or(0.0) < b.health.load1.unwrap_or(0.0))
+                                && host.health.load1.unwrap_or(0.0) + LOAD_MARGIN
+                                    <= b.health.load1.unwrap_or(0.0))
                     }
                 };
                 if better {
@@ -214,6 +219,12 @@ mod tests {
         let mut busy = even.clone();
         busy[0].health.load1 = Some(3.0);
         assert_eq!(choose(&busy, 256).unwrap(), "b", "then the lighter load");
+        busy[0].health.load1 = Some(0.8);
+        assert_eq!(
+            choose(&busy, 256).unwrap(),
+            "a",
+            "a load within the margin is a tie"
+        );
     }
 
     #[test]
