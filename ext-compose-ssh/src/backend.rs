@@ -435,7 +435,8 @@ impl ComposeSsh {
             return Err(ErrorObject::domain(
                 ErrorKind::FailedPrecondition,
                 format!(
-                    "no configured host has the labels {} the profile's placement asks for",
+                    "no configured host has the labels {} the profile's placement asks for; \
+                     give a host those labels in the extension's `hosts` option",
                     wanted.join(", ")
                 ),
             ));
@@ -489,7 +490,10 @@ impl ComposeSsh {
         {
             Some((k, v)) => Err(ErrorObject::domain(
                 ErrorKind::FailedPrecondition,
-                format!("host {host} lacks the label {k}={v} the profile's placement asks for"),
+                format!(
+                    "host {host} lacks the label {k}={v} the profile's placement asks for; \
+                     name a host with it, or none to let placement choose"
+                ),
             )),
             None => Ok(()),
         }

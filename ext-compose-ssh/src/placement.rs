@@ -113,9 +113,17 @@ pub fn choose(hosts: &[Observed], memory_mb: u64) -> Result<String, ErrorObject>
     } else {
         ErrorKind::ResourceExhausted
     };
+    let remedy = if unreachable {
+        "try again when the unreachable hosts answer"
+    } else {
+        "raise a host's capacity or destroy sandboxes there"
+    };
     Err(ErrorObject::domain(
         kind,
-        format!("no host can take the sandbox: {}", reasons.join("; ")),
+        format!(
+            "no host can take the sandbox: {} ({remedy})",
+            reasons.join("; ")
+        ),
     ))
 }
 

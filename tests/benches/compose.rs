@@ -3,8 +3,8 @@
 //! ssh, in one run; and `sandboxer get` of a live sandbox (connection reuse).
 //! Needs the loopback host of `scripts/setup-host.sh`.
 
-use sandboxer_tests::bench::{median, ms, run};
-use sandboxer_tests::{TestEnv, bin, loopback};
+use sandboxer_tests::bench::{loopback_env, median, ms, run, sandboxer};
+use sandboxer_tests::loopback;
 use std::process::Command;
 
 const ROUNDS: usize = 5;
@@ -26,24 +26,8 @@ fn by_hand(line: &str) -> Command {
 }
 
 fn main() {
-    loopback::require();
-    let env = TestEnv::new();
-    env.install_extension("compose-ssh", &bin("sandboxer-ext-compose-ssh"));
-    let workdir = env.path("host-sandboxes");
-    std::fs::write(
-        env.config_path(),
-        format!(
-            "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n        - {}\n",
-            env.path("ctl").display(),
-            loopback::host_yaml("loopback", &workdir)
-        ),
-    )
-    .unwrap();
-    let sandboxer = |args: &[&str]| {
-        let mut cmd = Command::new(bin("sandboxer"));
-        cmd.args(args).envs(env.vars());
-        cmd
-    };
+    let env = loopback_env();
+    let sandboxer = |args: &[&str]| sandboxer(&env, args);
 
     // The compose file a person would use: the profile's own.
     let hand_dir = env.path("by-hand");

@@ -4,8 +4,8 @@
 //! Goals: warm ≥ 20× faster than cold, and faster than `podman run -d`. Needs the
 //! loopback host of `scripts/setup-host.sh`.
 
-use sandboxer_tests::bench::{median, ms, run};
-use sandboxer_tests::{TestEnv, bin, loopback};
+use sandboxer_tests::TestEnv;
+use sandboxer_tests::bench::{loopback_env, median, ms, run, sandboxer};
 use std::process::Command;
 use std::time::Instant;
 
@@ -35,26 +35,10 @@ fn profile(env: &TestEnv, name: &str, pool: &str) {
 }
 
 fn main() {
-    loopback::require();
-    let env = TestEnv::new();
-    env.install_extension("compose-ssh", &bin("sandboxer-ext-compose-ssh"));
-    let workdir = env.path("host-sandboxes");
-    std::fs::write(
-        env.config_path(),
-        format!(
-            "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n        - {}\n",
-            env.path("ctl").display(),
-            loopback::host_yaml("loopback", &workdir)
-        ),
-    )
-    .unwrap();
+    let env = loopback_env();
     profile(&env, "cold", "");
     profile(&env, "warm", &format!("pool: {{size: {ROUNDS}}}\n"));
-    let sandboxer = |args: &[&str]| {
-        let mut cmd = Command::new(bin("sandboxer"));
-        cmd.args(args).envs(env.vars());
-        cmd
-    };
+    let sandboxer = |args: &[&str]| sandboxer(&env, args);
     let create = |profile: &str| {
         sandboxer(&[
             "create",

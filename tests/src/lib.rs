@@ -270,10 +270,37 @@ pub mod session {
     }
 }
 
-/// What the benchmarks (`tests/benches`) share: timing whole commands.
+/// What the benchmarks (`tests/benches`) share: an installation on the loopback
+/// host, timing whole commands.
 pub mod bench {
+    use super::{TestEnv, bin, loopback};
     use std::process::Command;
     use std::time::{Duration, Instant};
+
+    /// A throwaway installation whose compose-ssh uses the loopback host of
+    /// `scripts/setup-host.sh`, keeping sandboxes under its own folder.
+    pub fn loopback_env() -> TestEnv {
+        loopback::require();
+        let env = TestEnv::new();
+        env.install_extension("compose-ssh", &bin("sandboxer-ext-compose-ssh"));
+        std::fs::write(
+            env.config_path(),
+            format!(
+                "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n        - {}\n",
+                env.path("ctl").display(),
+                loopback::host_yaml("loopback", &env.path("host-sandboxes"))
+            ),
+        )
+        .unwrap();
+        env
+    }
+
+    /// `sandboxer ARGS` in `env`, as a plain command.
+    pub fn sandboxer(env: &TestEnv, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin("sandboxer"));
+        cmd.args(args).envs(env.vars());
+        cmd
+    }
 
     pub fn median(samples: &mut [Duration]) -> Duration {
         samples.sort();

@@ -370,16 +370,8 @@ async fn release_all(tries: impl IntoIterator<Item = Eligible>) {
 /// Records the failure on the sandbox (unless it already moved on) and hands the
 /// error back.
 fn fail(core: &Core, id: &str, actor: &str, error: Error) -> Error {
-    let change = Change {
-        last_error: Some(Some(error.to_string())),
-        ..Change::default()
-    };
-    let detail = json!({ "error": error.to_string() });
-    if let Err(e) = core
-        .store()
-        .transition(id, State::Failed, actor, change, detail)
-    {
-        tracing::warn!(sandbox = id, "could not record the failure: {e}");
+    if !core.record_failure(id, actor, &error.to_string()) {
+        tracing::warn!(sandbox = id, "could not record the failure: {error}");
     }
     error
 }

@@ -354,21 +354,7 @@ pub async fn reconcile(
                         "its resources vanished: {} no longer lists it",
                         view.extension
                     );
-                    let change = Change {
-                        last_error: Some(Some(message.clone())),
-                        ..Change::default()
-                    };
-                    if core
-                        .store()
-                        .transition(
-                            id,
-                            State::Failed,
-                            SYSTEM,
-                            change,
-                            json!({ "error": message }),
-                        )
-                        .is_ok()
-                    {
+                    if core.record_failure(id, SYSTEM, &message) {
                         counters.vanished.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -419,21 +405,7 @@ pub async fn reconcile(
                             ""
                         }
                     );
-                    let change = Change {
-                        last_error: Some(Some(message.clone())),
-                        ..Change::default()
-                    };
-                    if core
-                        .store()
-                        .transition(
-                            id,
-                            State::Failed,
-                            SYSTEM,
-                            change,
-                            json!({ "error": message }),
-                        )
-                        .is_ok()
-                    {
+                    if core.record_failure(id, SYSTEM, &message) {
                         counters.stuck_failed.fetch_add(1, Ordering::Relaxed);
                     }
                 }

@@ -40,8 +40,9 @@ pub use ttl::extend_ttl;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::exthost::{self, ExtensionClient, LaunchOptions, Pool};
+use crate::lifecycle::State;
 use crate::profile::Catalog;
-use crate::store::{SandboxRecord, Store};
+use crate::store::{Change, SandboxRecord, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -166,8 +167,9 @@ impl Core {
             if !schema.get(option).is_some_and(|spec| spec.secret) {
                 return Err(Error::Config(format!(
                     "provider_keys[{index}]: extension {} does not declare option {option:?} \
-                     secret; refusing to pass a credential to it as that option",
-                    found.name
+                     secret; refusing to pass a credential to it as that option (name an \
+                     option `sandboxer extensions show {}` lists as secret)",
+                    found.name, found.name
                 )));
             }
         }
@@ -240,6 +242,26 @@ impl Core {
             _ => {
                 touched.insert(id.to_string(), now);
                 true
+            }
+        }
+    }
+
+    /// Moves sandbox `id` to `failed`, keeping `message` as its last error and in
+    /// the event. Says whether it moved (a sandbox that already moved on stays).
+    pub(crate) fn record_failure(&self, id: &str, actor: &str, message: &str) -> bool {
+        let change = Change {
+            last_error: Some(Some(message.to_string())),
+            ..Change::default()
+        };
+        let detail = serde_json::json!({ "error": message });
+        match self
+            .store()
+            .transition(id, State::Failed, actor, change, detail)
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::debug!(sandbox = id, "not recorded as failed: {e}");
+                false
             }
         }
     }

@@ -92,9 +92,11 @@ impl Route {
             })
             .collect();
         Error::Refused(format!(
-            "no candidate extension of {} can take this sandbox: {}",
+            "no candidate extension of {} can take this sandbox: {} \
+             (`sandboxer route --profile {} --explain` shows each one's judgement)",
             self.profile,
-            reasons.join("; ")
+            reasons.join("; "),
+            self.profile
         ))
     }
 }

@@ -3,53 +3,24 @@
 //! sandboxes spread by headroom, land only on hosts with the profile's labels, and
 //! avoid a host whose sshd is down, which then shows as unreachable.
 
-use super::support::E2e;
+use super::support::{E2e, TEST_HOSTS, test_host_yaml, test_hosts};
 use sandboxer_tests::loopback;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-const TEST_HOSTS: &str = "/var/lib/sandboxer/test-hosts";
+/// Brings h2's sshd back however the test ends (the test's own `E2e` removes
+/// what it left on every host).
+struct HostsBack;
 
-fn test_hosts(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-hosts.sh");
-    let status = Command::new(script).args(args).status().unwrap();
-    assert!(status.success(), "test-hosts.sh {args:?}");
-}
-
-/// Brings a host's sshd back however the test ends, and removes what the test
-/// left in every host's own podman storage.
-struct HostsBack<'a> {
-    e2e: &'a E2e,
-}
-
-impl Drop for HostsBack<'_> {
+impl Drop for HostsBack {
     fn drop(&mut self) {
         test_hosts(&["start-sshd", "h2"]);
-        for n in [1, 2] {
-            let dir = format!("{TEST_HOSTS}/h{n}");
-            let script = "f=\"label=sandboxer.project=$1\"; \
-                podman ps -aq --filter \"$f\" | xargs -r podman rm -f -t 0 >/dev/null 2>&1; \
-                podman network ls -q --filter \"$f\" | xargs -r podman network rm -f >/dev/null 2>&1; \
-                podman volume ls -q --filter \"$f\" | xargs -r podman volume rm -f >/dev/null 2>&1";
-            let _ = Command::new("sh")
-                .args(["-c", script, "sh", &self.e2e.project])
-                .env("CONTAINERS_STORAGE_CONF", format!("{dir}/storage.conf"))
-                .env("CONTAINERS_CONF", format!("{dir}/containers.conf"))
-                .status();
-        }
     }
 }
 
 fn host_yaml(n: u8, workdir: &Path) -> String {
-    format!(
-        "{{name: h{n}, address: 10.215.{n}.2, port: 22, user: root, identity: {}, \
-         known_hosts: {TEST_HOSTS}/known_hosts, workdir: {}/h{n}, \
-         podman_socket: /run/sandboxer-test-hosts/h{n}/podman.sock, capacity: 2, \
-         labels: {{zone: spread}}}}",
-        loopback::identity().display(),
-        workdir.display()
-    )
+    test_host_yaml(n, workdir, "capacity: 2, labels: {zone: spread}")
 }
 
 /// Containers of sandbox `id` in host `n`'s own podman storage, asked over ssh.
@@ -102,7 +73,7 @@ fn created_on(e2e: &E2e) -> (String, String) {
 #[test]
 fn sandboxes_spread_by_headroom_and_avoid_a_host_that_is_down() {
     let e2e = E2e::new();
-    let _back = HostsBack { e2e: &e2e };
+    let _back = HostsBack;
     // The loopback host lacks the profile's label: it must never be chosen.
     e2e.configure(&[
         loopback::host_yaml("loopback", &e2e.workdir),

@@ -4,7 +4,7 @@
 use assert_cmd::Command;
 use sandboxer_tests::{TestEnv, bin, loopback};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct E2e {
@@ -120,24 +120,60 @@ impl E2e {
 
 impl Drop for E2e {
     fn drop(&mut self) {
-        // Whatever a test left behind, by this test's project label (snapshot
-        // images carry it too: a commit keeps the container's labels).
+        // Whatever a test left behind, by this test's project label, here and on
+        // every test host (snapshot images carry the label too: a commit keeps
+        // the container's labels).
         let script = "f=\"label=sandboxer.project=$1\"; \
             podman ps -aq --filter \"$f\" | xargs -r podman rm -f -t 0 >/dev/null 2>&1; \
             podman network ls -q --filter \"$f\" | xargs -r podman network rm -f >/dev/null 2>&1; \
             podman volume ls -q --filter \"$f\" | xargs -r podman volume rm -f >/dev/null 2>&1; \
-            podman images -q --filter \"$f\" | sort -u | xargs -r podman rmi -f >/dev/null 2>&1; \
-            rm -rf -- \"$2\"";
-        let _ = std::process::Command::new("sh")
-            .args([
-                "-c",
-                script,
-                "sh",
-                &self.project,
-                &self.workdir.display().to_string(),
-            ])
-            .status();
+            podman images -q --filter \"$f\" | sort -u | xargs -r podman rmi -f >/dev/null 2>&1";
+        for host in [None, Some(1), Some(2), Some(3)] {
+            let mut cmd = std::process::Command::new("sh");
+            cmd.args(["-c", script, "sh", &self.project]);
+            if let Some(n) = host {
+                if !Path::new(&format!("{TEST_HOSTS}/h{n}/storage.conf")).exists() {
+                    continue;
+                }
+                on_test_host(&mut cmd, n);
+            }
+            let _ = cmd.status();
+        }
+        let _ = std::fs::remove_dir_all(&self.workdir);
     }
+}
+
+/// Where `scripts/test-hosts.sh` keeps the test hosts h1, h2, h3.
+pub const TEST_HOSTS: &str = "/var/lib/sandboxer/test-hosts";
+
+/// Runs `scripts/test-hosts.sh ARGS` (`stop-sshd h2`, `start-sshd h2`).
+pub fn test_hosts(args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-hosts.sh");
+    let status = std::process::Command::new(script)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "test-hosts.sh {args:?}");
+}
+
+/// Makes `cmd`'s podman use test host `n`'s own storage, as its sshd does.
+pub fn on_test_host(cmd: &mut std::process::Command, n: u8) {
+    let dir = format!("{TEST_HOSTS}/h{n}");
+    cmd.env("CONTAINERS_STORAGE_CONF", format!("{dir}/storage.conf"))
+        .env("CONTAINERS_CONF", format!("{dir}/containers.conf"));
+}
+
+/// A compose-ssh host entry for test host `n`, keeping sandboxes under
+/// `workdir/hN`, with `extra` fields (`capacity: 2, labels: {...}`) if any.
+pub fn test_host_yaml(n: u8, workdir: &Path, extra: &str) -> String {
+    format!(
+        "{{name: h{n}, address: 10.215.{n}.2, port: 22, user: root, identity: {}, \
+         known_hosts: {TEST_HOSTS}/known_hosts, workdir: {}/h{n}, \
+         podman_socket: /run/sandboxer-test-hosts/h{n}/podman.sock{}{extra}}}",
+        loopback::identity().display(),
+        workdir.display(),
+        if extra.is_empty() { "" } else { ", " }
+    )
 }
 
 /// How many podman objects of `kind` (`ps -a`, `network ls`, `volume ls`) carry

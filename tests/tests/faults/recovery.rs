@@ -18,9 +18,7 @@ impl Storage {
     fn ids(self, kind: &[&str], label: &str) -> Vec<String> {
         let mut cmd = Command::new("podman");
         if let Storage::TestHost(n) = self {
-            let dir = format!("/var/lib/sandboxer/test-hosts/h{n}");
-            cmd.env("CONTAINERS_STORAGE_CONF", format!("{dir}/storage.conf"))
-                .env("CONTAINERS_CONF", format!("{dir}/containers.conf"));
+            super::support::on_test_host(&mut cmd, n);
         }
         let out = cmd
             .args(kind)

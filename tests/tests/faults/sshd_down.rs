@@ -4,21 +4,10 @@
 //! reaper once the host is back, until nothing of the sandbox is left there.
 
 use super::recovery::{Points, Storage, assert_consistent, fault_profile, records, recover};
-use super::support::E2e;
-use sandboxer_tests::{bin, loopback};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use super::support::{E2e, test_host_yaml, test_hosts};
+use sandboxer_tests::bin;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const TEST_HOSTS: &str = "/var/lib/sandboxer/test-hosts";
-
-fn test_hosts(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/test-hosts.sh");
-    assert!(
-        Command::new(script).args(args).status().unwrap().success(),
-        "{args:?}"
-    );
-}
 
 /// Brings h3's sshd back however the test ends.
 struct Back;
@@ -33,13 +22,7 @@ impl Drop for Back {
 fn a_destroy_cut_off_by_sshd_going_down_is_finished_when_it_is_back() {
     let e2e = E2e::new();
     let _back = Back;
-    e2e.configure(&[format!(
-        "{{name: h3, address: 10.215.3.2, port: 22, user: root, identity: {}, \
-         known_hosts: {TEST_HOSTS}/known_hosts, workdir: {}/h3, \
-         podman_socket: /run/sandboxer-test-hosts/h3/podman.sock}}",
-        loopback::identity().display(),
-        e2e.workdir.display()
-    )]);
+    e2e.configure(&[test_host_yaml(3, &e2e.workdir, "")]);
     fault_profile(&e2e);
     let mut points = Points::new("sshd_down");
     let mut ids = vec![];
