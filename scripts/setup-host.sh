@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares this machine as a sandboxer host, idempotently, on Debian 12 as root:
-# podman, podman-compose, runc, a containers.conf that works here, the locally built
-# image the profiles use, and an sshd on 127.0.0.1 with a generated key.
+# podman, podman-compose, runc, netavark with aardvark-dns (service names resolve
+# across a sandbox's networks), a containers.conf that works here, the locally built
+# image the profiles use, and an sshd on 127.0.0.1 with a generated key. A machine
+# set up before (on CNI, with an older containers.conf) is brought up to date.
 #
 # Afterwards:
 #   /var/lib/sandboxer/ssh/id_ed25519    client key allowed to log in as root
@@ -13,7 +15,7 @@ STATE=/var/lib/sandboxer
 SSH_DIR=$STATE/ssh
 PORT=${SANDBOXER_SSHD_PORT:-2222}
 IMAGE=localhost/sandboxer-busybox:latest
-PACKAGES=(podman podman-compose runc openssh-server openssh-client busybox-static iproute2 tar wrk)
+PACKAGES=(podman podman-compose runc netavark aardvark-dns openssh-server openssh-client busybox-static iproute2 tar wrk)
 
 say() { printf '[setup-host] %s\n' "$*"; }
 
@@ -30,14 +32,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# podman fails here out of the box in three ways; containers.conf fixes all three
-# (see shared/design/host-setup.md).
+# podman fails here out of the box in three ways, and on CNI (what a plain install
+# of Debian's podman chooses) service names do not resolve between containers;
+# containers.conf fixes all four (see shared/design/host-setup.md). The file is
+# rewritten whenever it differs from what this script manages, so a machine set up
+# by an older version is switched too.
 CONF=/etc/containers/containers.conf
-if ! grep -q "managed by sandboxer" "$CONF" 2>/dev/null; then
-  if [ -s "$CONF" ]; then cp "$CONF" "$CONF.before-sandboxer"; fi
-  say "writing $CONF"
-  mkdir -p /etc/containers
-  cat > "$CONF" <<'CONF'
+WANTED_CONF=$(cat <<'CONF'
 # managed by sandboxer's scripts/setup-host.sh
 [containers]
 default_ulimits = []
@@ -45,8 +46,30 @@ default_ulimits = []
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
+
+[network]
+network_backend = "netavark"
 CONF
+)
+conf_changed=no
+if [ "$(cat "$CONF" 2>/dev/null)" != "$WANTED_CONF" ]; then
+  if [ -s "$CONF" ] && ! grep -q "managed by sandboxer" "$CONF"; then cp "$CONF" "$CONF.before-sandboxer"; fi
+  say "writing $CONF"
+  mkdir -p /etc/containers
+  printf '%s\n' "$WANTED_CONF" > "$CONF"
+  conf_changed=yes
 fi
+backend=$(podman info --format '{{.Host.NetworkBackend}}')
+if [ "$backend" != netavark ]; then
+  echo "setup-host.sh: podman uses the $backend network backend, not netavark, after writing $CONF" >&2
+  exit 1
+fi
+# Containers made under CNI cannot start on netavark; sandboxes are short-lived,
+# so they are only named here (sandboxer's reconciler fails or reaps them).
+for net in $(ls /etc/cni/net.d/ 2>/dev/null | sed -n 's/\.conflist$//p'); do
+  [ "$net" = 87-podman-bridge ] && continue
+  podman network exists "$net" 2>/dev/null || say "note: CNI network $net (left from before netavark) is not used any more"
+done
 
 # No registry is reachable: build the image from the static busybox.
 if ! podman image exists "$IMAGE"; then
@@ -70,6 +93,11 @@ fi
 # instead of starting podman each time); it falls back to the CLI without it.
 API_SOCKET=/run/podman/podman.sock
 api_answers() { python3 "$(dirname "$0")/podman-api-answers.py" "$API_SOCKET"; }
+# A service started before containers.conf changed still runs the old
+# configuration: restart it.
+if [ "$conf_changed" = yes ] && pkill -f "podman system service --time=0 unix://$API_SOCKET"; then
+  for _ in $(seq 50); do api_answers || break; sleep 0.1; done
+fi
 if ! api_answers; then
   say "starting podman's API service on $API_SOCKET"
   mkdir -p /run/podman

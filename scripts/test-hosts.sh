@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Test hosts for the placement tests (h1, h2) and the fault suite (h3): each one a
 # network namespace on this machine with its own address, its own sshd, its own
-# podman storage (the machine's images shared read-only) and its own podman API
-# service — so to sandboxer it is another host.
+# podman storage (the machine's images shared read-only), its own podman API
+# service and its own container networks — so to sandboxer it is another host.
 #
 #   test-hosts.sh up            make h1, h2, h3 (10.215.N.2), idempotent
 #   test-hosts.sh stop-sshd h2  take a host's sshd down (its sessions too)
@@ -12,7 +12,10 @@
 # Log in as root with /var/lib/sandboxer/ssh/id_ed25519; host keys are in
 # /var/lib/sandboxer/test-hosts/known_hosts. Runs as root after setup-host.sh.
 # `ip netns exec` remounts /sys (podman then finds no cgroups), so processes enter
-# a host's namespace with `nsenter --net` instead.
+# a host's namespaces with `nsenter` instead: its network namespace, and a mount
+# namespace of its own in which /run/containers/networks (where netavark keeps
+# aardvark-dns's state, a path podman does not let one configure) is the host's own
+# folder, so each host runs its own name server for its own networks.
 set -euo pipefail
 
 BASE=/var/lib/sandboxer/test-hosts
@@ -22,7 +25,22 @@ HOSTS=(1 2 3)
 
 say() { printf '[test-hosts] %s\n' "$*"; }
 addr() { echo "10.215.$1.2"; }
-in_ns() { local n=$1; shift; nsenter --net="/run/netns/sbxh$n" "$@"; }
+in_ns() { local n=$1; shift; nsenter --net="/run/netns/sbxh$n" --mount="$RUN/h$n/mntns" "$@"; }
+
+# The host's mount namespace, kept alive by a bind mount of its namespace file.
+# Mounts of the machine propagate into it, its own do not leave it.
+make_mount_ns() {
+  local n=$1 run=$RUN/h$1
+  nsenter --mount="$run/mntns" true 2>/dev/null && return 0
+  if ! findmnt -n "$RUN" >/dev/null; then
+    mount --bind "$RUN" "$RUN"
+    mount --make-private "$RUN"
+  fi
+  mkdir -p "$run/networks" /run/containers/networks
+  touch "$run/mntns"
+  unshare --mount="$run/mntns" --propagation slave \
+    mount --bind "$run/networks" /run/containers/networks
+}
 
 sshd_pids() {
   local n=$1 pid
@@ -65,6 +83,7 @@ up_one() {
     say "making h$n at $(addr "$n")"
     ip netns add "$ns"
   fi
+  make_mount_ns "$n"
   if ! ip link show "${ns}a" >/dev/null 2>&1; then
     ip link add "${ns}a" type veth peer name "${ns}b"
     ip link set "${ns}b" netns "$ns"
@@ -83,8 +102,22 @@ runroot = "$run/storage"
 [storage.options]
 additionalimagestores = ["/var/lib/containers/storage"]
 CONF
-  { cat /etc/containers/containers.conf; printf '\n[engine]\ntmp_dir = "%s/libpod"\n' "$run"; } \
-    | awk '!(/^\[engine\]$/ && seen++)' > "$dir/containers.conf"
+  # The machine's containers.conf, with this host's own temporary files and
+  # network definitions (netavark keeps both per host, so no host sees, or
+  # removes, another's networks).
+  awk -v run="$run" -v dir="$dir" '{ print }
+    /^\[engine\]$/  { printf "tmp_dir = \"%s/libpod\"\n", run }
+    /^\[network\]$/ { printf "network_config_dir = \"%s/networks\"\n", dir }' \
+    /etc/containers/containers.conf > "$dir/containers.conf.new"
+  grep -q '^network_config_dir' "$dir/containers.conf.new" \
+    || { echo "test-hosts.sh: /etc/containers/containers.conf has no [network] section; run setup-host.sh" >&2; exit 1; }
+  if ! cmp -s "$dir/containers.conf.new" "$dir/containers.conf"; then
+    mv "$dir/containers.conf.new" "$dir/containers.conf"
+    # A podman API service of this host started before still runs the old one.
+    pkill -f "podman system service --time=0 unix://$run/podman.sock" || true
+  else
+    rm "$dir/containers.conf.new"
+  fi
   cat > "$dir/sshd_config" <<SSHD
 # managed by sandboxer's scripts/test-hosts.sh
 Port 22
@@ -131,6 +164,7 @@ case "${1:-}" in
       for pid in $(ip netns pids "sbxh$n" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
       ip link del "sbxh${n}a" 2>/dev/null || true
       ip netns del "sbxh$n" 2>/dev/null || true
+      umount "$RUN/h$n/mntns" 2>/dev/null || true
     done
     ;;
   *) echo "usage: test-hosts.sh up | stop-sshd hN | start-sshd hN | down" >&2; exit 2 ;;
