@@ -2,12 +2,13 @@
 //! (behind the `sdk` feature) the SDK a Rust extension author uses.
 //!
 //! The modules outside `io` and `sdk` do no I/O: they are messages, error codes,
-//! the version rule, name rules and line framing. `docs/protocol.md` states the
+//! the version rule, name rules, bounds on documents and line framing. `docs/protocol.md` states the
 //! contract these types implement.
 
 pub mod errors;
 pub mod features;
 pub mod framing;
+pub mod limits;
 pub mod messages;
 pub mod methods;
 pub mod names;

@@ -45,6 +45,9 @@ pub enum Error {
     SandboxNotFound(String),
     #[error("snapshot {0:?} not found; `sandboxer snapshot list` shows them")]
     SnapshotNotFound(String),
+    /// An idempotency key repeated with a request unlike its first one.
+    #[error("{0}")]
+    IdempotencyMismatch(String),
     /// The backend reported the sandbox failed.
     #[error("{0}")]
     Backend(String),
@@ -75,9 +78,9 @@ impl Error {
                 ExitCode::NotFound
             }
             // An optional method the extension does not offer: a refusal, not a fault.
-            Error::Extension(HostError::Unsupported { .. }) | Error::Refused(_) => {
-                ExitCode::Refused
-            }
+            Error::Extension(HostError::Unsupported { .. })
+            | Error::Refused(_)
+            | Error::IdempotencyMismatch(_) => ExitCode::Refused,
             Error::Extension(_) | Error::Backend(_) => ExitCode::Backend,
             Error::Remote { status, .. } => match status {
                 404 => ExitCode::NotFound,

@@ -49,7 +49,15 @@ pub fn parse_since(s: &str) -> Result<Millis, String> {
     })
 }
 
-/// Parses a duration such as `90s`, `30m`, `2h` or `1d 6h`.
+/// The longest duration anything accepts (ten years): far beyond any lifetime,
+/// and far from where milliseconds since the epoch could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// The shortest lifetime a sandbox may be given or extended by.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+
+/// Parses a duration such as `90s`, `30m`, `2h` or `1d 6h`; longer than zero and no
+/// longer than `MAX_DURATION`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration {s:?}: {e} (write it like 30m, 2h or 1d)"))?;
@@ -58,7 +66,33 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "invalid duration {s:?}: it must be longer than zero"
         ));
     }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "invalid duration {s:?}: the longest accepted is {}",
+            format_duration(MAX_DURATION)
+        ));
+    }
     Ok(d)
+}
+
+/// Parses a lifetime (a TTL, or how much to extend one by): a duration of at least
+/// `MIN_LIFETIME`.
+pub fn parse_lifetime(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < MIN_LIFETIME {
+        return Err(format!(
+            "invalid duration {s:?}: a lifetime is at least {}",
+            format_duration(MIN_LIFETIME)
+        ));
+    }
+    Ok(d)
+}
+
+/// `at + d`, or an error naming `what` when the instant would not be representable.
+pub fn checked_after(at: Millis, d: Duration, what: &str) -> Result<Millis, String> {
+    at.checked_add(duration_ms(d))
+        .filter(|t| *t <= now_ms().saturating_add(duration_ms(MAX_DURATION) * 2))
+        .ok_or_else(|| format!("{what}: {} is too far in the future", format_duration(d)))
 }
 
 /// A duration as a person writes it (`2h 30m`).
@@ -100,7 +134,26 @@ mod tests {
         );
         assert!(parse_duration("soon").unwrap_err().contains("30m"));
         assert!(parse_duration("-5m").is_err());
+        assert!(
+            parse_duration("5000000000000h")
+                .unwrap_err()
+                .contains("longest accepted")
+        );
+        assert!(parse_duration("9999999999999999999999h").is_err());
+        assert!(parse_lifetime("1ns").unwrap_err().contains("at least 1s"));
+        assert_eq!(parse_lifetime("1s").unwrap(), Duration::from_secs(1));
         assert_eq!(format_duration(Duration::from_millis(7_200_900)), "2h");
+    }
+
+    #[test]
+    fn instants_after_a_duration_are_checked() {
+        assert_eq!(checked_after(1_000, Duration::from_secs(1), "x"), Ok(2_000));
+        assert!(checked_after(i64::MAX - 1, Duration::from_secs(1), "ttl").is_err());
+        assert!(
+            checked_after(now_ms(), Duration::MAX, "ttl")
+                .unwrap_err()
+                .starts_with("ttl:")
+        );
     }
 
     #[test]

@@ -108,7 +108,7 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::ExtendTtl { id, by, who } => {
-            let by = time::parse_duration(by).map_err(Error::Invalid)?;
+            let by = time::parse_lifetime(by).map_err(Error::Invalid)?;
             let core = open_core(&cli)?;
             let actor = actor(who, &core.config);
             let record = operations::extend_ttl(&core, id, by, &actor).await?;
@@ -246,7 +246,7 @@ pub async fn run(cli: Cli) -> Outcome {
             let profile = core.catalog().get(profile).map_err(Error::from)?.clone();
             let ttl = match ttl {
                 Some(t) => {
-                    time::parse_duration(t).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?
+                    time::parse_lifetime(t).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?
                 }
                 None => profile.ttl.default,
             };
@@ -313,7 +313,7 @@ fn launch_request(
     let ttl = launch
         .ttl
         .as_deref()
-        .map(time::parse_duration)
+        .map(time::parse_lifetime)
         .transpose()
         .map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
     let labels = labels::parse_labels(launch.labels.iter().map(String::as_str))

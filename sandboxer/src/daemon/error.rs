@@ -65,6 +65,7 @@ impl From<Error> for ApiError {
             Error::Refused(_) | Error::Store(StoreError::BadTransition { .. }) => {
                 (StatusCode::CONFLICT, "conflict")
             }
+            Error::IdempotencyMismatch(_) => (StatusCode::CONFLICT, "idempotency_mismatch"),
             Error::Extension(HostError::Unsupported { .. }) => {
                 (StatusCode::NOT_IMPLEMENTED, "unsupported")
             }

@@ -213,7 +213,7 @@ pub async fn extend_ttl(
     Body(body): Body<ExtendBody>,
 ) -> ApiResult<Json<SandboxRecord>> {
     visible(&app, &who, &id)?;
-    let by = crate::time::parse_duration(&body.by)
+    let by = crate::time::parse_lifetime(&body.by)
         .map_err(|e| ApiError::bad_request(format!("by: {e}")))?;
     Ok(Json(
         operations::extend_ttl(&app.core, &id, by, &who.consumer.to_string()).await?,
@@ -257,7 +257,7 @@ pub(super) fn checked_launch(
             .and_then(|_| crate::labels::validate_value(k, v))
             .map_err(|e| ApiError::bad_request(format!("labels: {e}")))?;
     }
-    ttl.map(crate::time::parse_duration)
+    ttl.map(crate::time::parse_lifetime)
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("ttl: {e}")))
 }

@@ -11,7 +11,7 @@ use crate::labels::{LABEL_ID, with_core_labels};
 use crate::lifecycle::State;
 use crate::profile::Profile;
 use crate::store::EventKind;
-use crate::store::{Change, NewSandbox, SandboxRecord};
+use crate::store::{Change, IdempotencyKey, KeyUse, NewSandbox, SandboxRecord};
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
@@ -107,15 +107,16 @@ async fn create_replacing(
         )));
     }
     let consumer = request.attribution.consumer.to_string();
-    let earlier = match &request.idempotency_key {
-        Some(key) => core.store().sandbox_for_key(&consumer, key)?,
+    let key = request
+        .idempotency_key
+        .as_ref()
+        .map(|key| idempotency_key(&request, &profile, ttl, key));
+    let earlier = match &key {
+        Some(key) => core.store().sandbox_for_key(key)?,
         None => None,
     };
     if let Some(earlier) = earlier {
-        return Ok(CreateOutcome {
-            record: core.record(&earlier)?,
-            reused: true,
-        });
+        return reuse(core, key.as_ref().expect("a key was used"), earlier);
     }
     let warm = profile.pool.is_some()
         && pool.is_none()
@@ -144,7 +145,6 @@ async fn create_replacing(
 
     let id = crate::ids::new_sandbox_id();
     let _guard = core.lock(&id).await;
-    let consumer_for_key = consumer.clone();
     let mut user_labels = profile.labels.clone();
     user_labels.extend(request.labels.clone());
     let labels = with_core_labels(
@@ -176,10 +176,8 @@ async fn create_replacing(
         idle_ms: profile.ttl.idle.map(duration_ms).filter(|_| pool.is_none()),
         pool: pool.map(str::to_string),
     };
-    let inserted = match &request.idempotency_key {
-        Some(key) => core
-            .store()
-            .insert_sandbox_keyed(&new, actor, &consumer_for_key, key),
+    let inserted = match &key {
+        Some(key) => core.store().insert_sandbox_keyed(&new, actor, key),
         None => core.store().insert_sandbox(&new, actor).map(Ok),
     };
     let inserted = match inserted {
@@ -191,10 +189,7 @@ async fn create_replacing(
     };
     if let Err(earlier) = inserted {
         release_all(std::iter::once(first).chain(tries)).await;
-        return Ok(CreateOutcome {
-            record: core.record(&earlier)?,
-            reused: true,
-        });
+        return reuse(core, key.as_ref().expect("a key was used"), earlier);
     }
     let provisioning = core.store().transition(
         &id,
@@ -303,6 +298,51 @@ async fn create_replacing(
         }
     }
     unreachable!("the loop returns on its last attempt")
+}
+
+/// The key of a create, scoped to its project and consumer, with a fingerprint of
+/// everything that decides what the create makes.
+fn idempotency_key(
+    request: &CreateRequest,
+    profile: &Profile,
+    ttl: Duration,
+    key: &str,
+) -> IdempotencyKey {
+    use sha2::Digest;
+    let asked = json!({
+        "profile": profile.id,
+        "ttl_ms": duration_ms(ttl),
+        "labels": request.labels,
+        "host": request.host,
+        "from_snapshot": request.from_snapshot,
+    });
+    let digest = sha2::Sha256::digest(asked.to_string().as_bytes());
+    IdempotencyKey {
+        project: request.attribution.project.clone(),
+        consumer: request.attribution.consumer.to_string(),
+        key: key.to_string(),
+        fingerprint: digest.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+/// Answers a repeated key with the sandbox its first use made, unless the request
+/// differs from that first one.
+fn reuse(core: &Core, key: &IdempotencyKey, earlier: KeyUse) -> Result<CreateOutcome> {
+    if earlier
+        .fingerprint
+        .as_ref()
+        .is_some_and(|f| *f != key.fingerprint)
+    {
+        return Err(Error::IdempotencyMismatch(format!(
+            "Idempotency-Key {:?} was used for a different create (sandbox {}); use a new key \
+             for a new request",
+            key.key, earlier.sandbox_id
+        )));
+    }
+    Ok(CreateOutcome {
+        record: core.record(&earlier.sandbox_id)?,
+        reused: true,
+    })
 }
 
 /// The candidates a create tries, in order. A profile with one extension keeps

@@ -9,6 +9,9 @@ use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{ExecParams, ExecResult};
 use serde_json::json;
 
+/// The longest a single command may be given to run (a day).
+pub const MAX_EXEC_TIMEOUT_S: u64 = 24 * 3600;
+
 /// A command to run.
 #[derive(Debug, Clone)]
 pub struct ExecRequest {
@@ -34,6 +37,14 @@ pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> R
         return Err(Error::Invalid(
             "exec: give the command to run after --".into(),
         ));
+    }
+    if request
+        .timeout_s
+        .is_some_and(|t| t == 0 || t > MAX_EXEC_TIMEOUT_S)
+    {
+        return Err(Error::Invalid(format!(
+            "timeout_s: a command's timeout is 1 to {MAX_EXEC_TIMEOUT_S} seconds"
+        )));
     }
     let client = core.extension_of(&record).await?;
     let params = ExecParams {

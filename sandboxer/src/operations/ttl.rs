@@ -4,7 +4,7 @@
 use super::Core;
 use crate::error::{Error, Result};
 use crate::store::SandboxRecord;
-use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
+use crate::time::{format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{ExtendTtlParams, Sandbox};
 use std::time::Duration;
@@ -28,7 +28,8 @@ pub async fn extend_ttl(core: &Core, id: &str, by: Duration, actor: &str) -> Res
         )));
     }
     let now = now_ms();
-    let new_expiry = record.expires_at.max(now) + duration_ms(by);
+    let new_expiry =
+        crate::time::checked_after(record.expires_at.max(now), by, "by").map_err(Error::Invalid)?;
     if new_expiry > record.ceiling_at {
         let room =
             Duration::from_millis((record.ceiling_at - record.expires_at.max(now)).max(0) as u64);

@@ -89,16 +89,11 @@ impl Catalog {
             .collect();
         found.sort();
         for (name, file, base) in found {
-            let result = std::fs::read_to_string(&file)
-                .map_err(|e| ProfileError::Io {
-                    path: file.display().to_string(),
-                    message: e.to_string(),
+            let result = read_bounded(&file).and_then(|source| {
+                parse_profile(&source, Source::File(file.clone()), &name, |rel| {
+                    read_shipped(&base, rel)
                 })
-                .and_then(|source| {
-                    parse_profile(&source, Source::File(file.clone()), &name, |rel| {
-                        std::fs::read_to_string(base.join(rel)).ok()
-                    })
-                });
+            });
             self.add(&name, result);
         }
     }
@@ -160,6 +155,51 @@ impl Catalog {
     }
 }
 
+/// Reads a profile file, refusing one larger than a profile may be without
+/// reading it.
+fn read_bounded(file: &Path) -> Result<String, ProfileError> {
+    let io = |message: String| ProfileError::Io {
+        path: file.display().to_string(),
+        message,
+    };
+    let size = std::fs::metadata(file)
+        .map_err(|e| io(e.to_string()))?
+        .len();
+    if size > super::parse::MAX_PROFILE_BYTES as u64 {
+        return Err(ProfileError::Invalid {
+            file: file.display().to_string(),
+            line: None,
+            field: "(document)".into(),
+            message: format!(
+                "{} KiB is larger than the {} KiB a profile may be",
+                size / 1024,
+                super::parse::MAX_PROFILE_BYTES / 1024
+            ),
+        });
+    }
+    std::fs::read_to_string(file).map_err(|e| io(e.to_string()))
+}
+
+/// A file shipped with a profile: `rel` (already checked to be relative, without
+/// `..`) inside `base`, only if it and every folder on the way are real (no
+/// symbolic link can lead out of the profile's folder) and it is a regular file no
+/// larger than a profile may be.
+fn read_shipped(base: &Path, rel: &str) -> Option<String> {
+    let mut path = base.to_path_buf();
+    for part in rel.split('/') {
+        path.push(part);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.file_type().is_symlink() {
+            return None;
+        }
+    }
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > super::parse::MAX_PROFILE_BYTES as u64 {
+        return None;
+    }
+    std::fs::read_to_string(&path).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +240,70 @@ mod tests {
         let err = catalog.get("broken").unwrap_err().to_string();
         assert!(err.contains("broken.profile.yaml:1"), "{err}");
         assert_eq!(catalog.problems().count(), 1);
+    }
+
+    #[test]
+    fn shipped_files_are_regular_files_inside_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret", "root:hash");
+        let with_files = |name: &str, file: &str| {
+            format!(
+                "{}files: [{file}]\n",
+                profile_yaml(name, "ships a file").replace("description", "description")
+            )
+        };
+        write(
+            dir.path(),
+            "good/profile.yaml",
+            &with_files("good", "compose.yaml"),
+        );
+        write(dir.path(), "good/compose.yaml", "services: {}\n");
+        write(
+            dir.path(),
+            "link/profile.yaml",
+            &with_files("link", "compose.yaml"),
+        );
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            dir.path().join("link/compose.yaml"),
+        )
+        .unwrap();
+        write(
+            dir.path(),
+            "dirlink/profile.yaml",
+            &with_files("dirlink", "sub/secret"),
+        );
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("dirlink/sub")).unwrap();
+        let catalog = Catalog::load_from(&[dir.path().into()]);
+        assert!(catalog.get("good").is_ok());
+        for name in ["link", "dirlink"] {
+            let err = catalog.get(name).unwrap_err().to_string();
+            assert!(err.contains("files[0]"), "{err}");
+            assert!(err.contains("not a regular file inside"), "{err}");
+            assert!(!err.contains("root:hash"), "{err}");
+        }
+    }
+
+    #[test]
+    fn oversized_and_deeply_nested_profiles_are_refused_quickly() {
+        let dir = tempfile::tempdir().unwrap();
+        let huge = format!("{}\n", profile_yaml("huge", &"x".repeat(3 * 1024 * 1024)));
+        write(dir.path(), "huge.profile.yaml", &huge);
+        let deep = format!(
+            "{}spec: {{a: {}{}}}\n",
+            profile_yaml("deep", "deep"),
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        write(dir.path(), "deep.profile.yaml", &deep);
+        let catalog = Catalog::load_from(&[dir.path().into()]);
+        let err = catalog.get("huge").unwrap_err().to_string();
+        assert!(err.contains("huge.profile.yaml: (document):"), "{err}");
+        assert!(err.contains("larger than the 1024 KiB"), "{err}");
+        let err = catalog.get("deep").unwrap_err().to_string();
+        assert!(err.contains("deep.profile.yaml:6: (document):"), "{err}");
+        assert!(err.contains("nested 100002 deep"), "{err}");
     }
 
     #[test]

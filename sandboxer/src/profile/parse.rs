@@ -255,6 +255,44 @@ fn bare_message(message: &str) -> &str {
     }
 }
 
+/// The largest profile file, and the largest file shipped with one.
+pub const MAX_PROFILE_BYTES: usize = 1024 * 1024;
+/// The most all of a profile's shipped files may add up to (they travel in one
+/// protocol line).
+const MAX_SHIPPED_BYTES: usize = 4 * 1024 * 1024;
+
+/// Refuses a document too large, or (when `structured`: YAML or JSON) too deeply
+/// nested, to parse safely, before any parser sees it.
+fn check_bounds(text: &str, file: &str, field: &str, structured: bool) -> Result<(), ProfileError> {
+    use sandboxer_ext_protocol::limits::{MAX_YAML_NESTING, yaml_nesting};
+    let refuse = |line, message| {
+        Err(ProfileError::Invalid {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            message,
+        })
+    };
+    if text.len() > MAX_PROFILE_BYTES {
+        return refuse(
+            None,
+            format!(
+                "{} KiB is larger than the {} KiB a profile or one of its files may be",
+                text.len() / 1024,
+                MAX_PROFILE_BYTES / 1024
+            ),
+        );
+    }
+    let (depth, line) = yaml_nesting(text);
+    if structured && depth > MAX_YAML_NESTING {
+        return refuse(
+            Some(line),
+            format!("nested {depth} deep; at most {MAX_YAML_NESTING} levels are accepted"),
+        );
+    }
+    Ok(())
+}
+
 /// Parses one profile. `expected_name` is the name its location implies (the
 /// `<name>` of `<name>/profile.yaml`); `read_file` fetches a file shipped next to
 /// it.
@@ -265,6 +303,7 @@ pub fn parse_profile(
     read_file: impl Fn(&str) -> Option<String>,
 ) -> Result<Profile, ProfileError> {
     let file = origin.to_string();
+    check_bounds(source, &file, "(document)", true)?;
     let raw: RawProfile = serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(
         source,
     ))
@@ -310,6 +349,7 @@ pub fn parse_profile(
         }
     }
     let mut files = BTreeMap::new();
+    let mut shipped = 0;
     for (i, name) in raw.files.iter().enumerate() {
         let field = format!("files[{i}]");
         let safe = !name.is_empty()
@@ -321,8 +361,31 @@ pub fn parse_profile(
                 format!("{name:?} must be a relative path inside the profile's folder"),
             ));
         }
-        let contents = read_file(name)
-            .ok_or_else(|| invalid(&field, format!("{name:?} is not in the profile's folder")))?;
+        let contents = read_file(name).ok_or_else(|| {
+            invalid(
+                &field,
+                format!("{name:?} is not a regular file inside the profile's folder"),
+            )
+        })?;
+        let structured = [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext));
+        check_bounds(&contents, &file, &field, structured).map_err(|e| match e {
+            ProfileError::Invalid { message, .. } => {
+                invalid(&field, format!("{name:?}: {message}"))
+            }
+            other => other,
+        })?;
+        shipped += contents.len();
+        if shipped > MAX_SHIPPED_BYTES {
+            return Err(invalid(
+                &field,
+                format!(
+                    "the profile's files add up to more than {} KiB, the most a profile ships",
+                    MAX_SHIPPED_BYTES / 1024
+                ),
+            ));
+        }
         files.insert(name.clone(), contents);
     }
     if !(raw.spec.is_null() || raw.spec.is_object()) {
@@ -586,7 +649,7 @@ spec:
             "files: [missing.yaml]",
             19,
             "files[0]",
-            "not in",
+            "not a regular file inside",
         );
         check(
             "description: A demo.",

@@ -149,6 +149,29 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sandboxes ADD COLUMN pool TEXT;
     CREATE INDEX sandboxes_pool ON sandboxes (pool, state);
     ",
+    // 7: idempotency keys belong to a project and a consumer, and remember what
+    // was asked (keys of before keep no fingerprint: they cannot be checked); the
+    // installation's own id, with which it labels what it makes.
+    "
+    CREATE TABLE idempotency_keys_v7 (
+        project     TEXT NOT NULL,
+        consumer    TEXT NOT NULL,
+        key         TEXT NOT NULL,
+        fingerprint TEXT,
+        sandbox_id  TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (project, consumer, key)
+    );
+    INSERT INTO idempotency_keys_v7 (project, consumer, key, fingerprint, sandbox_id, created_at)
+        SELECT s.project, k.consumer, k.key, NULL, k.sandbox_id, k.created_at
+        FROM idempotency_keys k JOIN sandboxes s ON s.id = k.sandbox_id;
+    DROP TABLE idempotency_keys;
+    ALTER TABLE idempotency_keys_v7 RENAME TO idempotency_keys;
+    CREATE TABLE installation (
+        id         TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

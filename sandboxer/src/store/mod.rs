@@ -15,7 +15,7 @@ mod view;
 
 pub use events::{Event, EventFilter, EventKind};
 pub use records::{Change, Claim, NewSandbox, SandboxFilter, SandboxRecord};
-pub use sandboxes::{PoolCount, Pooled};
+pub use sandboxes::{IdempotencyKey, KeyUse, PoolCount, Pooled};
 pub use snapshots::SnapshotRecord;
 pub use telemetry::{CanaryRun, HealthSample};
 pub use usage::{SandboxUsage, UsageRecord};

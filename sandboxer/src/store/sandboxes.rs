@@ -101,6 +101,39 @@ fn fetch_sql() -> &'static str {
     SQL.get_or_init(|| format!("SELECT {COLUMNS} FROM sandboxes WHERE id = ?1"))
 }
 
+/// An idempotency key as one project's consumer used it, with the fingerprint of
+/// what it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub project: String,
+    pub consumer: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What an earlier use of a key made, and what it asked for (`None` for keys
+/// recorded before fingerprints were kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUse {
+    pub sandbox_id: String,
+    pub fingerprint: Option<String>,
+}
+
+fn key_use(conn: &rusqlite::Connection, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT sandbox_id, fingerprint FROM idempotency_keys \
+             WHERE project = ?1 AND consumer = ?2 AND key = ?3",
+        )?
+        .query_row(params![key.project, key.consumer, key.key], |r| {
+            Ok(KeyUse {
+                sandbox_id: r.get(0)?,
+                fingerprint: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
 fn fetch(tx: &rusqlite::Connection, id: &str) -> StoreResult<Option<SandboxRecord>> {
     Ok(tx
         .prepare_cached(fetch_sql())?
@@ -114,44 +147,31 @@ impl Store {
         self.write(|tx| insert_new(tx, new, actor))
     }
 
-    /// Like `insert_sandbox`, under an idempotency key of `consumer`: when the key
-    /// was used before, nothing is inserted and the earlier sandbox's id comes back.
+    /// Like `insert_sandbox`, under an idempotency key: when the key was used
+    /// before, nothing is inserted and the earlier use comes back.
     pub fn insert_sandbox_keyed(
         &mut self,
         new: &NewSandbox,
         actor: &str,
-        consumer: &str,
-        key: &str,
-    ) -> StoreResult<Result<Event, String>> {
+        key: &IdempotencyKey,
+    ) -> StoreResult<Result<Event, KeyUse>> {
         self.write(|tx| {
-            let earlier: Option<String> = tx
-                .query_row(
-                    "SELECT sandbox_id FROM idempotency_keys WHERE consumer = ?1 AND key = ?2",
-                    params![consumer, key],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = earlier {
-                return Ok(Err(id));
+            if let Some(earlier) = key_use(tx, key)? {
+                return Ok(Err(earlier));
             }
             let event = insert_new(tx, new, actor)?;
             tx.execute(
-                "INSERT INTO idempotency_keys (consumer, key, sandbox_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![consumer, key, new.id, new.created_at],
+                "INSERT INTO idempotency_keys (project, consumer, key, fingerprint, sandbox_id, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key.project, key.consumer, key.key, key.fingerprint, new.id, new.created_at],
             )?;
             Ok(Ok(event))
         })
     }
 
-    /// The sandbox an idempotency key of `consumer` made, if it was used.
-    pub fn sandbox_for_key(&self, consumer: &str, key: &str) -> StoreResult<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT sandbox_id FROM idempotency_keys WHERE consumer = ?1 AND key = ?2",
-            )?
-            .query_row(params![consumer, key], |r| r.get(0))
-            .optional()?)
+    /// The earlier use of an idempotency key, if there was one.
+    pub fn sandbox_for_key(&self, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
+        key_use(&self.conn, key)
     }
 
     /// Records a use of sandbox `id` at `at` (kept only if later than the last).
