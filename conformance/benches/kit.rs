@@ -26,7 +26,7 @@ fn main() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python/sandboxer-ext-pydirs");
     let root = tempfile::tempdir().unwrap();
     let mut runs: Vec<f64> = (0..3)
-        .map(|_| time_run(&python, ("PYDIRS_ROOT", root.path())))
+        .map(|_| time_run(&python, ("SANDBOXER_EXT_PYDIRS_ROOT", root.path())))
         .collect();
     runs.sort_by(f64::total_cmp);
     println!("conformance kit benchmarks (median of 3 full runs)");
@@ -39,7 +39,7 @@ fn main() {
         .map(|_| {
             time_run(
                 &sandboxer_tests::fixture_ext(),
-                ("FIXTURE_STATE_DIR", state.path()),
+                ("SANDBOXER_EXT_FIXTURE_STATE_DIR", state.path()),
             )
         })
         .collect();

@@ -229,6 +229,10 @@ pub struct Defaults {
 pub struct ExtensionConfig {
     #[serde(default)]
     pub options: JsonObject,
+    /// Environment variables set for this extension alone. Nothing else of
+    /// sandboxer's environment reaches it but the basics (`exthost::environment`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -345,6 +349,21 @@ impl Config {
             .get(name)
             .map(|e| e.options.clone())
             .unwrap_or_default()
+    }
+
+    /// How extension `name` is started: its options, its environment, the
+    /// deadlines of its calls.
+    pub fn launch_options(&self, name: &str) -> crate::exthost::LaunchOptions {
+        crate::exthost::LaunchOptions {
+            options: self.extension_options(name),
+            timeouts: self.timeouts(),
+            env: self
+                .extensions
+                .get(name)
+                .map(|e| e.env.clone())
+                .unwrap_or_default(),
+            secret_options: Default::default(),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod money;
 pub mod operations;
 pub mod profile;
+pub mod redact;
 pub mod secrets;
 pub mod store;
 pub mod suggest;

@@ -68,8 +68,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     if d > MAX_DURATION {
         return Err(format!(
-            "invalid duration {s:?}: the longest accepted is {}",
-            format_duration(MAX_DURATION)
+            "invalid duration {s:?}: the longest accepted is {}d",
+            MAX_DURATION.as_secs() / 86_400
         ));
     }
     Ok(d)

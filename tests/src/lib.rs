@@ -103,7 +103,10 @@ impl TestEnv {
             ("SANDBOXER_CONFIG", self.config_path()),
             ("SANDBOXER_EXTENSION_PATH", self.ext_dir()),
             ("SANDBOXER_PROFILE_PATH", self.path("profiles")),
-            ("FIXTURE_STATE_DIR", self.path("fixture-state")),
+            (
+                "SANDBOXER_EXT_FIXTURE_STATE_DIR",
+                self.path("fixture-state"),
+            ),
             ("HOME", self.path("home")),
             ("XDG_STATE_HOME", self.path("home/state")),
             ("XDG_CONFIG_HOME", self.path("home/config")),
@@ -123,7 +126,7 @@ impl TestEnv {
             "SANDBOXER_CONSUMER",
             "SANDBOXER_PROJECT",
             "SANDBOXER_LOG",
-            "FIXTURE_FAULT",
+            "SANDBOXER_EXT_FIXTURE_FAULT",
             "SANDBOXER_SERVER",
             "SANDBOXER_TOKEN",
         ] {

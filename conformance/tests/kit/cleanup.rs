@@ -25,8 +25,8 @@ fn an_interrupted_run_still_cleans_up() {
     let mut child = Command::new(bin("sandboxer-conformance"))
         .arg("run")
         .arg(fixture_ext())
-        .env("FIXTURE_STATE_DIR", state.path())
-        .env("FIXTURE_FAULT", "slow=sandbox/create:700")
+        .env("SANDBOXER_EXT_FIXTURE_STATE_DIR", state.path())
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:700")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -79,7 +79,7 @@ fn cleanup_only_removes_what_earlier_runs_left() {
         .arg("run")
         .arg(fixture_ext())
         .arg("--cleanup-only")
-        .env("FIXTURE_STATE_DIR", state.path())
+        .env("SANDBOXER_EXT_FIXTURE_STATE_DIR", state.path())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -11,7 +11,10 @@ fn the_fixture_passes_every_check() {
     let run = kit(
         &sandboxer_tests::fixture_ext(),
         &[],
-        &[("FIXTURE_STATE_DIR", state.path().to_str().unwrap())],
+        &[(
+            "SANDBOXER_EXT_FIXTURE_STATE_DIR",
+            state.path().to_str().unwrap(),
+        )],
     );
     assert!(run.failed().is_empty(), "{:?}", run.failed());
     assert_eq!(run.code, 0);
@@ -31,7 +34,7 @@ fn the_python_example_passes_every_check() {
     let run = kit(
         &example,
         &[],
-        &[("PYDIRS_ROOT", root.path().to_str().unwrap())],
+        &[("SANDBOXER_EXT_PYDIRS_ROOT", root.path().to_str().unwrap())],
     );
     assert!(
         run.failed().is_empty(),

@@ -17,8 +17,11 @@ fn protocol_fault(mode: &str, expected: &[&str]) {
         &sandboxer_tests::bin("sandboxer-ext-faulty"),
         &[],
         &[
-            ("FAULTY_MODE", mode),
-            ("FIXTURE_STATE_DIR", state.path().to_str().unwrap()),
+            ("SANDBOXER_EXT_FAULTY_MODE", mode),
+            (
+                "SANDBOXER_EXT_FIXTURE_STATE_DIR",
+                state.path().to_str().unwrap(),
+            ),
         ],
     );
     assert_eq!(run.failed(), set(expected), "fault {mode}\n{}", run.stderr);
@@ -36,15 +39,18 @@ fn protocol_fault(mode: &str, expected: &[&str]) {
     );
 }
 
-/// Runs the kit against the fixture with `FIXTURE_FAULT=fault`.
+/// Runs the kit against the fixture with `SANDBOXER_EXT_FIXTURE_FAULT=fault`.
 fn backend_fault(fault: &str, expected: &[&str]) {
     let state = tempfile::tempdir().unwrap();
     let run = kit(
         &sandboxer_tests::fixture_ext(),
         &[],
         &[
-            ("FIXTURE_FAULT", fault),
-            ("FIXTURE_STATE_DIR", state.path().to_str().unwrap()),
+            ("SANDBOXER_EXT_FIXTURE_FAULT", fault),
+            (
+                "SANDBOXER_EXT_FIXTURE_STATE_DIR",
+                state.path().to_str().unwrap(),
+            ),
         ],
     );
     assert_eq!(run.failed(), set(expected), "fault {fault}\n{}", run.stderr);

@@ -10,8 +10,8 @@ fn run_kit(format: &str, fault: &str) -> (i32, String) {
         .args(["run"])
         .arg(sandboxer_tests::fixture_ext())
         .args(["--format", format])
-        .env("FIXTURE_STATE_DIR", state.path())
-        .env("FIXTURE_FAULT", fault)
+        .env("SANDBOXER_EXT_FIXTURE_STATE_DIR", state.path())
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", fault)
         .output()
         .unwrap();
     (
@@ -131,7 +131,7 @@ fn only_and_skip_select_checks() {
             "--skip",
             "large-payload",
         ])
-        .env("FIXTURE_STATE_DIR", state.path())
+        .env("SANDBOXER_EXT_FIXTURE_STATE_DIR", state.path())
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -7,7 +7,7 @@ use super::{
 };
 use sandboxer::attribution::Attribution;
 use sandboxer::config::Config;
-use sandboxer::exthost::{self, ExtensionClient, LaunchOptions};
+use sandboxer::exthost::{self, ExtensionClient};
 use sandboxer::lifecycle::State;
 use sandboxer::operations::{self, Core, CreateRequest, GroupBy, LedgerQuery};
 use sandboxer::store::{self, EventFilter, SandboxFilter, Store};
@@ -512,10 +512,7 @@ pub struct ExtensionReport {
 }
 
 async fn probe(found: exthost::Discovered, config: &Config) -> ExtensionReport {
-    let launch = LaunchOptions {
-        options: config.extension_options(&found.name),
-        timeouts: config.timeouts(),
-    };
+    let launch = config.launch_options(&found.name);
     let handshake = match ExtensionClient::launch(&found, launch).await {
         Ok(client) => {
             let info = client.info().clone();

@@ -86,19 +86,30 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
     Ok(())
 }
 
+/// Writes `text` to a new file only its owner can read: any file (or symbolic
+/// link) already there is removed first, and the new one is created exclusively,
+/// without following a link, so no one can redirect the token elsewhere.
 fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let failed = |e: std::io::Error| Error::Config(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| Error::Config(format!("{}: {e}", dir.display())))?;
+    }
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e)),
+        _ => {}
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    writeln!(file, "{text}").map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        .map_err(failed)?;
+    writeln!(file, "{text}").map_err(failed)
 }

@@ -15,12 +15,13 @@ use jsonrpsee::types::Id as RpcId;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
     ErrorObject, InitializeParams, InitializeResult, JsonObject, PROTOCOL_VERSION, PeerInfo,
-    ProgressParams, ProtocolVersion, codes,
+    ProgressParams, ProtocolVersion, Secrets, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -87,12 +88,18 @@ fn raw<P: Serialize>(params: &P) -> Result<RawParams, serde_json::Error> {
     serde_json::value::to_raw_value(params).map(RawParams)
 }
 
-/// What `launch` sends in the handshake.
-#[derive(Debug, Clone, Default)]
+/// How `launch` starts an extension and what it sends in the handshake.
+#[derive(Clone, Default)]
 pub struct LaunchOptions {
-    /// `initialize.options`, from the configuration.
+    /// `initialize.options`, from the configuration (with a provider key's values
+    /// in the options the extension declares secret).
     pub options: JsonObject,
     pub timeouts: Timeouts,
+    /// Variables the configuration sets for this extension (`extensions.<name>.
+    /// env`); the rest of its environment is chosen by `environment`.
+    pub env: BTreeMap<String, String>,
+    /// Secret values in `options`, redacted from everything the extension says.
+    pub secret_options: Secrets,
 }
 
 /// A live extension after a successful handshake.
@@ -109,8 +116,17 @@ pub struct ExtensionClient {
 impl ExtensionClient {
     /// Starts the extension and does the handshake.
     pub async fn launch(found: &Discovered, launch: LaunchOptions) -> Result<Self, HostError> {
-        let (process, stdin, stdout) = ExtensionProcess::spawn(&found.name, &found.path)?;
         let shared = Arc::new(Shared::default());
+        shared.redactor.protect_all(
+            launch
+                .secret_options
+                .0
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let env = super::environment::for_extension(&found.name, std::env::vars_os(), &launch.env);
+        let (process, stdin, stdout) =
+            ExtensionProcess::spawn(&found.name, &found.path, env, shared.redactor.clone())?;
         let rpc = ClientBuilder::default()
             .request_timeout(NO_CLIENT_TIMEOUT)
             .max_concurrent_requests(4096)
@@ -251,6 +267,14 @@ impl ExtensionClient {
     /// The tail of the extension's stderr so far.
     pub fn stderr_tail(&self) -> String {
         self.process.stderr.text()
+    }
+
+    /// Redacts these secret values (and their encodings) from everything the
+    /// extension says from now on, for as long as it runs.
+    pub fn protect(&self, secrets: &Secrets) {
+        self.shared
+            .redactor
+            .protect_all(secrets.0.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     }
 
     /// Receives `$/progress` sent for `token`.

@@ -6,6 +6,7 @@
 
 mod client;
 mod discovery;
+pub mod environment;
 mod error;
 pub mod metrics;
 mod pool;

@@ -3,8 +3,7 @@
 //! shut down by the protocol when idle or when the daemon stops. The CLI does not
 //! use it: each command starts what it needs and ends it.
 
-use super::{ExtensionClient, HostError, LaunchOptions, Timeouts};
-use sandboxer_ext_protocol::JsonObject;
+use super::{ExtensionClient, HostError, LaunchOptions};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,22 +14,21 @@ struct Entry {
     last_used: Instant,
 }
 
-/// How the pool starts an extension: its handshake options and deadlines.
-pub type OptionsFor = Box<dyn Fn(&str) -> JsonObject + Send + Sync>;
+/// How the pool starts an extension (its handshake options, environment and
+/// deadlines), by name.
+pub type OptionsFor = Box<dyn Fn(&str) -> LaunchOptions + Send + Sync>;
 
 pub struct Pool {
     options_for: OptionsFor,
-    timeouts: Timeouts,
     clients: Mutex<HashMap<String, Entry>>,
     /// Launches so far (restarts included), for metrics and tests.
     launches: std::sync::atomic::AtomicU64,
 }
 
 impl Pool {
-    pub fn new(options_for: OptionsFor, timeouts: Timeouts) -> Pool {
+    pub fn new(options_for: OptionsFor) -> Pool {
         Pool {
             options_for,
-            timeouts,
             clients: Mutex::new(HashMap::new()),
             launches: Default::default(),
         }
@@ -40,28 +38,28 @@ impl Pool {
     /// when needed.
     pub async fn get(&self, name: &str) -> Result<Arc<ExtensionClient>, HostError> {
         let found = super::find(name)?;
-        let options = (self.options_for)(&found.name);
+        let launch = (self.options_for)(&found.name);
         let slot = found.name.clone();
-        self.get_slot(&found, slot, options).await
+        self.get_slot(&found, slot, launch).await
     }
 
-    /// The live client of extension `name` started with `options` (provider
-    /// keys), kept apart from the others under `slot`.
+    /// The live client of extension `name` started with `launch` (a provider
+    /// key's options), kept apart from the others under `slot`.
     pub async fn get_keyed(
         &self,
         name: &str,
         slot: String,
-        options: JsonObject,
+        launch: LaunchOptions,
     ) -> Result<Arc<ExtensionClient>, HostError> {
         let found = super::find(name)?;
-        self.get_slot(&found, slot, options).await
+        self.get_slot(&found, slot, launch).await
     }
 
     async fn get_slot(
         &self,
         found: &super::Discovered,
         slot: String,
-        options: JsonObject,
+        launch: LaunchOptions,
     ) -> Result<Arc<ExtensionClient>, HostError> {
         let mut clients = self.clients.lock().await;
         if let Some(entry) = clients.get_mut(&slot) {
@@ -71,10 +69,6 @@ impl Pool {
             }
             tracing::warn!(extension = %found.name, "extension process died; starting it again");
         }
-        let launch = LaunchOptions {
-            options,
-            timeouts: self.timeouts,
-        };
         let client = Arc::new(ExtensionClient::launch(found, launch).await?);
         self.launches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

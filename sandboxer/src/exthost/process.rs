@@ -1,8 +1,11 @@
-//! One running extension process: started with `--stdio` and
-//! `SANDBOXER_PROTOCOL=1` in its own process group; its stderr is forwarded to the
-//! log and its tail kept for error reports; its exit status is watched.
+//! One running extension process: started with `--stdio` in its own process
+//! group, with the environment `environment` gives it (never sandboxer's whole
+//! one) and a parent-death signal, so it ends when the process that started it
+//! dies; its stderr is forwarded to the log (redacted) and its tail kept for error
+//! reports; its exit status is watched.
 
 use super::HostError;
+use crate::redact::Redactor;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
@@ -68,23 +71,44 @@ pub struct ExtensionProcess {
 }
 
 impl ExtensionProcess {
-    /// Starts `path --stdio`; returns the process and its stdin and stdout.
+    /// Starts `path --stdio` with exactly the environment `env`; returns the
+    /// process and its stdin and stdout. Everything the extension writes to stderr
+    /// passes through `redactor` before it is kept or logged.
     pub fn spawn(
         name: &str,
         path: &Path,
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+        redactor: Redactor,
     ) -> Result<(Arc<ExtensionProcess>, ChildStdin, ChildStdout), HostError> {
-        let mut child = Command::new(path)
+        let parent = std::process::id() as libc::pid_t;
+        let mut command = Command::new(path);
+        command
             .arg(sandboxer_ext_protocol::STDIO_FLAG)
-            .env(sandboxer_ext_protocol::PROTOCOL_ENV, "1")
+            .env_clear()
+            .envs(env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|source| HostError::Spawn {
-                path: path.display().to_string(),
-                source,
-            })?;
+            .process_group(0);
+        // SAFETY: the closure runs in the child between fork and exec and calls
+        // only async-signal-safe functions (prctl, getppid, _exit).
+        unsafe {
+            command.pre_exec(move || {
+                // SIGTERM when the thread that started it (a runtime worker, alive
+                // as long as sandboxer) dies: the SDK shuts down on it. If the
+                // parent is already gone, nobody will ever talk to it.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
+                    || libc::getppid() != parent
+                {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().map_err(|source| HostError::Spawn {
+            path: path.display().to_string(),
+            source,
+        })?;
         let pid = child.id().map(|p| p as i32).unwrap_or(0);
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -100,6 +124,7 @@ impl ExtensionProcess {
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
+                let line = redactor.redact(&line).into_owned();
                 tracing::debug!(target: "sandboxer::extension", extension = %ext_name, "{line}");
                 sink.push(line);
             }

@@ -2,9 +2,11 @@
 //! message to the extension's stdin; the receiver reads its stdout line by line,
 //! hands responses to jsonrpsee, routes `$/progress` and `$/log` itself, and treats
 //! anything that is not JSON-RPC (or answers an id never asked) as a protocol
-//! violation that kills the extension.
+//! violation that kills the extension. Every line is redacted of the secret
+//! values the client protects before anything reads it.
 
 use super::process::ExtensionProcess;
+use crate::redact::Redactor;
 use futures::StreamExt;
 use jsonrpsee::core::client::{ReceivedMessage, TransportReceiverT, TransportSenderT};
 use sandboxer_ext_protocol::framing::{Frame, Id, Incoming, parse_message};
@@ -36,6 +38,8 @@ pub struct Shared {
     pending: Mutex<HashSet<Id>>,
     violation: Mutex<Option<String>>,
     progress: Mutex<HashMap<String, mpsc::UnboundedSender<ProgressParams>>>,
+    /// The secret values this extension's output is redacted of.
+    pub redactor: Redactor,
 }
 
 impl Shared {
@@ -173,7 +177,10 @@ impl TransportReceiverT for StdoutReceiver {
                         "a stdout line of {len} bytes exceeds the 8 MiB limit"
                     )));
                 }
-                Some(Ok(Frame::Line(line))) => line,
+                Some(Ok(Frame::Line(line))) => match self.shared.redactor.redact_line(&line) {
+                    std::borrow::Cow::Borrowed(_) => line,
+                    std::borrow::Cow::Owned(redacted) => redacted.into(),
+                },
             };
             match parse_message(&line) {
                 Err(e) => {

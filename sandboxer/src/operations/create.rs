@@ -441,6 +441,9 @@ async fn provision(
     actor: &str,
 ) -> Result<SandboxRecord> {
     let id = record.id.clone();
+    // Whatever the extension says from here on (answers, errors, logs, stderr) is
+    // redacted of these values before anyone stores, logs or returns it.
+    client.protect(&secrets);
     let token = json!(id);
     let mut progress = client.subscribe_progress(&token);
     let show_progress = std::io::stderr().is_terminal();

@@ -39,7 +39,7 @@ pub use ttl::extend_ttl;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::exthost::{self, ExtensionClient, LaunchOptions, Pool};
+use crate::exthost::{self, ExtensionClient, Pool};
 use crate::lifecycle::State;
 use crate::profile::Catalog;
 use crate::store::{Change, SandboxRecord, Store};
@@ -111,10 +111,7 @@ impl Core {
     /// A core that keeps extensions running in a pool (the daemon).
     pub fn with_pool(store: Store, config: Config) -> Core {
         let options = config.clone();
-        let pool = Pool::new(
-            Box::new(move |name| options.extension_options(name)),
-            config.timeouts(),
-        );
+        let pool = Pool::new(Box::new(move |name| options.launch_options(name)));
         Core {
             pool: Some(pool),
             ..Core::new(store, config)
@@ -142,11 +139,8 @@ impl Core {
             return Ok(Lease::Pooled(pool.get(name).await?));
         }
         let found = exthost::find(name)?;
-        let options = LaunchOptions {
-            options: self.config.extension_options(&found.name),
-            timeouts: self.config.timeouts(),
-        };
-        let client = ExtensionClient::launch(&found, options).await?;
+        let client =
+            ExtensionClient::launch(&found, self.config.launch_options(&found.name)).await?;
         Ok(Lease::Owned(Box::new(client)))
     }
 
@@ -173,20 +167,19 @@ impl Core {
                 )));
             }
         }
-        let mut options = self.config.extension_options(&found.name);
-        for (option, value) in crate::secrets::resolve(&key.options)?.0 {
-            options.insert(option, serde_json::Value::String(value));
+        let mut launch = self.config.launch_options(&found.name);
+        launch.secret_options = crate::secrets::resolve(&key.options)?;
+        for (option, value) in &launch.secret_options.0 {
+            launch
+                .options
+                .insert(option.clone(), serde_json::Value::String(value.clone()));
         }
         if let Some(pool) = &self.pool {
             let slot = format!("{}#provider_keys[{index}]", found.name);
             return Ok(Lease::Pooled(
-                pool.get_keyed(&found.name, slot, options).await?,
+                pool.get_keyed(&found.name, slot, launch).await?,
             ));
         }
-        let launch = LaunchOptions {
-            options,
-            timeouts: self.config.timeouts(),
-        };
         let client = ExtensionClient::launch(&found, launch).await?;
         Ok(Lease::Owned(Box::new(client)))
     }

@@ -48,7 +48,7 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
-    #[error("cannot create the folder for the state file {path}: {source}")]
+    #[error("cannot make the state file {path} (private, in a private folder): {source}")]
     Folder {
         path: String,
         #[source]
@@ -87,6 +87,38 @@ pub fn default_path() -> PathBuf {
         .join("state.sqlite")
 }
 
+/// Makes the state file private before SQLite opens it: a folder it creates is
+/// 0700, and the file (SQLite gives its `-wal` and `-shm` files the same mode) is
+/// created 0600, or narrowed to 0600 if it exists. A folder that already exists is
+/// left as it is (it may be anyone's); `sandboxer doctor` and the set-up script
+/// keep sandboxer's own folders private.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Whether an error is SQLite saying another connection holds the lock.
 fn is_busy(error: &StoreError) -> bool {
     let sql = match error {
@@ -103,12 +135,10 @@ fn is_busy(error: &StoreError) -> bool {
 impl Store {
     /// Opens (creating if needed) the state file and brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
-                path: path.display().to_string(),
-                source,
-            })?;
-        }
+        make_private(path).map_err(|source| StoreError::Folder {
+            path: path.display().to_string(),
+            source,
+        })?;
         // Switching a new file to WAL takes an exclusive lock that SQLite's busy
         // handler does not wait for, so two processes creating the file at once
         // retry here instead.

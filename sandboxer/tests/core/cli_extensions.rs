@@ -120,7 +120,7 @@ fn an_extension_written_in_python_works_with_the_core_unchanged() {
         all.push("--json");
         let out = env
             .sandboxer(&all)
-            .env("MINIMAL_STATE_DIR", &state)
+            .env("SANDBOXER_EXT_MINIMAL_STATE_DIR", &state)
             .assert()
             .success();
         serde_json::from_slice(&out.get_output().stdout).unwrap()

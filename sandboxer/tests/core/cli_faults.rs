@@ -22,7 +22,7 @@ fn create_with_fault(env: &super::support::Env, fault: &str, code: i32) -> Strin
             "--project",
             "p",
         ])
-        .env("FIXTURE_FAULT", fault)
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", fault)
         .assert()
         .code(code);
     String::from_utf8(out.get_output().stderr.clone()).unwrap()
@@ -109,7 +109,7 @@ fn a_failed_destroy_stays_destroying_with_an_event_and_is_retried() {
     let id = env.create(&[])["id"].as_str().unwrap().to_string();
     let out = env
         .sandboxer(&["destroy", &id])
-        .env("FIXTURE_FAULT", "unavailable=sandbox/destroy")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "unavailable=sandbox/destroy")
         .assert()
         .code(5);
     let err = String::from_utf8(out.get_output().stderr.clone()).unwrap();
@@ -130,7 +130,7 @@ fn a_protocol_version_mismatch_shows_both_versions() {
     let env = env();
     let out = env
         .sandboxer(&["extensions", "show", "fixture"])
-        .env("FIXTURE_FAULT", "protocol=2.0")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "protocol=2.0")
         .assert()
         .code(5);
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();

@@ -214,7 +214,7 @@ fn create_without_wait_returns_provisioning_and_get_brings_it_to_ready() {
             "demo",
             "--json",
         ])
-        .env("FIXTURE_FAULT", "provisioning")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "provisioning")
         .assert()
         .success();
     let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -235,7 +235,7 @@ fn create_without_wait_returns_provisioning_and_get_brings_it_to_ready() {
             "--wait",
             "--json",
         ])
-        .env("FIXTURE_FAULT", "provisioning")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "provisioning")
         .assert()
         .success();
     let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();

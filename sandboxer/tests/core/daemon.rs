@@ -733,7 +733,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_shuts_extensions_down_by_the
     let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxer"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .envs(env.env.vars())
-        .env("FIXTURE_FAULT", "slow=sandbox/create:1500")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:1500")
         .env("SANDBOXER_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -23,6 +23,7 @@ async fn launch(state: &std::path::Path, fault: &str) -> ExtensionClient {
             grace: Duration::from_millis(500),
             ..Timeouts::default()
         },
+        ..LaunchOptions::default()
     };
     ExtensionClient::launch(&fixture(), launch)
         .await
@@ -232,7 +233,7 @@ async fn sigterm_makes_an_sdk_extension_exit_within_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(sandboxer_tests::fixture_ext())
         .arg("--stdio")
-        .env("FIXTURE_STATE_DIR", dir.path())
+        .env("SANDBOXER_EXT_FIXTURE_STATE_DIR", dir.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -138,7 +138,10 @@ fn hostile_ids_labels_ttls_and_hosts_are_refused_naming_the_field() {
         (vec!["--ttl", "0s"], 2, "--ttl"),
         (vec!["--ttl", "forever"], 2, "--ttl"),
         (vec!["--ttl", ""], 2, "--ttl"),
-        (vec!["--ttl", "99999999999h"], 4, "ceiling"),
+        (vec!["--ttl", "99999999999h"], 2, "--ttl"),
+        (vec!["--ttl", "5000000000000h"], 2, "longest accepted"),
+        (vec!["--ttl", "1ns"], 2, "at least 1s"),
+        (vec!["--ttl", "100d"], 4, "ceiling"),
         (vec!["--host", ""], 2, "host name"),
         (vec!["--host", "../x"], 2, "host name"),
         (vec!["--host", "h;rm -rf /"], 2, "host name"),
@@ -172,6 +175,14 @@ async fn hostile_http_bodies_get_a_4xx_naming_the_field() {
         ),
         (
             json!({"profile": "fix", "ttl": "99999999h"}).to_string(),
+            "ttl: invalid duration",
+        ),
+        (
+            json!({"profile": "fix", "ttl": "1ns"}).to_string(),
+            "ttl: invalid duration",
+        ),
+        (
+            json!({"profile": "fix", "ttl": "100d"}).to_string(),
             "ceiling",
         ),
         (

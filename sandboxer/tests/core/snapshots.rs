@@ -123,7 +123,7 @@ fn an_extension_without_snapshots_is_refused_by_name() {
             "--wait",
             "--json",
         ])
-        .env("MINIMAL_STATE_DIR", &state)
+        .env("SANDBOXER_EXT_MINIMAL_STATE_DIR", &state)
         .assert()
         .success();
     let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
@@ -135,7 +135,7 @@ fn an_extension_without_snapshots_is_refused_by_name() {
             "--name",
             "n",
         ])
-        .env("MINIMAL_STATE_DIR", &state)
+        .env("SANDBOXER_EXT_MINIMAL_STATE_DIR", &state)
         .assert()
         .code(4);
     let err = String::from_utf8_lossy(&out.get_output().stderr);

@@ -1,9 +1,9 @@
 //! `sandboxer-ext-faulty`: the conformance kit's fault injector. It runs the
 //! fixture extension as a child and relays its stdin/stdout, breaking the protocol
-//! in exactly one way chosen by `FAULTY_MODE`, so that a test can show the kit
+//! in exactly one way chosen by `SANDBOXER_EXT_FAULTY_MODE`, so that a test can show the kit
 //! fails exactly the checks that cover that fault. (Faults of the backend itself —
 //! a destroy that is not idempotent, a leaked sandbox, a secret on stderr — are the
-//! fixture's own `FIXTURE_FAULT` switches.)
+//! fixture's own `SANDBOXER_EXT_FIXTURE_FAULT` switches.)
 //!
 //! Modes: `stdout-log`, `wrong-id`, `ignore-cancel`, `progress-without-token`,
 //! `progress-after-response`, `accept-any-version`, `no-not-initialized`,
@@ -32,7 +32,7 @@ fn emit(out: &Out, line: &str) {
 }
 
 fn main() {
-    let mode = std::env::var("FAULTY_MODE").unwrap_or_default();
+    let mode = std::env::var("SANDBOXER_EXT_FAULTY_MODE").unwrap_or_default();
     let fixture = std::env::current_exe()
         .unwrap()
         .with_file_name("sandboxer-ext-fixture");
@@ -54,7 +54,7 @@ fn main() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     if mode == "ignore-cancel" {
-        command.env("FIXTURE_FAULT", "slow=sandbox/create:3000");
+        command.env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:3000");
     }
     let mut child = command.spawn().expect("the fixture starts");
     let mut to_child = child.stdin.take().unwrap();

@@ -1,9 +1,9 @@
 //! `sandboxer-ext-fixture`: the in-tree test extension. A real child process
 //! speaking protocol v1 through the SDK, whose "backend" is a folder of JSON files
-//! (`FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
-//! backend (the `state_dir` option, else `FIXTURE_STATE_DIR`; snapshots under its
+//! (`SANDBOXER_EXT_FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
+//! backend (the `state_dir` option, else `SANDBOXER_EXT_FIXTURE_STATE_DIR`; snapshots under its
 //! `snapshots/`). Faults, from the
-//! `fault` option or else `FIXTURE_FAULT` (comma-separated), switch on misbehaviour
+//! `fault` option or else `SANDBOXER_EXT_FIXTURE_FAULT` (comma-separated), switch on misbehaviour
 //! for tests:
 //!
 //! - `crash=METHOD`: exit 3 in the middle of METHOD, after a line on stderr
@@ -71,7 +71,7 @@ fn faults(spec: &str) -> Faults {
             | "leak"
             | "drop-labels"
             | "create-not-idempotent" => f.flags.push(key.to_string()),
-            other => panic!("unknown FIXTURE_FAULT {other:?}"),
+            other => panic!("unknown SANDBOXER_EXT_FIXTURE_FAULT {other:?}"),
         }
     }
     f
@@ -234,13 +234,13 @@ impl Extension for Fixture {
             .get("state_dir")
             .and_then(|d| d.as_str())
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("FIXTURE_STATE_DIR").map(PathBuf::from))
+            .or_else(|| std::env::var_os("SANDBOXER_EXT_FIXTURE_STATE_DIR").map(PathBuf::from))
             .unwrap_or_else(|| std::env::temp_dir().join("sandboxer-fixture-state"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
         let spec = match options.get("fault").and_then(|f| f.as_str()) {
             Some(spec) => spec.to_string(),
-            None => std::env::var("FIXTURE_FAULT").unwrap_or_default(),
+            None => std::env::var("SANDBOXER_EXT_FIXTURE_FAULT").unwrap_or_default(),
         };
         Ok(Fixture {
             dir,
@@ -581,7 +581,8 @@ fn other_protocol(speaks: &str) -> ! {
 }
 
 fn main() {
-    if let Some(version) = faults(&std::env::var("FIXTURE_FAULT").unwrap_or_default()).protocol
+    if let Some(version) =
+        faults(&std::env::var("SANDBOXER_EXT_FIXTURE_FAULT").unwrap_or_default()).protocol
         && std::env::args().any(|a| a == STDIO_FLAG)
     {
         eprintln!("fixture: speaking protocol {version} only");

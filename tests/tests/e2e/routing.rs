@@ -26,7 +26,7 @@ fn an_unavailable_first_candidate_fails_over_to_compose_ssh() {
             &e2e.project,
             "--wait",
         ])
-        .env("FIXTURE_FAULT", "unavailable=sandbox/create")
+        .env("SANDBOXER_EXT_FIXTURE_FAULT", "unavailable=sandbox/create")
         .assert()
         .success();
     let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
