@@ -174,6 +174,16 @@ pub struct DaemonConfig {
     /// Extensions unused this long are shut down.
     #[serde(deserialize_with = "duration_required")]
     pub extension_idle: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers.
+    #[serde(deserialize_with = "duration_required")]
+    pub header_timeout: Duration,
+    /// How long a client has to send a request's body.
+    #[serde(deserialize_with = "duration_required")]
+    pub body_timeout: Duration,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
 }
 
 impl Default for DaemonConfig {
@@ -186,6 +196,10 @@ impl Default for DaemonConfig {
             orphan_grace: Duration::from_secs(300),
             stuck_after: Duration::from_secs(900),
             extension_idle: Duration::from_secs(300),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
         }
     }
 }

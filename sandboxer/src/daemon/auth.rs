@@ -23,6 +23,18 @@ impl Principal {
     pub fn sees(&self, project: &str) -> bool {
         self.admin || self.project == project
     }
+
+    /// Refuses a caller who is not an admin (403), naming `what` it asked for.
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "{what}: only an admin token may see this; {} sees project {}",
+                self.consumer, self.project
+            )))
+        }
+    }
 }
 
 /// The configured tokens, as digests.
@@ -119,19 +131,24 @@ impl<S: HasTokens + Send + Sync> FromRequestParts<Arc<S>> for Principal {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer TOKEN"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
-            })?;
+        let token = header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer TOKEN`")
+        })?;
         state
             .tokens()
             .principal(token.trim())
             .cloned()
             .ok_or_else(|| ApiError::unauthorized("unknown token"))
     }
+}
+
+/// The token of an `Authorization` value: the scheme is `Bearer` in any case
+/// (RFC 9110 makes schemes case-insensitive), then one or more spaces.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// A fresh random token (256 bits, hex).
@@ -182,6 +199,16 @@ mod tests {
                 .unwrap_err()
                 .contains("consumer")
         );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for value in ["Bearer t", "bearer t", "BEARER t", "BeArEr  t"] {
+            assert_eq!(bearer_token(value), Some("t"), "{value}");
+        }
+        for value in ["Basic t", "Bearert", "Bearer"] {
+            assert_eq!(bearer_token(value), None, "{value}");
+        }
     }
 
     #[test]

@@ -20,6 +20,17 @@ use std::time::Duration;
 const POLL: Duration = Duration::from_millis(200);
 const PAGE: u32 = 1000;
 
+/// An event as `who` may see it: a member sees which extension ran, not where its
+/// executable is on the daemon's machine.
+fn as_seen_by(who: &Principal, mut event: Event) -> Event {
+    if !who.admin
+        && let Some(detail) = event.detail.as_object_mut()
+    {
+        detail.remove("path");
+    }
+    event
+}
+
 fn filter(app: &App, who: &Principal, q: &Pairs, after: Option<i64>) -> ApiResult<EventFilter> {
     let sandbox_id = q.get("sandbox").map(str::to_string);
     if let Some(id) = &sandbox_id {
@@ -43,11 +54,14 @@ pub async fn page(State(app): State<Arc<App>>, who: Principal, q: Pairs) -> ApiR
     }
     let mut filter = filter(&app, &who, &q, q.number("after")?)?;
     filter.limit = Some(limit);
-    let events = app
+    let events: Vec<Event> = app
         .core
         .store()
         .events(&filter)
-        .map_err(crate::Error::from)?;
+        .map_err(crate::Error::from)?
+        .into_iter()
+        .map(|e| as_seen_by(&who, e))
+        .collect();
     let next = events.last().map(|e| e.seq);
     Ok(Json(json!({ "events": events, "next_after": next })))
 }
@@ -74,21 +88,24 @@ pub async fn stream(
     let filter = filter(&app, &who, &q, resume.or(q.number("after")?))?;
     let stream = futures::stream::unfold(
         (app, filter, std::collections::VecDeque::<Event>::new()),
-        |(app, mut filter, mut queue)| async move {
-            loop {
-                if let Some(e) = queue.pop_front() {
-                    filter.after_seq = Some(e.seq);
-                    return Some((Ok(to_sse(&e)), (app, filter, queue)));
-                }
-                let mut batch = filter.clone();
-                batch.limit = Some(PAGE);
-                match app.core.store().events(&batch) {
-                    Ok(events) if !events.is_empty() => queue.extend(events),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!("event stream: {e}"),
-                }
-                if queue.is_empty() {
-                    tokio::time::sleep(POLL).await;
+        move |(app, mut filter, mut queue)| {
+            let who = who.clone();
+            async move {
+                loop {
+                    if let Some(e) = queue.pop_front() {
+                        filter.after_seq = Some(e.seq);
+                        return Some((Ok(to_sse(&as_seen_by(&who, e))), (app, filter, queue)));
+                    }
+                    let mut batch = filter.clone();
+                    batch.limit = Some(PAGE);
+                    match app.core.store().events(&batch) {
+                        Ok(events) if !events.is_empty() => queue.extend(events),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("event stream: {e}"),
+                    }
+                    if queue.is_empty() {
+                        tokio::time::sleep(POLL).await;
+                    }
                 }
             }
         },

@@ -20,10 +20,12 @@ pub async fn healthz(_who: Principal) -> Json<Value> {
     Json(json!({ "status": "ok", "version": crate::VERSION }))
 }
 
+/// Fleet-wide figures: for admins only.
 pub async fn metrics(
     AxState(app): AxState<Arc<App>>,
-    _who: Principal,
+    who: Principal,
 ) -> ApiResult<impl IntoResponse> {
+    who.require_admin("the fleet's metrics")?;
     let mut out = String::new();
     let counts = app
         .core
@@ -167,17 +169,18 @@ pub async fn usage(
     })
 }
 
-/// Each host's health now (sampled and recorded), with its record over a window
-/// (`since`: a time or a duration ago, default 24h).
+/// Each host's health as last sampled (the daemon samples on a schedule, never
+/// per call), with its record over a window (`since`: a time or a duration ago,
+/// default 24h). Fleet-wide: for admins only.
 pub async fn hosts(
     AxState(app): AxState<Arc<App>>,
-    _who: Principal,
+    who: Principal,
     q: Pairs,
 ) -> ApiResult<Json<Value>> {
+    who.require_admin("the hosts")?;
     q.only(&["since"])?;
     let since = crate::time::parse_since(q.get("since").unwrap_or("24h"))
         .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
-    operations::sample_hosts(&app.core).await;
     let hosts: Vec<Value> = operations::host_report(&app.core, since)?
         .into_iter()
         .map(|r| {

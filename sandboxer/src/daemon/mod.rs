@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod extract;
 mod fleet;
+mod listener;
 mod loops;
 mod routes;
 mod sandboxes;

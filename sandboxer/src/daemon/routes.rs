@@ -1,6 +1,7 @@
 //! The router: every route of the API in one table, which `docs/openapi.yaml` must
 //! match (a test compares them).
 
+use super::listener::Limits;
 use super::{App, catalog, events, fleet, sandboxes, snapshots};
 use axum::Router;
 use axum::routing::{get, post};
@@ -31,8 +32,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/hosts"),
 ];
 
-/// The daemon's router over `state`.
+/// The daemon's router over `state`, with its request limits.
 pub fn app(state: Arc<App>) -> Router {
+    let daemon = &state.core.config.daemon;
+    let limits = Limits {
+        max_body_bytes: daemon.max_body_bytes,
+        body_timeout: daemon.body_timeout,
+    };
     Router::new()
         .route("/healthz", get(fleet::healthz))
         .route("/metrics", get(fleet::metrics))
@@ -76,5 +82,7 @@ pub fn app(state: Arc<App>) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(axum::Extension(limits))
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .with_state(state)
 }

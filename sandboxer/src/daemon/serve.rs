@@ -51,6 +51,10 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
             },
         );
     }
+    let limits = super::listener::ConnectionLimits {
+        max_connections: config.max_connections.max(1),
+        header_timeout: config.header_timeout,
+    };
     let core = Arc::new(core);
     let counters = Arc::new(LoopCounters::default());
     let state = Arc::new(App {
@@ -75,8 +79,7 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
         }
         eprintln!("shutting down: finishing requests in flight");
     };
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+    super::listener::serve(listener, app(state), limits, shutdown)
         .await
         .map_err(|e| Error::Config(format!("serving: {e}")))?;
     loops.abort();
