@@ -66,8 +66,8 @@ impl Redactor {
                 continue;
             }
             for form in forms_of(value) {
-                if !inner.forms.contains_key(&form) {
-                    inner.forms.insert(form, name.to_string());
+                if let std::collections::btree_map::Entry::Vacant(slot) = inner.forms.entry(form) {
+                    slot.insert(name.to_string());
                     added = true;
                 }
             }

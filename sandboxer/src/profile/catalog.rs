@@ -248,10 +248,7 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         write(outside.path(), "secret", "root:hash");
         let with_files = |name: &str, file: &str| {
-            format!(
-                "{}files: [{file}]\n",
-                profile_yaml(name, "ships a file").replace("description", "description")
-            )
+            format!("{}files: [{file}]\n", profile_yaml(name, "ships a file"))
         };
         write(
             dir.path(),
