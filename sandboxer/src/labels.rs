@@ -7,6 +7,9 @@ pub const LABEL_ID: &str = sandboxer_ext_protocol::LABEL_SANDBOX_ID;
 pub const LABEL_CONSUMER: &str = "sandboxer.consumer";
 pub const LABEL_PROJECT: &str = "sandboxer.project";
 pub const LABEL_PROFILE: &str = "sandboxer.profile";
+/// The installation (state file) that made a resource: a reconciler reaps only
+/// its own installation's orphans.
+pub const LABEL_INSTALLATION: &str = "sandboxer.installation";
 const RESERVED_PREFIX: &str = "sandboxer.";
 
 /// Checks a label key: 1–63 characters of letters, digits, `.`, `_`, `/`, `-`,
@@ -78,15 +81,18 @@ pub fn parse_labels<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Label
     Ok(labels)
 }
 
-/// Labels the user asked for plus the core's own (id, consumer, project, profile).
+/// Labels the user asked for plus the core's own (id, consumer, project, profile,
+/// installation).
 pub fn with_core_labels(
     user: &Labels,
     sandbox_id: &str,
     consumer: &str,
     project: &str,
     profile_id: &str,
+    installation: &str,
 ) -> Labels {
     let mut labels = user.clone();
+    labels.insert(LABEL_INSTALLATION.into(), installation.into());
     labels.insert(LABEL_ID.into(), sandbox_id.into());
     labels.insert(LABEL_CONSUMER.into(), consumer.into());
     labels.insert(LABEL_PROJECT.into(), project.into());
@@ -131,8 +137,9 @@ mod tests {
 
     #[test]
     fn core_labels_are_added() {
-        let labels = with_core_labels(&Labels::new(), "id1", "agt:a", "p", "profile.x");
+        let labels = with_core_labels(&Labels::new(), "id1", "agt:a", "p", "profile.x", "i1");
         assert_eq!(labels[LABEL_ID], "id1");
+        assert_eq!(labels[LABEL_INSTALLATION], "i1");
         assert_eq!(labels[LABEL_CONSUMER], "agt:a");
         assert_eq!(labels[LABEL_PROJECT], "p");
         assert_eq!(labels[LABEL_PROFILE], "profile.x");

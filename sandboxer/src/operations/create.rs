@@ -132,6 +132,7 @@ async fn create_replacing(
     // Everything that can fail on bad input, or be refused, fails before anything
     // is recorded (starting an extension creates nothing on the backend).
     let secrets = crate::secrets::resolve(&profile.secrets)?;
+    let installation = core.installation()?;
     let route = RouteRequest {
         profile: &profile,
         consumer: &consumer,
@@ -153,6 +154,7 @@ async fn create_replacing(
         &consumer,
         &request.attribution.project,
         &profile.id,
+        &installation,
     );
     let created_at = now_ms();
     let new = NewSandbox {

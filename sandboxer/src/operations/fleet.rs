@@ -5,6 +5,7 @@
 
 use super::{Core, SYSTEM};
 use crate::error::Result;
+use crate::labels::LABEL_INSTALLATION;
 use crate::lifecycle::State;
 use crate::store::{Change, EventKind, SandboxFilter, SandboxRecord};
 use crate::time::{Millis, duration_ms, now_ms, rfc3339};
@@ -122,8 +123,15 @@ pub async fn reap_expired(core: &Core, counters: &LoopCounters) {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "finding", rename_all = "snake_case")]
 pub enum Finding {
-    /// Labelled resources without a record.
+    /// Labelled resources without a record, made by this installation.
     Orphan { id: String, backend_ref: String },
+    /// Labelled resources without a record, made by another installation (or by
+    /// one from before installations labelled what they make): reported, never
+    /// touched.
+    Foreign {
+        id: String,
+        installation: Option<String>,
+    },
     /// Resources of a sandbox recorded as destroyed, or as failed.
     Leftover { id: String, backend_ref: String },
     /// A usable sandbox whose resources are gone.
@@ -138,10 +146,12 @@ pub enum Finding {
     },
 }
 
-/// Compares one extension's records with what it reports. Pure.
+/// Compares one extension's records with what it reports, as installation
+/// `installation` sees them. Pure.
 pub fn compare(
     records: &[SandboxRecord],
     found: &[Sandbox],
+    installation: &str,
     now: Millis,
     stuck_after_ms: Millis,
 ) -> Vec<Finding> {
@@ -152,10 +162,16 @@ pub fn compare(
     let mut findings = vec![];
     for s in found {
         match recorded.get(s.sandbox_id.as_str()) {
-            None => findings.push(Finding::Orphan {
-                id: s.sandbox_id.clone(),
-                backend_ref: s.backend_ref.clone(),
-            }),
+            None => match s.labels.get(LABEL_INSTALLATION) {
+                Some(ours) if ours == installation => findings.push(Finding::Orphan {
+                    id: s.sandbox_id.clone(),
+                    backend_ref: s.backend_ref.clone(),
+                }),
+                theirs => findings.push(Finding::Foreign {
+                    id: s.sandbox_id.clone(),
+                    installation: theirs.cloned(),
+                }),
+            },
             // A destroyed sandbox's, or a failed one's (a create that crashed
             // half-way): nothing will use them; the record already says why.
             Some(r) if matches!(r.state, State::Destroyed | State::Failed) => {
@@ -271,7 +287,15 @@ async fn view_of(core: &Core, ext: &str) -> (FleetView, Vec<Sandbox>) {
                 *view.hosts.entry(host.to_string()).or_insert(0) += 1;
             }
             let stuck = duration_ms(core.config.daemon.stuck_after);
-            view.findings = compare(&records, &found, now_ms(), stuck);
+            match core.installation() {
+                Ok(installation) => {
+                    view.findings = compare(&records, &found, &installation, now_ms(), stuck);
+                }
+                Err(e) => {
+                    view.error = Some(e.to_string());
+                    return (view, vec![]);
+                }
+            }
             (view, found)
         }
         Err(e) => {
@@ -346,6 +370,7 @@ pub async fn reconcile(
                         }
                     }
                 }
+                Finding::Foreign { .. } => {} // Another installation's to look after.
                 Finding::Vanished { id } => {
                     let Some(_guard) = core.try_lock(id) else {
                         continue;

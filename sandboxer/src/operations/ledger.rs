@@ -170,8 +170,7 @@ pub fn ledger(
     let open = live.iter().map(|r| UsageRecord::open(r, now));
     let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for u in closed.into_iter().chain(open) {
-        let billed = u.state.parse::<State>().is_ok_and(State::is_billed);
-        if !billed || !visible(&u.project) || !query.admits(&u.project, &u.consumer) {
+        if !u.billed || !visible(&u.project) || !query.admits(&u.project, &u.consumer) {
             continue;
         }
         let ms = clipped(query, u.started_at, u.ended_at);

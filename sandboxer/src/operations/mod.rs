@@ -61,6 +61,8 @@ pub struct Core {
     touched: Mutex<HashMap<String, crate::time::Millis>>,
     /// Woken when a sandbox is taken from a warm pool (the daemon refills).
     pub pool_claimed: tokio::sync::Notify,
+    /// This installation's id (`Store::installation_id`), once read.
+    installation: OnceLock<String>,
 }
 
 /// An extension to call: started for this use (and ended with it), or shared
@@ -105,6 +107,7 @@ impl Core {
             locks: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             pool_claimed: tokio::sync::Notify::new(),
+            installation: OnceLock::new(),
         }
     }
 
@@ -126,6 +129,16 @@ impl Core {
 
     pub fn pool(&self) -> Option<&Pool> {
         self.pool.as_ref()
+    }
+
+    /// This installation's id, the value of `sandboxer.installation` on everything
+    /// it makes.
+    pub fn installation(&self) -> Result<String> {
+        if let Some(id) = self.installation.get() {
+            return Ok(id.clone());
+        }
+        let id = self.store().installation_id()?;
+        Ok(self.installation.get_or_init(|| id).clone())
     }
 
     /// The profile catalog, loaded on first use (listing sandboxes needs none).

@@ -151,7 +151,8 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 7: idempotency keys belong to a project and a consumer, and remember what
     // was asked (keys of before keep no fingerprint: they cannot be checked); the
-    // installation's own id, with which it labels what it makes.
+    // installation's own id, with which it labels what it makes; whether a stretch
+    // of usage is charged (provisioning that never became ready is not).
     "
     CREATE TABLE idempotency_keys_v7 (
         project     TEXT NOT NULL,
@@ -171,6 +172,8 @@ const MIGRATIONS: &[&str] = &[
         id         TEXT NOT NULL,
         created_at INTEGER NOT NULL
     );
+    ALTER TABLE usage ADD COLUMN billed INTEGER NOT NULL DEFAULT 1;
+    UPDATE usage SET billed = 0 WHERE state NOT IN ('provisioning', 'ready', 'active');
     ",
 ];
 

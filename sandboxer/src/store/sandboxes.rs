@@ -169,6 +169,25 @@ impl Store {
         })
     }
 
+    /// This installation's id, made the first time it is asked for: every
+    /// backend resource it makes is labelled with it.
+    pub fn installation_id(&mut self) -> StoreResult<String> {
+        self.write(|tx| {
+            let known: Option<String> = tx
+                .query_row("SELECT id FROM installation", [], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = known {
+                return Ok(id);
+            }
+            let id = crate::ids::new_sandbox_id();
+            tx.execute(
+                "INSERT INTO installation (id, created_at) VALUES (?1, ?2)",
+                params![id, now_ms()],
+            )?;
+            Ok(id)
+        })
+    }
+
     /// The earlier use of an idempotency key, if there was one.
     pub fn sandbox_for_key(&self, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
         key_use(&self.conn, key)
@@ -238,12 +257,7 @@ impl Store {
             if closing.host.is_none() {
                 closing.host.clone_from(&change.host);
             }
-            insert_usage(tx, &closing, now)?;
-            let billed = if current.state.is_billed() {
-                now - current.state_since
-            } else {
-                0
-            };
+            let billed = insert_usage(tx, &closing, now, to == State::Ready)?;
             tx.execute(
                 "UPDATE sandboxes SET state = ?2, state_since = ?3, updated_at = ?3, \
                  billed_ms = billed_ms + ?10, \
@@ -359,12 +373,8 @@ impl Store {
                 });
             }
             let now = now_ms().max(current.state_since);
-            insert_usage(tx, &current, now)?;
-            let billed = if current.state.is_billed() {
-                now - current.state_since
-            } else {
-                0
-            };
+            // The refusing backend never made it ready: its attempt costs nothing.
+            let billed = insert_usage(tx, &current, now, false)?;
             tx.execute(
                 "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
                  backend_ref = NULL, state_since = ?5, billed_ms = billed_ms + ?6 WHERE id = ?1",
@@ -444,13 +454,19 @@ impl Store {
             let Some(id) = id else { return Ok(None) };
             let current = fetch(tx, &id)?.expect("selected in this transaction");
             let now = now_ms().max(current.state_since);
-            insert_usage(tx, &current, now)?;
+            let billed = insert_usage(tx, &current, now, true)?;
+            let installation = current
+                .labels
+                .get(crate::labels::LABEL_INSTALLATION)
+                .cloned()
+                .unwrap_or_default();
             let labels = crate::labels::with_core_labels(
                 &claim.labels,
                 &id,
                 &claim.consumer,
                 &claim.project,
                 &current.profile_id,
+                &installation,
             );
             tx.execute(
                 "UPDATE sandboxes SET pool = NULL, consumer = ?2, project = ?3, labels = ?4, \
@@ -465,11 +481,7 @@ impl Store {
                     claim.ttl_ms,
                     claim.max_ms,
                     claim.idle_ms,
-                    if current.state.is_billed() {
-                        now - current.state_since
-                    } else {
-                        0
-                    },
+                    billed,
                     now,
                 ],
             )?;

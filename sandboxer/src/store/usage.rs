@@ -26,6 +26,9 @@ pub struct UsageRecord {
     pub cost_per_hour: f64,
     pub currency: String,
     pub resources: Resources,
+    /// Whether the stretch is charged: time in a billed state, except
+    /// provisioning that never became ready.
+    pub billed: bool,
 }
 
 impl UsageRecord {
@@ -44,6 +47,7 @@ impl UsageRecord {
             cost_per_hour: record.cost_per_hour,
             currency: record.currency.clone(),
             resources: record.resources.clone(),
+            billed: record.state.is_billed(),
         }
     }
 
@@ -79,17 +83,24 @@ impl SandboxUsage {
     }
 }
 
-/// Writes the usage of the state `record` is leaving at `now`.
+/// Writes the usage of the state `record` is leaving at `now`, and returns how
+/// much of it is charged (ms). `ready` says whether the sandbox is (or has been)
+/// ready: provisioning is charged only when it ended in a usable sandbox, so a
+/// create that never became ready costs nothing.
 pub(super) fn insert_usage(
     tx: &rusqlite::Connection,
     record: &SandboxRecord,
     now: Millis,
-) -> StoreResult<()> {
-    let u = UsageRecord::open(record, now);
+    ready: bool,
+) -> StoreResult<Millis> {
+    let mut u = UsageRecord::open(record, now);
+    if record.state == crate::lifecycle::State::Provisioning && !ready {
+        u.billed = false;
+    }
     tx.execute(
         "INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project, \
-         profile_id, extension, host, cost_per_hour, currency, resources) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         profile_id, extension, host, cost_per_hour, currency, resources, billed) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             u.sandbox_id,
             u.state,
@@ -103,9 +114,14 @@ pub(super) fn insert_usage(
             u.cost_per_hour,
             u.currency,
             serde_json::to_string(&u.resources).expect("plain data serializes"),
+            u.billed,
         ],
     )?;
-    Ok(())
+    Ok(if u.billed {
+        u.ended_at - u.started_at
+    } else {
+        0
+    })
 }
 
 impl Store {
@@ -136,7 +152,7 @@ impl Store {
     ) -> StoreResult<Vec<UsageRecord>> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT sandbox_id, state, started_at, ended_at, consumer, project, profile_id, \
-             extension, host, cost_per_hour, currency, resources FROM usage \
+             extension, host, cost_per_hour, currency, resources, billed FROM usage \
              WHERE {condition} ORDER BY id"
         ))?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
@@ -156,6 +172,7 @@ impl Store {
                     let text: String = row.get(11)?;
                     serde_json::from_str(&text).unwrap_or_default()
                 },
+                billed: row.get(12)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

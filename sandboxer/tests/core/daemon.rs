@@ -592,17 +592,35 @@ async fn the_reconciler_reports_and_reaps_orphans_and_marks_vanished_sandboxes()
     let d = Daemon::start();
     let kept = d.create(ADMIN, json!({"profile": "fix"})).await;
     let vanishing = d.create(ADMIN, json!({"profile": "fix"})).await;
-    // An orphan: labelled resources the store never heard of.
+    let ours = kept["labels"]["sandboxer.installation"]
+        .as_str()
+        .expect("every sandbox is labelled with its installation")
+        .to_string();
+    // An orphan: labelled resources of this installation the store never heard
+    // of; and resources another installation sharing the backend made, and one
+    // from before installations labelled theirs: those are never touched.
     let orphan = "01orphanmadebyhand";
+    let foreign = "01foreignmadebyhand";
+    let unlabelled = "01unlabelledbyhand";
     let mut ext = sandboxer_tests::session::Session::start(
         &sandboxer_tests::fixture_ext(),
         json!({"state_dir": d.env.env.path("fixture-state")}),
     );
-    ext.ok(
-        "sandbox/create",
-        json!({"sandbox_id": orphan, "profile": {"id": "profile.fix", "version": "1", "spec": {}},
-        "labels": {"sandboxer.id": orphan}, "expires_at": "2030-01-01T00:00:00Z"}),
-    );
+    for (id, installation) in [
+        (orphan, Some(ours.as_str())),
+        (foreign, Some("01anotherinstallation")),
+        (unlabelled, None),
+    ] {
+        let mut labels = json!({ "sandboxer.id": id });
+        if let Some(i) = installation {
+            labels["sandboxer.installation"] = json!(i);
+        }
+        ext.ok(
+            "sandbox/create",
+            json!({"sandbox_id": id, "profile": {"id": "profile.fix", "version": "1", "spec": {}},
+            "labels": labels, "expires_at": "2030-01-01T00:00:00Z"}),
+        );
+    }
     drop(ext);
     let vanishing_id = vanishing["id"].as_str().unwrap();
     std::fs::remove_file(
@@ -643,6 +661,20 @@ async fn the_reconciler_reports_and_reaps_orphans_and_marks_vanished_sandboxes()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["orphan_found", "orphan_reaped"]);
+    for id in [foreign, unlabelled] {
+        assert!(
+            d.env.env.fixture_record(id).is_some(),
+            "{id}: another installation's resources are left alone"
+        );
+        assert!(
+            !events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["sandbox_id"] == id),
+            "{id}: no event about another installation's resources"
+        );
+    }
     let (_, k) = d
         .call(
             "GET",
