@@ -2,12 +2,14 @@
 //! `backend_ref` is `<host>/sbx-<id>`. Without a ref, every host is searched.
 
 use crate::config::{HostConfig, Options, project_name};
+use crate::hardening;
 use crate::inventory::{Holdings, by_sandbox, parse_inventory};
 use crate::placement;
 use crate::podman::{
     self, CREATE_SCRIPT, DESTROY_SCRIPT, HEALTH_SCRIPT, INVENTORY_SCRIPT, LOGS_SCRIPT,
 };
 use crate::podman_api::PodmanApi;
+use crate::policy;
 use crate::probe;
 use crate::project::{self, EXEC_SERVICE_LABEL, ProfileSpec};
 use crate::snapshot;
@@ -120,6 +122,7 @@ impl ComposeSsh {
         restore: Option<&snapshot::SnapshotManifest>,
     ) -> ExtResult<Sandbox> {
         let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let review = self.review(&spec)?;
         let (host_name, _reservation) = match &p.placement.host {
             Some(h) => {
                 if restore.is_none() {
@@ -132,11 +135,20 @@ impl ComposeSsh {
                     let reservation = self.placement.reserve(&host);
                     (host, reservation)
                 }
-                None => self.place(&spec.placement, &p.resources).await?,
+                None => {
+                    self.place(&spec.placement, &p.resources, &review, &p.profile.id)
+                        .await?
+                }
             },
         };
         let ssh = self.ssh(&host_name)?;
         let host: &HostConfig = ssh.host();
+        let verdict = policy::judge(&review.findings, &self.allowed(&p.profile.id, host));
+        if !verdict.refused.is_empty() {
+            return Err(policy::refusal(&verdict.refused, &host.name));
+        }
+        let mapping = hardening::user_namespace(host, review.runtime);
+        let run_args = hardening::run_args(host, review.runtime);
         let digest = request_digest(&p, restore.map(|m| m.snapshot_id.as_str()));
         let _guard = self.lock(&p.sandbox_id).await;
         if let Some(existing) = self
@@ -161,6 +173,10 @@ impl ComposeSsh {
             .labels
             .insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
         labelled.labels.insert(REQUEST_LABEL.into(), digest);
+        labelled.labels.insert(
+            hardening::USERNS_LABEL.into(),
+            hardening::userns_label(mapping),
+        );
         let mut project = project::build(&spec, &labelled, &self.options.gateway_image)?;
         if let Some(m) = restore {
             project = project.with_images(&m.images);
@@ -181,7 +197,7 @@ impl ComposeSsh {
         let restore_dir = restore
             .map(|m| snapshot::snapshot_dir(host, &m.snapshot_id))
             .unwrap_or_default();
-        let mut args: Vec<&str> = vec![&dir, &project_id, &filter, &restore_dir];
+        let mut args: Vec<&str> = vec![&dir, &project_id, &filter, &restore_dir, &run_args];
         args.extend(project.images.iter().map(String::as_str));
         let argv = podman::script_argv(CREATE_SCRIPT, &args);
         let up_timeout = spec.ready.timeout + UP_EXTRA;
@@ -298,7 +314,15 @@ impl ComposeSsh {
             manifest.volumes.insert(volume.to_string(), file);
         }
         let dir = snapshot::snapshot_dir(host, &id);
-        let mut args: Vec<&str> = vec![&dir, &id];
+        let (base, size) = hardening::parse_userns_label(
+            holdings
+                .labels()
+                .get(hardening::USERNS_LABEL)
+                .map(String::as_str),
+        )
+        .unwrap_or((0, 0));
+        let (base, size) = (base.to_string(), size.to_string());
+        let mut args: Vec<&str> = vec![&dir, &id, &base, &size];
         args.extend(triples.iter().map(String::as_str));
         let argv = podman::script_argv(snapshot::SNAPSHOT_SCRIPT, &args);
         let stdin = serde_json::to_vec(&manifest).expect("manifest serializes");
@@ -414,8 +438,10 @@ impl ComposeSsh {
         &self,
         constraints: &placement::Constraints,
         resources: &sandboxer_ext_protocol::Resources,
+        review: &policy::Review,
+        profile_id: &str,
     ) -> ExtResult<(String, placement::Reservation)> {
-        let matching: Vec<&HostConfig> = self
+        let labelled: Vec<&HostConfig> = self
             .options
             .hosts
             .iter()
@@ -426,6 +452,20 @@ impl ComposeSsh {
                     .all(|(k, v)| h.labels.get(k) == Some(v))
             })
             .collect();
+        // Only hosts whose exceptions let the profile through.
+        let matching: Vec<&HostConfig> = labelled
+            .iter()
+            .copied()
+            .filter(|h| {
+                policy::judge(&review.findings, &self.allowed(profile_id, h))
+                    .refused
+                    .is_empty()
+            })
+            .collect();
+        if let (Some(first), true) = (labelled.first(), matching.is_empty()) {
+            let verdict = policy::judge(&review.findings, &self.allowed(profile_id, first));
+            return Err(policy::refusal(&verdict.refused, "any configured host"));
+        }
         if matching.is_empty() {
             let wanted: Vec<String> = constraints
                 .labels
@@ -478,6 +518,59 @@ impl ComposeSsh {
         let chosen = placement::choose(&observed, memory_mb)?;
         let reservation = self.placement.reserve(&chosen);
         Ok((chosen, reservation))
+    }
+
+    /// The profile's compose file against the containment policy.
+    fn review(&self, spec: &ProfileSpec) -> ExtResult<policy::Review> {
+        let compose = project::parse_compose(spec)?;
+        let shipped = spec.files.keys().cloned().collect();
+        Ok(policy::review(&compose, &spec.compose_file, &shipped))
+    }
+
+    /// What the containment policy allows `profile_id` on `host`.
+    fn allowed(
+        &self,
+        profile_id: &str,
+        host: &HostConfig,
+    ) -> std::collections::BTreeSet<policy::Setting> {
+        policy::allowed_for(&self.options.containment, profile_id, &host.allow)
+    }
+
+    /// `profile/check`: on the named host, or on the most permissive host placement
+    /// could choose.
+    fn check_profile(&self, p: &ProfileCheckParams) -> ExtResult<ProfileCheckResult> {
+        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let review = self.review(&spec)?;
+        let candidates: Vec<&HostConfig> = match &p.placement.host {
+            Some(h) => vec![self.ssh(h)?.host()],
+            None => self
+                .options
+                .hosts
+                .iter()
+                .filter(|h| {
+                    spec.placement
+                        .labels
+                        .iter()
+                        .all(|(k, v)| h.labels.get(k) == Some(v))
+                })
+                .collect(),
+        };
+        Ok(candidates
+            .into_iter()
+            .map(|h| {
+                let mut verdict = policy::judge(&review.findings, &self.allowed(&p.profile.id, h));
+                for f in &mut verdict.relaxed {
+                    f.message = format!("{} (allowed on host {})", f.message, h.name);
+                }
+                verdict
+            })
+            .min_by_key(|v| v.refused.len())
+            .unwrap_or_else(|| {
+                policy::judge(
+                    &review.findings,
+                    &policy::allowed_for(&self.options.containment, &p.profile.id, &[]),
+                )
+            }))
     }
 
     /// Refuses a host named for a profile whose placement labels it lacks.
@@ -787,12 +880,15 @@ impl Extension for ComposeSsh {
                 m::SANDBOX_RESTORE,
                 m::SNAPSHOT_LIST,
                 m::SNAPSHOT_DELETE,
+                m::PROFILE_CHECK,
             ],
             features: [
                 features::EGRESS_DENY,
                 features::RESOURCES_CPUS,
                 features::RESOURCES_MEMORY,
                 features::SECRETS,
+                features::CONTAINMENT,
+                features::USER_NAMESPACE,
             ]
             .map(String::from)
             .to_vec(),
@@ -815,6 +911,15 @@ impl Extension for ComposeSsh {
                 (
                     "gateway_image".to_string(),
                     option("image of the egress gateway (needs sh and busybox nc)"),
+                ),
+                (
+                    "containment".to_string(),
+                    option(
+                        "containment settings allowed on every host ({allow: [setting]}) and \
+                         per profile ({profiles: {profile.x: [setting]}}); settings: \
+                         privileged, host-namespaces, host-mounts, devices, capabilities, \
+                         unconfined, sysctls, host-user (hosts take `allow` too)",
+                    ),
                 ),
             ]),
         }
@@ -994,6 +1099,14 @@ impl Extension for ComposeSsh {
             amount: rate.per_hour * hours,
             breakdown,
         })
+    }
+
+    async fn profile_check(
+        &self,
+        _ctx: &Context,
+        p: ProfileCheckParams,
+    ) -> ExtResult<ProfileCheckResult> {
+        self.check_profile(&p)
     }
 
     async fn host_health(

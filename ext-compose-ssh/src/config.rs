@@ -2,6 +2,7 @@
 //! options`): the hosts it may place sandboxes on. With none configured it uses one
 //! host, `local`: this machine, without ssh.
 
+use crate::policy::Setting;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,41 @@ pub struct Options {
     pub control_dir: Option<PathBuf>,
     #[serde(default = "default_gateway_image")]
     pub gateway_image: String,
+    /// What the containment policy lets through on every host (see `policy`).
+    #[serde(default)]
+    pub containment: Exceptions,
+}
+
+/// Settings of the containment policy an operator allows: everywhere, and per
+/// profile (by id). A host's own `allow` adds to these there.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exceptions {
+    #[serde(default)]
+    pub allow: Vec<Setting>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Vec<Setting>>,
+}
+
+/// The host ids a sandbox's users are mapped to: container id N is host id
+/// `base + N`, for N below `size`. One range for every sandbox of a host, so that
+/// volumes and snapshots mean the same in every sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserNamespace {
+    pub base: u32,
+    pub size: u32,
+}
+
+impl Default for UserNamespace {
+    fn default() -> Self {
+        // Below podman's own automatic range (from 2147483647, as its documentation
+        // suggests for /etc/subuid) and far above any account of the host.
+        UserNamespace {
+            base: 1_879_048_192,
+            size: 65_536,
+        }
+    }
 }
 
 fn default_hosts() -> Vec<HostConfig> {
@@ -74,6 +110,18 @@ pub struct HostConfig {
     /// podman's API socket on the host, used for fast reads when it answers.
     #[serde(default = "default_podman_socket")]
     pub podman_socket: String,
+    /// Containment settings this host allows, to any profile.
+    #[serde(default)]
+    pub allow: Vec<Setting>,
+    /// How many processes a container may run.
+    #[serde(default = "default_pids_limit")]
+    pub pids_limit: u32,
+    #[serde(default)]
+    pub user_namespace: UserNamespace,
+}
+
+fn default_pids_limit() -> u32 {
+    2048
 }
 
 fn default_podman_socket() -> String {
@@ -107,6 +155,9 @@ impl HostConfig {
             labels: BTreeMap::new(),
             capacity: None,
             podman_socket: default_podman_socket(),
+            allow: vec![],
+            pids_limit: default_pids_limit(),
+            user_namespace: UserNamespace::default(),
         }
     }
 
@@ -161,6 +212,14 @@ impl Options {
             if !seen.insert(host.name.clone()) {
                 return Err(format!(
                     "options.hosts: host {:?} is listed twice",
+                    host.name
+                ));
+            }
+            let ns = host.user_namespace;
+            if ns.size == 0 || ns.base.checked_add(ns.size).is_none() {
+                return Err(format!(
+                    "options.hosts[{}].user_namespace: base + size must fit in 32 bits and size \
+                     be above zero",
                     host.name
                 ));
             }

@@ -2,11 +2,15 @@
 //! `sbx-<sandbox_id>` in its own folder on a host; every container, network and
 //! volume carries `sandboxer.id` and the other labels. Only this crate knows podman.
 //!
-//! - `config`: the extension's options (hosts).
+//! - `config`: the extension's options (hosts, containment exceptions).
 //! - `shell`: quoting argv into a remote shell line.
 //! - `ssh`: the one transport to a host (`Ssh`), local or over ssh.
 //! - `podman`: argv builders and output parsing for podman and podman-compose.
-//! - `project`: the effective compose file of a sandbox (labels, egress, secrets).
+//! - `hardening`: what every container gets (no-new-privileges, a pids limit, the
+//!   user namespace).
+//! - `policy`: the containment policy (what a compose file may ask of a host).
+//! - `project`: the effective compose file of a sandbox (labels, egress, secrets)
+//!   and the runtime hardening every container gets.
 //! - `inventory`: what a host holds, grouped by sandbox.
 //! - `probe`: readiness checks.
 //! - `placement`: which host a new sandbox goes to (headroom, marks).
@@ -15,10 +19,12 @@
 
 pub mod backend;
 pub mod config;
+pub mod hardening;
 pub mod inventory;
 pub mod placement;
 pub mod podman;
 pub mod podman_api;
+pub mod policy;
 pub mod probe;
 pub mod project;
 pub mod shell;

@@ -16,11 +16,12 @@ pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// `podman-compose up -d`, then prints the containers as JSON. With a snapshot
 /// folder, the project is created without starting, each `volume-NAME.tar` there
 /// is imported into volume NAME, and then the services start.
-/// Args: dir, project, label filter, snapshot folder (or ""), images...
+/// Every container gets the `podman run` arguments given (see `hardening`).
+/// Args: dir, project, label filter, snapshot folder (or ""), run args, images...
 /// Exit 42 with the missing images on stderr; 43 with compose's output on stderr.
 pub const CREATE_SCRIPT: &str = r#"set -u
-dir=$1 project=$2 filter=$3 restore=$4
-shift 4
+dir=$1 project=$2 filter=$3 restore=$4 runargs=$5
+shift 5
 missing=
 for image in "$@"; do
   podman image exists "$image" || missing="$missing $image"
@@ -28,7 +29,7 @@ done
 if [ -n "$missing" ]; then echo "$missing" >&2; exit 42; fi
 mkdir -p "$dir" && tar -x -C "$dir" || exit 44
 cd "$dir" || exit 44
-compose() { podman-compose -p "$project" -f sandboxer-compose.yaml "$@" >>compose-up.log 2>&1; }
+compose() { podman-compose --podman-run-args="$runargs" -p "$project" -f sandboxer-compose.yaml "$@" >>compose-up.log 2>&1; }
 failed() { tail -n 40 compose-up.log >&2; exit 43; }
 if [ -n "$restore" ]; then
   compose up --no-start || failed

@@ -357,6 +357,24 @@ pub fn parse_port(entry: &Value) -> Result<PublishedPort, String> {
     }
 }
 
+/// The profile's compose file, parsed; one too deeply nested to parse safely is
+/// refused before the parser sees it.
+pub fn parse_compose(spec: &ProfileSpec) -> Result<Value, ErrorObject> {
+    use sandboxer_ext_protocol::limits::{MAX_YAML_NESTING, yaml_nesting};
+    let field = |f: &str| format!("profile.spec.files.{}: {f}", spec.compose_file);
+    let source = &spec.files[&spec.compose_file];
+    let (depth, line) = yaml_nesting(source);
+    if depth > MAX_YAML_NESTING {
+        return Err(invalid(
+            "profile.spec.files",
+            field(&format!(
+                "line {line}: nested {depth} deep; at most {MAX_YAML_NESTING} levels are accepted"
+            )),
+        ));
+    }
+    yaml_serde::from_str(source).map_err(|e| invalid("profile.spec.files", field(&e.to_string())))
+}
+
 /// Builds the sandbox's project from the profile spec and the create params.
 pub fn build(
     spec: &ProfileSpec,
@@ -364,9 +382,7 @@ pub fn build(
     gateway_image: &str,
 ) -> Result<Project, ErrorObject> {
     let field = |f: &str| format!("profile.spec.files.{}: {f}", spec.compose_file);
-    let source = &spec.files[&spec.compose_file];
-    let mut compose: Value = yaml_serde::from_str(source)
-        .map_err(|e| invalid("profile.spec.files", field(&e.to_string())))?;
+    let mut compose = parse_compose(spec)?;
     let root = compose
         .as_object_mut()
         .ok_or_else(|| invalid("profile.spec.files", field("not a mapping")))?;

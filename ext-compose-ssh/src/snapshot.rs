@@ -15,17 +15,39 @@ pub const SNAPSHOT_LABEL: &str = "sandboxer.snapshot";
 pub const MANIFEST: &str = "manifest.json";
 
 /// Takes a snapshot: the manifest comes on stdin.
-/// Args: dir, snapshot id, then `c CONTAINER IMAGE` and `v VOLUME FILE` triples.
+/// Args: dir, snapshot id, the user namespace its containers run in (base and
+/// size; 0 0 for none), then `c CONTAINER IMAGE` and `v VOLUME FILE` triples.
 pub const SNAPSHOT_SCRIPT: &str = r#"set -eu
-dir=$1 id=$2
-shift 2
+dir=$1 id=$2 base=$3 size=$4
+shift 4
 tmp="$dir.partial"
 rm -rf -- "$tmp"
 mkdir -p -- "$tmp"
 cat > "$tmp/manifest.json"
+# A container in a user namespace wrote its files with the host's ids (base +
+# its own): give image $1 back the ids the container saw, so any sandbox that
+# starts from it, in any user namespace, sees them as written.
+unshift() {
+  [ "$base" -gt 0 ] || return 0
+  fix=$(podman create -q -- "$1")
+  root=$(podman mount "$fix")
+  last=$((base + size - 1))
+  for u in $(find "$root" -xdev -uid +$((base - 1)) -printf '%U\n' | sort -un); do
+    if [ "$u" -le "$last" ]; then find "$root" -xdev -uid "$u" -exec chown -h "$((u - base))" {} +; fi
+  done
+  for g in $(find "$root" -xdev -gid +$((base - 1)) -printf '%G\n' | sort -un); do
+    if [ "$g" -le "$last" ]; then find "$root" -xdev -gid "$g" -exec chgrp -h "$((g - base))" {} +; fi
+  done
+  podman unmount "$fix" >/dev/null
+  shifted=$(podman image inspect --format '{{.Id}}' -- "$1")
+  podman commit -q -- "$fix" "$1" >/dev/null
+  podman rm -f -- "$fix" >/dev/null
+  podman rmi -- "$shifted" >/dev/null 2>&1 || true
+}
 while [ $# -ge 3 ]; do
   case $1 in
-    c) podman commit -q --change "LABEL sandboxer.snapshot=$id" -- "$2" "$3" >/dev/null ;;
+    c) podman commit -q --change "LABEL sandboxer.snapshot=$id" -- "$2" "$3" >/dev/null
+       unshift "$3" ;;
     v) podman volume export "$2" -o "$tmp/$3" ;;
   esac
   shift 3

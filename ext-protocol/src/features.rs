@@ -18,3 +18,10 @@ pub const RESOURCES_DISK: &str = "resources.disk_mb";
 /// `secrets` reach the sandbox (as environment variables or files) and nothing
 /// else.
 pub const SECRETS: &str = "secrets";
+/// The backend enforces a containment policy on what a profile may ask for (no
+/// privileged mode, host namespaces, host mounts, devices or added capabilities
+/// unless an operator allows them), and says what it relaxes in `profile/check`.
+pub const CONTAINMENT: &str = "containment";
+/// Code in a sandbox runs as an unprivileged user of the host (a user namespace),
+/// not as the host's root.
+pub const USER_NAMESPACE: &str = "user-namespace";

@@ -382,6 +382,76 @@ pub struct HostHealthResult {
     pub hosts: Vec<HostHealth>,
 }
 
+/// `profile/check` params (protocol 1.1): would the extension create this
+/// profile, and what does it relax of its containment policy to do so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProfileCheckParams {
+    pub profile: ProfileRef,
+    /// Where it would run, when the caller knows (a host's own exceptions count
+    /// only there).
+    #[serde(default)]
+    pub placement: Placement,
+}
+
+/// One finding of a policy check: the field of the profile's spec it concerns
+/// (`compose.yaml: services.web.privileged`), what it is, and the named setting an
+/// operator can allow, when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyFinding {
+    pub field: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
+}
+
+/// `profile/check` result. `refused` empty: the profile may be created.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProfileCheckResult {
+    /// What the policy refuses (a create would fail with these).
+    #[serde(default)]
+    pub refused: Vec<PolicyFinding>,
+    /// What the policy lets through only because an operator allowed it.
+    #[serde(default)]
+    pub relaxed: Vec<PolicyFinding>,
+}
+
+/// `host/doctor` params (protocol 1.1): check hosts for what the extension needs,
+/// and the images (or other artefacts) `profiles` name.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HostDoctorParams {
+    /// One host; every host when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub profiles: Vec<ProfileRef>,
+}
+
+/// One item a doctor checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoctorCheck {
+    pub name: String,
+    pub ok: bool,
+    /// What was found.
+    #[serde(default)]
+    pub detail: String,
+    /// The command (or step) that fixes it, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// The checks of one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostDoctor {
+    pub host: String,
+    pub checks: Vec<DoctorCheck>,
+}
+
+/// `host/doctor` result.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HostDoctorResult {
+    pub hosts: Vec<HostDoctor>,
+}
+
 /// `$/progress` params, extension → host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressParams {

@@ -1,4 +1,5 @@
-//! Method and notification names of protocol v1, and which methods are required.
+//! Method and notification names of protocol v1 (1.1), and which methods are
+//! required.
 
 pub const INITIALIZE: &str = "initialize";
 pub const INITIALIZED: &str = "initialized";
@@ -16,6 +17,10 @@ pub const SNAPSHOT_DELETE: &str = "snapshot/delete";
 pub const SANDBOX_EXEC: &str = "sandbox/exec";
 pub const COST_ESTIMATE: &str = "cost/estimate";
 pub const HOST_HEALTH: &str = "host/health";
+/// Since 1.1.
+pub const PROFILE_CHECK: &str = "profile/check";
+/// Since 1.1.
+pub const HOST_DOCTOR: &str = "host/doctor";
 
 pub const PROGRESS: &str = "$/progress";
 pub const LOG: &str = "$/log";
@@ -32,7 +37,7 @@ pub const REQUIRED: [&str; 6] = [
 ];
 
 /// Methods an extension answers only when it lists them in `capabilities.methods`.
-pub const OPTIONAL: [&str; 8] = [
+pub const OPTIONAL: [&str; 10] = [
     SANDBOX_EXTEND_TTL,
     SANDBOX_SNAPSHOT,
     SANDBOX_RESTORE,
@@ -41,6 +46,8 @@ pub const OPTIONAL: [&str; 8] = [
     SANDBOX_EXEC,
     COST_ESTIMATE,
     HOST_HEALTH,
+    PROFILE_CHECK,
+    HOST_DOCTOR,
 ];
 
 /// Methods that change a sandbox; the host never runs two of them for one id at once.

@@ -215,6 +215,18 @@ pub(crate) fn methods<E: Extension>(shared: Shared<E>, optional: &[&'static str]
                 false,
                 |s: Arc<Shared<E>>, c, p| async move { s.ext.host_health(&c, p).await },
             ),
+            m::PROFILE_CHECK => register(
+                &mut module,
+                method,
+                false,
+                |s: Arc<Shared<E>>, c, p| async move { s.ext.profile_check(&c, p).await },
+            ),
+            m::HOST_DOCTOR => register(
+                &mut module,
+                method,
+                false,
+                |s: Arc<Shared<E>>, c, p| async move { s.ext.host_doctor(&c, p).await },
+            ),
             other => {
                 panic!("manifest lists {other:?}, which is not an optional method of protocol v1")
             }

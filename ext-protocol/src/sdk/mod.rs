@@ -143,6 +143,22 @@ pub trait Extension: Sized + Send + Sync + 'static {
         async { unimplemented(crate::methods::HOST_HEALTH) }
     }
 
+    fn profile_check(
+        &self,
+        _ctx: &Context,
+        _params: ProfileCheckParams,
+    ) -> impl Future<Output = ExtResult<ProfileCheckResult>> + Send {
+        async { unimplemented(crate::methods::PROFILE_CHECK) }
+    }
+
+    fn host_doctor(
+        &self,
+        _ctx: &Context,
+        _params: HostDoctorParams,
+    ) -> impl Future<Output = ExtResult<HostDoctorResult>> + Send {
+        async { unimplemented(crate::methods::HOST_DOCTOR) }
+    }
+
     /// Called on `shutdown`, after every in-flight call has finished.
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}

@@ -276,6 +276,59 @@ fn optional_method_messages() {
             }],
         },
     );
+    check(
+        "profile.check.params",
+        &ProfileCheckParams {
+            profile: profile(),
+            placement: Placement {
+                host: Some("h1".into()),
+            },
+        },
+    );
+    check(
+        "profile.check.result",
+        &ProfileCheckResult {
+            refused: vec![PolicyFinding {
+                field: "compose.yaml: services.web.volumes[0]".into(),
+                message: "\"/:/host\" mounts a path of the host".into(),
+                setting: Some("host-mounts".into()),
+            }],
+            relaxed: vec![PolicyFinding {
+                field: "compose.yaml: services.web.sysctls".into(),
+                message: "sets kernel parameters".into(),
+                setting: Some("sysctls".into()),
+            }],
+        },
+    );
+    check(
+        "host.doctor.params",
+        &HostDoctorParams {
+            host: Some("local".into()),
+            profiles: vec![profile()],
+        },
+    );
+    check(
+        "host.doctor.result",
+        &HostDoctorResult {
+            hosts: vec![HostDoctor {
+                host: "local".into(),
+                checks: vec![
+                    DoctorCheck {
+                        name: "podman".into(),
+                        ok: true,
+                        detail: "4.3.1".into(),
+                        fix: None,
+                    },
+                    DoctorCheck {
+                        name: "network backend".into(),
+                        ok: false,
+                        detail: "cni".into(),
+                        fix: Some("scripts/setup-host.sh".into()),
+                    },
+                ],
+            }],
+        },
+    );
 }
 
 #[test]

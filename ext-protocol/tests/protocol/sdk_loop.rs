@@ -171,7 +171,7 @@ async fn handshake_lists_required_and_declared_methods_and_ignores_unknown_featu
     let mut peer = Peer::start();
     let answer = peer.call(json!(1), "initialize", init_params("1.3")).await;
     let result = &answer["result"];
-    assert_eq!(result["protocol_version"], "1.0");
+    assert_eq!(result["protocol_version"], PROTOCOL_VERSION.to_string());
     assert_eq!(result["extension"]["name"], "mem");
     let methods: Vec<&str> = result["capabilities"]["methods"]
         .as_array()
@@ -192,7 +192,10 @@ async fn an_unsupported_major_is_refused_with_the_supported_versions() {
     let mut peer = Peer::start();
     let answer = peer.call(json!(1), "initialize", init_params("2.0")).await;
     assert_eq!(code(&answer), -32602);
-    assert_eq!(answer["error"]["data"]["supported"], json!(["1.0"]));
+    assert_eq!(
+        answer["error"]["data"]["supported"],
+        json!([PROTOCOL_VERSION.to_string()])
+    );
     assert!(answer["error"]["message"].as_str().unwrap().contains("2.0"));
 }
 

@@ -140,7 +140,10 @@ async fn create_replacing(
         host: request.host.as_deref(),
         ttl_ms: duration_ms(ttl),
     };
-    let mut tries = candidates_to_try(core, route).await?.into_iter();
+    let eligible = candidates_to_try(core, route).await?;
+    let mut tries = admitted(&profile, request.host.as_deref(), eligible)
+        .await?
+        .into_iter();
     let first = tries.next().expect("at least one candidate to try");
     let several = profile.candidates.len() > 1;
 
@@ -385,6 +388,38 @@ async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<E
         return Err(decision.refusal());
     }
     Ok(eligible)
+}
+
+/// The candidates whose containment policy lets `profile` through (asked before
+/// anything is recorded); when every one refuses, the first refusal is the error.
+async fn admitted(
+    profile: &Profile,
+    host: Option<&str>,
+    eligible: Vec<Eligible>,
+) -> Result<Vec<Eligible>> {
+    let mut kept = vec![];
+    let mut refused = None;
+    let mut rest = eligible.into_iter();
+    while let Some(candidate) = rest.next() {
+        match super::containment::check(&candidate.lease, profile, host).await {
+            Ok(Some(verdict)) if !verdict.refused.is_empty() => {
+                refused.get_or_insert_with(|| {
+                    super::containment::refusal(profile, candidate.lease.name(), &verdict)
+                });
+                candidate.lease.release().await;
+            }
+            Ok(_) => kept.push(candidate),
+            Err(e) => {
+                candidate.lease.release().await;
+                release_all(kept.into_iter().chain(rest)).await;
+                return Err(e);
+            }
+        }
+    }
+    match (kept.is_empty(), refused) {
+        (true, Some(refusal)) => Err(refusal),
+        _ => Ok(kept),
+    }
 }
 
 /// Leaves `profile` only `extension` as its candidate.

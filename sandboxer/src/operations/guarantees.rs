@@ -8,7 +8,9 @@ use crate::error::Result;
 use crate::profile::Profile;
 use crate::time::format_duration;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{Egress, InitializeResult, features};
+use sandboxer_ext_protocol::{
+    Egress, InitializeResult, PolicyFinding, ProfileCheckResult, features,
+};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -19,6 +21,10 @@ pub enum Support {
     Cannot,
     /// The profile does not ask for it.
     NotAsked,
+    /// Given, except what an operator allowed for this profile or host.
+    Relaxed,
+    /// The extension refuses the profile: a create would fail.
+    Refused,
 }
 
 impl Support {
@@ -28,6 +34,8 @@ impl Support {
             Support::Emulated => "emulated",
             Support::Cannot => "cannot",
             Support::NotAsked => "not asked",
+            Support::Relaxed => "relaxed",
+            Support::Refused => "refused",
         }
     }
 }
@@ -53,8 +61,13 @@ pub struct Candidate {
     pub error: Option<String>,
 }
 
-/// The verdicts for `profile` on an extension that described itself as `info`.
-pub fn verdicts(profile: &Profile, info: &InitializeResult) -> Vec<Verdict> {
+/// The verdicts for `profile` on an extension that described itself as `info`
+/// and, if it offers `profile/check`, answered `check` for the profile.
+pub fn verdicts(
+    profile: &Profile,
+    info: &InitializeResult,
+    check: Option<&ProfileCheckResult>,
+) -> Vec<Verdict> {
     let has_method = |method: &str| info.capabilities.methods.iter().any(|x| x == method);
     let has = |feature: &str| info.capabilities.features.iter().any(|x| x == feature);
     let verdict = |guarantee, asked: String, support, why: &str| Verdict {
@@ -198,6 +211,12 @@ pub fn verdicts(profile: &Profile, info: &InitializeResult) -> Vec<Verdict> {
         }
     });
 
+    out.extend(containment(
+        has(features::CONTAINMENT),
+        has(features::USER_NAMESPACE),
+        check,
+    ));
+
     let exec = has_method(m::SANDBOX_EXEC);
     out.push(verdict(
         "exec",
@@ -212,6 +231,93 @@ pub fn verdicts(profile: &Profile, info: &InitializeResult) -> Vec<Verdict> {
     out
 }
 
+/// Whether a sandbox holds: the containment policy (no host escape through the
+/// profile) and the user namespace, with what an operator relaxed, or what the
+/// policy refuses.
+fn containment(
+    policy: bool,
+    user_namespace: bool,
+    check: Option<&ProfileCheckResult>,
+) -> Vec<Verdict> {
+    let list = |findings: &[PolicyFinding]| {
+        findings
+            .iter()
+            .map(|f| match &f.setting {
+                Some(s) => format!("{s} ({})", f.field),
+                None => f.field.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let (refused, relaxed) = match check {
+        Some(c) => (c.refused.as_slice(), c.relaxed.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    let asked = "no way out to the host".to_string();
+    let policy_verdict = if !policy {
+        Verdict {
+            guarantee: "containment",
+            asked,
+            support: Support::Cannot,
+            why: "no containment policy declared: the profile may ask the backend for \
+                  anything it offers"
+                .into(),
+        }
+    } else if !refused.is_empty() {
+        Verdict {
+            guarantee: "containment",
+            asked,
+            support: Support::Refused,
+            why: format!("the policy refuses: {}", list(refused)),
+        }
+    } else if !relaxed.is_empty() {
+        Verdict {
+            guarantee: "containment",
+            asked,
+            support: Support::Relaxed,
+            why: format!("allowed by an operator: {}", list(relaxed)),
+        }
+    } else {
+        Verdict {
+            guarantee: "containment",
+            asked,
+            support: Support::Native,
+            why: "no privileged mode, host namespaces, host paths, devices or added \
+                  capabilities; no-new-privileges and a process limit"
+                .into(),
+        }
+    };
+    let host_user: Vec<PolicyFinding> = relaxed
+        .iter()
+        .filter(|f| f.setting.as_deref() == Some("host-user"))
+        .cloned()
+        .collect();
+    let asked = "the sandbox's root is not the host's".to_string();
+    let userns_verdict = if !user_namespace {
+        Verdict {
+            guarantee: "user namespace",
+            asked,
+            support: Support::Cannot,
+            why: "not declared: code in the sandbox may run as the host's root".into(),
+        }
+    } else if !host_user.is_empty() {
+        Verdict {
+            guarantee: "user namespace",
+            asked,
+            support: Support::Relaxed,
+            why: format!("runs as the host's root by exception: {}", list(&host_user)),
+        }
+    } else {
+        Verdict {
+            guarantee: "user namespace",
+            asked,
+            support: Support::Native,
+            why: "container ids map to unprivileged ids of the host".into(),
+        }
+    };
+    vec![policy_verdict, userns_verdict]
+}
+
 /// Every extension found, each asked for its capabilities, against `profile`.
 pub async fn candidates(core: &Core, profile: &Profile) -> Result<Vec<Candidate>> {
     let mut out = vec![];
@@ -222,13 +328,18 @@ pub async fn candidates(core: &Core, profile: &Profile) -> Result<Vec<Candidate>
             .any(|c| c.extension_name() == found.name);
         let candidate = match core.extension(&found.name).await {
             Ok(client) => {
-                let verdicts = verdicts(profile, client.info());
+                let info = client.info().clone();
+                let check = super::containment::check(&client, profile, None).await;
                 client.release().await;
+                let (check, error) = match check {
+                    Ok(check) => (check, None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
                 Candidate {
                     extension: format!("ext.{}", found.name),
                     named_by_profile: named,
-                    verdicts,
-                    error: None,
+                    verdicts: verdicts(profile, &info, check.as_ref()),
+                    error,
                 }
             }
             Err(e) => Candidate {

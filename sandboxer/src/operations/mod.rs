@@ -3,6 +3,7 @@
 //! and render output around these functions.
 
 mod budget;
+mod containment;
 mod create;
 mod destroy;
 mod exec;

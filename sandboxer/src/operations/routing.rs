@@ -200,9 +200,15 @@ async fn check(
     assessment: &mut Assessment,
 ) -> std::result::Result<Rate, String> {
     let profile = request.profile;
-    if let Some(v) = verdicts(profile, lease.info())
+    let policy = super::containment::check(lease, profile, request.host)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(v) = verdicts(profile, lease.info(), policy.as_ref())
         .into_iter()
-        .find(|v| v.support == Support::Cannot && REQUIRED.contains(&v.guarantee))
+        .find(|v| {
+            (v.support == Support::Cannot && REQUIRED.contains(&v.guarantee))
+                || v.support == Support::Refused
+        })
     {
         return Err(format!(
             "cannot give {} ({}): {}",
