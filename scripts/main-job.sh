@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on this machine: build, prepare it as a sandbox host,
-# create a profile.sandbox-canary sandbox, show it, fetch its HTTP endpoint, and
-# destroy it. Uses the embedded defaults (host `local`); state goes to a state file
-# of its own unless SANDBOXER_STATE says otherwise.
+# check it with `sandboxer doctor`, create a profile.sandbox-canary sandbox, show
+# it, fetch its HTTP endpoint, and destroy it. Uses the embedded defaults (host
+# `local`); state goes to a state file of its own unless SANDBOXER_STATE says
+# otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,14 @@ echo "== building (release)"
 cargo build --release --workspace --bins
 export PATH="$PWD/target/release:$PATH"
 export SANDBOXER_STATE=${SANDBOXER_STATE:-/var/lib/sandboxer/main-job.sqlite}
+
+# Everything the host must offer, checked first: a broken host stops here with
+# what fixes it, not later as a readiness timeout.
+echo "== sandboxer doctor"
+if ! sandboxer doctor; then
+  echo "this machine cannot run sandboxes yet: apply the fixes above, then run make demo again" >&2
+  exit 1
+fi
 
 json_field() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval("d"+sys.argv[1]))' "$1"; }
 

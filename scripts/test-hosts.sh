@@ -28,7 +28,10 @@ addr() { echo "10.215.$1.2"; }
 in_ns() { local n=$1; shift; nsenter --net="/run/netns/sbxh$n" --mount="$RUN/h$n/mntns" "$@"; }
 
 # The host's mount namespace, kept alive by a bind mount of its namespace file.
-# Mounts of the machine propagate into it, its own do not leave it.
+# Propagation is left as it is: /run/netns stays shared with the machine (podman
+# run there, as the tests' cleanup does, must see the network namespaces netavark
+# makes in here), and the bind mount below, on the machine's private root, stays
+# in here.
 make_mount_ns() {
   local n=$1 run=$RUN/h$1
   nsenter --mount="$run/mntns" true 2>/dev/null && return 0
@@ -38,7 +41,7 @@ make_mount_ns() {
   fi
   mkdir -p "$run/networks" /run/containers/networks
   touch "$run/mntns"
-  unshare --mount="$run/mntns" --propagation slave \
+  unshare --mount="$run/mntns" --propagation unchanged \
     mount --bind "$run/networks" /run/containers/networks
 }
 

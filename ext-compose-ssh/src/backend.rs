@@ -2,6 +2,7 @@
 //! `backend_ref` is `<host>/sbx-<id>`. Without a ref, every host is searched.
 
 use crate::config::{HostConfig, Options, project_name};
+use crate::doctor;
 use crate::hardening;
 use crate::inventory::{Holdings, by_sandbox, parse_inventory};
 use crate::placement;
@@ -35,6 +36,8 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(30);
 const UP_EXTRA: Duration = Duration::from_secs(300);
 const READY_POLL: Duration = Duration::from_millis(200);
 const LOG_LINES: &str = "20";
+/// How long a host's doctor may take (it starts three containers).
+const DOCTOR_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub struct ComposeSsh {
     options: Options,
@@ -881,6 +884,7 @@ impl Extension for ComposeSsh {
                 m::SNAPSHOT_LIST,
                 m::SNAPSHOT_DELETE,
                 m::PROFILE_CHECK,
+                m::HOST_DOCTOR,
             ],
             features: [
                 features::EGRESS_DENY,
@@ -1107,6 +1111,67 @@ impl Extension for ComposeSsh {
         p: ProfileCheckParams,
     ) -> ExtResult<ProfileCheckResult> {
         self.check_profile(&p)
+    }
+
+    async fn host_doctor(
+        &self,
+        _ctx: &Context,
+        p: HostDoctorParams,
+    ) -> ExtResult<HostDoctorResult> {
+        let hosts: Vec<&Ssh> = match &p.host {
+            Some(name) => vec![self.ssh(name)?],
+            None => self.hosts.values().collect(),
+        };
+        let mut images: Vec<String> = p
+            .profiles
+            .iter()
+            .filter_map(|profile| ProfileSpec::parse(&profile.spec).ok())
+            .filter_map(|spec| project::parse_compose(&spec).ok())
+            .flat_map(|compose| project::images_of(&compose))
+            .collect();
+        images.sort();
+        images.dedup();
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos()
+        );
+        let image = &self.options.gateway_image;
+        let mut result = HostDoctorResult::default();
+        for ssh in hosts {
+            let host = ssh.host();
+            let run_args = hardening::run_args(host, policy::Runtime::default());
+            let argv = doctor::argv(host, image, &run_args, &tag, &images);
+            result
+                .hosts
+                .push(match ssh.run(&argv, None, DOCTOR_TIMEOUT).await {
+                    Ok(out) => {
+                        let mut checks = Vec::new();
+                        if !host.is_local() {
+                            checks.push(DoctorCheck {
+                                name: "ssh".into(),
+                                ok: true,
+                                detail: format!("logged in to {}:{}", host.address(), host.port),
+                                fix: None,
+                            });
+                        }
+                        checks.extend(doctor::parse(
+                            &String::from_utf8_lossy(&out.stdout),
+                            host,
+                            image,
+                        ));
+                        HostDoctor {
+                            host: host.name.clone(),
+                            checks,
+                        }
+                    }
+                    Err(e) => doctor::unreachable(host, e.to_string()),
+                });
+        }
+        Ok(result)
     }
 
     async fn host_health(

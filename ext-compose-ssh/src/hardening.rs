@@ -1,6 +1,7 @@
 //! What every container of a sandbox gets, whatever its compose file says:
 //! `no-new-privileges`, a limit on processes, and the host's user namespace range
-//! (its root is an unprivileged id of the host). Given to podman-compose as
+//! (its root is an unprivileged id of the host); with `--ipc=none`, as `/dev/shm`
+//! is a tmpfs of the container's own (`project::private_shm` says why). Given to podman-compose as
 //! `--podman-run-args`, so the gateway gets it too. The policy (`policy`) decides
 //! the two things a profile may be allowed to turn off.
 
@@ -34,7 +35,10 @@ pub fn parse_userns_label(label: Option<&str>) -> Option<(u32, u32)> {
 /// The `podman run` arguments every container of the sandbox gets. Numbers and
 /// constants only: nothing of the profile's text.
 pub fn run_args(host: &HostConfig, runtime: Runtime) -> String {
-    let mut args = vec![format!("--pids-limit={}", host.pids_limit.max(1))];
+    let mut args = vec![
+        format!("--pids-limit={}", host.pids_limit.max(1)),
+        "--ipc=none".to_string(),
+    ];
     if !runtime.new_privileges {
         args.push("--security-opt=no-new-privileges".into());
     }
@@ -54,14 +58,14 @@ mod tests {
         let host = HostConfig::local();
         assert_eq!(
             run_args(&host, Runtime::default()),
-            "--pids-limit=2048 --security-opt=no-new-privileges \
+            "--pids-limit=2048 --ipc=none --security-opt=no-new-privileges \
              --uidmap=0:1879048192:65536 --gidmap=0:1879048192:65536"
         );
         let relaxed = Runtime {
             host_user: true,
             new_privileges: true,
         };
-        assert_eq!(run_args(&host, relaxed), "--pids-limit=2048");
+        assert_eq!(run_args(&host, relaxed), "--pids-limit=2048 --ipc=none");
         assert_eq!(userns_label(user_namespace(&host, relaxed)), "host");
         let label = userns_label(user_namespace(&host, Runtime::default()));
         assert_eq!(

@@ -6,6 +6,7 @@
 //! - `shell`: quoting argv into a remote shell line.
 //! - `ssh`: the one transport to a host (`Ssh`), local or over ssh.
 //! - `podman`: argv builders and output parsing for podman and podman-compose.
+//! - `doctor`: `host/doctor`, everything a host needs, checked, with fixes.
 //! - `hardening`: what every container gets (no-new-privileges, a pids limit, the
 //!   user namespace).
 //! - `policy`: the containment policy (what a compose file may ask of a host).
@@ -19,6 +20,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod doctor;
 pub mod hardening;
 pub mod inventory;
 pub mod placement;

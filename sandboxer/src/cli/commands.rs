@@ -266,6 +266,31 @@ pub async fn run(cli: Cli) -> Outcome {
             Ok(())
         }
         Command::Extensions(command) => extensions(&cli, command, &mut out).await,
+        Command::Doctor { host } => {
+            if let Some(host) = host {
+                sandboxer_ext_protocol::names::validate_host_name(host)
+                    .map_err(|e| Error::Invalid(format!("--host: {e}")))?;
+            }
+            let core = open_core(&cli)?;
+            let reports = operations::doctor(&core, host.as_deref()).await?;
+            render::doctor(&mut out, &reports)?;
+            let failures: usize = reports.iter().map(|r| r.failures()).sum();
+            if reports.is_empty() {
+                return Err(Error::Invalid(
+                    "no installed extension offers host/doctor; `sandboxer extensions list` \
+                     shows what is installed"
+                        .into(),
+                )
+                .into());
+            }
+            if failures > 0 {
+                return Err(Error::Backend(format!(
+                    "{failures} check(s) failed; each failing item above says what fixes it"
+                ))
+                .into());
+            }
+            Ok(())
+        }
         Command::Hosts { since } => {
             let since =
                 time::parse_since(since).map_err(|e| Error::Invalid(format!("--since: {e}")))?;

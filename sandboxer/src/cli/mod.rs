@@ -175,6 +175,15 @@ pub enum Command {
         #[arg(long = "since", default_value = "24h")]
         since: String,
     },
+    /// Check each host for everything its extension needs (for compose-ssh:
+    /// podman, networking and name resolution, the runtime, the profiles' images,
+    /// podman's API socket, sshd, disk), printing the fix of each failing item;
+    /// exits 5 if anything failed.
+    Doctor {
+        /// Only this host.
+        #[arg(long = "host")]
+        host: Option<String>,
+    },
     /// Create the canary profile on each host, check it answers, destroy it, and
     /// record the result; exits 5 if any host failed.
     Canary {

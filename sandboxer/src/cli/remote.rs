@@ -368,6 +368,7 @@ pub async fn run(cli: &Cli, server: &str, out: &mut Out) -> Result<(), Failure> 
         | Command::ReapStale
         | Command::Inspect { .. }
         | Command::Hosts { .. }
+        | Command::Doctor { .. }
         | Command::Route { .. }
         | Command::Canary { .. } => {
             return Err(Error::Invalid(

@@ -674,6 +674,30 @@ pub fn route(out: &mut Out, route: &sandboxer::operations::Route, explain: bool)
 }
 
 /// Hosts over a window: the latest sample, how often they answered, the canary.
+/// What `doctor` found: per extension and host, each check, and the fix of
+/// each that failed.
+pub fn doctor(out: &mut Out, reports: &[sandboxer::operations::DoctorReport]) -> io::Result<()> {
+    if out.json {
+        return out.json(&reports);
+    }
+    for report in reports {
+        if let Some(e) = &report.error {
+            out.line(&format!("{}: could not check: {e}", report.extension))?;
+        }
+        for host in &report.hosts {
+            out.line(&format!("{}, host {}:", report.extension, host.host))?;
+            for check in &host.checks {
+                let mark = if check.ok { "ok  " } else { "FAIL" };
+                out.line(&format!("  {mark} {}: {}", check.name, check.detail))?;
+                if let Some(fix) = &check.fix {
+                    out.line(&format!("       fix: {fix}"))?;
+                }
+            }
+        }
+    }
+    out.flush()
+}
+
 pub fn hosts(out: &mut Out, reports: &[sandboxer::operations::HostReport]) -> io::Result<()> {
     if out.json {
         return out.json(&reports);

@@ -6,6 +6,7 @@ mod budget;
 mod containment;
 mod create;
 mod destroy;
+mod doctor;
 mod exec;
 mod fleet;
 mod guarantees;
@@ -24,6 +25,7 @@ pub const SYSTEM: &str = "system";
 pub use budget::{check_create, enforce, period_start};
 pub use create::{CreateOutcome, CreateRequest, create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
+pub use doctor::{DoctorReport, doctor};
 pub use exec::{ExecRequest, exec};
 pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,

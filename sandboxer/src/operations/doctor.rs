@@ -1,0 +1,86 @@
+//! `sandboxer doctor`: every installed extension that offers `host/doctor`
+//! (protocol 1.1) checks its hosts for what it needs, with the images or other
+//! artefacts of the profiles that name it, and says per failing item what fixes
+//! it. The core knows nothing of podman or ssh: it asks and reports.
+
+use super::Core;
+use crate::error::Result;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{HostDoctor, HostDoctorParams, HostDoctorResult};
+use serde::Serialize;
+
+/// One extension's answer, or why it could not give one.
+#[derive(Debug, Clone, Serialize)]
+pub struct DoctorReport {
+    pub extension: String,
+    pub hosts: Vec<HostDoctor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl DoctorReport {
+    /// How many checks failed (an extension that could not answer counts one).
+    pub fn failures(&self) -> usize {
+        let failed_checks: usize = self
+            .hosts
+            .iter()
+            .map(|h| h.checks.iter().filter(|c| !c.ok).count())
+            .sum();
+        failed_checks + usize::from(self.error.is_some())
+    }
+}
+
+/// Asks every extension that offers `host/doctor` about `host` (every host when
+/// `None`).
+pub async fn doctor(core: &Core, host: Option<&str>) -> Result<Vec<DoctorReport>> {
+    let mut reports = vec![];
+    for found in crate::exthost::find_all() {
+        let extension = format!("ext.{}", found.name);
+        let lease = match core.extension(&found.name).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                reports.push(DoctorReport {
+                    extension,
+                    hosts: vec![],
+                    error: Some(e.to_string()),
+                });
+                continue;
+            }
+        };
+        if !lease.supports(m::HOST_DOCTOR) {
+            lease.release().await;
+            continue;
+        }
+        let profiles = core
+            .catalog()
+            .profiles()
+            .filter(|p| {
+                p.candidates
+                    .iter()
+                    .any(|c| c.extension_name() == found.name)
+            })
+            .map(|p| p.to_wire_for(&found.name))
+            .collect();
+        let params = HostDoctorParams {
+            host: host.map(str::to_string),
+            profiles,
+        };
+        let answer = lease
+            .call::<_, HostDoctorResult>(m::HOST_DOCTOR, &params)
+            .await;
+        lease.release().await;
+        reports.push(match answer {
+            Ok(result) => DoctorReport {
+                extension,
+                hosts: result.hosts,
+                error: None,
+            },
+            Err(e) => DoctorReport {
+                extension,
+                hosts: vec![],
+                error: Some(e.to_string()),
+            },
+        });
+    }
+    Ok(reports)
+}
