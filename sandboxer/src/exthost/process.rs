@@ -94,10 +94,11 @@ impl ExtensionProcess {
         // only async-signal-safe functions (prctl, getppid, _exit).
         unsafe {
             command.pre_exec(move || {
-                // SIGTERM when the thread that started it (a runtime worker, alive
-                // as long as sandboxer) dies: the SDK shuts down on it. If the
-                // parent is already gone, nobody will ever talk to it.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0
+                // Killed when the thread that started it (a runtime worker, alive
+                // as long as sandboxer) dies: nobody can read its answers any more,
+                // and an extension that is stuck would not notice its stdin
+                // closing. If the parent is already gone, the same holds.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0
                     || libc::getppid() != parent
                 {
                     libc::_exit(1);

@@ -18,5 +18,6 @@ mod openapi;
 mod pools;
 mod provider_keys;
 mod routing;
+mod security;
 mod snapshots;
 mod support;

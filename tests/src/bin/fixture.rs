@@ -19,6 +19,9 @@
 //! - `notfound-wrong-code`: NotFound is sent with code 1010
 //! - `secret-in-stderr`: create prints the secrets on stderr
 //! - `secret-in-labels`: create puts the secrets into a label
+//! - `secret-in-error`: create fails the way a backend whose service dumped its
+//!   environment would: the secrets (as written, base64- and URL-encoded) in its
+//!   error, on stderr, in `$/log` and in progress
 //! - `leak`: destroy answers success and removes nothing
 //! - `drop-labels`: user labels are not kept
 //! - `create-not-idempotent`: a repeated create is AlreadyExists
@@ -68,6 +71,7 @@ fn faults(spec: &str) -> Faults {
             | "notfound-wrong-code"
             | "secret-in-stderr"
             | "secret-in-labels"
+            | "secret-in-error"
             | "leak"
             | "drop-labels"
             | "create-not-idempotent" => f.flags.push(key.to_string()),
@@ -272,6 +276,33 @@ impl Extension for Fixture {
         }
         if self.has("secret-in-stderr") {
             eprintln!("fixture: creating with secrets {:?}", p.secrets.0);
+        }
+        if self.has("secret-in-error") {
+            use base64::Engine;
+            let dump: Vec<String> = p
+                .secrets
+                .0
+                .iter()
+                .map(|(k, v)| {
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{k}={v}"));
+                    let url: String = v
+                        .bytes()
+                        .map(|b| match b {
+                            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                            other => format!("%{other:02X}"),
+                        })
+                        .collect();
+                    format!("{k}={v} (base64 {b64}, url {url})")
+                })
+                .collect();
+            let dump = dump.join("; ");
+            eprintln!("service output: {dump}");
+            ctx.log(LogLevel::Error, format!("service output: {dump}"));
+            ctx.progress(format!("service output: {dump}"), None);
+            return Err(ErrorObject::domain(
+                ErrorKind::FailedPrecondition,
+                format!("the service exited with 1; its output: {dump}"),
+            ));
         }
         if let Some(existing) = self.load(&p.sandbox_id) {
             if self.has("create-not-idempotent") {
