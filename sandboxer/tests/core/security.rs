@@ -463,7 +463,7 @@ async fn extensions_get_a_clean_environment() {
         (child, line.trim().rsplit(' ').next().unwrap().to_string())
     };
     let (child, url) = d;
-    let mut child = KillOnDrop(child);
+    let child = KillOnDrop(child);
     let created = reqwest::Client::new()
         .post(format!("{url}/v1/sandboxes"))
         .bearer_auth(ADMIN)
