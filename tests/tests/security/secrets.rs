@@ -1,0 +1,197 @@
+//! Secrets against a service that prints its environment, on a real host through
+//! the daemon: one sandbox whose service dumps its environment (as written and
+//! base64-encoded) and exits, so the create fails with its logs; one that dumps
+//! it and stays up. The value reaches the containers and nothing else: not the
+//! API's answers, the events (paged or streamed), the daemon's debug log, the
+//! SQLite files, the environment of any extension process, or anything podman
+//! says about the containers but their environment (the delivery itself).
+
+use super::daemon_support::{TOKEN, call, daemon_yaml, start_with};
+use super::support::E2e;
+use base64::Engine;
+use sandboxer_tests::{bin, loopback};
+use serde_json::json;
+use std::process::{Command, Stdio};
+
+/// Writes a profile whose service prints its environment, then runs `then`.
+fn dumping_profile(e2e: &E2e, name: &str, then: &str) {
+    let dir = e2e.env.path(&format!("profiles/{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        format!(
+            "services:\n  app:\n    image: localhost/sandboxer-busybox:latest\n    \
+             command: [sh, -c, 'env; printf %s \"API_TOKEN=$$API_TOKEN\" | base64; {then}']\n    \
+             stop_signal: SIGKILL\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("profile.yaml"),
+        format!(
+            "id: profile.{name}\nversion: 1\nfiles: [compose.yaml]\nextension: ext.compose-ssh\n\
+             ttl: {{default: 1h, max: 2h}}\nsecrets: {{API_TOKEN: env:DUMPED_SECRET}}\n\
+             spec: {{compose_file: compose.yaml, ready: {{timeout: 5s}}}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Everything `podman inspect` says of the containers of sandbox `id`, but their
+/// environment.
+fn podman_inspect_but_env(id: &str) -> String {
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "for c in $(podman ps -aq --filter \"label=sandboxer.id=$1\"); do podman inspect \"$c\"; done",
+            "sh",
+            id,
+        ])
+        .output()
+        .unwrap();
+    let mut all: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    if let Some(items) = all.as_array_mut() {
+        for item in items {
+            if let Some(config) = item.get_mut("Config").and_then(|c| c.as_object_mut()) {
+                config.remove("Env");
+            }
+        }
+    }
+    all.to_string()
+}
+
+fn extension_environments(daemon: u32) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .unwrap_or("");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == daemon.to_string()
+            && String::from_utf8_lossy(&cmdline).contains("sandboxer-ext-")
+        {
+            out += &String::from_utf8_lossy(
+                &std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default(),
+            );
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_service_that_prints_its_environment_leaks_the_secret_nowhere() {
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("1s", "5m"),
+    );
+    dumping_profile(&e2e, "dumps-and-dies", "exit 1");
+    dumping_profile(&e2e, "dumps-and-stays", "exec sleep 3600");
+    let secret = format!("dumped-{}-T0ken/with+chars", std::process::id());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(format!("API_TOKEN={secret}"));
+
+    let log = e2e.env.path("daemon.log");
+    let mut cmd = Command::new(bin("sandboxer"));
+    cmd.env("DUMPED_SECRET", &secret)
+        .env("SANDBOXER_LOG", "debug")
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    let d = start_with(&e2e, cmd);
+    let stream = reqwest::Client::new()
+        .get(format!("{}/v1/events/stream", d.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+
+    let mut answers = String::new();
+    let (status, failed) = call(
+        &d,
+        "POST",
+        "/v1/sandboxes",
+        Some(json!({"profile": "dumps-and-dies", "project": e2e.project})),
+    )
+    .await;
+    assert!(status >= 400, "{status} {failed}");
+    answers += &failed.to_string();
+    assert!(
+        failed.to_string().contains("[redacted secret API_TOKEN]"),
+        "the service's output is kept in the error, redacted: {failed}"
+    );
+    let (status, up) = call(
+        &d,
+        "POST",
+        "/v1/sandboxes",
+        Some(json!({"profile": "dumps-and-stays", "project": e2e.project})),
+    )
+    .await;
+    assert_eq!(status, 201, "{up}");
+    let id = up["id"].as_str().unwrap().to_string();
+    answers += &up.to_string();
+    // The secret did reach the container.
+    let (_, ran) = call(
+        &d,
+        "POST",
+        &format!("/v1/sandboxes/{id}/exec"),
+        Some(json!({"argv": ["sh", "-c", "test \"$API_TOKEN\" = \"$1\" && echo same", "sh", secret]})),
+    )
+    .await;
+    assert_eq!(ran["stdout"], "same\n", "{ran}");
+    for path in [
+        "/v1/sandboxes?all=true",
+        "/v1/events",
+        "/v1/usage",
+        "/v1/profiles",
+    ] {
+        let (_, body) = call(&d, "GET", path, None).await;
+        answers += &body.to_string();
+    }
+    let environments = extension_environments(d.child.id());
+    assert!(
+        environments.contains("SANDBOXER_PROTOCOL"),
+        "the extensions were found"
+    );
+    let inspected = podman_inspect_but_env(&id);
+    assert!(inspected.contains(&id), "podman inspected the sandbox");
+
+    let mut streamed = String::new();
+    let mut body = stream.bytes_stream();
+    use futures::StreamExt;
+    while let Ok(Some(Ok(chunk))) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), body.next()).await
+    {
+        streamed += &String::from_utf8_lossy(&chunk);
+    }
+    let (status, _) = call(&d, "DELETE", &format!("/v1/sandboxes/{id}"), None).await;
+    assert_eq!(status, 200);
+    drop(d);
+
+    let mut state = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        state.extend(
+            std::fs::read(format!("{}{suffix}", e2e.env.state_path().display()))
+                .unwrap_or_default(),
+        );
+    }
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains(&id), "the log is the daemon's debug log");
+    for (what, text) in [
+        ("the API answers", answers),
+        ("the event stream", streamed),
+        ("the daemon's debug log", log_text),
+        (
+            "the SQLite files",
+            String::from_utf8_lossy(&state).into_owned(),
+        ),
+        ("the extensions' environments", environments),
+        ("podman inspect", inspected),
+    ] {
+        assert!(!text.contains(&secret), "the secret is in {what}");
+        assert!(!text.contains(&b64), "the secret (base64) is in {what}");
+    }
+}
