@@ -108,9 +108,10 @@ if ! api_answers; then
   api_answers || { echo "podman's API service did not start (see /var/log/sandboxer-podman-api.log)" >&2; exit 1; }
 fi
 
-# sshd on loopback, with keys of its own.
+# sshd on loopback, with keys of its own. sandboxer's folder (keys, state files,
+# sandboxes' folders) is root's alone.
 mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
-chmod 700 "$SSH_DIR" /root/.ssh
+chmod 700 "$STATE" "$SSH_DIR" /root/.ssh
 [ -f "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C sandboxer-host -f "$SSH_DIR/host_ed25519"
 [ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C sandboxer-client -f "$SSH_DIR/id_ed25519"
 touch /root/.ssh/authorized_keys
