@@ -478,6 +478,18 @@ pub const CHECKS: &[Check] = &[
         "host/health answers hosts with a name and reachable",
     ),
     opt(
+        "optional.profile-check-shape",
+        "profile/check",
+        "4",
+        "profile/check answers refused and relaxed findings, each with a field and a message, and creates nothing",
+    ),
+    opt(
+        "optional.host-doctor-shape",
+        "host/doctor",
+        "4",
+        "host/doctor answers hosts, each with checks that have a name and ok, and a fix for each failed one",
+    ),
+    opt(
         "optional.exec-output",
         "sandbox/exec",
         "4",

@@ -107,7 +107,6 @@ const PLAIN_SERVICE_KEYS: &[&str] = &[
     "stop_grace_period",
     "depends_on",
     "restart",
-    "labels",
     "hostname",
     "domainname",
     "init",
@@ -227,7 +226,8 @@ impl Reviewer<'_> {
                 for key in volume.keys() {
                     let field = format!("volumes.{name}.{key}");
                     match key.as_str() {
-                        "labels" | "external" => {}
+                        "labels" => self.labels(&field, &volume[key]),
+                        "external" => {}
                         "driver" if volume[key] == "local" => {}
                         "driver" | "driver_opts" => self.find(
                             field,
@@ -254,7 +254,8 @@ impl Reviewer<'_> {
                 for key in network.keys() {
                     let field = format!("networks.{name}.{key}");
                     match key.as_str() {
-                        "labels" | "internal" | "external" | "attachable" | "enable_ipv6" => {}
+                        "labels" => self.labels(&field, &network[key]),
+                        "internal" | "external" | "attachable" | "enable_ipv6" => {}
                         "driver" if network[key] == "bridge" => {}
                         "driver" | "driver_opts" => self.find(
                             field,
@@ -280,6 +281,7 @@ impl Reviewer<'_> {
             let field = at(key);
             match key.as_str() {
                 k if PLAIN_SERVICE_KEYS.contains(&k) || k.starts_with("x-") => {}
+                "labels" => self.labels(&field, value),
                 "privileged" => {
                     if value != &Value::Bool(false) {
                         self.find(
@@ -433,6 +435,26 @@ impl Reviewer<'_> {
                     ),
                 ),
             }
+        }
+    }
+
+    /// Labels under `sandboxer.` are sandboxer's own (ids, endpoints, forwards):
+    /// a compose file may not set them.
+    fn labels(&mut self, field: &str, value: &Value) {
+        let keys: Vec<String> = match value {
+            Value::Object(map) => map.keys().cloned().collect(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|i| i.split('=').next().unwrap_or(i).to_string())
+                .collect(),
+            _ => vec![],
+        };
+        for key in keys.into_iter().filter(|k| k.starts_with("sandboxer.")) {
+            self.never(
+                format!("{field}.{key}"),
+                "labels under sandboxer. are set by sandboxer",
+            );
         }
     }
 
@@ -690,6 +712,7 @@ mod tests {
             "env_file": ["app.env"], "networks": ["inner"], "cap_drop": ["ALL"],
             "cap_add": ["NET_BIND_SERVICE", "cap_net_raw"], "security_opt": ["no-new-privileges:true"],
             "user": "1000", "healthcheck": {"test": ["CMD", "true"]}, "x-note": 1,
+            "labels": {"team": "a"},
             "privileged": false, "deploy": {"resources": {"limits": {"cpus": "1"}}},
         }));
         assert_eq!(r.findings, vec![]);
@@ -792,6 +815,16 @@ mod tests {
         check(json!({"networks": ["podman"]}), "networks.podman", None);
         check(json!({"logging": {"driver": "journald"}}), "logging", None);
         check(json!({"secrets": ["x"]}), "secrets", None);
+        check(
+            json!({"labels": {"sandboxer.endpoints": "80|http|x|/"}}),
+            "labels.sandboxer.endpoints",
+            None,
+        );
+        check(
+            json!({"labels": ["sandboxer.id=other"]}),
+            "labels.sandboxer.id",
+            None,
+        );
         let compose = json!({
             "services": {"a": {"image": "x"}},
             "volumes": {"v": {"name": "sbx-other_v"}, "w": {"driver_opts": {"type": "none", "o": "bind", "device": "/"}}},

@@ -17,6 +17,8 @@ pub const SCENARIO: Scenario = Scenario {
         "optional.cost-estimate-deterministic",
         "optional.cost-estimate-no-side-effects",
         "optional.host-health-shape",
+        "optional.profile-check-shape",
+        "optional.host-doctor-shape",
         "optional.exec-output",
         "optional.exec-exit-code",
     ],
@@ -110,6 +112,74 @@ fn run(ctx: &mut Ctx) {
             }
         });
         ctx.record("optional.host-health-shape", Some(&peer), started, outcome);
+    }
+
+    if ctx.advertises("profile/check") {
+        let started = Instant::now();
+        let before = peer.ok("sandbox/list", json!({}));
+        let outcome = peer
+            .ok("profile/check", json!({"profile": ctx.params.profile}))
+            .and_then(|r| {
+                let findings_ok = |key: &str| {
+                    r.get(key).is_none_or(|f| {
+                        f.as_array().is_some_and(|f| {
+                            f.iter()
+                                .all(|x| x["field"].is_string() && x["message"].is_string())
+                        })
+                    })
+                };
+                if findings_ok("refused") && findings_ok("relaxed") {
+                    Ok(())
+                } else {
+                    Err(format!("malformed findings: {r}"))
+                }
+            })
+            .and_then(|()| match (before, peer.ok("sandbox/list", json!({}))) {
+                (Ok(a), Ok(b)) if a == b => Ok(()),
+                (Ok(a), Ok(b)) => Err(format!("list changed: {a} then {b}")),
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            });
+        ctx.record(
+            "optional.profile-check-shape",
+            Some(&peer),
+            started,
+            outcome,
+        );
+    }
+
+    if ctx.advertises("host/doctor") {
+        let started = Instant::now();
+        let outcome = peer
+            .request_within(
+                "host/doctor",
+                json!({"profiles": [ctx.params.profile]}),
+                ctx.create_timeout(),
+            )
+            .and_then(|a| {
+                a.get("result")
+                    .cloned()
+                    .ok_or(format!("host/doctor failed: {a}"))
+            })
+            .and_then(|d| {
+                let hosts = d["hosts"]
+                    .as_array()
+                    .ok_or(format!("no hosts array: {d}"))?;
+                let bad_check = |c: &Value| {
+                    !c["name"].is_string()
+                        || !c["ok"].is_boolean()
+                        || (c["ok"] == false && !c["fix"].is_string())
+                };
+                match hosts.iter().find(|h| {
+                    !h["host"].is_string()
+                        || h["checks"]
+                            .as_array()
+                            .is_none_or(|c| c.iter().any(bad_check))
+                }) {
+                    Some(bad) => Err(format!("malformed host {bad}")),
+                    None => Ok(()),
+                }
+            });
+        ctx.record("optional.host-doctor-shape", Some(&peer), started, outcome);
     }
 
     let needs_sandbox = [

@@ -43,7 +43,11 @@ fn the_python_example_passes_every_check() {
         run.stderr
     );
     assert_eq!(run.code, 0);
-    assert_eq!(run.count("skip"), 4, "only snapshot checks are skipped");
+    assert_eq!(
+        run.count("skip"),
+        6,
+        "only the snapshot checks and those of profile/check and host/doctor (1.1) are skipped"
+    );
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
         0,

@@ -11,7 +11,10 @@ fn extensions_show_reports_version_path_protocol_methods_and_handshake() {
     assert_eq!(shown["name"], "fixture");
     assert_eq!(shown["handshake"], "ok");
     assert_eq!(shown["version"], "0.1.0");
-    assert_eq!(shown["protocol_version"], "1.0");
+    assert_eq!(
+        shown["protocol_version"],
+        sandboxer_ext_protocol::PROTOCOL_VERSION.to_string()
+    );
     assert!(
         shown["path"]
             .as_str()

@@ -136,13 +136,19 @@ fn a_protocol_version_mismatch_shows_both_versions() {
     let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
     let stderr = String::from_utf8(out.get_output().stderr.clone()).unwrap();
     assert!(
-        stdout.contains("speaks protocol 2.0, this sandboxer speaks 1.0"),
+        stdout.contains(&format!(
+            "speaks protocol 2.0, this sandboxer speaks {}",
+            sandboxer_ext_protocol::PROTOCOL_VERSION
+        )),
         "{stdout}"
     );
     assert!(stderr.contains("handshake failed"), "{stderr}");
     let err = create_with_fault(&env, "protocol=2.0", 5);
     assert!(
-        err.contains("speaks protocol 2.0, this sandboxer speaks 1.0"),
+        err.contains(&format!(
+            "speaks protocol 2.0, this sandboxer speaks {}",
+            sandboxer_ext_protocol::PROTOCOL_VERSION
+        )),
         "{err}"
     );
 }

@@ -255,7 +255,14 @@ async fn every_route_answers_an_admin() {
         .await;
     assert_eq!(
         (status, fixture["protocol_version"].as_str()),
-        (StatusCode::OK, Some("1.0"))
+        (
+            StatusCode::OK,
+            Some(
+                sandboxer_ext_protocol::PROTOCOL_VERSION
+                    .to_string()
+                    .as_str()
+            )
+        )
     );
 
     let (status, events) = d

@@ -53,7 +53,7 @@ async fn the_handshake_reports_the_extension_and_its_capabilities() {
     let dir = tempfile::tempdir().unwrap();
     let client = launch(dir.path(), "").await;
     assert_eq!(client.info().extension.name, "fixture");
-    assert_eq!(client.info().protocol_version, "1.0");
+    assert_eq!(client.info().protocol_version, PROTOCOL_VERSION.to_string());
     assert!(client.supports(m::SANDBOX_EXEC));
     assert!(!client.supports(m::HOST_HEALTH));
     let refused = client

@@ -47,6 +47,41 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// `sandboxer serve` on 127.0.0.1:0 in `env` (its configuration already written),
+/// with `vars` added to its environment and its stderr to `stderr`; the daemon and
+/// the URL it listens on. Killed when dropped.
+fn serve(
+    env: &super::support::Env,
+    vars: &[(&str, &str)],
+    stderr: std::process::Stdio,
+) -> (KillOnDrop, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.env.vars())
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        url.starts_with("http://"),
+        "the daemon did not start: {line:?}"
+    );
+    (KillOnDrop(child), url)
+}
+
 /// Processes whose parent is `parent` and whose command line names an extension.
 fn extension_children(parent: u32) -> Vec<u32> {
     let mut out = vec![];
@@ -287,22 +322,7 @@ fn the_daemon_token_file_follows_no_link() {
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
     let token_file = env.env.state_path().with_file_name("daemon.token");
     std::os::unix::fs::symlink(&victim, &token_file).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.env.vars())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(line.contains("listening"), "{line}");
+    drop(serve(&env, &[], std::process::Stdio::null()));
     assert_eq!(
         std::fs::read_to_string(&victim).unwrap(),
         "victim contents\n"
@@ -330,23 +350,15 @@ async fn secrets_never_leave_through_what_an_extension_says() {
     env.config(&config(
         "extensions:\n  fixture:\n    options: {fault: secret-in-error}\n",
     ));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.env.vars())
-        .env("LEAKY_SECRET", &secret)
-        .env("SANDBOXER_LOG", "debug")
-        .env("SANDBOXER_EXT_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    let (daemon, url) = serve(
+        &env,
+        &[
+            ("LEAKY_SECRET", secret.as_str()),
+            ("SANDBOXER_LOG", "debug"),
+            ("SANDBOXER_EXT_LOG", "debug"),
+        ],
+        std::fs::File::create(&log_path).unwrap().into(),
+    );
     let http = reqwest::Client::new();
     let stream = http
         .get(format!("{url}/v1/events/stream"))
@@ -381,8 +393,7 @@ async fn secrets_never_leave_through_what_an_extension_says() {
     {
         streamed += &String::from_utf8_lossy(&chunk);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(daemon);
 
     assert!(
         seen.contains("[redacted secret API_TOKEN]"),
@@ -438,32 +449,20 @@ async fn extensions_get_a_clean_environment() {
         "id: profile.withsecret\nversion: 1\nextension: ext.fixture\nttl: {default: 1h, max: 2h}\n\
          secrets: {API_TOKEN: env:SOURCE_SECRET}\nspec: {}\n",
     );
-    let d = {
-        env.config(&config(
-            "extensions:\n  fixture:\n    env: {FIXTURE_CONFIGURED: from-config}\n",
-        ));
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .envs(env.env.vars())
-            .env("SANDBOXER_TOKEN", "sandboxer-token-value")
-            .env("SOURCE_SECRET", "source-secret-value")
-            .env("AWS_SECRET_ACCESS_KEY", "aws-secret-value")
-            .env("SANDBOXER_EXT_FIXTURE_MARK", "for-the-fixture")
-            .env("SANDBOXER_EXT_OTHER_MARK", "for-another-extension")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        (child, line.trim().rsplit(' ').next().unwrap().to_string())
-    };
-    let (child, url) = d;
-    let child = KillOnDrop(child);
+    env.config(&config(
+        "extensions:\n  fixture:\n    env: {FIXTURE_CONFIGURED: from-config}\n",
+    ));
+    let (child, url) = serve(
+        &env,
+        &[
+            ("SANDBOXER_TOKEN", "sandboxer-token-value"),
+            ("SOURCE_SECRET", "source-secret-value"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-value"),
+            ("SANDBOXER_EXT_FIXTURE_MARK", "for-the-fixture"),
+            ("SANDBOXER_EXT_OTHER_MARK", "for-another-extension"),
+        ],
+        std::process::Stdio::null(),
+    );
     let created = reqwest::Client::new()
         .post(format!("{url}/v1/sandboxes"))
         .bearer_auth(ADMIN)
@@ -546,21 +545,7 @@ async fn an_extension_ends_with_the_daemon_even_when_it_is_stuck() {
     env.config(&config(
         "extensions:\n  fixture:\n    options: {fault: hang=sandbox/create}\n",
     ));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.env.vars())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    let mut child = KillOnDrop(child);
+    let (mut child, url) = serve(&env, &[], std::process::Stdio::null());
     // A create the fixture never answers: it stops itself (SIGSTOP), so it will
     // not notice its stdin closing either.
     let create = reqwest::Client::new()
