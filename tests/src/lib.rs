@@ -136,11 +136,44 @@ impl TestEnv {
         cmd
     }
 
+    /// The state file with its `-wal` and `-shm`, as text (lossy): what a test
+    /// searches for a value that must never be stored.
+    pub fn state_files_text(&self) -> String {
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            let path = format!("{}{suffix}", self.state_path().display());
+            bytes.extend(std::fs::read(path).unwrap_or_default());
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The fixture backend's record of a sandbox, if it still has one.
     pub fn fixture_record(&self, id: &str) -> Option<serde_json::Value> {
         let text = std::fs::read_to_string(self.path(&format!("fixture-state/{id}.json"))).ok()?;
         serde_json::from_str(&text).ok()
     }
+}
+
+/// The extension processes `parent` started (its children whose command line
+/// names a `sandboxer-ext-` executable), read from /proc.
+pub fn extension_children(parent: u32) -> Vec<u32> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("sandboxer-ext-") {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// The minimal extension written in Python (`tests/python/sandboxer-ext-minimal`).

@@ -140,10 +140,7 @@ async fn create_replacing(
         host: request.host.as_deref(),
         ttl_ms: duration_ms(ttl),
     };
-    let eligible = candidates_to_try(core, route).await?;
-    let mut tries = admitted(&profile, request.host.as_deref(), eligible)
-        .await?
-        .into_iter();
+    let mut tries = candidates_to_try(core, route).await?.into_iter();
     let first = tries.next().expect("at least one candidate to try");
     let several = profile.candidates.len() > 1;
 
@@ -351,8 +348,9 @@ fn reuse(core: &Core, key: &IdempotencyKey, earlier: KeyUse) -> Result<CreateOut
 }
 
 /// The candidates a create tries, in order. A profile with one extension keeps
-/// its errors as they are (did-you-mean, budget); with several, routing decides
-/// and a refusal names every candidate's reason.
+/// its errors as they are (did-you-mean, budget, its containment policy's
+/// refusal); with several, routing decides (a candidate whose policy refuses the
+/// profile is not eligible) and a refusal names every candidate's reason.
 async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<Eligible>> {
     if let [candidate] = route.profile.candidates.as_slice() {
         let lease = core
@@ -371,7 +369,17 @@ async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<E
                 )
                 .map(|()| rate)
             });
-        return match rate {
+        let admitted = match rate {
+            Ok(rate) => match super::containment::check(&lease, route.profile, route.host).await {
+                Ok(Some(verdict)) if !verdict.refused.is_empty() => Err(
+                    super::containment::refusal(route.profile, lease.name(), &verdict),
+                ),
+                Ok(_) => Ok(rate),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        return match admitted {
             Ok(rate) => Ok(vec![Eligible {
                 candidate: candidate.clone(),
                 lease,
@@ -388,38 +396,6 @@ async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<E
         return Err(decision.refusal());
     }
     Ok(eligible)
-}
-
-/// The candidates whose containment policy lets `profile` through (asked before
-/// anything is recorded); when every one refuses, the first refusal is the error.
-async fn admitted(
-    profile: &Profile,
-    host: Option<&str>,
-    eligible: Vec<Eligible>,
-) -> Result<Vec<Eligible>> {
-    let mut kept = vec![];
-    let mut refused = None;
-    let mut rest = eligible.into_iter();
-    while let Some(candidate) = rest.next() {
-        match super::containment::check(&candidate.lease, profile, host).await {
-            Ok(Some(verdict)) if !verdict.refused.is_empty() => {
-                refused.get_or_insert_with(|| {
-                    super::containment::refusal(profile, candidate.lease.name(), &verdict)
-                });
-                candidate.lease.release().await;
-            }
-            Ok(_) => kept.push(candidate),
-            Err(e) => {
-                candidate.lease.release().await;
-                release_all(kept.into_iter().chain(rest)).await;
-                return Err(e);
-            }
-        }
-    }
-    match (kept.is_empty(), refused) {
-        (true, Some(refusal)) => Err(refusal),
-        _ => Ok(kept),
-    }
 }
 
 /// Leaves `profile` only `extension` as its candidate.

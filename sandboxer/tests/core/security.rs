@@ -82,27 +82,6 @@ fn serve(
     (KillOnDrop(child), url)
 }
 
-/// Processes whose parent is `parent` and whose command line names an extension.
-fn extension_children(parent: u32) -> Vec<u32> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == Some(parent) && String::from_utf8_lossy(&cmdline).contains("sandboxer-ext-") {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
@@ -399,13 +378,7 @@ async fn secrets_never_leave_through_what_an_extension_says() {
         seen.contains("[redacted secret API_TOKEN]"),
         "the backend's error is kept, redacted: {seen}"
     );
-    let mut state = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        state.extend(
-            std::fs::read(format!("{}{suffix}", env.env.state_path().display()))
-                .unwrap_or_default(),
-        );
-    }
+    let state = env.env.state_files_text();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.contains("service output"),
@@ -423,10 +396,7 @@ async fn secrets_never_leave_through_what_an_extension_says() {
         ("the API answers", seen),
         ("the event stream", streamed),
         ("the daemon's debug log", log),
-        (
-            "the SQLite files",
-            String::from_utf8_lossy(&state).into_owned(),
-        ),
+        ("the SQLite files", state),
     ] {
         for (form, value) in [
             ("as written", &secret),
@@ -471,7 +441,7 @@ async fn extensions_get_a_clean_environment() {
         .await
         .unwrap();
     assert_eq!(created.status(), StatusCode::CREATED);
-    let pids = extension_children(child.0.id());
+    let pids = sandboxer_tests::extension_children(child.0.id());
     let name_of = |pid: u32| {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).into_owned();
@@ -569,7 +539,7 @@ async fn an_extension_ends_with_the_daemon_even_when_it_is_stuck() {
     let mut pids = vec![];
     assert!(
         eventually(Duration::from_secs(10), || {
-            pids = extension_children(daemon)
+            pids = sandboxer_tests::extension_children(daemon)
                 .into_iter()
                 .filter(stuck)
                 .collect();

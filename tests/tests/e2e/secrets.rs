@@ -170,18 +170,11 @@ async fn a_secret_reaches_the_container_and_nothing_else() {
     drop(d);
 
     let labels = podman_labels(&id);
-    let mut state = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        let path = format!("{}{suffix}", e2e.env.state_path().display());
-        state.extend(std::fs::read(path).unwrap_or_default());
-    }
+    let state = e2e.env.state_files_text();
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains(&id), "the log is the daemon's debug log");
     for (what, text) in [
-        (
-            "the SQLite files",
-            String::from_utf8_lossy(&state).into_owned(),
-        ),
+        ("the SQLite files", state),
         ("the daemon's log", log_text),
         ("the event stream", streamed),
         ("the API responses", responses),

@@ -61,27 +61,15 @@ fn podman_inspect_but_env(id: &str) -> String {
     all.to_string()
 }
 
+/// The environments of the extension processes `daemon` started.
 fn extension_environments(daemon: u32) -> String {
-    let mut out = String::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .unwrap_or("");
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if ppid == daemon.to_string()
-            && String::from_utf8_lossy(&cmdline).contains("sandboxer-ext-")
-        {
-            out += &String::from_utf8_lossy(
-                &std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default(),
-            );
-            out.push('\n');
-        }
-    }
-    out
+    sandboxer_tests::extension_children(daemon)
+        .into_iter()
+        .map(|pid| {
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            String::from_utf8_lossy(&environ).into_owned() + "\n"
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -171,23 +159,14 @@ async fn a_service_that_prints_its_environment_leaks_the_secret_nowhere() {
     assert_eq!(status, 200);
     drop(d);
 
-    let mut state = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        state.extend(
-            std::fs::read(format!("{}{suffix}", e2e.env.state_path().display()))
-                .unwrap_or_default(),
-        );
-    }
+    let state = e2e.env.state_files_text();
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains(&id), "the log is the daemon's debug log");
     for (what, text) in [
         ("the API answers", answers),
         ("the event stream", streamed),
         ("the daemon's debug log", log_text),
-        (
-            "the SQLite files",
-            String::from_utf8_lossy(&state).into_owned(),
-        ),
+        ("the SQLite files", state),
         ("the extensions' environments", environments),
         ("podman inspect", inspected),
     ] {
