@@ -36,7 +36,8 @@ pub fn refusal(profile: &Profile, extension: &str, result: &ProfileCheckResult) 
         .iter()
         .map(|f| match &f.setting {
             Some(s) => format!(
-                "  {}: {} (an operator may allow `{s}` for this profile or host)",
+                "  {}: {} (an operator may allow `{s}` for this profile or host in the \
+                 extension's options; `sandboxer extensions show {extension}` lists them)",
                 f.field, f.message
             ),
             None => format!("  {}: {}", f.field, f.message),
