@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares this machine as a sandboxer host, idempotently, on Debian 12 as root:
 # podman, podman-compose, runc, netavark with aardvark-dns (service names resolve
-# across a sandbox's networks), a containers.conf that works here, the locally built
+# across a sandbox's networks) and iptables (netavark sets up every network with
+# it: without it no container with a network starts, "netavark: No such file or
+# directory"), a containers.conf that works here, the locally built
 # image the profiles use, and an sshd on 127.0.0.1 with a generated key. A machine
 # set up before (on CNI, with an older containers.conf) is brought up to date.
 #
@@ -15,7 +17,7 @@ STATE=/var/lib/sandboxer
 SSH_DIR=$STATE/ssh
 PORT=${SANDBOXER_SSHD_PORT:-2222}
 IMAGE=localhost/sandboxer-busybox:latest
-PACKAGES=(podman podman-compose runc netavark aardvark-dns openssh-server openssh-client busybox-static iproute2 tar wrk)
+PACKAGES=(podman podman-compose runc netavark aardvark-dns iptables openssh-server openssh-client busybox-static iproute2 tar wrk)
 
 say() { printf '[setup-host] %s\n' "$*"; }
 

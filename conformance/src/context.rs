@@ -4,6 +4,7 @@
 
 use crate::peer::{Line, Peer};
 use crate::registry::{self, Check, Level};
+use sandboxer_ext_protocol::{PROTOCOL_VERSION, ProfileRef, ProtocolVersion};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -115,6 +116,8 @@ pub struct Ctx {
     counter: usize,
     selected: Box<dyn Fn(&str) -> bool>,
     pub results: Vec<CheckResult>,
+    /// The protocol version the extension answered `initialize` with.
+    peer_version: std::cell::Cell<Option<ProtocolVersion>>,
 }
 
 impl Ctx {
@@ -139,6 +142,7 @@ impl Ctx {
             counter: 0,
             selected,
             results: vec![],
+            peer_version: Default::default(),
         }
     }
 
@@ -172,7 +176,7 @@ impl Ctx {
         }
         json!({
             "sandbox_id": id,
-            "profile": self.params.profile,
+            "profile": self.profile(),
             "placement": self.params.placement,
             "labels": labels,
             "secrets": {},
@@ -182,10 +186,27 @@ impl Ctx {
         })
     }
 
+    /// The run's profile in the form the extension's protocol version reads
+    /// (typed `files`, `cost` and `placement` from 1.2, inside `spec` before),
+    /// whichever form the params file wrote it in.
+    pub fn profile(&self) -> Value {
+        let Ok(profile) = serde_json::from_value::<ProfileRef>(self.params.profile.clone()) else {
+            return self.params.profile.clone(); // Sent as written: a bad one is the point.
+        };
+        let peer = self.peer_version.get().unwrap_or(PROTOCOL_VERSION);
+        serde_json::to_value(profile.lifted().for_peer(peer)).expect("profiles serialize")
+    }
+
     /// A started and initialized peer.
     pub fn peer(&self) -> Result<Peer, String> {
         let mut peer = self.raw_peer()?;
-        peer.initialize(&self.params.options)?;
+        let result = peer.initialize(&self.params.options)?;
+        if let Some(version) = result["protocol_version"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+        {
+            self.peer_version.set(Some(version));
+        }
         Ok(peer)
     }
 

@@ -2,6 +2,7 @@
 //! the executable and speaks lines, so it works with an extension in any language;
 //! it keeps every line sent and received and all of stderr, for evidence.
 
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -243,11 +244,11 @@ impl Peer {
     /// Does the handshake; returns the initialize result.
     pub fn initialize(&mut self, options: &Value) -> Result<Value, String> {
         let result = self.ok(
-            "initialize",
+            methods::Initialize::METHOD,
             json!({"protocol_version": "1.0", "host": {"name": "sandboxer-conformance",
                    "version": env!("CARGO_PKG_VERSION")}, "options": options}),
         )?;
-        self.notify("initialized", json!({}));
+        self.notify(methods::Initialized::METHOD, json!({}));
         Ok(result)
     }
 

@@ -2,6 +2,7 @@
 //! warns), the section of the protocol it enforces, and what it checks. Scenarios
 //! report results by id; the table is the one place a check is declared.
 
+use sandboxer_ext_protocol::methods;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -350,7 +351,7 @@ pub const CHECKS: &[Check] = &[
     ),
     opt(
         "idempotency.snapshot-same-name",
-        "sandbox/snapshot",
+        methods::SandboxSnapshot::METHOD,
         "4",
         "a snapshot with the same name twice is one snapshot",
     ),
@@ -387,13 +388,13 @@ pub const CHECKS: &[Check] = &[
     ),
     opt(
         "validation.unknown-id-exec",
-        "sandbox/exec",
+        methods::SandboxExec::METHOD,
         "6",
         "exec on an unknown id is NotFound (1001)",
     ),
     opt(
         "validation.unknown-id-extend",
-        "sandbox/extend_ttl",
+        methods::SandboxExtendTtl::METHOD,
         "6",
         "extend_ttl of an unknown id is NotFound (1001)",
     ),
@@ -431,73 +432,73 @@ pub const CHECKS: &[Check] = &[
     // optional
     opt(
         "optional.extend-ttl",
-        "sandbox/extend_ttl",
+        methods::SandboxExtendTtl::METHOD,
         "4",
         "extend_ttl answers the sandbox",
     ),
     opt(
         "optional.snapshot-restore",
-        "sandbox/restore",
+        methods::SandboxRestore::METHOD,
         "4",
         "a snapshot restores into a new sandbox",
     ),
     opt(
         "optional.restore-missing-snapshot",
-        "sandbox/restore",
+        methods::SandboxRestore::METHOD,
         "4",
         "restore from a missing snapshot is NotFound (1001)",
     ),
     opt(
         "optional.snapshot-list-delete",
-        "snapshot/list",
+        methods::SnapshotList::METHOD,
         "4",
         "snapshots are listed and deleted, delete is idempotent",
     ),
     opt(
         "optional.cost-estimate-shape",
-        "cost/estimate",
+        methods::CostEstimate::METHOD,
         "4",
         "cost/estimate answers currency, amount and breakdown",
     ),
     opt(
         "optional.cost-estimate-deterministic",
-        "cost/estimate",
+        methods::CostEstimate::METHOD,
         "4",
         "cost/estimate answers the same for the same input",
     ),
     opt(
         "optional.cost-estimate-no-side-effects",
-        "cost/estimate",
+        methods::CostEstimate::METHOD,
         "4",
         "cost/estimate creates nothing",
     ),
     opt(
         "optional.host-health-shape",
-        "host/health",
+        methods::HostHealth::METHOD,
         "4",
         "host/health answers hosts with a name and reachable",
     ),
     opt(
         "optional.profile-check-shape",
-        "profile/check",
+        methods::ProfileCheck::METHOD,
         "4",
         "profile/check answers refused and relaxed findings, each with a field and a message, and creates nothing",
     ),
     opt(
         "optional.host-doctor-shape",
-        "host/doctor",
+        methods::HostDoctor::METHOD,
         "4",
         "host/doctor answers hosts, each with checks that have a name and ok, and a fix for each failed one",
     ),
     opt(
         "optional.exec-output",
-        "sandbox/exec",
+        methods::SandboxExec::METHOD,
         "4",
         "exec returns the command's output",
     ),
     opt(
         "optional.exec-exit-code",
-        "sandbox/exec",
+        methods::SandboxExec::METHOD,
         "4",
         "exec returns the command's exit code",
     ),

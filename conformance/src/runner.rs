@@ -4,6 +4,7 @@
 
 use crate::context::{CheckResult, Ctx, Params, RUN_LABEL};
 use crate::scenarios::{NOTHING_LEFT_BEHIND, SCENARIOS};
+use sandboxer_ext_protocol::methods;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,7 +160,10 @@ pub fn run(options: RunOptions) -> RunReport {
     if ctx.is_selected(NOTHING_LEFT_BEHIND) {
         let started = Instant::now();
         let outcome = ctx.peer().and_then(|mut peer| {
-            let list = peer.ok("sandbox/list", json!({"labels": { RUN_LABEL: ctx.prefix }}))?;
+            let list = peer.ok(
+                methods::SandboxList::METHOD,
+                json!({"labels": { RUN_LABEL: ctx.prefix }}),
+            )?;
             let left: Vec<String> = list["sandboxes"]
                 .as_array()
                 .into_iter()
@@ -191,16 +195,17 @@ fn cleanup(ctx: &mut Ctx) -> Vec<String> {
         Ok(p) => p,
         Err(e) => return vec![format!("cleanup could not start the extension: {e}")],
     };
-    let has_snapshots = ctx.advertises("snapshot/delete");
+    let has_snapshots = ctx.advertises(methods::SnapshotDelete::METHOD);
     for entry in ctx.ledger.iter().rev() {
         let outcome = match entry.strip_prefix("snapshot:") {
-            Some(snapshot_id) if has_snapshots => {
-                peer.ok("snapshot/delete", json!({"snapshot_id": snapshot_id}))
-            }
+            Some(snapshot_id) if has_snapshots => peer.ok(
+                methods::SnapshotDelete::METHOD,
+                json!({"snapshot_id": snapshot_id}),
+            ),
             Some(_) => continue,
             None => peer
                 .request_within(
-                    "sandbox/destroy",
+                    methods::SandboxDestroy::METHOD,
                     json!({"sandbox_id": entry}),
                     ctx.create_timeout(),
                 )
@@ -226,13 +231,13 @@ pub fn cleanup_only(target: &Path, params: &Params, scale: f64) -> Result<Vec<St
         Box::new(|_| true),
     );
     let mut peer = ctx.peer()?;
-    let list = peer.ok("sandbox/list", json!({}))?;
+    let list = peer.ok(methods::SandboxList::METHOD, json!({}))?;
     let mut removed = vec![];
     for s in list["sandboxes"].as_array().into_iter().flatten() {
         if s["labels"].get(RUN_LABEL).is_some() {
             let id = s["sandbox_id"].as_str().unwrap_or_default().to_string();
             peer.request_within(
-                "sandbox/destroy",
+                methods::SandboxDestroy::METHOD,
                 json!({"sandbox_id": id}),
                 ctx.create_timeout(),
             )?;

@@ -124,7 +124,7 @@ impl ComposeSsh {
         p: CreateParams,
         restore: Option<&snapshot::SnapshotManifest>,
     ) -> ExtResult<Sandbox> {
-        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let spec = ProfileSpec::of(&p.profile)?;
         let review = self.review(&spec)?;
         let (host_name, _reservation) = match &p.placement.host {
             Some(h) => {
@@ -542,7 +542,7 @@ impl ComposeSsh {
     /// `profile/check`: on the named host, or on the most permissive host placement
     /// could choose.
     fn check_profile(&self, p: &ProfileCheckParams) -> ExtResult<ProfileCheckResult> {
-        let spec = ProfileSpec::parse(&p.profile.spec)?;
+        let spec = ProfileSpec::of(&p.profile)?;
         let review = self.review(&spec)?;
         let candidates: Vec<&HostConfig> = match &p.placement.host {
             Some(h) => vec![self.ssh(h)?.host()],
@@ -876,15 +876,15 @@ impl Extension for ComposeSsh {
             name: "compose-ssh".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             optional_methods: vec![
-                m::SANDBOX_EXEC,
-                m::COST_ESTIMATE,
-                m::HOST_HEALTH,
-                m::SANDBOX_SNAPSHOT,
-                m::SANDBOX_RESTORE,
-                m::SNAPSHOT_LIST,
-                m::SNAPSHOT_DELETE,
-                m::PROFILE_CHECK,
-                m::HOST_DOCTOR,
+                m::SandboxExec::METHOD,
+                m::CostEstimate::METHOD,
+                m::HostHealth::METHOD,
+                m::SandboxSnapshot::METHOD,
+                m::SandboxRestore::METHOD,
+                m::SnapshotList::METHOD,
+                m::SnapshotDelete::METHOD,
+                m::ProfileCheck::METHOD,
+                m::HostDoctor::METHOD,
             ],
             features: [
                 features::EGRESS_DENY,
@@ -1089,8 +1089,8 @@ impl Extension for ComposeSsh {
         _ctx: &Context,
         p: CostEstimateParams,
     ) -> ExtResult<CostEstimate> {
-        let spec = ProfileSpec::parse(&p.profile.spec)?;
-        let rate = spec.cost.clone().unwrap_or(project::CostRate {
+        let spec = ProfileSpec::of(&p.profile)?;
+        let rate = spec.cost.clone().unwrap_or(CostRate {
             currency: "USD".into(),
             per_hour: 0.0,
         });
@@ -1125,7 +1125,7 @@ impl Extension for ComposeSsh {
         let mut images: Vec<String> = p
             .profiles
             .iter()
-            .filter_map(|profile| ProfileSpec::parse(&profile.spec).ok())
+            .filter_map(|profile| ProfileSpec::of(profile).ok())
             .filter_map(|spec| project::parse_compose(&spec).ok())
             .flat_map(|compose| project::images_of(&compose))
             .collect();

@@ -648,7 +648,7 @@ pub fn refusal(refused: &[PolicyFinding], host: &str) -> sandboxer_ext_protocol:
         .collect();
     let field = refused
         .first()
-        .map(|f| format!("profile.spec.files.{}", f.field.replacen(": ", ".", 1)))
+        .map(|f| format!("profile.files.{}", f.field.replacen(": ", ".", 1)))
         .unwrap_or_else(|| "profile.spec".into());
     sandboxer_ext_protocol::ErrorObject::invalid_argument(
         &field,

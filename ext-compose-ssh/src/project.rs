@@ -5,7 +5,7 @@
 //! container with a way out, which forwards each port to its service.
 
 use crate::podman::SECRETS_ENV;
-use sandboxer_ext_protocol::{CreateParams, Egress, ErrorObject, Labels};
+use sandboxer_ext_protocol::{CostRate, CreateParams, Egress, ErrorObject, Labels, ProfileRef};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -122,33 +122,29 @@ pub struct ProfileSpec {
     /// Service `sandbox/exec` runs in when none is named.
     #[serde(default)]
     pub exec_service: Option<String>,
-    /// Files shipped with the profile (inlined by the core).
-    #[serde(default)]
+    /// Files shipped with the profile (`profile.files`).
+    #[serde(skip)]
     pub files: BTreeMap<String, String>,
-    /// The profile's cost rate (inlined by the core).
-    #[serde(default)]
+    /// The profile's cost rate (`profile.cost`).
+    #[serde(skip)]
     pub cost: Option<CostRate>,
-    /// What a host must offer (the profile's `placement`, inlined by the core).
-    #[serde(default)]
+    /// What a host must offer (`profile.placement`).
+    #[serde(skip)]
     pub placement: crate::placement::Constraints,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct CostRate {
-    #[serde(default = "usd")]
-    pub currency: String,
-    pub per_hour: f64,
-}
-
-fn usd() -> String {
-    "USD".into()
-}
-
 impl ProfileSpec {
-    /// Reads `profile.spec`; problems are InvalidArgument naming the field.
-    pub fn parse(spec: &Value) -> Result<ProfileSpec, ErrorObject> {
-        let spec: ProfileSpec = serde_json::from_value(spec.clone())
+    /// Reads a profile in either form (typed fields of 1.2, or inside `spec` from
+    /// an older host); problems are InvalidArgument naming the field.
+    pub fn of(profile: &ProfileRef) -> Result<ProfileSpec, ErrorObject> {
+        let profile = profile.clone().lifted();
+        let mut spec: ProfileSpec = serde_json::from_value(profile.spec)
             .map_err(|e| invalid("profile.spec", format!("profile.spec: {e}")))?;
+        spec.files = profile.files;
+        spec.cost = profile.cost;
+        spec.placement = crate::placement::Constraints {
+            labels: profile.placement.labels,
+        };
         for (i, e) in spec.endpoints.iter().enumerate() {
             let plain = |s: &str| !s.contains([',', '|', '\n']);
             if !matches!(e.protocol.as_str(), "http" | "tcp") {
@@ -361,18 +357,18 @@ pub fn parse_port(entry: &Value) -> Result<PublishedPort, String> {
 /// refused before the parser sees it.
 pub fn parse_compose(spec: &ProfileSpec) -> Result<Value, ErrorObject> {
     use sandboxer_ext_protocol::limits::{MAX_YAML_NESTING, yaml_nesting};
-    let field = |f: &str| format!("profile.spec.files.{}: {f}", spec.compose_file);
+    let field = |f: &str| format!("profile.files.{}: {f}", spec.compose_file);
     let source = &spec.files[&spec.compose_file];
     let (depth, line) = yaml_nesting(source);
     if depth > MAX_YAML_NESTING {
         return Err(invalid(
-            "profile.spec.files",
+            "profile.files",
             field(&format!(
                 "line {line}: nested {depth} deep; at most {MAX_YAML_NESTING} levels are accepted"
             )),
         ));
     }
-    yaml_serde::from_str(source).map_err(|e| invalid("profile.spec.files", field(&e.to_string())))
+    yaml_serde::from_str(source).map_err(|e| invalid("profile.files", field(&e.to_string())))
 }
 
 /// Gives a service a `/dev/shm` of its own, a tmpfs inside the container (its
@@ -428,11 +424,11 @@ pub fn build(
     params: &CreateParams,
     gateway_image: &str,
 ) -> Result<Project, ErrorObject> {
-    let field = |f: &str| format!("profile.spec.files.{}: {f}", spec.compose_file);
+    let field = |f: &str| format!("profile.files.{}: {f}", spec.compose_file);
     let mut compose = parse_compose(spec)?;
     let root = compose
         .as_object_mut()
-        .ok_or_else(|| invalid("profile.spec.files", field("not a mapping")))?;
+        .ok_or_else(|| invalid("profile.files", field("not a mapping")))?;
     let deny = params.network.egress == Egress::Deny;
 
     // Networks: default when none; labelled; internal under deny; never external.
@@ -441,7 +437,7 @@ pub fn build(
         None | Some(Value::Null) => Map::new(),
         Some(_) => {
             return Err(invalid(
-                "profile.spec.files",
+                "profile.files",
                 field("networks must be a mapping"),
             ));
         }
@@ -452,7 +448,7 @@ pub fn build(
     for (name, net) in networks.iter_mut() {
         if !is_safe_name(name) || name == EDGE_NETWORK {
             return Err(invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!("network name {name:?} is not allowed")),
             ));
         }
@@ -461,13 +457,13 @@ pub fn build(
         }
         let net = net.as_object_mut().ok_or_else(|| {
             invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!("network {name} must be a mapping")),
             )
         })?;
         if net.contains_key("external") {
             return Err(invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!(
                     "network {name} is external: a sandbox owns all its networks"
                 )),
@@ -484,20 +480,20 @@ pub fn build(
     if let Some(volumes) = root.get_mut("volumes") {
         let volumes = volumes
             .as_object_mut()
-            .ok_or_else(|| invalid("profile.spec.files", field("volumes must be a mapping")))?;
+            .ok_or_else(|| invalid("profile.files", field("volumes must be a mapping")))?;
         for (name, vol) in volumes.iter_mut() {
             if vol.is_null() {
                 *vol = json!({});
             }
             let vol = vol.as_object_mut().ok_or_else(|| {
                 invalid(
-                    "profile.spec.files",
+                    "profile.files",
                     field(&format!("volume {name} must be a mapping")),
                 )
             })?;
             if vol.contains_key("external") {
                 return Err(invalid(
-                    "profile.spec.files",
+                    "profile.files",
                     field(&format!(
                         "volume {name} is external: a sandbox owns all its volumes"
                     )),
@@ -511,7 +507,7 @@ pub fn build(
         .get_mut("services")
         .and_then(Value::as_object_mut)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("profile.spec.files", field("no services")))?;
+        .ok_or_else(|| invalid("profile.files", field("no services")))?;
     let mut images = Vec::new();
     let mut forwards: Vec<(Forward, PublishedPort)> = Vec::new();
     let exec_service = match &spec.exec_service {
@@ -527,19 +523,19 @@ pub fn build(
     for (name, service) in services.iter_mut() {
         if !is_safe_name(name) || name == GATEWAY_SERVICE {
             return Err(invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!("service name {name:?} is not allowed")),
             ));
         }
         let svc = service.as_object_mut().ok_or_else(|| {
             invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!("service {name} must be a mapping")),
             )
         })?;
         if svc.contains_key("build") {
             return Err(invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!(
                     "service {name} uses `build`; build the image on the host and name it in `image`"
                 )),
@@ -547,7 +543,7 @@ pub fn build(
         }
         let image = svc.get("image").and_then(Value::as_str).ok_or_else(|| {
             invalid(
-                "profile.spec.files",
+                "profile.files",
                 field(&format!("service {name} has no image")),
             )
         })?;
@@ -580,7 +576,7 @@ pub fn build(
             svc.insert("env_file".into(), Value::Array(env_files));
         }
         private_shm(svc)
-            .map_err(|e| invalid("profile.spec.files", field(&format!("service {name}: {e}"))))?;
+            .map_err(|e| invalid("profile.files", field(&format!("service {name}: {e}"))))?;
         if let Some(cpus) = params.resources.cpus {
             svc.insert("cpus".into(), json!(cpus.to_string()));
         }
@@ -591,13 +587,13 @@ pub fn build(
             for entry in &ports {
                 let published = parse_port(entry).map_err(|e| {
                     invalid(
-                        "profile.spec.files",
+                        "profile.files",
                         field(&format!("service {name} ports: {e}")),
                     )
                 })?;
                 if published.protocol != "tcp" {
                     return Err(invalid(
-                        "profile.spec.files",
+                        "profile.files",
                         field(&format!(
                             "service {name} publishes a {} port; under egress deny only tcp ports \
                          can be published",
@@ -771,8 +767,16 @@ volumes:
   data: {}
 ";
 
+    /// A spec in the form a 1.1 host sends (the files inside it).
+    fn parse_spec(spec: &Value) -> Result<ProfileSpec, ErrorObject> {
+        ProfileSpec::of(&ProfileRef {
+            spec: spec.clone(),
+            ..Default::default()
+        })
+    }
+
     fn spec(compose: &str) -> ProfileSpec {
-        ProfileSpec::parse(&json!({
+        parse_spec(&json!({
             "compose_file": "compose.yaml",
             "files": {"compose.yaml": compose},
         }))
@@ -786,6 +790,7 @@ volumes:
                 id: "profile.x".into(),
                 version: "1".into(),
                 spec: json!({}),
+                ..Default::default()
             },
             placement: Placement::default(),
             labels: Labels::from([
@@ -920,7 +925,7 @@ volumes:
 
     #[test]
     fn endpoint_and_exec_labels_describe_each_service() {
-        let spec = ProfileSpec::parse(&json!({
+        let spec = parse_spec(&json!({
             "compose_file": "compose.yaml",
             "files": {"compose.yaml": COMPOSE},
             "endpoints": [{"service": "web", "port": 8080, "protocol": "http", "path": "/health"}],
@@ -939,7 +944,7 @@ volumes:
             }]
         );
         assert_eq!(web[EXEC_SERVICE_LABEL], "worker");
-        let bad = ProfileSpec::parse(&json!({"compose_file": "c", "files": {"c": ""},
+        let bad = parse_spec(&json!({"compose_file": "c", "files": {"c": ""},
             "endpoints": [{"service": "web", "port": 1, "protocol": "udp"}]}));
         assert!(bad.unwrap_err().message.contains("udp"));
     }
@@ -975,12 +980,12 @@ volumes:
 
     #[test]
     fn the_spec_must_name_one_of_its_files() {
-        let err = ProfileSpec::parse(&json!({"compose_file": "c.yaml", "files": {}})).unwrap_err();
+        let err = parse_spec(&json!({"compose_file": "c.yaml", "files": {}})).unwrap_err();
         assert_eq!(
             err.domain_data().unwrap().details.unwrap()["field"],
             "profile.spec.compose_file"
         );
-        let err = ProfileSpec::parse(&json!({"files": {}})).unwrap_err();
+        let err = parse_spec(&json!({"files": {}})).unwrap_err();
         assert!(err.message.contains("compose_file"));
     }
 

@@ -311,6 +311,16 @@ pub fn notification_line<P: Serialize>(method: &str, params: Option<&P>) -> Stri
     })
 }
 
+/// The line of notification `N`, `\n` included.
+pub fn notification_of<N: crate::methods::Notification>(params: &N::Params) -> String {
+    notification_line(N::METHOD, Some(params))
+}
+
+/// The line of a request of `M`, `\n` included.
+pub fn request_of<M: crate::methods::Request>(id: &Id, params: &M::Params) -> String {
+    request_line(id, M::METHOD, Some(params))
+}
+
 /// A success response line, `\n` included.
 pub fn result_line<R: Serialize>(id: &Id, result: &R) -> String {
     line_of(&ResponseOut::<R> {

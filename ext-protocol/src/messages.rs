@@ -84,12 +84,122 @@ impl Secrets {
 }
 
 /// The profile a sandbox is made from, as the extension sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Since 1.2 the profile's files, cost rate and placement constraints travel as
+/// typed fields next to `spec`, which holds only what the profile's author wrote
+/// for the extension. A 1.0 or 1.1 peer got them inside `spec` (`spec.files`,
+/// `spec.cost`, `spec.placement`, unless the spec used the key itself): a host
+/// sends that form to such an extension ([`ProfileRef::for_peer`]), and an
+/// extension reads either form ([`ProfileRef::lifted`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProfileRef {
     pub id: String,
     pub version: String,
     #[serde(default)]
     pub spec: Value,
+    /// The profile's files, by name relative to the profile (text).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
+    /// What the profile costs while it runs, for `cost/estimate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostRate>,
+    /// What a host must offer to run it.
+    #[serde(default, skip_serializing_if = "PlacementConstraints::is_empty")]
+    pub placement: PlacementConstraints,
+}
+
+/// A profile's price while it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostRate {
+    /// ISO 4217 code (`USD`).
+    #[serde(default = "usd")]
+    pub currency: String,
+    pub per_hour: f64,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+/// What a host must offer to run a profile.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PlacementConstraints {
+    /// Every one must be among the host's labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: Labels,
+}
+
+impl PlacementConstraints {
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// The first minor version with the typed profile fields.
+const TYPED_PROFILE_MINOR: u32 = 2;
+
+impl ProfileRef {
+    /// The form a peer speaking `peer` reads: from 1.2 as is; before, the typed
+    /// fields move into `spec` under `files`, `cost` and `placement` (a key the
+    /// spec already uses is left alone, and that field is not sent).
+    pub fn for_peer(mut self, peer: crate::ProtocolVersion) -> ProfileRef {
+        if peer.major != 1 || peer.minor >= TYPED_PROFILE_MINOR {
+            return self;
+        }
+        let files = std::mem::take(&mut self.files);
+        let cost = self.cost.take();
+        let placement = std::mem::take(&mut self.placement);
+        if let Value::Object(spec) = &mut self.spec {
+            if !files.is_empty() && !spec.contains_key("files") {
+                spec.insert("files".into(), json_of(&files));
+            }
+            if let Some(cost) = cost
+                && !spec.contains_key("cost")
+            {
+                spec.insert("cost".into(), json_of(&cost));
+            }
+            if !placement.is_empty() && !spec.contains_key("placement") {
+                spec.insert("placement".into(), json_of(&placement));
+            }
+        }
+        self
+    }
+
+    /// The 1.2 form from either form: a field a 1.0 or 1.1 host sent inside
+    /// `spec` is moved to its typed field when that is empty. A value there that
+    /// does not have the field's type is left in `spec`.
+    pub fn lifted(mut self) -> ProfileRef {
+        let Value::Object(spec) = &mut self.spec else {
+            return self;
+        };
+        if self.files.is_empty()
+            && let Some(files) = take_as(spec, "files")
+        {
+            self.files = files;
+        }
+        if self.cost.is_none()
+            && let Some(cost) = take_as(spec, "cost")
+        {
+            self.cost = Some(cost);
+        }
+        if self.placement.is_empty()
+            && let Some(placement) = take_as(spec, "placement")
+        {
+            self.placement = placement;
+        }
+        self
+    }
+}
+
+fn json_of<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("profile fields serialize")
+}
+
+/// Removes `key` from `map` when its value has type `T`.
+fn take_as<T: serde::de::DeserializeOwned>(map: &mut JsonObject, key: &str) -> Option<T> {
+    let parsed = serde_json::from_value(map.get(key)?.clone()).ok()?;
+    map.remove(key);
+    Some(parsed)
 }
 
 /// Where a sandbox should run.
@@ -149,14 +259,23 @@ pub struct CreateParams {
 }
 
 impl CreateParams {
-    /// The params that decide whether a repeated create is "the same" create:
-    /// everything but the progress token, which only says how to report.
+    /// What decides whether a repeated create is "the same" create, as JSON:
+    /// every param but the progress token (it only says how to report) and the
+    /// secrets' values (their names count). A host that retries after a secret was
+    /// rotated gets the same sandbox, and an extension can compare requests
+    /// without keeping secret values: store a digest of this (in a label, say).
+    pub fn identity(&self) -> Value {
+        let mut same = self.clone();
+        same.progress_token = None;
+        for value in same.secrets.0.values_mut() {
+            value.clear();
+        }
+        serde_json::to_value(same).expect("params serialize")
+    }
+
+    /// Whether `other` is the same create (see [`CreateParams::identity`]).
     pub fn same_request_as(&self, other: &CreateParams) -> bool {
-        let strip = |p: &CreateParams| CreateParams {
-            progress_token: None,
-            ..p.clone()
-        };
-        strip(self) == strip(other)
+        self.identity() == other.identity()
     }
 }
 
@@ -506,7 +625,60 @@ mod tests {
         let mut b = a.clone();
         b.progress_token = Some(2.into());
         assert!(a.same_request_as(&b));
+        b.secrets.0.insert("TOKEN".into(), "rotated".into());
+        let mut c = b.clone();
+        c.secrets.0.insert("TOKEN".into(), "rotated again".into());
+        assert!(b.same_request_as(&c), "secret values do not count");
+        assert!(!a.same_request_as(&b), "secret names do");
+        assert!(!b.identity().to_string().contains("rotated"));
         b.labels.insert("k".into(), "v".into());
-        assert!(!a.same_request_as(&b));
+        assert!(!c.same_request_as(&b));
+    }
+
+    fn typed_profile() -> ProfileRef {
+        ProfileRef {
+            id: "profile.p".into(),
+            version: "1".into(),
+            spec: serde_json::json!({"compose_file": "c.yaml", "cost": "the author's own"}),
+            files: BTreeMap::from([("c.yaml".into(), "services: {}\n".into())]),
+            cost: Some(CostRate {
+                currency: "EUR".into(),
+                per_hour: 0.5,
+            }),
+            placement: PlacementConstraints {
+                labels: BTreeMap::from([("zone".into(), "a".into())]),
+            },
+        }
+    }
+
+    #[test]
+    fn a_peer_before_1_2_gets_the_fields_in_spec_unless_the_spec_uses_the_key() {
+        let v = |minor| crate::ProtocolVersion { major: 1, minor };
+        let old = typed_profile().for_peer(v(1));
+        assert_eq!(old.spec["files"]["c.yaml"], "services: {}\n");
+        assert_eq!(old.spec["cost"], "the author's own");
+        assert_eq!(old.spec["placement"]["labels"]["zone"], "a");
+        assert!(old.files.is_empty() && old.cost.is_none() && old.placement.is_empty());
+        let wire = serde_json::to_value(&old).unwrap();
+        assert_eq!(
+            wire.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["id", "spec", "version"]
+        );
+        assert_eq!(typed_profile().for_peer(v(2)), typed_profile());
+        assert_eq!(typed_profile().for_peer(v(9)), typed_profile());
+    }
+
+    #[test]
+    fn an_extension_reads_either_form() {
+        let v1_1 = crate::ProtocolVersion { major: 1, minor: 1 };
+        let mut profile = typed_profile();
+        profile.spec = serde_json::json!({"compose_file": "c.yaml"});
+        let lifted = profile.clone().for_peer(v1_1).lifted();
+        assert_eq!(lifted, profile);
+        assert_eq!(profile.clone().lifted(), profile);
+        // A spec key of another type is the author's, and stays.
+        let odd = typed_profile().for_peer(v1_1).lifted();
+        assert_eq!(odd.spec["cost"], "the author's own");
+        assert!(odd.cost.is_none());
     }
 }

@@ -1,67 +1,244 @@
-//! Method and notification names of protocol v1 (1.1), and which methods are
-//! required.
+//! Every method and notification of protocol v1, defined once. Each request is a
+//! type implementing [`Request`] (its name, params, result, whether it takes a
+//! `sandbox_id`, whether every extension answers it, whether it changes a
+//! sandbox, which deadline the host gives it and the minor version that added
+//! it), each notification a type implementing [`Notification`]. The host's
+//! client (`request::<SandboxCreate>`), the SDK's dispatch table, the kit, the
+//! golden files and the required/optional lists all derive from these.
 
-pub const INITIALIZE: &str = "initialize";
-pub const INITIALIZED: &str = "initialized";
-pub const SHUTDOWN: &str = "shutdown";
-pub const EXIT: &str = "exit";
-pub const SANDBOX_CREATE: &str = "sandbox/create";
-pub const SANDBOX_GET: &str = "sandbox/get";
-pub const SANDBOX_LIST: &str = "sandbox/list";
-pub const SANDBOX_DESTROY: &str = "sandbox/destroy";
-pub const SANDBOX_EXTEND_TTL: &str = "sandbox/extend_ttl";
-pub const SANDBOX_SNAPSHOT: &str = "sandbox/snapshot";
-pub const SANDBOX_RESTORE: &str = "sandbox/restore";
-pub const SNAPSHOT_LIST: &str = "snapshot/list";
-pub const SNAPSHOT_DELETE: &str = "snapshot/delete";
-pub const SANDBOX_EXEC: &str = "sandbox/exec";
-pub const COST_ESTIMATE: &str = "cost/estimate";
-pub const HOST_HEALTH: &str = "host/health";
-/// Since 1.1.
-pub const PROFILE_CHECK: &str = "profile/check";
-/// Since 1.1.
-pub const HOST_DOCTOR: &str = "host/doctor";
+use crate::messages::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-pub const PROGRESS: &str = "$/progress";
-pub const LOG: &str = "$/log";
-pub const CANCEL_REQUEST: &str = "$/cancelRequest";
-
-/// Methods every extension answers.
-pub const REQUIRED: [&str; 6] = [
-    INITIALIZE,
-    SHUTDOWN,
-    SANDBOX_CREATE,
-    SANDBOX_GET,
-    SANDBOX_LIST,
-    SANDBOX_DESTROY,
-];
-
-/// Methods an extension answers only when it lists them in `capabilities.methods`.
-pub const OPTIONAL: [&str; 10] = [
-    SANDBOX_EXTEND_TTL,
-    SANDBOX_SNAPSHOT,
-    SANDBOX_RESTORE,
-    SNAPSHOT_LIST,
-    SNAPSHOT_DELETE,
-    SANDBOX_EXEC,
-    COST_ESTIMATE,
-    HOST_HEALTH,
-    PROFILE_CHECK,
-    HOST_DOCTOR,
-];
-
-/// Methods that change a sandbox; the host never runs two of them for one id at once.
-pub const MUTATING: [&str; 4] = [
-    SANDBOX_CREATE,
-    SANDBOX_DESTROY,
-    SANDBOX_EXTEND_TTL,
-    SANDBOX_RESTORE,
-];
-
-pub fn is_required(method: &str) -> bool {
-    REQUIRED.contains(&method)
+/// Whether every extension answers a method, or only one that lists it in
+/// `capabilities.methods`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Required,
+    Optional,
 }
 
-pub fn is_optional(method: &str) -> bool {
-    OPTIONAL.contains(&method)
+/// Which of the host's configured deadlines bounds a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// Spawn to `initialize` answered.
+    Handshake,
+    /// Most calls.
+    Call,
+    /// Work that builds a sandbox or an image of one.
+    Create,
+    Destroy,
+}
+
+/// What a request is, apart from its types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    pub name: &'static str,
+    pub presence: Presence,
+    /// The params carry a `sandbox_id` that must be present and well formed.
+    pub takes_sandbox_id: bool,
+    /// It changes a sandbox: the host never runs two for one id at once.
+    pub mutates: bool,
+    pub deadline: Deadline,
+    /// The protocol minor version (of major 1) that added it.
+    pub since_minor: u32,
+}
+
+/// One request of the protocol.
+pub trait Request {
+    const INFO: MethodInfo;
+    const METHOD: &'static str = Self::INFO.name;
+    type Params: Serialize + DeserializeOwned + Send + Sync + 'static;
+    type Result: Serialize + DeserializeOwned + Send + 'static;
+}
+
+/// One notification of the protocol (no answer is sent).
+pub trait Notification {
+    const METHOD: &'static str;
+    type Params: Serialize + DeserializeOwned + Send + 'static;
+}
+
+/// Params of a method that takes none: `{}` on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct NoParams {}
+
+macro_rules! requests {
+    ($(
+        $(#[$doc:meta])*
+        $ty:ident = $name:literal: $params:ty => $result:ty,
+            $presence:ident, sandbox_id: $sid:literal, mutates: $mutates:literal,
+            deadline: $deadline:ident, since_minor: $since:literal;
+    )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub enum $ty {}
+
+            impl $ty {
+                /// The method's name on the wire.
+                pub const METHOD: &'static str = $name;
+            }
+
+            impl Request for $ty {
+                const INFO: MethodInfo = MethodInfo {
+                    name: $name,
+                    presence: Presence::$presence,
+                    takes_sandbox_id: $sid,
+                    mutates: $mutates,
+                    deadline: Deadline::$deadline,
+                    since_minor: $since,
+                };
+                type Params = $params;
+                type Result = $result;
+            }
+        )*
+
+        /// Every request, in the order of `docs/protocol.md`.
+        pub const ALL: &[MethodInfo] = &[$(<$ty as Request>::INFO),*];
+    };
+}
+
+requests! {
+    /// The handshake: versions, options, capabilities.
+    Initialize = "initialize": InitializeParams => InitializeResult,
+        Required, sandbox_id: false, mutates: false, deadline: Handshake, since_minor: 0;
+    /// Finish in-flight calls, then answer; `exit` follows. The result is
+    /// ignored (the SDK answers `null`).
+    Shutdown = "shutdown": NoParams => Value,
+        Required, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    SandboxCreate = "sandbox/create": CreateParams => Sandbox,
+        Required, sandbox_id: true, mutates: true, deadline: Create, since_minor: 0;
+    SandboxGet = "sandbox/get": GetParams => Sandbox,
+        Required, sandbox_id: true, mutates: false, deadline: Call, since_minor: 0;
+    SandboxList = "sandbox/list": ListParams => ListResult,
+        Required, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    SandboxDestroy = "sandbox/destroy": DestroyParams => DestroyResult,
+        Required, sandbox_id: true, mutates: true, deadline: Destroy, since_minor: 0;
+    SandboxExtendTtl = "sandbox/extend_ttl": ExtendTtlParams => Sandbox,
+        Optional, sandbox_id: true, mutates: true, deadline: Call, since_minor: 0;
+    SandboxSnapshot = "sandbox/snapshot": SnapshotParams => Snapshot,
+        Optional, sandbox_id: true, mutates: false, deadline: Create, since_minor: 0;
+    SandboxRestore = "sandbox/restore": RestoreParams => Sandbox,
+        Optional, sandbox_id: false, mutates: true, deadline: Create, since_minor: 0;
+    SnapshotList = "snapshot/list": SnapshotListParams => SnapshotListResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    SnapshotDelete = "snapshot/delete": SnapshotDeleteParams => SnapshotDeleteResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    SandboxExec = "sandbox/exec": ExecParams => ExecResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 0;
+    CostEstimate = "cost/estimate": CostEstimateParams => crate::messages::CostEstimate,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    HostHealth = "host/health": HostHealthParams => HostHealthResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 0;
+    /// Reviews a profile against the extension's containment policy.
+    ProfileCheck = "profile/check": ProfileCheckParams => ProfileCheckResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 1;
+    /// Checks hosts for what the backend needs, with the fix of each failure.
+    HostDoctor = "host/doctor": HostDoctorParams => HostDoctorResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 1;
+}
+
+macro_rules! notifications {
+    ($($(#[$doc:meta])* $ty:ident = $name:literal: $params:ty;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub enum $ty {}
+
+            impl $ty {
+                /// The notification's name on the wire.
+                pub const METHOD: &'static str = $name;
+            }
+
+            impl Notification for $ty {
+                const METHOD: &'static str = $name;
+                type Params = $params;
+            }
+        )*
+
+        /// Every notification's name.
+        pub const NOTIFICATIONS: &[&str] = &[$(<$ty as Notification>::METHOD),*];
+    };
+}
+
+notifications! {
+    /// Host to extension, after a successful `initialize`.
+    Initialized = "initialized": NoParams;
+    /// Host to extension, after `shutdown` was answered: exit now.
+    Exit = "exit": NoParams;
+    /// Extension to host: how far a call with a `progress_token` is.
+    Progress = "$/progress": ProgressParams;
+    /// Extension to host: a log line for the host's log.
+    Log = "$/log": LogParams;
+    /// Host to extension: stop the call with this id.
+    CancelRequest = "$/cancelRequest": CancelParams;
+}
+
+/// The definition of the request named `name`.
+pub fn info(name: &str) -> Option<&'static MethodInfo> {
+    ALL.iter().find(|m| m.name == name)
+}
+
+/// Names of the methods every extension answers.
+pub fn required() -> impl Iterator<Item = &'static str> {
+    ALL.iter()
+        .filter(|m| m.presence == Presence::Required)
+        .map(|m| m.name)
+}
+
+/// Names of the methods an extension answers only when it lists them.
+pub fn optional() -> impl Iterator<Item = &'static str> {
+    ALL.iter()
+        .filter(|m| m.presence == Presence::Optional)
+        .map(|m| m.name)
+}
+
+pub fn is_required(name: &str) -> bool {
+    info(name).is_some_and(|m| m.presence == Presence::Required)
+}
+
+pub fn is_optional(name: &str) -> bool {
+    info(name).is_some_and(|m| m.presence == Presence::Optional)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_versions_not_from_the_future() {
+        let mut names: Vec<&str> = ALL.iter().map(|m| m.name).collect();
+        names.extend(NOTIFICATIONS);
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count, "a method name is defined twice");
+        for m in ALL {
+            assert!(
+                m.since_minor <= crate::PROTOCOL_VERSION.minor,
+                "{} is from 1.{}",
+                m.name,
+                m.since_minor
+            );
+        }
+    }
+
+    #[test]
+    fn the_lists_split_every_method_once() {
+        assert_eq!(required().count() + optional().count(), ALL.len());
+        assert_eq!(
+            required().collect::<Vec<_>>(),
+            [
+                "initialize",
+                "shutdown",
+                "sandbox/create",
+                "sandbox/get",
+                "sandbox/list",
+                "sandbox/destroy"
+            ]
+        );
+        assert!(is_optional(SandboxExec::METHOD) && !is_required(SandboxExec::METHOD));
+        assert!(!is_optional("sandbox/frobnicate") && !is_required("sandbox/frobnicate"));
+    }
 }

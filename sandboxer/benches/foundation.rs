@@ -84,6 +84,7 @@ async fn round_trips(n: usize, state: &std::path::Path) -> Vec<Duration> {
             id: "profile.bench".into(),
             version: "1".into(),
             spec: json!({ "rate_per_hour": 0.5 }),
+            ..Default::default()
         },
         resources: Resources::default(),
         duration_s: 3600,
@@ -91,7 +92,7 @@ async fn round_trips(n: usize, state: &std::path::Path) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        let _: CostEstimate = client.call(m::COST_ESTIMATE, &estimate).await.unwrap();
+        let _: CostEstimate = client.request::<m::CostEstimate>(&estimate).await.unwrap();
         samples.push(started.elapsed());
     }
     client.shutdown().await.unwrap();

@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use crate::context::{Ctx, expect_error};
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -66,7 +67,7 @@ fn run(ctx: &mut Ctx) {
         .map(|id| {
             (
                 json!(format!("create-{id}")),
-                "sandbox/create",
+                methods::SandboxCreate::METHOD,
                 ctx.create_params(id, &[]),
             )
         })
@@ -91,9 +92,13 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let unknown = format!("{}-unknown", ctx.prefix);
     let requests = vec![
-        (json!("p-1"), "sandbox/list", json!({})),
-        (json!("p-2"), "sandbox/get", json!({"sandbox_id": unknown})),
-        (json!(3003), "sandbox/list", json!({})),
+        (json!("p-1"), methods::SandboxList::METHOD, json!({})),
+        (
+            json!("p-2"),
+            methods::SandboxGet::METHOD,
+            json!({"sandbox_id": unknown}),
+        ),
+        (json!(3003), methods::SandboxList::METHOD, json!({})),
         (json!("p-4"), "conformance/unknown", json!({})),
     ];
     let outcome =
@@ -121,8 +126,12 @@ fn run(ctx: &mut Ctx) {
     let id = ctx.new_id();
     let params = ctx.create_params(&id, &[]);
     let requests = vec![
-        (json!("race-a"), "sandbox/create", params.clone()),
-        (json!("race-b"), "sandbox/create", params),
+        (
+            json!("race-a"),
+            methods::SandboxCreate::METHOD,
+            params.clone(),
+        ),
+        (json!("race-b"), methods::SandboxCreate::METHOD, params),
     ];
     let outcome = pipelined(&mut peer, requests, ctx.create_timeout()).and_then(|answers| {
         let results: Vec<&Value> = answers
@@ -139,7 +148,10 @@ fn run(ctx: &mut Ctx) {
         {
             return Err(format!("two different sandboxes for one id: {results:?}"));
         }
-        let list = peer.ok("sandbox/list", json!({"labels": {"sandboxer.id": id}}))?;
+        let list = peer.ok(
+            methods::SandboxList::METHOD,
+            json!({"labels": {"sandboxer.id": id}}),
+        )?;
         let count = list["sandboxes"].as_array().map_or(0, Vec::len);
         if count == 1 {
             Ok(())
@@ -158,12 +170,12 @@ fn run(ctx: &mut Ctx) {
     let requests = vec![
         (
             json!("destroy-a"),
-            "sandbox/destroy",
+            methods::SandboxDestroy::METHOD,
             json!({"sandbox_id": id}),
         ),
         (
             json!("destroy-b"),
-            "sandbox/destroy",
+            methods::SandboxDestroy::METHOD,
             json!({"sandbox_id": id}),
         ),
     ];
@@ -173,12 +185,12 @@ fn run(ctx: &mut Ctx) {
                 return Err(format!("a racing destroy answered {a}"));
             }
         }
-        peer.request("sandbox/get", json!({"sandbox_id": id}))
+        peer.request(methods::SandboxGet::METHOD, json!({"sandbox_id": id}))
             .and_then(|a| expect_error(&a, 1001))
     });
     ctx.record("concurrency.racing-destroys", Some(&peer), started, outcome);
 
     for id in &ids {
-        let _ = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+        let _ = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
     }
 }

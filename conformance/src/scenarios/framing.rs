@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use crate::context::{Ctx, expect_error};
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ fn run(ctx: &mut Ctx) {
     ] {
         let started = Instant::now();
         let outcome = peer
-            .request_with_id(request_id.clone(), "sandbox/list", json!({}))
+            .request_with_id(request_id.clone(), methods::SandboxList::METHOD, json!({}))
             .map(|_| ());
         ctx.record(id, Some(&peer), started, outcome);
     }
@@ -70,7 +71,7 @@ fn run(ctx: &mut Ctx) {
     });
     ctx.record("framing.malformed-json", Some(&peer), started, outcome);
     let started = Instant::now();
-    let outcome = peer.ok("sandbox/list", json!({})).map(|_| ());
+    let outcome = peer.ok(methods::SandboxList::METHOD, json!({})).map(|_| ());
     ctx.record(
         "framing.alive-after-malformed",
         Some(&peer),
@@ -85,7 +86,10 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let outcome = raw_exchange(
         &mut peer,
-        r#"{"jsonrpc":"1.0","id":42,"method":"sandbox/list","params":{}}"#,
+        &format!(
+            r#"{{"jsonrpc":"1.0","id":42,"method":"{}","params":{{}}}}"#,
+            methods::SandboxList::METHOD
+        ),
         t,
     )
     .and_then(|a| expect_error(&a, -32600));
@@ -99,7 +103,10 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let outcome = raw_exchange(
         &mut peer,
-        r#"[{"jsonrpc":"2.0","id":43,"method":"sandbox/list","params":{}}]"#,
+        &format!(
+            r#"[{{"jsonrpc":"2.0","id":43,"method":"{}","params":{{}}}}]"#,
+            methods::SandboxList::METHOD
+        ),
         t,
     )
     .and_then(|a| {
@@ -109,7 +116,7 @@ fn run(ctx: &mut Ctx) {
             Err(format!("a batch was answered with {a}"))
         }
     })
-    .and_then(|_| peer.ok("sandbox/list", json!({})).map(|_| ()));
+    .and_then(|_| peer.ok(methods::SandboxList::METHOD, json!({})).map(|_| ()));
     ctx.record("framing.batch-refused", Some(&peer), started, outcome);
 
     let started = Instant::now();
@@ -119,14 +126,20 @@ fn run(ctx: &mut Ctx) {
     ctx.record("framing.unknown-method", Some(&peer), started, outcome);
     let started = Instant::now();
     let outcome = peer
-        .request("sandbox/list", json!({"labels": "not a mapping"}))
+        .request(
+            methods::SandboxList::METHOD,
+            json!({"labels": "not a mapping"}),
+        )
         .and_then(|a| expect_error(&a, -32602));
     ctx.record("framing.bad-params", Some(&peer), started, outcome);
 
     let started = Instant::now();
     let big = "x".repeat(1 << 20);
     let outcome = peer
-        .ok("sandbox/list", json!({"labels": {"conformance.big": big}}))
+        .ok(
+            methods::SandboxList::METHOD,
+            json!({"labels": {"conformance.big": big}}),
+        )
         .and_then(|r| {
             if r["sandboxes"].is_array() {
                 Ok(())
@@ -138,7 +151,7 @@ fn run(ctx: &mut Ctx) {
 
     let started = Instant::now();
     peer.notify("$/conformance-unknown", json!({"x": 1}));
-    let outcome = peer.ok("sandbox/list", json!({})).map(|_| ());
+    let outcome = peer.ok(methods::SandboxList::METHOD, json!({})).map(|_| ());
     ctx.record(
         "framing.unknown-notification-ignored",
         Some(&peer),

@@ -65,7 +65,7 @@ fn run(ctx: &mut Ctx) {
     match ctx.raw_peer() {
         Ok(mut peer) => {
             let outcome = peer
-                .request("sandbox/list", json!({}))
+                .request(methods::SandboxList::METHOD, json!({}))
                 .and_then(|a| expect_error(&a, -32002));
             ctx.record("handshake.not-initialized", Some(&peer), started, outcome);
         }
@@ -80,8 +80,11 @@ fn run(ctx: &mut Ctx) {
             return ctx.fail_all(&SCENARIO.checks[1..], None, &e);
         }
     };
-    let result = peer.ok("initialize", init_params(ctx, "1.0", json!([])));
-    peer.notify("initialized", json!({}));
+    let result = peer.ok(
+        methods::Initialize::METHOD,
+        init_params(ctx, "1.0", json!([])),
+    );
+    peer.notify(methods::Initialized::METHOD, json!({}));
     let result = match result {
         Ok(r) => r,
         Err(e) => return ctx.fail_all(&SCENARIO.checks[1..], Some(&peer), &e),
@@ -108,9 +111,7 @@ fn run(ctx: &mut Ctx) {
                 .collect()
         })
         .unwrap_or_default();
-    let missing: Vec<&str> = methods::REQUIRED
-        .iter()
-        .copied()
+    let missing: Vec<&str> = methods::required()
         .filter(|m| !listed.iter().any(|l| l == m))
         .collect();
     let outcome = if missing.is_empty() {
@@ -127,14 +128,20 @@ fn run(ctx: &mut Ctx) {
 
     let started = Instant::now();
     let outcome = peer
-        .request("initialize", init_params(ctx, "1.0", json!([])))
+        .request(
+            methods::Initialize::METHOD,
+            init_params(ctx, "1.0", json!([])),
+        )
         .and_then(|a| expect_error(&a, -32600));
     ctx.record("handshake.second-initialize", Some(&peer), started, outcome);
 
     let started = Instant::now();
     let mut problems = vec![];
     for method in &listed {
-        if matches!(method.as_str(), "initialize" | "shutdown") {
+        if matches!(
+            method.as_str(),
+            methods::Initialize::METHOD | methods::Shutdown::METHOD
+        ) {
             continue;
         }
         // Empty params: any answer will do but "method not found".
@@ -163,10 +170,7 @@ fn run(ctx: &mut Ctx) {
 
     let started = Instant::now();
     let mut problems = vec![];
-    for method in methods::OPTIONAL
-        .iter()
-        .filter(|m| !listed.iter().any(|l| l == *m))
-    {
+    for method in methods::optional().filter(|m| !listed.iter().any(|l| l == m)) {
         match peer.request(
             method,
             json!({"sandbox_id": format!("{}-probe", ctx.prefix)}),
@@ -207,7 +211,10 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     match ctx.raw_peer() {
         Ok(mut peer) => {
-            let answer = peer.request("initialize", init_params(ctx, "2.0", json!([])));
+            let answer = peer.request(
+                methods::Initialize::METHOD,
+                init_params(ctx, "2.0", json!([])),
+            );
             let outcome = answer.clone().and_then(|a| {
                 expect_error(&a, -32602)?;
                 match a["error"]["data"]["supported"].as_array() {
@@ -250,7 +257,10 @@ fn run(ctx: &mut Ctx) {
         match ctx.raw_peer() {
             Ok(mut peer) => {
                 let outcome = peer
-                    .ok("initialize", init_params(ctx, version, features))
+                    .ok(
+                        methods::Initialize::METHOD,
+                        init_params(ctx, version, features),
+                    )
                     .map(|_| ());
                 ctx.record(id, Some(&peer), started, outcome);
             }

@@ -3,6 +3,7 @@
 use super::Scenario;
 use crate::context::Ctx;
 use crate::peer::Peer;
+use sandboxer_ext_protocol::methods;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -72,7 +73,7 @@ fn run(ctx: &mut Ctx) {
             );
             let started = Instant::now();
             let answer = peer.request_within(
-                "initialize",
+                methods::Initialize::METHOD,
                 json!({"protocol_version": "1.0", "host": {"name": "sandboxer-conformance", "version": "0"},
                        "options": ctx.params.options}),
                 ctx.timeout(Duration::from_secs(10)),

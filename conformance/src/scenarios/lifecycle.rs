@@ -3,6 +3,7 @@
 use super::Scenario;
 use crate::context::{Ctx, RUN_LABEL, expect_error};
 use crate::peer::Peer;
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -42,14 +43,15 @@ const STATES: [&str; 4] = ["provisioning", "ready", "stopped", "failed"];
 /// Creates a sandbox and waits until it is ready; returns the last report.
 pub fn create_ready(ctx: &Ctx, peer: &mut Peer, params: Value) -> Result<Value, String> {
     let id = params["sandbox_id"].clone();
-    let mut sandbox = match peer.request_within("sandbox/create", params, ctx.create_timeout())? {
-        a if a.get("result").is_some() => a["result"].clone(),
-        a => return Err(format!("create failed: {a}")),
-    };
+    let mut sandbox =
+        match peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout())? {
+            a if a.get("result").is_some() => a["result"].clone(),
+            a => return Err(format!("create failed: {a}")),
+        };
     let deadline = Instant::now() + ctx.create_timeout();
     while sandbox["state"] == "provisioning" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
-        sandbox = peer.ok("sandbox/get", json!({"sandbox_id": id}))?;
+        sandbox = peer.ok(methods::SandboxGet::METHOD, json!({"sandbox_id": id}))?;
     }
     Ok(sandbox)
 }
@@ -91,7 +93,7 @@ fn endpoints_ok(s: &Value) -> Result<(), String> {
 }
 
 fn listed(peer: &mut Peer, labels: Value, id: &str) -> Result<Option<Value>, String> {
-    let list = peer.ok("sandbox/list", json!({ "labels": labels }))?;
+    let list = peer.ok(methods::SandboxList::METHOD, json!({ "labels": labels }))?;
     let sandboxes = list["sandboxes"]
         .as_array()
         .ok_or_else(|| format!("no sandboxes array: {list}"))?;
@@ -106,11 +108,14 @@ fn run(ctx: &mut Ctx) {
     let id = ctx.new_id();
     let params = ctx.create_params(&id, &[("conformance.kept", "yes")]);
     let started = Instant::now();
-    let created = match peer.request_within("sandbox/create", params, ctx.create_timeout()) {
-        Ok(a) if a.get("result").is_some() => a["result"].clone(),
-        Ok(a) => return ctx.fail_all(SCENARIO.checks, Some(&peer), &format!("create failed: {a}")),
-        Err(e) => return ctx.fail_all(SCENARIO.checks, Some(&peer), &e),
-    };
+    let created =
+        match peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout()) {
+            Ok(a) if a.get("result").is_some() => a["result"].clone(),
+            Ok(a) => {
+                return ctx.fail_all(SCENARIO.checks, Some(&peer), &format!("create failed: {a}"));
+            }
+            Err(e) => return ctx.fail_all(SCENARIO.checks, Some(&peer), &e),
+        };
     ctx.record(
         "lifecycle.create-result",
         Some(&peer),
@@ -144,7 +149,7 @@ fn run(ctx: &mut Ctx) {
     while state == "provisioning" && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(500));
         state = peer
-            .ok("sandbox/get", json!({"sandbox_id": id}))
+            .ok(methods::SandboxGet::METHOD, json!({"sandbox_id": id}))
             .map(|s| s["state"].clone())
             .unwrap_or(Value::Null);
     }
@@ -156,7 +161,7 @@ fn run(ctx: &mut Ctx) {
     ctx.record("lifecycle.reaches-ready", Some(&peer), started, ready);
 
     let started = Instant::now();
-    let get = peer.ok("sandbox/get", json!({"sandbox_id": id}));
+    let get = peer.ok(methods::SandboxGet::METHOD, json!({"sandbox_id": id}));
     let outcome = get.clone().and_then(|s| {
         sandbox_fields(&s, &id)?;
         if s["labels"]["sandboxer.id"] == id.as_str() && s["backend_ref"] == created["backend_ref"]
@@ -170,7 +175,7 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let outcome = peer
         .ok(
-            "sandbox/get",
+            methods::SandboxGet::METHOD,
             json!({"sandbox_id": id, "backend_ref": created["backend_ref"]}),
         )
         .and_then(|s| {
@@ -215,7 +220,7 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let outcome = peer
         .ok(
-            "sandbox/destroy",
+            methods::SandboxDestroy::METHOD,
             json!({"sandbox_id": id, "backend_ref": created["backend_ref"]}),
         )
         .and_then(|r| {
@@ -228,7 +233,7 @@ fn run(ctx: &mut Ctx) {
     ctx.record("lifecycle.destroy", Some(&peer), started, outcome);
     let started = Instant::now();
     let outcome = peer
-        .request("sandbox/get", json!({"sandbox_id": id}))
+        .request(methods::SandboxGet::METHOD, json!({"sandbox_id": id}))
         .and_then(|a| expect_error(&a, 1001));
     ctx.record("lifecycle.get-after-destroy", Some(&peer), started, outcome);
     let started = Instant::now();
@@ -253,7 +258,7 @@ fn run_idempotency(ctx: &mut Ctx) {
     let outcome = (|| {
         let first = create_ready(ctx, &mut peer, params.clone())?;
         for _ in 0..ctx.repeat {
-            let again = peer.ok("sandbox/create", params.clone())?;
+            let again = peer.ok(methods::SandboxCreate::METHOD, params.clone())?;
             if again["sandbox_id"] != first["sandbox_id"]
                 || again["backend_ref"] != first["backend_ref"]
             {
@@ -262,7 +267,10 @@ fn run_idempotency(ctx: &mut Ctx) {
                 ));
             }
         }
-        let list = peer.ok("sandbox/list", json!({"labels": {"sandboxer.id": id}}))?;
+        let list = peer.ok(
+            methods::SandboxList::METHOD,
+            json!({"labels": {"sandboxer.id": id}}),
+        )?;
         let count = list["sandboxes"].as_array().map_or(0, |a| a.len());
         if count == 1 {
             Ok(())
@@ -276,7 +284,7 @@ fn run_idempotency(ctx: &mut Ctx) {
     let mut other = params.clone();
     other["labels"]["conformance.other"] = json!("params");
     let outcome = peer
-        .request_within("sandbox/create", other, ctx.create_timeout())
+        .request_within(methods::SandboxCreate::METHOD, other, ctx.create_timeout())
         .and_then(|a| expect_error(&a, 1002));
     ctx.record(
         "idempotency.conflicting-create",
@@ -285,18 +293,18 @@ fn run_idempotency(ctx: &mut Ctx) {
         outcome,
     );
 
-    if ctx.advertises("sandbox/snapshot") {
+    if ctx.advertises(methods::SandboxSnapshot::METHOD) {
         let started = Instant::now();
         let outcome = (|| {
             let snap = json!({"sandbox_id": id, "snapshot_name": format!("{}-snap", ctx.prefix)});
-            let a = peer.ok("sandbox/snapshot", snap.clone())?;
+            let a = peer.ok(methods::SandboxSnapshot::METHOD, snap.clone())?;
             let snapshot_id = a["snapshot_id"]
                 .as_str()
                 .ok_or("no snapshot_id")?
                 .to_string();
             ctx.ledger.push(format!("snapshot:{snapshot_id}"));
             for _ in 0..ctx.repeat {
-                let b = peer.ok("sandbox/snapshot", snap.clone())?;
+                let b = peer.ok(methods::SandboxSnapshot::METHOD, snap.clone())?;
                 if b["snapshot_id"] != a["snapshot_id"] {
                     return Err(format!("the same name made another snapshot: {b}"));
                 }
@@ -319,7 +327,7 @@ fn run_idempotency(ctx: &mut Ctx) {
     let started = Instant::now();
     let outcome = (|| {
         for _ in 0..ctx.repeat.max(2) {
-            let r = peer.ok("sandbox/destroy", json!({"sandbox_id": id}))?;
+            let r = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}))?;
             if r["destroyed"] != true {
                 return Err(format!("answered {r}"));
             }
@@ -330,7 +338,10 @@ fn run_idempotency(ctx: &mut Ctx) {
     let started = Instant::now();
     let unknown = format!("{}-never-created", ctx.prefix);
     let outcome = peer
-        .ok("sandbox/destroy", json!({"sandbox_id": unknown}))
+        .ok(
+            methods::SandboxDestroy::METHOD,
+            json!({"sandbox_id": unknown}),
+        )
         .and_then(|r| {
             if r["destroyed"] == true {
                 Ok(())

@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use crate::context::Ctx;
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,9 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 fn progress(n: &[Value]) -> Vec<&Value> {
-    n.iter().filter(|m| m["method"] == "$/progress").collect()
+    n.iter()
+        .filter(|m| m["method"] == methods::Progress::METHOD)
+        .collect()
 }
 
 fn run(ctx: &mut Ctx) {
@@ -32,7 +35,7 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let id = ctx.new_id();
     let answer = peer.request_within(
-        "sandbox/create",
+        methods::SandboxCreate::METHOD,
         ctx.create_params(&id, &[]),
         ctx.create_timeout(),
     );
@@ -52,7 +55,7 @@ fn run(ctx: &mut Ctx) {
         started,
         outcome,
     );
-    let _ = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+    let _ = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
 
     // With a token.
     let started = Instant::now();
@@ -60,7 +63,7 @@ fn run(ctx: &mut Ctx) {
     let token = json!(format!("{}-token", ctx.prefix));
     let mut params = ctx.create_params(&id, &[]);
     params["progress_token"] = token.clone();
-    let answer = peer.request_within("sandbox/create", params, ctx.create_timeout());
+    let answer = peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout());
     let during = peer.drain_notifications();
     let after = peer.collect_for(ctx.timeout(Duration::from_millis(300)));
     let outcome = answer.as_ref().map_err(Clone::clone).and_then(|a| {
@@ -97,18 +100,20 @@ fn run(ctx: &mut Ctx) {
         started,
         outcome,
     );
-    let _ = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+    let _ = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
 
     // Cancel of an unknown id.
     let started = Instant::now();
-    peer.notify("$/cancelRequest", json!({"id": 987_654_321}));
-    let outcome = peer.ok("sandbox/list", json!({})).and_then(|_| {
-        let stray = peer.collect_for(Duration::from_millis(100));
-        match stray.iter().find(|m| m.get("id").is_some()) {
-            Some(m) => Err(format!("an answer nobody asked for: {m}")),
-            None => Ok(()),
-        }
-    });
+    peer.notify(methods::CancelRequest::METHOD, json!({"id": 987_654_321}));
+    let outcome = peer
+        .ok(methods::SandboxList::METHOD, json!({}))
+        .and_then(|_| {
+            let stray = peer.collect_for(Duration::from_millis(100));
+            match stray.iter().find(|m| m.get("id").is_some()) {
+                Some(m) => Err(format!("an answer nobody asked for: {m}")),
+                None => Ok(()),
+            }
+        });
     ctx.record(
         "notifications.cancel-unknown-ignored",
         Some(&peer),
@@ -121,10 +126,10 @@ fn run(ctx: &mut Ctx) {
     let id = ctx.new_id();
     let request_id = json!(format!("{}-cancel-me", ctx.prefix));
     peer.send(
-        &json!({"jsonrpc": "2.0", "id": request_id, "method": "sandbox/create",
+        &json!({"jsonrpc": "2.0", "id": request_id, "method": methods::SandboxCreate::METHOD,
                       "params": ctx.create_params(&id, &[])}),
     );
-    peer.notify("$/cancelRequest", json!({"id": request_id}));
+    peer.notify(methods::CancelRequest::METHOD, json!({"id": request_id}));
     let grace = ctx.timeout(Duration::from_secs(2));
     let deadline = Instant::now() + grace + Duration::from_millis(500);
     let mut outcome = Err(format!(
@@ -161,7 +166,7 @@ fn run(ctx: &mut Ctx) {
     let bad = peer
         .notifications
         .iter()
-        .filter(|m| m["method"] == "$/log")
+        .filter(|m| m["method"] == methods::Log::METHOD)
         .find(|m| {
             !["debug", "info", "warning", "error"]
                 .contains(&m["params"]["level"].as_str().unwrap_or(""))

@@ -3,6 +3,7 @@
 use super::Scenario;
 use super::lifecycle::create_ready;
 use crate::context::{Ctx, expect_error, rfc3339_in};
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -55,13 +56,13 @@ fn run(ctx: &mut Ctx) {
         }
     };
 
-    if ctx.advertises("cost/estimate") {
-        let params = json!({"profile": ctx.params.profile, "resources": ctx.params.resources, "duration_s": 3600});
+    if ctx.advertises(methods::CostEstimate::METHOD) {
+        let params = json!({"profile": ctx.profile(), "resources": ctx.params.resources, "duration_s": 3600});
         let started = Instant::now();
-        let before = peer.ok("sandbox/list", json!({}));
-        let first = peer.ok("cost/estimate", params.clone());
-        let second = peer.ok("cost/estimate", params);
-        let after = peer.ok("sandbox/list", json!({}));
+        let before = peer.ok(methods::SandboxList::METHOD, json!({}));
+        let first = peer.ok(methods::CostEstimate::METHOD, params.clone());
+        let second = peer.ok(methods::CostEstimate::METHOD, params);
+        let after = peer.ok(methods::SandboxList::METHOD, json!({}));
         let shape = first.clone().and_then(|e| {
             let ok = e["currency"].is_string()
                 && e["amount"].as_f64().is_some_and(|a| a >= 0.0)
@@ -97,28 +98,33 @@ fn run(ctx: &mut Ctx) {
         );
     }
 
-    if ctx.advertises("host/health") {
+    if ctx.advertises(methods::HostHealth::METHOD) {
         let started = Instant::now();
-        let outcome = peer.ok("host/health", json!({})).and_then(|h| {
-            let hosts = h["hosts"]
-                .as_array()
-                .ok_or(format!("no hosts array: {h}"))?;
-            match hosts
-                .iter()
-                .find(|x| !x["host"].is_string() || !x["reachable"].is_boolean())
-            {
-                Some(bad) => Err(format!("malformed host {bad}")),
-                None => Ok(()),
-            }
-        });
+        let outcome = peer
+            .ok(methods::HostHealth::METHOD, json!({}))
+            .and_then(|h| {
+                let hosts = h["hosts"]
+                    .as_array()
+                    .ok_or(format!("no hosts array: {h}"))?;
+                match hosts
+                    .iter()
+                    .find(|x| !x["host"].is_string() || !x["reachable"].is_boolean())
+                {
+                    Some(bad) => Err(format!("malformed host {bad}")),
+                    None => Ok(()),
+                }
+            });
         ctx.record("optional.host-health-shape", Some(&peer), started, outcome);
     }
 
-    if ctx.advertises("profile/check") {
+    if ctx.advertises(methods::ProfileCheck::METHOD) {
         let started = Instant::now();
-        let before = peer.ok("sandbox/list", json!({}));
+        let before = peer.ok(methods::SandboxList::METHOD, json!({}));
         let outcome = peer
-            .ok("profile/check", json!({"profile": ctx.params.profile}))
+            .ok(
+                methods::ProfileCheck::METHOD,
+                json!({"profile": ctx.profile()}),
+            )
             .and_then(|r| {
                 let findings_ok = |key: &str| {
                     r.get(key).is_none_or(|f| {
@@ -134,11 +140,13 @@ fn run(ctx: &mut Ctx) {
                     Err(format!("malformed findings: {r}"))
                 }
             })
-            .and_then(|()| match (before, peer.ok("sandbox/list", json!({}))) {
-                (Ok(a), Ok(b)) if a == b => Ok(()),
-                (Ok(a), Ok(b)) => Err(format!("list changed: {a} then {b}")),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            });
+            .and_then(
+                |()| match (before, peer.ok(methods::SandboxList::METHOD, json!({}))) {
+                    (Ok(a), Ok(b)) if a == b => Ok(()),
+                    (Ok(a), Ok(b)) => Err(format!("list changed: {a} then {b}")),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                },
+            );
         ctx.record(
             "optional.profile-check-shape",
             Some(&peer),
@@ -147,12 +155,12 @@ fn run(ctx: &mut Ctx) {
         );
     }
 
-    if ctx.advertises("host/doctor") {
+    if ctx.advertises(methods::HostDoctor::METHOD) {
         let started = Instant::now();
         let outcome = peer
             .request_within(
-                "host/doctor",
-                json!({"profiles": [ctx.params.profile]}),
+                methods::HostDoctor::METHOD,
+                json!({"profiles": [ctx.profile()]}),
                 ctx.create_timeout(),
             )
             .and_then(|a| {
@@ -183,10 +191,10 @@ fn run(ctx: &mut Ctx) {
     }
 
     let needs_sandbox = [
-        "sandbox/extend_ttl",
-        "sandbox/exec",
-        "sandbox/snapshot",
-        "sandbox/restore",
+        methods::SandboxExtendTtl::METHOD,
+        methods::SandboxExec::METHOD,
+        methods::SandboxSnapshot::METHOD,
+        methods::SandboxRestore::METHOD,
     ]
     .iter()
     .any(|m| ctx.advertises(m));
@@ -214,11 +222,11 @@ fn run(ctx: &mut Ctx) {
         return ctx.fail_all(&ids, Some(&peer), &format!("create failed: {e}"));
     }
 
-    if ctx.advertises("sandbox/extend_ttl") {
+    if ctx.advertises(methods::SandboxExtendTtl::METHOD) {
         let started = Instant::now();
         let outcome = peer
             .ok(
-                "sandbox/extend_ttl",
+                methods::SandboxExtendTtl::METHOD,
                 json!({"sandbox_id": id, "expires_at": rfc3339_in(Duration::from_secs(7200))}),
             )
             .and_then(|s| {
@@ -231,14 +239,14 @@ fn run(ctx: &mut Ctx) {
         ctx.record("optional.extend-ttl", Some(&peer), started, outcome);
     }
 
-    if ctx.advertises("sandbox/exec") {
+    if ctx.advertises(methods::SandboxExec::METHOD) {
         let marker = format!("{}-marker", ctx.prefix);
         let mut argv = ctx.params.exec_echo.clone();
         argv.push(marker.clone());
         let started = Instant::now();
         let outcome = peer
             .ok(
-                "sandbox/exec",
+                methods::SandboxExec::METHOD,
                 json!({"sandbox_id": id, "argv": argv, "timeout_s": 60}),
             )
             .and_then(|r| {
@@ -256,7 +264,7 @@ fn run(ctx: &mut Ctx) {
         let argv = ctx.params.exec_exit3.clone();
         let outcome = peer
             .ok(
-                "sandbox/exec",
+                methods::SandboxExec::METHOD,
                 json!({"sandbox_id": id, "argv": argv, "timeout_s": 60}),
             )
             .and_then(|r| {
@@ -269,12 +277,14 @@ fn run(ctx: &mut Ctx) {
         ctx.record("optional.exec-exit-code", Some(&peer), started, outcome);
     }
 
-    if ctx.advertises("sandbox/snapshot") && ctx.advertises("sandbox/restore") {
+    if ctx.advertises(methods::SandboxSnapshot::METHOD)
+        && ctx.advertises(methods::SandboxRestore::METHOD)
+    {
         let started = Instant::now();
         let restored_id = ctx.new_id();
         let outcome = (|| {
             let snap = peer.ok(
-                "sandbox/snapshot",
+                methods::SandboxSnapshot::METHOD,
                 json!({"sandbox_id": id, "snapshot_name": format!("{}-restore", ctx.prefix)}),
             )?;
             let snapshot_id = snap["snapshot_id"]
@@ -284,7 +294,11 @@ fn run(ctx: &mut Ctx) {
             ctx.ledger.push(format!("snapshot:{snapshot_id}"));
             let mut restore = ctx.create_params(&restored_id, &[]);
             restore["snapshot_id"] = json!(snapshot_id);
-            let answer = peer.request_within("sandbox/restore", restore, ctx.create_timeout())?;
+            let answer = peer.request_within(
+                methods::SandboxRestore::METHOD,
+                restore,
+                ctx.create_timeout(),
+            )?;
             let restored = answer
                 .get("result")
                 .cloned()
@@ -307,7 +321,11 @@ fn run(ctx: &mut Ctx) {
         let mut restore = ctx.create_params(&missing_id, &[]);
         restore["snapshot_id"] = json!(format!("{}-missing-snapshot", ctx.prefix));
         let outcome = peer
-            .request_within("sandbox/restore", restore, ctx.create_timeout())
+            .request_within(
+                methods::SandboxRestore::METHOD,
+                restore,
+                ctx.create_timeout(),
+            )
             .and_then(|a| expect_error(&a, 1001));
         ctx.record(
             "optional.restore-missing-snapshot",
@@ -316,7 +334,9 @@ fn run(ctx: &mut Ctx) {
             outcome,
         );
 
-        if ctx.advertises("snapshot/list") && ctx.advertises("snapshot/delete") {
+        if ctx.advertises(methods::SnapshotList::METHOD)
+            && ctx.advertises(methods::SnapshotDelete::METHOD)
+        {
             let started = Instant::now();
             let outcome = (|| {
                 let snapshot_id = snapshot_id.ok_or("no snapshot to list")?;
@@ -325,13 +345,16 @@ fn run(ctx: &mut Ctx) {
                         .as_array()
                         .is_some_and(|s| s.iter().any(|x| x["snapshot_id"] == snapshot_id.as_str()))
                 };
-                if !has(&peer.ok("snapshot/list", json!({}))?) {
+                if !has(&peer.ok(methods::SnapshotList::METHOD, json!({}))?) {
                     return Err(format!("{snapshot_id} is not listed"));
                 }
                 for _ in 0..2 {
-                    peer.ok("snapshot/delete", json!({"snapshot_id": snapshot_id}))?;
+                    peer.ok(
+                        methods::SnapshotDelete::METHOD,
+                        json!({"snapshot_id": snapshot_id}),
+                    )?;
                 }
-                if has(&peer.ok("snapshot/list", json!({}))?) {
+                if has(&peer.ok(methods::SnapshotList::METHOD, json!({}))?) {
                     return Err(format!("{snapshot_id} is still listed after delete"));
                 }
                 Ok(())
@@ -344,5 +367,5 @@ fn run(ctx: &mut Ctx) {
             );
         }
     }
-    let _ = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+    let _ = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
 }

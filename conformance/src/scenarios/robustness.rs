@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use crate::context::Ctx;
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,12 @@ fn run(ctx: &mut Ctx) {
         Ok(mut peer) => {
             let deadline = ctx.timeout(Duration::from_secs(10));
             let outcome = peer
-                .request_within("shutdown", json!({}), deadline)
+                .request_within(methods::Shutdown::METHOD, json!({}), deadline)
                 .and_then(|a| {
                     if a.get("result") != Some(&Value::Null) {
                         return Err(format!("shutdown answered {a}"));
                     }
-                    peer.notify("exit", json!({}));
+                    peer.notify(methods::Exit::METHOD, json!({}));
                     match peer.wait_exit(two_s) {
                         Some(s) if s.success() => Ok(()),
                         Some(s) => Err(format!("exited with {s}")),

@@ -3,6 +3,7 @@
 use super::Scenario;
 use super::lifecycle::create_ready;
 use crate::context::Ctx;
+use sandboxer_ext_protocol::methods;
 use serde_json::json;
 use std::time::Instant;
 
@@ -38,9 +39,9 @@ fn run(ctx: &mut Ctx) {
         }
     };
     let stdout_during_create = peer.stdout_lines.len();
-    let get = peer.ok("sandbox/get", json!({"sandbox_id": id}));
-    let list = peer.ok("sandbox/list", json!({}));
-    let destroy = peer.ok("sandbox/destroy", json!({"sandbox_id": id}));
+    let get = peer.ok(methods::SandboxGet::METHOD, json!({"sandbox_id": id}));
+    let list = peer.ok(methods::SandboxList::METHOD, json!({}));
+    let destroy = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
 
     let labels = format!(
         "{}{}",

@@ -3,6 +3,7 @@
 use super::Scenario;
 use crate::context::{Ctx, expect_error, expect_invalid_field};
 use sandboxer_ext_protocol::ErrorKind;
+use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -57,7 +58,7 @@ fn run(ctx: &mut Ctx) {
     let started = Instant::now();
     let mut params = ctx.create_params("unused", &[]);
     params.as_object_mut().unwrap().remove("sandbox_id");
-    let answer = peer.request("sandbox/create", params);
+    let answer = peer.request(methods::SandboxCreate::METHOD, params);
     note(&answer);
     let outcome = answer.and_then(|a| expect_invalid_field(&a, "sandbox_id"));
     ctx.record(
@@ -69,7 +70,7 @@ fn run(ctx: &mut Ctx) {
 
     let started = Instant::now();
     let params = ctx.create_params("Not_A-Valid id!", &[]);
-    let answer = peer.request("sandbox/create", params);
+    let answer = peer.request(methods::SandboxCreate::METHOD, params);
     note(&answer);
     let outcome = answer.and_then(|a| expect_invalid_field(&a, "sandbox_id"));
     ctx.record(
@@ -83,7 +84,7 @@ fn run(ctx: &mut Ctx) {
     let id = ctx.new_id();
     let mut params = ctx.create_params(&id, &[]);
     params["profile"]["spec"] = ctx.params.bad_spec.clone();
-    let answer = peer.request_within("sandbox/create", params, ctx.create_timeout());
+    let answer = peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout());
     note(&answer);
     let outcome = answer.and_then(|a| expect_error(&a, 1003));
     ctx.record("validation.bad-spec", Some(&peer), started, outcome);
@@ -92,7 +93,7 @@ fn run(ctx: &mut Ctx) {
     let id = ctx.new_id();
     let mut params = ctx.create_params(&id, &[]);
     params["expires_at"] = json!("sometime tomorrow");
-    let answer = peer.request_within("sandbox/create", params, ctx.create_timeout());
+    let answer = peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout());
     note(&answer);
     let outcome = answer.and_then(|a| expect_invalid_field(&a, "expires_at"));
     ctx.record("validation.bad-expires-at", Some(&peer), started, outcome);
@@ -108,15 +109,15 @@ fn run(ctx: &mut Ctx) {
     unknown_call(
         ctx,
         "validation.unknown-id-get",
-        "sandbox/get",
+        methods::SandboxGet::METHOD,
         json!({"sandbox_id": unknown}),
     );
-    if ctx.advertises("sandbox/exec") {
+    if ctx.advertises(methods::SandboxExec::METHOD) {
         let argv = ctx.params.exec_echo.clone();
         unknown_call(
             ctx,
             "validation.unknown-id-exec",
-            "sandbox/exec",
+            methods::SandboxExec::METHOD,
             json!({"sandbox_id": unknown, "argv": argv}),
         );
     } else {
@@ -125,12 +126,12 @@ fn run(ctx: &mut Ctx) {
             "sandbox/exec is not advertised",
         );
     }
-    if ctx.advertises("sandbox/extend_ttl") {
+    if ctx.advertises(methods::SandboxExtendTtl::METHOD) {
         let until = crate::context::rfc3339_in(std::time::Duration::from_secs(7200));
         unknown_call(
             ctx,
             "validation.unknown-id-extend",
-            "sandbox/extend_ttl",
+            methods::SandboxExtendTtl::METHOD,
             json!({"sandbox_id": unknown, "expires_at": until}),
         );
     } else {

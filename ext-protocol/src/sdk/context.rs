@@ -3,9 +3,9 @@
 //! response) and send `$/log` messages.
 
 use super::outbox::Outbox;
-use crate::framing::notification_line;
+use crate::framing::notification_of;
 use crate::messages::{LogLevel, LogParams, ProgressParams};
-use crate::methods;
+use crate::methods::{Log, Progress};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -61,8 +61,7 @@ impl Context {
             message: message.into(),
             percent,
         };
-        self.outbox
-            .send(notification_line(methods::PROGRESS, Some(&params)));
+        self.outbox.send(notification_of::<Progress>(&params));
     }
 
     /// Sends a `$/log` message to the host.
@@ -71,8 +70,7 @@ impl Context {
             level,
             message: message.into(),
         };
-        self.outbox
-            .send(notification_line(methods::LOG, Some(&params)));
+        self.outbox.send(notification_of::<Log>(&params));
     }
 
     /// Whether the host asked for progress on this request.

@@ -7,11 +7,10 @@ use super::context::{Context, SharedGate, close_gate};
 use super::outbox::Outbox;
 use super::{ExtResult, Extension};
 use crate::errors::{ErrorObject, codes};
-use crate::methods as m;
+use crate::methods::{self as m, Request};
 use crate::names::validate_sandbox_id;
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{Methods, RpcModule};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::future::Future;
@@ -99,26 +98,23 @@ fn progress_token(params: &Params<'_>) -> Option<Value> {
         .cloned()
 }
 
-fn register<E, P, R, F, Fut>(
-    module: &mut RpcModule<Shared<E>>,
-    method: &'static str,
-    takes_sandbox_id: bool,
-    handler: F,
-) where
+/// Registers `M` with its handler: params decoded by `M`'s definition (its
+/// `sandbox_id` checked where it takes one), the result serialized back.
+fn register<E, M, F, Fut>(module: &mut RpcModule<Shared<E>>, handler: F)
+where
     E: Extension,
-    P: DeserializeOwned + Send + 'static,
-    R: Serialize + Send + 'static,
-    F: Fn(Arc<Shared<E>>, Context, P) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = ExtResult<R>> + Send + 'static,
+    M: Request,
+    F: Fn(Arc<Shared<E>>, Context, M::Params) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ExtResult<M::Result>> + Send + 'static,
 {
     module
-        .register_async_method(method, move |params, shared, _| {
+        .register_async_method(M::METHOD, move |params, shared, _| {
             let handler = handler.clone();
             async move {
                 let gate = REQUEST_GATE.try_with(Clone::clone).unwrap_or_default();
                 let ctx =
                     Context::new(shared.outbox.clone(), progress_token(&params), gate.clone());
-                let outcome = match decode::<P>(&params, takes_sandbox_id) {
+                let outcome = match decode::<M::Params>(&params, M::INFO.takes_sandbox_id) {
                     Ok(p) => handler(shared, ctx, p).await,
                     Err(e) => Err(e),
                 };
@@ -138,99 +134,69 @@ fn register<E, P, R, F, Fut>(
         .expect("each method is registered once");
 }
 
-/// Builds the method table for one started extension.
-pub(crate) fn methods<E: Extension>(shared: Shared<E>, optional: &[&'static str]) -> Methods {
-    let mut module = RpcModule::new(shared);
-    register(
-        &mut module,
-        m::SANDBOX_CREATE,
-        true,
-        |s: Arc<Shared<E>>, c, p| async move { s.ext.create(&c, p).await },
-    );
-    register(
-        &mut module,
-        m::SANDBOX_GET,
-        true,
-        |s: Arc<Shared<E>>, c, p| async move { s.ext.get(&c, p).await },
-    );
-    register(
-        &mut module,
-        m::SANDBOX_LIST,
-        false,
-        |s: Arc<Shared<E>>, c, p| async move { s.ext.list(&c, p).await },
-    );
-    register(
-        &mut module,
-        m::SANDBOX_DESTROY,
-        true,
-        |s: Arc<Shared<E>>, c, p| async move { s.ext.destroy(&c, p).await },
-    );
-    for &method in optional {
-        match method {
-            m::SANDBOX_EXTEND_TTL => register(
-                &mut module,
-                method,
-                true,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.extend_ttl(&c, p).await },
-            ),
-            m::SANDBOX_SNAPSHOT => register(
-                &mut module,
-                method,
-                true,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.snapshot(&c, p).await },
-            ),
-            m::SANDBOX_RESTORE => register(
-                &mut module,
-                method,
-                true,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.restore(&c, p).await },
-            ),
-            m::SNAPSHOT_LIST => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.snapshot_list(&c, p).await },
-            ),
-            m::SNAPSHOT_DELETE => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.snapshot_delete(&c, p).await },
-            ),
-            m::SANDBOX_EXEC => register(
-                &mut module,
-                method,
-                true,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.exec(&c, p).await },
-            ),
-            m::COST_ESTIMATE => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.cost_estimate(&c, p).await },
-            ),
-            m::HOST_HEALTH => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.host_health(&c, p).await },
-            ),
-            m::PROFILE_CHECK => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.profile_check(&c, p).await },
-            ),
-            m::HOST_DOCTOR => register(
-                &mut module,
-                method,
-                false,
-                |s: Arc<Shared<E>>, c, p| async move { s.ext.host_doctor(&c, p).await },
-            ),
-            other => {
-                panic!("manifest lists {other:?}, which is not an optional method of protocol v1")
-            }
-        }
+/// Registers an optional method `M` when the manifest offers it.
+fn offer<E, M, F, Fut>(module: &mut RpcModule<Shared<E>>, offered: &[&str], handler: F)
+where
+    E: Extension,
+    M: Request,
+    F: Fn(Arc<Shared<E>>, Context, M::Params) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ExtResult<M::Result>> + Send + 'static,
+{
+    if offered.contains(&M::METHOD) {
+        register::<E, M, F, Fut>(module, handler);
     }
+}
+
+/// Builds the method table for one started extension: the required methods and
+/// the optional ones `offered` names (each must be an optional method of the
+/// protocol: a manifest naming anything else is a bug of the extension).
+pub(crate) fn methods<E: Extension>(shared: Shared<E>, offered: &[&'static str]) -> Methods {
+    if let Some(unknown) = offered.iter().find(|name| !m::is_optional(name)) {
+        panic!("the manifest offers {unknown:?}, which is not an optional method of protocol v1");
+    }
+    let mut module = RpcModule::new(shared);
+    register::<E, m::SandboxCreate, _, _>(&mut module, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.create(&c, p).await
+    });
+    register::<E, m::SandboxGet, _, _>(&mut module, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.get(&c, p).await
+    });
+    register::<E, m::SandboxList, _, _>(&mut module, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.list(&c, p).await
+    });
+    register::<E, m::SandboxDestroy, _, _>(&mut module, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.destroy(&c, p).await
+    });
+    let o = offered;
+    offer::<E, m::SandboxExtendTtl, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.extend_ttl(&c, p).await
+    });
+    offer::<E, m::SandboxSnapshot, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.snapshot(&c, p).await
+    });
+    offer::<E, m::SandboxRestore, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.restore(&c, p).await
+    });
+    offer::<E, m::SnapshotList, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.snapshot_list(&c, p).await
+    });
+    offer::<E, m::SnapshotDelete, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.snapshot_delete(&c, p).await
+    });
+    offer::<E, m::SandboxExec, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec(&c, p).await
+    });
+    offer::<E, m::CostEstimate, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.cost_estimate(&c, p).await
+    });
+    offer::<E, m::HostHealth, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.host_health(&c, p).await
+    });
+    offer::<E, m::ProfileCheck, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.profile_check(&c, p).await
+    });
+    offer::<E, m::HostDoctor, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.host_doctor(&c, p).await
+    });
     module.into()
 }

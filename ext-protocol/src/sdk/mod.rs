@@ -6,6 +6,7 @@
 
 mod context;
 mod dispatch;
+pub mod harness;
 mod outbox;
 mod serve;
 
@@ -15,6 +16,7 @@ pub use context::Context;
 pub use dispatch::decode_params;
 pub use serve::{run, serve};
 
+use crate::methods as m;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -29,7 +31,8 @@ pub struct Manifest {
     /// The `<name>` of `sandboxer-ext-<name>`.
     pub name: String,
     pub version: String,
-    /// Optional methods this extension implements (from `methods::OPTIONAL`).
+    /// Optional methods this extension implements (`methods::SandboxExec::METHOD`,
+    /// ...; any name that is not an optional method is a bug and panics at start).
     pub optional_methods: Vec<&'static str>,
     pub features: Vec<String>,
     pub options_schema: BTreeMap<String, OptionSpec>,
@@ -84,7 +87,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: ExtendTtlParams,
     ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
-        async { unimplemented(crate::methods::SANDBOX_EXTEND_TTL) }
+        async { unimplemented(m::SandboxExtendTtl::METHOD) }
     }
 
     fn snapshot(
@@ -92,7 +95,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: SnapshotParams,
     ) -> impl Future<Output = ExtResult<Snapshot>> + Send {
-        async { unimplemented(crate::methods::SANDBOX_SNAPSHOT) }
+        async { unimplemented(m::SandboxSnapshot::METHOD) }
     }
 
     fn restore(
@@ -100,7 +103,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: RestoreParams,
     ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
-        async { unimplemented(crate::methods::SANDBOX_RESTORE) }
+        async { unimplemented(m::SandboxRestore::METHOD) }
     }
 
     fn snapshot_list(
@@ -108,7 +111,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: SnapshotListParams,
     ) -> impl Future<Output = ExtResult<SnapshotListResult>> + Send {
-        async { unimplemented(crate::methods::SNAPSHOT_LIST) }
+        async { unimplemented(m::SnapshotList::METHOD) }
     }
 
     fn snapshot_delete(
@@ -116,7 +119,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: SnapshotDeleteParams,
     ) -> impl Future<Output = ExtResult<SnapshotDeleteResult>> + Send {
-        async { unimplemented(crate::methods::SNAPSHOT_DELETE) }
+        async { unimplemented(m::SnapshotDelete::METHOD) }
     }
 
     fn exec(
@@ -124,7 +127,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: ExecParams,
     ) -> impl Future<Output = ExtResult<ExecResult>> + Send {
-        async { unimplemented(crate::methods::SANDBOX_EXEC) }
+        async { unimplemented(m::SandboxExec::METHOD) }
     }
 
     fn cost_estimate(
@@ -132,7 +135,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: CostEstimateParams,
     ) -> impl Future<Output = ExtResult<CostEstimate>> + Send {
-        async { unimplemented(crate::methods::COST_ESTIMATE) }
+        async { unimplemented(m::CostEstimate::METHOD) }
     }
 
     fn host_health(
@@ -140,7 +143,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: HostHealthParams,
     ) -> impl Future<Output = ExtResult<HostHealthResult>> + Send {
-        async { unimplemented(crate::methods::HOST_HEALTH) }
+        async { unimplemented(m::HostHealth::METHOD) }
     }
 
     fn profile_check(
@@ -148,7 +151,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: ProfileCheckParams,
     ) -> impl Future<Output = ExtResult<ProfileCheckResult>> + Send {
-        async { unimplemented(crate::methods::PROFILE_CHECK) }
+        async { unimplemented(m::ProfileCheck::METHOD) }
     }
 
     fn host_doctor(
@@ -156,7 +159,7 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _ctx: &Context,
         _params: HostDoctorParams,
     ) -> impl Future<Output = ExtResult<HostDoctorResult>> + Send {
-        async { unimplemented(crate::methods::HOST_DOCTOR) }
+        async { unimplemented(m::HostDoctor::METHOD) }
     }
 
     /// Called on `shutdown`, after every in-flight call has finished.

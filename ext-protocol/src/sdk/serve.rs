@@ -186,12 +186,12 @@ where
         match message {
             Incoming::Response { .. } => {} // The host sends no requests we await.
             Incoming::Notification { method, params } => match method.as_str() {
-                m::EXIT => break Ending::Clean,
-                m::CANCEL_REQUEST => cancel(&inflight, &outbox, params),
+                m::Exit::METHOD => break Ending::Clean,
+                m::CancelRequest::METHOD => cancel(&inflight, &outbox, params),
                 _ => {} // `initialized` and unknown notifications need nothing.
             },
             Incoming::Request { id, method, params } => match (&phase, method.as_str()) {
-                (Phase::AwaitingInitialize, m::INITIALIZE) => {
+                (Phase::AwaitingInitialize, m::Initialize::METHOD) => {
                     match initialize::<E>(&manifest, &outbox, params).await {
                         Ok((ext, result)) => {
                             let ext = Arc::new(ext);
@@ -213,11 +213,11 @@ where
                     );
                     outbox.send(error_line(Some(&id), &err));
                 }
-                (Phase::Running { .. }, m::INITIALIZE) => {
+                (Phase::Running { .. }, m::Initialize::METHOD) => {
                     let err = ErrorObject::standard(codes::INVALID_REQUEST, "already initialized");
                     outbox.send(error_line(Some(&id), &err));
                 }
-                (Phase::Running { ext, .. }, m::SHUTDOWN) => {
+                (Phase::Running { ext, .. }, m::Shutdown::METHOD) => {
                     let ext = ext.clone();
                     phase = Phase::ShuttingDown;
                     let inflight = inflight.clone();
@@ -280,10 +280,9 @@ async fn initialize<E: Extension>(
     let options = with_defaults(manifest, params.options)?;
     let ctx = Context::new(outbox.clone(), None, Default::default());
     let ext = E::start(options, &ctx).await?;
-    let methods = m::REQUIRED
-        .iter()
-        .chain(manifest.optional_methods.iter())
-        .map(|s| s.to_string())
+    let methods = m::required()
+        .chain(manifest.optional_methods.iter().copied())
+        .map(str::to_string)
         .collect();
     let result = InitializeResult {
         protocol_version: PROTOCOL_VERSION.to_string(),
@@ -300,8 +299,28 @@ async fn initialize<E: Extension>(
     Ok((ext, result))
 }
 
-/// Fills option defaults from the schema and refuses a missing required option.
+/// Fills option defaults from the schema, and refuses a missing required option
+/// and one the schema does not list (a typo in the host's configuration is
+/// caught at the handshake, not by a create much later).
 fn with_defaults(manifest: &Manifest, mut options: JsonObject) -> Result<JsonObject, ErrorObject> {
+    if let Some(unknown) = options
+        .keys()
+        .find(|k| !manifest.options_schema.contains_key(*k))
+    {
+        let known: Vec<&str> = manifest.options_schema.keys().map(String::as_str).collect();
+        return Err(ErrorObject::invalid_argument(
+            &format!("options.{unknown}"),
+            format!(
+                "{} has no option {unknown:?} (its options: {})",
+                manifest.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ));
+    }
     for (name, spec) in &manifest.options_schema {
         if options.contains_key(name) {
             continue;

@@ -5,6 +5,7 @@
 use sandboxer_ext_protocol::framing::{
     Id, error_line, notification_line, request_line, result_line,
 };
+use sandboxer_ext_protocol::methods::{Notification, Request};
 use sandboxer_ext_protocol::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,6 +44,52 @@ fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(name: &str, messag
     assert_eq!(&back, message, "{name} does not round-trip");
 }
 
+/// The golden pair of request `M`, named after its method (`sandbox/create` is
+/// `sandbox.create.params.json` and `sandbox.create.result.json`).
+fn check_request<M: Request>(params: &M::Params, result: &M::Result)
+where
+    M::Params: PartialEq + Debug,
+    M::Result: PartialEq + Debug,
+{
+    let stem = M::METHOD.replace('/', ".");
+    check(&format!("{stem}.params"), params);
+    check(&format!("{stem}.result"), result);
+}
+
+/// The golden params of notification `N` (`$/progress` is `progress.params.json`).
+fn check_notification<N: Notification>(params: &N::Params)
+where
+    N::Params: PartialEq + Debug,
+{
+    check(
+        &format!("{}.params", N::METHOD.trim_start_matches("$/")),
+        params,
+    );
+}
+
+/// Every method and notification the protocol defines has its golden files, so
+/// a new method cannot land without its examples.
+#[test]
+fn every_definition_has_its_golden_files() {
+    let mut missing = vec![];
+    for method in methods::ALL {
+        let stem = method.name.replace('/', ".");
+        for part in ["params", "result"] {
+            let path = golden_dir().join(format!("{stem}.{part}.json"));
+            if !path.exists() {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    for name in methods::NOTIFICATIONS {
+        let path = golden_dir().join(format!("{}.params.json", name.trim_start_matches("$/")));
+        if !path.exists() {
+            missing.push(path.display().to_string());
+        }
+    }
+    assert!(missing.is_empty(), "no golden file: {missing:?}");
+}
+
 fn labels() -> Labels {
     BTreeMap::from([
         ("sandboxer.id".to_string(), "01jdx3k9qz".to_string()),
@@ -54,7 +101,18 @@ fn profile() -> ProfileRef {
     ProfileRef {
         id: "profile.sandbox-canary".into(),
         version: "1".into(),
-        spec: json!({"services": ["web"]}),
+        spec: json!({"compose_file": "compose.yaml"}),
+        files: BTreeMap::from([(
+            "compose.yaml".into(),
+            "services:\n  web: {image: busybox}\n".into(),
+        )]),
+        cost: Some(CostRate {
+            currency: "USD".into(),
+            per_hour: 0.02,
+        }),
+        placement: PlacementConstraints {
+            labels: BTreeMap::from([("zone".into(), "a".into())]),
+        },
     }
 }
 
@@ -109,8 +167,7 @@ fn sandbox() -> Sandbox {
 
 #[test]
 fn handshake_messages() {
-    check(
-        "initialize.params",
+    check_request::<methods::Initialize>(
         &InitializeParams {
             protocol_version: "1.0".into(),
             host: PeerInfo {
@@ -120,9 +177,6 @@ fn handshake_messages() {
             options: serde_json::from_value(json!({"hosts": ["local"]})).unwrap(),
             features: vec![],
         },
-    );
-    check(
-        "initialize.result",
         &InitializeResult {
             protocol_version: "1.0".into(),
             extension: PeerInfo {
@@ -130,7 +184,7 @@ fn handshake_messages() {
                 version: "0.1.0".into(),
             },
             capabilities: Capabilities {
-                methods: methods::REQUIRED.iter().map(|m| m.to_string()).collect(),
+                methods: methods::required().map(str::to_string).collect(),
                 features: vec![],
             },
             options_schema: BTreeMap::from([(
@@ -148,52 +202,40 @@ fn handshake_messages() {
 
 #[test]
 fn sandbox_messages() {
-    check("sandbox.create.params", &create());
-    check("sandbox.create.result", &sandbox());
-    check(
-        "sandbox.get.params",
+    check_request::<methods::Shutdown>(&methods::NoParams {}, &Value::Null);
+    check_request::<methods::SandboxCreate>(&create(), &sandbox());
+    check_request::<methods::SandboxGet>(
         &GetParams {
             sandbox_id: "01jdx3k9qz".into(),
             backend_ref: Some("local/sbx-01jdx3k9qz".into()),
         },
+        &sandbox(),
     );
-    check(
-        "sandbox.list.params",
+    check_request::<methods::SandboxList>(
         &ListParams {
             labels: Some(BTreeMap::from([("team".into(), "infra".into())])),
         },
-    );
-    check(
-        "sandbox.list.result",
         &ListResult {
             sandboxes: vec![sandbox()],
         },
     );
-    check(
-        "sandbox.destroy.params",
+    check_request::<methods::SandboxDestroy>(
         &DestroyParams {
             sandbox_id: "01jdx3k9qz".into(),
             backend_ref: None,
         },
+        &DestroyResult { destroyed: true },
     );
-    check("sandbox.destroy.result", &DestroyResult { destroyed: true });
 }
 
 #[test]
 fn optional_method_messages() {
-    check(
-        "sandbox.extend_ttl.params",
+    check_request::<methods::SandboxExtendTtl>(
         &ExtendTtlParams {
             sandbox_id: "01jdx3k9qz".into(),
             expires_at: "2026-11-27T00:00:00Z".into(),
         },
-    );
-    check(
-        "sandbox.snapshot.params",
-        &SnapshotParams {
-            sandbox_id: "01jdx3k9qz".into(),
-            snapshot_name: "before-upgrade".into(),
-        },
+        &sandbox(),
     );
     let snapshot = Snapshot {
         snapshot_id: "snap-01jdx3".into(),
@@ -202,33 +244,33 @@ fn optional_method_messages() {
         labels: labels(),
         details: Default::default(),
     };
-    check("sandbox.snapshot.result", &snapshot);
-    check(
-        "sandbox.restore.params",
+    check_request::<methods::SandboxSnapshot>(
+        &SnapshotParams {
+            sandbox_id: "01jdx3k9qz".into(),
+            snapshot_name: "before-upgrade".into(),
+        },
+        &snapshot,
+    );
+    check_request::<methods::SandboxRestore>(
         &RestoreParams {
             snapshot_id: "snap-01jdx3".into(),
             create: create(),
         },
+        &sandbox(),
     );
-    check("snapshot.list.params", &SnapshotListParams {});
-    check(
-        "snapshot.list.result",
+    check_request::<methods::SnapshotList>(
+        &SnapshotListParams {},
         &SnapshotListResult {
             snapshots: vec![snapshot],
         },
     );
-    check(
-        "snapshot.delete.params",
+    check_request::<methods::SnapshotDelete>(
         &SnapshotDeleteParams {
             snapshot_id: "snap-01jdx3".into(),
         },
-    );
-    check(
-        "snapshot.delete.result",
         &SnapshotDeleteResult { deleted: true },
     );
-    check(
-        "sandbox.exec.params",
+    check_request::<methods::SandboxExec>(
         &ExecParams {
             sandbox_id: "01jdx3k9qz".into(),
             argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
@@ -236,34 +278,26 @@ fn optional_method_messages() {
             timeout_s: Some(30),
             service: Some("web".into()),
         },
-    );
-    check(
-        "sandbox.exec.result",
         &ExecResult {
             exit_code: 0,
             stdout: "hi\n".into(),
             stderr: String::new(),
         },
     );
-    check(
-        "cost.estimate.params",
+    check_request::<methods::CostEstimate>(
         &CostEstimateParams {
             profile: profile(),
             resources: Resources::default(),
             duration_s: 3600,
         },
-    );
-    check(
-        "cost.estimate.result",
         &CostEstimate {
             currency: "USD".into(),
             amount: 0.02,
             breakdown: serde_json::from_value(json!({"rate_per_hour": 0.02})).unwrap(),
         },
     );
-    check("host.health.params", &HostHealthParams { host: None });
-    check(
-        "host.health.result",
+    check_request::<methods::HostHealth>(
+        &HostHealthParams { host: None },
         &HostHealthResult {
             hosts: vec![HostHealth {
                 host: "local".into(),
@@ -276,17 +310,13 @@ fn optional_method_messages() {
             }],
         },
     );
-    check(
-        "profile.check.params",
+    check_request::<methods::ProfileCheck>(
         &ProfileCheckParams {
             profile: profile(),
             placement: Placement {
                 host: Some("h1".into()),
             },
         },
-    );
-    check(
-        "profile.check.result",
         &ProfileCheckResult {
             refused: vec![PolicyFinding {
                 field: "compose.yaml: services.web.volumes[0]".into(),
@@ -300,15 +330,11 @@ fn optional_method_messages() {
             }],
         },
     );
-    check(
-        "host.doctor.params",
+    check_request::<methods::HostDoctor>(
         &HostDoctorParams {
             host: Some("local".into()),
             profiles: vec![profile()],
         },
-    );
-    check(
-        "host.doctor.result",
         &HostDoctorResult {
             hosts: vec![HostDoctor {
                 host: "local".into(),
@@ -333,22 +359,18 @@ fn optional_method_messages() {
 
 #[test]
 fn notification_messages() {
-    check(
-        "progress.params",
-        &ProgressParams {
-            token: json!("p-1"),
-            message: "starting services".into(),
-            percent: Some(40),
-        },
-    );
-    check(
-        "log.params",
-        &LogParams {
-            level: LogLevel::Warning,
-            message: "image is old".into(),
-        },
-    );
-    check("cancel.params", &CancelParams { id: json!(7) });
+    check_notification::<methods::Initialized>(&methods::NoParams {});
+    check_notification::<methods::Exit>(&methods::NoParams {});
+    check_notification::<methods::Progress>(&ProgressParams {
+        token: json!("p-1"),
+        message: "starting services".into(),
+        percent: Some(40),
+    });
+    check_notification::<methods::Log>(&LogParams {
+        level: LogLevel::Warning,
+        message: "image is old".into(),
+    });
+    check_notification::<methods::CancelRequest>(&CancelParams { id: json!(7) });
 }
 
 #[test]
@@ -380,7 +402,7 @@ fn envelope_lines() {
             "sandbox/get",
             Some(&json!({"sandbox_id": "a"})),
         ),
-        notification_line(methods::INITIALIZED, None::<&Value>),
+        notification_line(methods::Initialized::METHOD, None::<&Value>),
         result_line(&Id::String("x".into()), &json!({"destroyed": true})),
         error_line(
             None,

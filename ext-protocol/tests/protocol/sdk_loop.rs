@@ -20,7 +20,7 @@ impl Extension for MemExt {
         Manifest {
             name: "mem".into(),
             version: "0.0.1".into(),
-            optional_methods: vec![methods::COST_ESTIMATE],
+            optional_methods: vec![methods::CostEstimate::METHOD],
             options_schema: BTreeMap::from([(
                 "flavour".to_string(),
                 OptionSpec {
@@ -179,7 +179,7 @@ async fn handshake_lists_required_and_declared_methods_and_ignores_unknown_featu
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    for required in methods::REQUIRED {
+    for required in methods::required() {
         assert!(methods.contains(&required), "{required} missing");
     }
     assert!(methods.contains(&"cost/estimate"));

@@ -165,7 +165,7 @@ pub async fn run(cli: Cli) -> Outcome {
             let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
             let path = cli.global.state.clone().unwrap_or_else(store::default_path);
             let core = Core::with_pool(Store::open(&path)?, config);
-            sandboxer::daemon::serve(core, &path, listen.clone()).await?;
+            sandboxer::daemon::serve(core, &path, listen.clone(), print_notice).await?;
             Ok(())
         }
         Command::Token(TokenCommand::New {
@@ -352,7 +352,16 @@ fn launch_request(
         wait: launch.wait,
         idempotency_key: None,
         from_snapshot: None,
+        progress: terminal_progress(),
     })
+}
+
+/// Progress lines of a create go to stderr when a person watches it.
+fn terminal_progress() -> Option<operations::ProgressSink> {
+    use std::io::IsTerminal;
+    std::io::stderr()
+        .is_terminal()
+        .then(|| operations::ProgressSink(std::sync::Arc::new(|line: &str| eprintln!("{line}"))))
 }
 
 async fn create(cli: &Cli, args: &CreateArgs, out: &mut Out) -> Outcome {
@@ -567,5 +576,19 @@ async fn extensions(cli: &Cli, command: &ExtensionsCommand, out: &mut Out) -> Ou
                 Err(e) => Err(Error::Backend(format!("handshake failed: {e}")).into()),
             }
         }
+    }
+}
+
+/// What `serve` prints: where it listens on stdout (scripts read that line),
+/// everything else on stderr.
+fn print_notice(notice: sandboxer::daemon::Notice) {
+    use sandboxer::daemon::Notice;
+    match notice {
+        Notice::TokenWritten(file) => eprintln!(
+            "no tokens configured: an admin token for this run is in {}",
+            file.display()
+        ),
+        Notice::Listening(at) => println!("sandboxer daemon listening on http://{at}"),
+        Notice::ShuttingDown => eprintln!("shutting down: finishing requests in flight"),
     }
 }

@@ -18,7 +18,7 @@ mod snapshots;
 pub use auth::{Principal, Tokens, digest_hex, new_token};
 pub use error::{ApiError, ApiResult};
 pub use routes::{ROUTES, app};
-pub use serve::{serve, token_file};
+pub use serve::{Notice, serve, token_file};
 
 use crate::operations::Core;
 use std::sync::Arc;

@@ -104,6 +104,7 @@ pub async fn create(
         wait: body.wait.unwrap_or(true),
         idempotency_key: key,
         from_snapshot: None,
+        progress: None,
     };
     let outcome = operations::create_idempotent(&app.core, request).await?;
     let status = if outcome.reused {

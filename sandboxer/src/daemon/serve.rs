@@ -15,8 +15,25 @@ pub fn token_file(state: &Path) -> PathBuf {
     state.with_file_name("daemon.token")
 }
 
+/// What the daemon tells its operator; the `serve` command prints these (the
+/// library itself never prints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// No tokens are configured: an admin token for this run was written here.
+    TokenWritten(PathBuf),
+    /// Accepting connections (the first line `serve` prints on stdout).
+    Listening(SocketAddr),
+    /// A shutdown signal came: requests in flight are being finished.
+    ShuttingDown,
+}
+
 /// Serves until a shutdown signal. `listen` overrides the configured address.
-pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Result<()> {
+pub async fn serve(
+    core: Core,
+    state_path: &Path,
+    listen: Option<String>,
+    notify: impl Fn(Notice),
+) -> Result<()> {
     let config = &core.config.daemon;
     let listen = listen.unwrap_or_else(|| config.listen.clone());
     let addr: SocketAddr = listen.parse().map_err(|e| {
@@ -35,10 +52,7 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
         let token = new_token();
         let file = token_file(state_path);
         write_private(&file, &token)?;
-        eprintln!(
-            "no tokens configured: an admin token for this run is in {}",
-            file.display()
-        );
+        notify(Notice::TokenWritten(file.clone()));
         tokens.add(
             &token,
             Principal {
@@ -68,7 +82,7 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
     let bound = listener
         .local_addr()
         .map_err(|e| Error::Config(e.to_string()))?;
-    println!("sandboxer daemon listening on http://{bound}");
+    notify(Notice::Listening(bound));
     let loops = super::loops::start(core.clone(), counters);
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -77,7 +91,7 @@ pub async fn serve(core: Core, state_path: &Path, listen: Option<String>) -> Res
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
         }
-        eprintln!("shutting down: finishing requests in flight");
+        notify(Notice::ShuttingDown);
     };
     super::listener::serve(listener, app(state), limits, shutdown)
         .await

@@ -97,6 +97,7 @@ pub async fn restore(
         wait: body.wait.unwrap_or(true),
         idempotency_key: None,
         from_snapshot: None,
+        progress: None,
     };
     let outcome = operations::restore(&app.core, &snapshot_id, request).await?;
     Ok((StatusCode::CREATED, Json(outcome.record)))

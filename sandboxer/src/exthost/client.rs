@@ -1,5 +1,5 @@
 //! `ExtensionClient`: one live extension. Launch does the handshake and version
-//! check; `call` runs one method under its deadline (on expiry: `$/cancelRequest`,
+//! check; `request::<M>` runs one method (a `methods` definition) under its deadline (on expiry: `$/cancelRequest`,
 //! a grace period, then kill) and turns every failure into a `HostError` that says
 //! what happened, with the extension's stderr tail.
 
@@ -12,15 +12,15 @@ use jsonrpsee::core::client::{ClientT, Error as RpcError};
 use jsonrpsee::core::middleware::{Batch, Notification, Request, RpcServiceBuilder, RpcServiceT};
 use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::types::Id as RpcId;
-use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::methods::{self as m, NoParams, Request as _};
 use sandboxer_ext_protocol::{
-    ErrorObject, InitializeParams, InitializeResult, JsonObject, PROTOCOL_VERSION, PeerInfo,
-    ProgressParams, ProtocolVersion, Secrets, codes,
+    CancelParams, ErrorObject, InitializeParams, InitializeResult, JsonObject, PROTOCOL_VERSION,
+    PeerInfo, ProgressParams, ProtocolVersion, Secrets, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -110,6 +110,8 @@ pub struct ExtensionClient {
     process: Arc<ExtensionProcess>,
     shared: Arc<Shared>,
     info: InitializeResult,
+    /// The protocol version the extension answered with.
+    peer: ProtocolVersion,
     timeouts: Timeouts,
 }
 
@@ -150,13 +152,17 @@ impl ExtensionClient {
                 capabilities: Default::default(),
                 options_schema: Default::default(),
             },
+            peer: PROTOCOL_VERSION,
             timeouts: launch.timeouts,
         };
-        client.info = client.handshake(launch.options).await?;
+        (client.info, client.peer) = client.handshake(launch.options).await?;
         Ok(client)
     }
 
-    async fn handshake(&self, options: JsonObject) -> Result<InitializeResult, HostError> {
+    async fn handshake(
+        &self,
+        options: JsonObject,
+    ) -> Result<(InitializeResult, ProtocolVersion), HostError> {
         let params = InitializeParams {
             protocol_version: PROTOCOL_VERSION.to_string(),
             host: PeerInfo {
@@ -172,7 +178,7 @@ impl ExtensionClient {
             stderr_tail,
         };
         let result: InitializeResult = match self
-            .call_within(m::INITIALIZE, &params, self.timeouts.handshake)
+            .request_within::<m::Initialize>(&params, self.timeouts.handshake)
             .await
         {
             Ok(result) => result,
@@ -225,20 +231,16 @@ impl ExtensionClient {
             });
         }
         let advertised = &result.capabilities.methods;
-        if let Some(missing) = m::REQUIRED
-            .iter()
-            .find(|r| !advertised.iter().any(|a| a == *r))
-        {
+        if let Some(missing) = m::required().find(|r| !advertised.iter().any(|a| a == r)) {
             return Err(handshake_failed(
                 format!("capabilities.methods lacks the required method {missing}"),
                 self.process.stderr.text(),
             ));
         }
-        self.rpc
-            .notification(m::INITIALIZED, raw(&json!({})).expect("serializes"))
+        self.notify::<m::Initialized>(&NoParams {})
             .await
             .map_err(|e| handshake_failed(e.to_string(), self.process.stderr.text()))?;
-        Ok(result)
+        Ok((result, theirs))
     }
 
     pub fn name(&self) -> &str {
@@ -249,14 +251,26 @@ impl ExtensionClient {
         &self.path
     }
 
+    /// The protocol version the extension speaks (what it sends is read in that
+    /// version's form, e.g. `ProfileRef::for_peer`).
+    pub fn peer_version(&self) -> ProtocolVersion {
+        self.peer
+    }
+
     /// What the extension said about itself in the handshake.
     pub fn info(&self) -> &InitializeResult {
         &self.info
     }
 
-    /// Whether the extension offers `method`.
+    /// Whether the extension offers the method named `method` (the required ones
+    /// always, an optional one when it listed it).
     pub fn supports(&self, method: &str) -> bool {
         m::is_required(method) || self.info.capabilities.methods.iter().any(|x| x == method)
+    }
+
+    /// Whether the extension offers `M`.
+    pub fn offers<M: m::Request>(&self) -> bool {
+        self.supports(M::METHOD)
     }
 
     /// Whether its process is still running.
@@ -282,34 +296,39 @@ impl ExtensionClient {
         self.shared.subscribe_progress(token)
     }
 
-    /// Calls `method` under its configured deadline. Optional methods the
-    /// extension did not advertise are refused without a call.
-    pub async fn call<P: Serialize, R: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: &P,
-    ) -> Result<R, HostError> {
-        if !self.supports(method) {
+    /// Calls `M` under the deadline its definition names. An optional method the
+    /// extension did not advertise is refused without a call.
+    pub async fn request<M: m::Request>(&self, params: &M::Params) -> Result<M::Result, HostError> {
+        if !self.offers::<M>() {
             return Err(HostError::Unsupported {
                 name: self.name.clone(),
-                method: method.into(),
+                method: M::METHOD.into(),
             });
         }
-        self.call_within(method, params, self.timeouts.for_method(method))
+        self.request_within::<M>(params, self.timeouts.for_method(&M::INFO))
             .await
     }
 
-    /// Calls `method` with an explicit deadline.
-    pub async fn call_within<P: Serialize, R: DeserializeOwned>(
+    /// Calls `M` with an explicit deadline.
+    pub async fn request_within<M: m::Request>(
         &self,
-        method: &str,
-        params: &P,
+        params: &M::Params,
         deadline: Duration,
-    ) -> Result<R, HostError> {
+    ) -> Result<M::Result, HostError> {
         let started = std::time::Instant::now();
-        let outcome = self.call_unmetered(method, params, deadline).await;
-        super::metrics::record(&self.name, method, started.elapsed(), outcome.is_ok());
+        let outcome = self.call_unmetered(M::METHOD, params, deadline).await;
+        super::metrics::record(&self.name, M::METHOD, started.elapsed(), outcome.is_ok());
         outcome
+    }
+
+    /// Sends notification `N`.
+    async fn notify<N: m::Notification>(
+        &self,
+        params: &N::Params,
+    ) -> Result<(), jsonrpsee::core::client::Error> {
+        self.rpc
+            .notification(N::METHOD, raw(params).expect("protocol messages serialize"))
+            .await
     }
 
     async fn call_unmetered<P: Serialize, R: DeserializeOwned>(
@@ -368,13 +387,8 @@ impl ExtensionClient {
     ) -> HostError {
         let id = slot.lock().expect("call id slot poisoned").take();
         if let Some(id) = id {
-            let _ = self
-                .rpc
-                .notification(
-                    m::CANCEL_REQUEST,
-                    raw(&json!({ "id": id })).expect("serializes"),
-                )
-                .await;
+            let id = serde_json::to_value(&id).unwrap_or(Value::Null);
+            let _ = self.notify::<m::CancelRequest>(&CancelParams { id }).await;
         }
         let answered = tokio::time::timeout(self.timeouts.grace, call)
             .await
@@ -421,13 +435,13 @@ impl ExtensionClient {
         if self.process.has_exited() {
             return Ok(());
         }
-        let answered: Result<Value, HostError> = self
-            .call_within(m::SHUTDOWN, &json!({}), self.timeouts.call)
+        let answered = self
+            .request_within::<m::Shutdown>(
+                &NoParams {},
+                self.timeouts.for_method(&m::Shutdown::INFO),
+            )
             .await;
-        let _ = self
-            .rpc
-            .notification(m::EXIT, raw(&json!({})).expect("serializes"))
-            .await;
+        let _ = self.notify::<m::Exit>(&NoParams {}).await;
         let ExtensionClient { rpc, process, .. } = self;
         drop(rpc); // Closes stdin as well.
         if process.exit_status(EXIT_WAIT).await.is_none() {

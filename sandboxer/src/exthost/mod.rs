@@ -19,6 +19,7 @@ pub use error::HostError;
 pub use pool::{OptionsFor, Pool};
 pub use process::StderrTail;
 
+use sandboxer_ext_protocol::methods::{Deadline, MethodInfo};
 use std::time::Duration;
 
 /// Deadlines of calls to extensions.
@@ -47,14 +48,13 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
-    /// The deadline for one method.
-    pub fn for_method(&self, method: &str) -> Duration {
-        use sandboxer_ext_protocol::methods as m;
-        match method {
-            m::SANDBOX_CREATE | m::SANDBOX_RESTORE | m::SANDBOX_SNAPSHOT => self.create,
-            m::SANDBOX_DESTROY => self.destroy,
-            m::INITIALIZE => self.handshake,
-            _ => self.call,
+    /// The deadline for one method, by the class its definition names.
+    pub fn for_method(&self, method: &MethodInfo) -> Duration {
+        match method.deadline {
+            Deadline::Create => self.create,
+            Deadline::Destroy => self.destroy,
+            Deadline::Handshake => self.handshake,
+            Deadline::Call => self.call,
         }
     }
 }

@@ -190,12 +190,12 @@ impl TransportReceiverT for StdoutReceiver {
                     )));
                 }
                 Ok(Incoming::Notification { method, params }) => match method.as_str() {
-                    m::PROGRESS => {
+                    m::Progress::METHOD => {
                         if let Some(p) = params.and_then(|p| serde_json::from_value(p).ok()) {
                             self.shared.route_progress(p);
                         }
                     }
-                    m::LOG => self.log(params),
+                    m::Log::METHOD => self.log(params),
                     _ => {} // Unknown notifications are ignored.
                 },
                 Ok(Incoming::Request { method, .. }) => {

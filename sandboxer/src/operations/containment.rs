@@ -16,16 +16,18 @@ pub async fn check(
     profile: &Profile,
     host: Option<&str>,
 ) -> Result<Option<ProfileCheckResult>> {
-    if !lease.supports(m::PROFILE_CHECK) {
+    if !lease.offers::<m::ProfileCheck>() {
         return Ok(None);
     }
     let params = ProfileCheckParams {
-        profile: profile.to_wire_for(lease.name()),
+        profile: profile
+            .to_wire_for(lease.name())
+            .for_peer(lease.peer_version()),
         placement: Placement {
             host: host.map(str::to_string),
         },
     };
-    Ok(Some(lease.call(m::PROFILE_CHECK, &params).await?))
+    Ok(Some(lease.request::<m::ProfileCheck>(&params).await?))
 }
 
 /// The refusal a create gets when the policy refuses `profile`: every finding

@@ -15,11 +15,11 @@ use crate::store::{Change, IdempotencyKey, KeyUse, NewSandbox, SandboxRecord};
 use crate::time::{duration_ms, format_duration, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{
-    BackendState, CreateParams, DestroyParams, DestroyResult, GetParams, Labels, Placement,
-    RestoreParams, Sandbox, Secrets,
+    BackendState, CreateParams, DestroyParams, GetParams, Labels, Placement, RestoreParams,
+    Sandbox, Secrets,
 };
 use serde_json::json;
-use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often `--wait` asks the extension whether the sandbox is ready.
@@ -42,6 +42,19 @@ pub struct CreateRequest {
     pub idempotency_key: Option<String>,
     /// Restore this snapshot (of the extension's) instead of creating afresh.
     pub from_snapshot: Option<String>,
+    /// Where to show the extension's progress lines besides the log (the CLI
+    /// passes its terminal; the library itself never prints).
+    pub progress: Option<ProgressSink>,
+}
+
+/// Receives each progress line of a create, as `<id>: <message> (<percent>%)`.
+#[derive(Clone)]
+pub struct ProgressSink(pub Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
 }
 
 /// A created sandbox, or the one an earlier request with the same idempotency
@@ -237,11 +250,7 @@ async fn create_replacing(
                 sandbox_id: id.clone(),
                 backend_ref: None,
             };
-            if let Err(e) = now
-                .lease
-                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
-                .await
-            {
+            if let Err(e) = now.lease.request::<m::SandboxDestroy>(&params).await {
                 tracing::warn!(sandbox = %id, extension = %now.candidate.extension, "cleaning up a failed attempt: {e}");
             }
         }
@@ -459,10 +468,11 @@ async fn provision(
     client.protect(&secrets);
     let token = json!(id);
     let mut progress = client.subscribe_progress(&token);
-    let show_progress = std::io::stderr().is_terminal();
     let params = CreateParams {
         sandbox_id: id.clone(),
-        profile: profile.to_wire_for(client.name()),
+        profile: profile
+            .to_wire_for(client.name())
+            .for_peer(client.peer_version()),
         placement: Placement {
             host: request.host.clone(),
         },
@@ -475,15 +485,13 @@ async fn provision(
     };
     let call = async {
         match &request.from_snapshot {
-            None => client.call::<_, Sandbox>(m::SANDBOX_CREATE, &params).await,
+            None => client.request::<m::SandboxCreate>(&params).await,
             Some(snapshot_id) => {
                 let restore = RestoreParams {
                     snapshot_id: snapshot_id.clone(),
                     create: params.clone(),
                 };
-                client
-                    .call::<_, Sandbox>(m::SANDBOX_RESTORE, &restore)
-                    .await
+                client.request::<m::SandboxRestore>(&restore).await
             }
         }
     };
@@ -494,8 +502,8 @@ async fn provision(
             Some(p) = progress.recv() => {
                 let percent = p.percent.map(|p| format!(" ({p}%)")).unwrap_or_default();
                 tracing::info!(sandbox = %id, "{}{percent}", p.message);
-                if show_progress {
-                    eprintln!("{id}: {}{percent}", p.message);
+                if let Some(sink) = &request.progress {
+                    (sink.0)(&format!("{id}: {}{percent}", p.message));
                 }
             }
         }
@@ -558,7 +566,7 @@ async fn settle(
                     sandbox_id: id.to_string(),
                     backend_ref: Some(sandbox.backend_ref.clone()).filter(|r| !r.is_empty()),
                 };
-                sandbox = client.call(m::SANDBOX_GET, &params).await?;
+                sandbox = client.request::<m::SandboxGet>(&params).await?;
             }
         }
     }
@@ -599,6 +607,7 @@ pub async fn recreate(
         wait,
         idempotency_key: None,
         from_snapshot: None,
+        progress: None,
     };
     let new = create_replacing(core, request, Some(id), actor, None)
         .await?

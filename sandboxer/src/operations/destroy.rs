@@ -6,8 +6,8 @@ use super::Core;
 use crate::error::Result;
 use crate::lifecycle::State;
 use crate::store::{Change, EventKind, SandboxRecord};
+use sandboxer_ext_protocol::DestroyParams;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{DestroyParams, DestroyResult};
 use serde_json::json;
 
 /// What `destroy` did.
@@ -42,9 +42,7 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
     };
     let result = match core.extension_of(&record).await {
         Ok(client) => {
-            let result = client
-                .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
-                .await;
+            let result = client.request::<m::SandboxDestroy>(&params).await;
             client.release().await;
             result.map_err(Into::into)
         }
@@ -69,7 +67,7 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
                 id,
                 actor,
                 EventKind::ExtensionError,
-                json!({ "method": m::SANDBOX_DESTROY, "error": e.to_string() }),
+                json!({ "method": m::SandboxDestroy::METHOD, "error": e.to_string() }),
             )?;
             Err(e)
         }

@@ -6,7 +6,7 @@
 use super::Core;
 use crate::error::Result;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{HostDoctor, HostDoctorParams, HostDoctorResult};
+use sandboxer_ext_protocol::{HostDoctor, HostDoctorParams};
 use serde::Serialize;
 
 /// One extension's answer, or why it could not give one.
@@ -47,7 +47,7 @@ pub async fn doctor(core: &Core, host: Option<&str>) -> Result<Vec<DoctorReport>
                 continue;
             }
         };
-        if !lease.supports(m::HOST_DOCTOR) {
+        if !lease.offers::<m::HostDoctor>() {
             lease.release().await;
             continue;
         }
@@ -59,15 +59,13 @@ pub async fn doctor(core: &Core, host: Option<&str>) -> Result<Vec<DoctorReport>
                     .iter()
                     .any(|c| c.extension_name() == found.name)
             })
-            .map(|p| p.to_wire_for(&found.name))
+            .map(|p| p.to_wire_for(&found.name).for_peer(lease.peer_version()))
             .collect();
         let params = HostDoctorParams {
             host: host.map(str::to_string),
             profiles,
         };
-        let answer = lease
-            .call::<_, HostDoctorResult>(m::HOST_DOCTOR, &params)
-            .await;
+        let answer = lease.request::<m::HostDoctor>(&params).await;
         lease.release().await;
         reports.push(match answer {
             Ok(result) => DoctorReport {

@@ -54,7 +54,7 @@ pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> R
         timeout_s: request.timeout_s,
         service: request.service,
     };
-    let result = client.call::<_, ExecResult>(m::SANDBOX_EXEC, &params).await;
+    let result = client.request::<m::SandboxExec>(&params).await;
     client.release().await;
     let result = result?;
     if record.state == State::Ready {

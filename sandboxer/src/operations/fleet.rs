@@ -10,9 +10,7 @@ use crate::lifecycle::State;
 use crate::store::{Change, EventKind, SandboxFilter, SandboxRecord};
 use crate::time::{Millis, duration_ms, now_ms, rfc3339};
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{
-    BackendState, DestroyParams, DestroyResult, ListParams, ListResult, Sandbox,
-};
+use sandboxer_ext_protocol::{BackendState, DestroyParams, ListParams, Sandbox};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -268,7 +266,7 @@ async fn view_of(core: &Core, ext: &str) -> (FleetView, Vec<Sandbox>) {
     let found = match core.extension(ext).await {
         Ok(lease) => {
             let answer = lease
-                .call::<_, ListResult>(m::SANDBOX_LIST, &ListParams::default())
+                .request::<m::SandboxList>(&ListParams::default())
                 .await;
             lease.release().await;
             answer.map(|l| l.sandboxes).map_err(|e| e.to_string())
@@ -346,9 +344,7 @@ pub async fn reconcile(
                         };
                         let outcome = match core.extension(&ext).await {
                             Ok(lease) => {
-                                let r = lease
-                                    .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
-                                    .await;
+                                let r = lease.request::<m::SandboxDestroy>(&params).await;
                                 lease.release().await;
                                 r.map_err(|e| e.to_string())
                             }

@@ -137,7 +137,7 @@ pub fn verdicts(
         }
     });
 
-    let snapshots = has_method(m::SANDBOX_SNAPSHOT) && has_method(m::SANDBOX_RESTORE);
+    let snapshots = has_method(m::SandboxSnapshot::METHOD) && has_method(m::SandboxRestore::METHOD);
     out.push(verdict(
         "snapshots",
         "snapshot and restore".into(),
@@ -217,7 +217,7 @@ pub fn verdicts(
         check,
     ));
 
-    let exec = has_method(m::SANDBOX_EXEC);
+    let exec = has_method(m::SandboxExec::METHOD);
     out.push(verdict(
         "exec",
         "run commands".into(),
@@ -226,7 +226,11 @@ pub fn verdicts(
         } else {
             Support::Cannot
         },
-        if exec { "sandbox/exec" } else { "not offered" },
+        if exec {
+            m::SandboxExec::METHOD
+        } else {
+            "not offered"
+        },
     ));
     out
 }

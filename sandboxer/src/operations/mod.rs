@@ -23,7 +23,7 @@ mod ttl;
 pub const SYSTEM: &str = "system";
 
 pub use budget::{check_create, enforce, period_start};
-pub use create::{CreateOutcome, CreateRequest, create, create_idempotent, recreate};
+pub use create::{CreateOutcome, CreateRequest, ProgressSink, create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
 pub use doctor::{DoctorReport, doctor};
 pub use exec::{ExecRequest, exec};

@@ -161,12 +161,12 @@ async fn hosts_of(core: &Core, profile: &Profile) -> Result<Vec<Option<String>>>
         return Ok(vec![None]);
     }
     let lease = core.extension(profile.extension_name()).await?;
-    if !lease.supports(m::HOST_HEALTH) {
+    if !lease.offers::<m::HostHealth>() {
         lease.release().await;
         return Ok(vec![None]);
     }
     let answer: std::result::Result<HostHealthResult, _> = lease
-        .call(m::HOST_HEALTH, &HostHealthParams { host: None })
+        .request::<m::HostHealth>(&HostHealthParams { host: None })
         .await;
     lease.release().await;
     let hosts: BTreeMap<String, bool> = answer?
@@ -194,6 +194,7 @@ async fn make_one(core: &Core, profile: &Profile, host: Option<String>) -> Resul
         wait: true,
         idempotency_key: None,
         from_snapshot: None,
+        progress: None,
     };
     super::create::create_for_pool(core, request).await
 }

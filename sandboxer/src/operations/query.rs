@@ -56,7 +56,7 @@ pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
                 sandbox_id: id.to_string(),
                 backend_ref: record.backend_ref.clone(),
             };
-            let answer = client.call::<_, Sandbox>(m::SANDBOX_GET, &params).await;
+            let answer = client.request::<m::SandboxGet>(&params).await;
             client.release().await;
             answer.map_err(crate::Error::from)
         }

@@ -234,14 +234,14 @@ async fn check(
 
 /// A few words on the hosts `lease` reports, or why none will do.
 async fn health(lease: &Lease, host: Option<&str>) -> std::result::Result<String, String> {
-    if !lease.supports(m::HOST_HEALTH) {
+    if !lease.offers::<m::HostHealth>() {
         return Ok("not reported".into());
     }
     let params = HostHealthParams {
         host: host.map(str::to_string),
     };
     let result: HostHealthResult = lease
-        .call(m::HOST_HEALTH, &params)
+        .request::<m::HostHealth>(&params)
         .await
         .map_err(|e| format!("host/health failed: {e}"))?;
     let up = result.hosts.iter().filter(|h| h.reachable).count();
@@ -265,7 +265,7 @@ pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) ->
             source: "profile",
         });
     }
-    if !lease.supports(m::COST_ESTIMATE) {
+    if !lease.offers::<m::CostEstimate>() {
         return Ok(Rate {
             per_hour: 0.0,
             currency: "USD".into(),
@@ -273,11 +273,13 @@ pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) ->
         });
     }
     let params = CostEstimateParams {
-        profile: profile.to_wire_for(&candidate.extension),
+        profile: profile
+            .to_wire_for(&candidate.extension)
+            .for_peer(lease.peer_version()),
         resources: profile.resources.clone(),
         duration_s: 3600,
     };
-    let estimate: CostEstimate = lease.call(m::COST_ESTIMATE, &params).await?;
+    let estimate: CostEstimate = lease.request::<m::CostEstimate>(&params).await?;
     if !(estimate.amount.is_finite() && estimate.amount >= 0.0) {
         return Err(Error::Backend(format!(
             "extension {} estimated an hour of {} at {} {}: not a cost",
@@ -290,7 +292,7 @@ pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) ->
     Ok(Rate {
         per_hour: estimate.amount,
         currency: estimate.currency,
-        source: "cost/estimate",
+        source: m::CostEstimate::METHOD,
     })
 }
 

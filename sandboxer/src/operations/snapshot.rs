@@ -9,9 +9,7 @@ use crate::exthost::HostError;
 use crate::store::{EventKind, SnapshotRecord};
 use crate::time::now_ms;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{
-    Snapshot, SnapshotDeleteParams, SnapshotDeleteResult, SnapshotParams,
-};
+use sandboxer_ext_protocol::{SnapshotDeleteParams, SnapshotParams};
 use serde_json::json;
 
 fn unsupported(extension: &str, method: &str) -> Error {
@@ -45,17 +43,15 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
         )));
     }
     let client = core.extension_of(&record).await?;
-    if !client.supports(m::SANDBOX_SNAPSHOT) {
+    if !client.offers::<m::SandboxSnapshot>() {
         client.release().await;
-        return Err(unsupported(&record.extension, m::SANDBOX_SNAPSHOT));
+        return Err(unsupported(&record.extension, m::SandboxSnapshot::METHOD));
     }
     let params = SnapshotParams {
         sandbox_id: id.to_string(),
         snapshot_name: name.to_string(),
     };
-    let answer = client
-        .call::<_, Snapshot>(m::SANDBOX_SNAPSHOT, &params)
-        .await;
+    let answer = client.request::<m::SandboxSnapshot>(&params).await;
     client.release().await;
     let snapshot = answer?;
     // Kept snapshots are charged at the profile's snapshot rate (none if the
@@ -132,17 +128,14 @@ pub async fn delete_snapshot(
     let client = core
         .extension_for(&snap.extension, &snap.consumer, &snap.project)
         .await?;
-    if !client.supports(m::SNAPSHOT_DELETE) {
+    if !client.offers::<m::SnapshotDelete>() {
         client.release().await;
-        return Err(unsupported(&snap.extension, m::SNAPSHOT_DELETE));
+        return Err(unsupported(&snap.extension, m::SnapshotDelete::METHOD));
     }
     let answer = client
-        .call::<_, SnapshotDeleteResult>(
-            m::SNAPSHOT_DELETE,
-            &SnapshotDeleteParams {
-                snapshot_id: snap.id.clone(),
-            },
-        )
+        .request::<m::SnapshotDelete>(&SnapshotDeleteParams {
+            snapshot_id: snap.id.clone(),
+        })
         .await;
     client.release().await;
     answer?;

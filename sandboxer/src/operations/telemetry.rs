@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::store::{CanaryRun, HealthSample};
 use crate::time::{Millis, now_ms};
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{EndpointProtocol, HostHealthParams, HostHealthResult};
+use sandboxer_ext_protocol::{EndpointProtocol, HostHealthParams};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,10 +28,10 @@ pub async fn sample_hosts(core: &Core) -> Vec<HealthSample> {
                 continue;
             }
         };
-        let answer = if lease.supports(m::HOST_HEALTH) {
+        let answer = if lease.offers::<m::HostHealth>() {
             Some(
                 lease
-                    .call::<_, HostHealthResult>(m::HOST_HEALTH, &HostHealthParams::default())
+                    .request::<m::HostHealth>(&HostHealthParams::default())
                     .await,
             )
         } else {
@@ -122,10 +122,10 @@ pub async fn canary(
         Some(h) => vec![Some(h.to_string())],
         None => {
             let lease = core.extension(profile.extension_name()).await?;
-            let answer = if lease.supports(m::HOST_HEALTH) {
+            let answer = if lease.offers::<m::HostHealth>() {
                 Some(
                     lease
-                        .call::<_, HostHealthResult>(m::HOST_HEALTH, &HostHealthParams::default())
+                        .request::<m::HostHealth>(&HostHealthParams::default())
                         .await,
                 )
             } else {
@@ -166,6 +166,7 @@ async fn canary_on(
         wait: true,
         idempotency_key: None,
         from_snapshot: None,
+        progress: None,
     };
     let actor = attribution.consumer.to_string();
     let created = super::create(core, request).await;

@@ -5,8 +5,8 @@ use super::Core;
 use crate::error::{Error, Result};
 use crate::store::SandboxRecord;
 use crate::time::{format_duration, now_ms, rfc3339};
+use sandboxer_ext_protocol::ExtendTtlParams;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{ExtendTtlParams, Sandbox};
 use std::time::Duration;
 
 /// Extends the lifetime of `id` by `by`, counted from its current expiry (or from
@@ -44,14 +44,12 @@ pub async fn extend_ttl(core: &Core, id: &str, by: Duration, actor: &str) -> Res
         )));
     }
     let client = core.extension_of(&record).await?;
-    if client.supports(m::SANDBOX_EXTEND_TTL) {
+    if client.offers::<m::SandboxExtendTtl>() {
         let params = ExtendTtlParams {
             sandbox_id: id.to_string(),
             expires_at: rfc3339(new_expiry),
         };
-        let answer = client
-            .call::<_, Sandbox>(m::SANDBOX_EXTEND_TTL, &params)
-            .await;
+        let answer = client.request::<m::SandboxExtendTtl>(&params).await;
         client.release().await;
         answer?;
     } else {

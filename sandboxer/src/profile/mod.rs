@@ -152,44 +152,31 @@ impl Profile {
         self.to_wire_for(&self.extension)
     }
 
-    /// The profile as `extension` sees it: its spec (the candidate's own, if it
-    /// has one), with the profile's files inlined under `spec.files` (so the
-    /// extension needs no access to the catalog), its cost rate under `spec.cost`
-    /// (for `cost/estimate`) and its placement constraints under
-    /// `spec.placement`, unless the spec uses those keys itself.
+    /// The profile as `extension` sees it (protocol 1.2 form): its spec (the
+    /// candidate's own, if it has one), its files inlined (so the extension needs
+    /// no access to the catalog), its cost rate and its placement constraints.
+    /// `ProfileRef::for_peer` turns it into the form an older extension reads.
     pub fn to_wire_for(&self, extension: &str) -> ProfileRef {
         let own = self
             .candidates
             .iter()
             .find(|c| c.extension == extension || c.extension_name() == extension)
             .and_then(|c| c.spec.as_ref());
-        let mut spec = own.unwrap_or(&self.spec).clone();
-        if let Value::Object(map) = &mut spec {
-            if !self.files.is_empty() && !map.contains_key("files") {
-                map.insert(
-                    "files".into(),
-                    serde_json::to_value(&self.files).expect("strings serialize"),
-                );
-            }
-            if let Some(cost) = &self.cost
-                && !map.contains_key("cost")
-            {
-                map.insert(
-                    "cost".into(),
-                    serde_json::json!({ "currency": cost.currency, "per_hour": cost.per_hour }),
-                );
-            }
-            if !self.placement.labels.is_empty() && !map.contains_key("placement") {
-                map.insert(
-                    "placement".into(),
-                    serde_json::to_value(&self.placement).expect("labels serialize"),
-                );
-            }
-        }
         ProfileRef {
             id: self.id.clone(),
             version: self.version.clone(),
-            spec,
+            spec: own.unwrap_or(&self.spec).clone(),
+            files: self.files.clone(),
+            cost: self
+                .cost
+                .as_ref()
+                .map(|c| sandboxer_ext_protocol::CostRate {
+                    currency: c.currency.clone(),
+                    per_hour: c.per_hour,
+                }),
+            placement: sandboxer_ext_protocol::PlacementConstraints {
+                labels: self.placement.labels.clone(),
+            },
         }
     }
 }

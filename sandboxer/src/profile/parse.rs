@@ -530,9 +530,17 @@ spec:
         assert_eq!(cost.currency, "USD");
         assert_eq!(p.ttl.idle, None);
         let wire = p.to_wire();
-        assert_eq!(wire.spec["files"]["compose.yaml"], "services: {}\n");
+        assert_eq!(wire.files["compose.yaml"], "services: {}\n");
         assert_eq!(wire.spec["services"][0], "web");
-        assert_eq!(wire.spec["cost"]["per_hour"], 0.25);
+        assert_eq!(
+            wire.spec.get("files"),
+            None,
+            "the spec is the author's alone"
+        );
+        assert_eq!(wire.cost.as_ref().map(|c| c.per_hour), Some(0.25));
+        let old = wire.for_peer(sandboxer_ext_protocol::ProtocolVersion { major: 1, minor: 1 });
+        assert_eq!(old.spec["files"]["compose.yaml"], "services: {}\n");
+        assert_eq!(old.spec["cost"]["per_hour"], 0.25);
     }
 
     /// One malformed profile per case: the error must name the file, the line and
@@ -706,8 +714,8 @@ spec:
         );
         let shared = p.to_wire_for("a");
         assert_eq!(shared.spec["services"][0], "web");
-        assert_eq!(shared.spec["placement"]["labels"]["zone"], "a");
-        assert_eq!(shared.spec["files"]["compose.yaml"], "services: {}\n");
+        assert_eq!(shared.placement.labels["zone"], "a");
+        assert_eq!(shared.files["compose.yaml"], "services: {}\n");
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn create_params(id: &str) -> CreateParams {
             id: "profile.fix".into(),
             version: "1".into(),
             spec: json!({}),
+            ..Default::default()
         },
         placement: Placement::default(),
         labels: Labels::new(),
@@ -54,10 +55,10 @@ async fn the_handshake_reports_the_extension_and_its_capabilities() {
     let client = launch(dir.path(), "").await;
     assert_eq!(client.info().extension.name, "fixture");
     assert_eq!(client.info().protocol_version, PROTOCOL_VERSION.to_string());
-    assert!(client.supports(m::SANDBOX_EXEC));
-    assert!(!client.supports(m::HOST_HEALTH));
+    assert!(client.supports(m::SandboxExec::METHOD));
+    assert!(!client.supports(m::HostHealth::METHOD));
     let refused = client
-        .call::<_, HostHealthResult>(m::HOST_HEALTH, &HostHealthParams::default())
+        .request::<m::HostHealth>(&HostHealthParams::default())
         .await
         .unwrap_err();
     assert!(
@@ -75,7 +76,7 @@ async fn progress_reaches_the_subscriber_in_order_before_the_answer() {
     let mut progress = client.subscribe_progress(&token);
     let mut params = create_params("p1");
     params.progress_token = Some(token);
-    let sandbox: Sandbox = client.call(m::SANDBOX_CREATE, &params).await.unwrap();
+    let sandbox: Sandbox = client.request::<m::SandboxCreate>(&params).await.unwrap();
     assert_eq!(sandbox.state, BackendState::Ready);
     let mut seen = vec![];
     while let Ok(p) = progress.try_recv() {
@@ -98,7 +99,7 @@ async fn pipelined_calls_run_concurrently_on_one_extension() {
     let creates = (0..8).map(|i| {
         let params = create_params(&format!("par-{i}"));
         let client = &client;
-        async move { client.call::<_, Sandbox>(m::SANDBOX_CREATE, &params).await }
+        async move { client.request::<m::SandboxCreate>(&params).await }
     });
     let results = futures::future::join_all(creates).await;
     assert!(results.iter().all(Result::is_ok));
@@ -108,7 +109,7 @@ async fn pipelined_calls_run_concurrently_on_one_extension() {
         started.elapsed()
     );
     let list: ListResult = client
-        .call(m::SANDBOX_LIST, &ListParams::default())
+        .request::<m::SandboxList>(&ListParams::default())
         .await
         .unwrap();
     assert_eq!(list.sandboxes.len(), 8);
@@ -120,11 +121,7 @@ async fn a_deadline_cancels_the_call_and_the_extension_stays_usable() {
     let dir = tempfile::tempdir().unwrap();
     let client = launch(dir.path(), "slow=sandbox/create:30000").await;
     let err = client
-        .call_within::<_, Sandbox>(
-            m::SANDBOX_CREATE,
-            &create_params("c1"),
-            Duration::from_millis(200),
-        )
+        .request_within::<m::SandboxCreate>(&create_params("c1"), Duration::from_millis(200))
         .await
         .unwrap_err();
     assert!(
@@ -133,7 +130,7 @@ async fn a_deadline_cancels_the_call_and_the_extension_stays_usable() {
     );
     // The cancel was honoured: the extension answers further calls.
     let list: ListResult = client
-        .call(m::SANDBOX_LIST, &ListParams::default())
+        .request::<m::SandboxList>(&ListParams::default())
         .await
         .unwrap();
     assert!(list.sandboxes.is_empty());
@@ -145,16 +142,14 @@ async fn a_crash_fails_every_call_in_flight_with_status_and_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let client = launch(dir.path(), "crash=sandbox/destroy,slow=sandbox/create:2000").await;
     let slow_params = create_params("s1");
-    let slow = client.call::<_, Sandbox>(m::SANDBOX_CREATE, &slow_params);
+    let slow = client.request::<m::SandboxCreate>(&slow_params);
     let crash = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let params = DestroyParams {
             sandbox_id: "x".into(),
             backend_ref: None,
         };
-        client
-            .call::<_, DestroyResult>(m::SANDBOX_DESTROY, &params)
-            .await
+        client.request::<m::SandboxDestroy>(&params).await
     };
     let (slow, crash) = tokio::join!(slow, crash);
     for err in [slow.unwrap_err(), crash.unwrap_err()] {
@@ -177,39 +172,33 @@ async fn domain_errors_keep_their_kind_and_retryability() {
     let dir = tempfile::tempdir().unwrap();
     let client = launch(dir.path(), "unavailable=sandbox/get").await;
     let err = client
-        .call::<_, Sandbox>(
-            m::SANDBOX_GET,
-            &GetParams {
-                sandbox_id: "a".into(),
-                backend_ref: None,
-            },
-        )
+        .request::<m::SandboxGet>(&GetParams {
+            sandbox_id: "a".into(),
+            backend_ref: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.remote_kind(), Some(ErrorKind::Unavailable));
     assert!(err.retryable());
     let client2 = launch(dir.path(), "").await;
     let err = client2
-        .call::<_, Sandbox>(
-            m::SANDBOX_GET,
-            &GetParams {
-                sandbox_id: "a".into(),
-                backend_ref: None,
-            },
-        )
+        .request::<m::SandboxGet>(&GetParams {
+            sandbox_id: "a".into(),
+            backend_ref: None,
+        })
         .await
         .unwrap_err();
     assert_eq!(err.remote_kind(), Some(ErrorKind::NotFound));
     assert!(!err.retryable());
     // Same id, other params: AlreadyExists, as the contract says.
     client2
-        .call::<_, Sandbox>(m::SANDBOX_CREATE, &create_params("dup"))
+        .request::<m::SandboxCreate>(&create_params("dup"))
         .await
         .unwrap();
     let mut other = create_params("dup");
     other.labels.insert("k".into(), "v".into());
     let err = client2
-        .call::<_, Sandbox>(m::SANDBOX_CREATE, &other)
+        .request::<m::SandboxCreate>(&other)
         .await
         .unwrap_err();
     assert_eq!(err.remote_kind(), Some(ErrorKind::AlreadyExists));

@@ -191,13 +191,13 @@ impl Extension for Fixture {
             name: "fixture".into(),
             version: "0.1.0".into(),
             optional_methods: vec![
-                m::SANDBOX_EXTEND_TTL,
-                m::SANDBOX_EXEC,
-                m::COST_ESTIMATE,
-                m::SANDBOX_SNAPSHOT,
-                m::SANDBOX_RESTORE,
-                m::SNAPSHOT_LIST,
-                m::SNAPSHOT_DELETE,
+                m::SandboxExtendTtl::METHOD,
+                m::SandboxExec::METHOD,
+                m::CostEstimate::METHOD,
+                m::SandboxSnapshot::METHOD,
+                m::SandboxRestore::METHOD,
+                m::SnapshotList::METHOD,
+                m::SnapshotDelete::METHOD,
             ],
             options_schema: [
                 ("state_dir", "folder holding the fixture's sandboxes", false),
@@ -267,7 +267,7 @@ impl Extension for Fixture {
                 Some(((i + 1) * 100 / self.faults.progress) as u8),
             );
         }
-        self.misbehave(m::SANDBOX_CREATE).await?;
+        self.misbehave(m::SandboxCreate::METHOD).await?;
         if !p.profile.spec.is_object() {
             return Err(ErrorObject::invalid_argument(
                 "profile.spec",
@@ -379,7 +379,7 @@ impl Extension for Fixture {
     }
 
     async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {
-        self.misbehave(m::SANDBOX_GET).await?;
+        self.misbehave(m::SandboxGet::METHOD).await?;
         self.same_account(&p.sandbox_id)?;
         let mut stored = self
             .load(&p.sandbox_id)
@@ -392,7 +392,7 @@ impl Extension for Fixture {
     }
 
     async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
-        self.misbehave(m::SANDBOX_LIST).await?;
+        self.misbehave(m::SandboxList::METHOD).await?;
         let mut sandboxes = vec![];
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
@@ -416,7 +416,7 @@ impl Extension for Fixture {
     }
 
     async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
-        self.misbehave(m::SANDBOX_DESTROY).await?;
+        self.misbehave(m::SandboxDestroy::METHOD).await?;
         self.same_account(&p.sandbox_id)?;
         if self.has("destroy-not-idempotent") {
             // Claimed by an atomic rename, so that of racing destroys exactly one
@@ -436,7 +436,7 @@ impl Extension for Fixture {
     }
 
     async fn extend_ttl(&self, _ctx: &Context, p: ExtendTtlParams) -> ExtResult<Sandbox> {
-        self.misbehave(m::SANDBOX_EXTEND_TTL).await?;
+        self.misbehave(m::SandboxExtendTtl::METHOD).await?;
         let mut stored = self
             .load(&p.sandbox_id)
             .ok_or_else(|| self.not_found(&p.sandbox_id))?;
@@ -447,7 +447,7 @@ impl Extension for Fixture {
 
     /// Runs the command for real, here, in the fixture's state folder.
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
-        self.misbehave(m::SANDBOX_EXEC).await?;
+        self.misbehave(m::SandboxExec::METHOD).await?;
         self.load(&p.sandbox_id)
             .ok_or_else(|| self.not_found(&p.sandbox_id))?;
         let Some((program, args)) = p.argv.split_first() else {
@@ -484,7 +484,7 @@ impl Extension for Fixture {
 
     /// A snapshot is the sandbox's record under a name: `snap-<sandbox>-<name>`.
     async fn snapshot(&self, _ctx: &Context, p: SnapshotParams) -> ExtResult<Snapshot> {
-        self.misbehave(m::SANDBOX_SNAPSHOT).await?;
+        self.misbehave(m::SandboxSnapshot::METHOD).await?;
         let stored = self
             .load(&p.sandbox_id)
             .ok_or_else(|| self.not_found(&p.sandbox_id))?;
@@ -515,7 +515,7 @@ impl Extension for Fixture {
 
     /// A create whose details say which snapshot it came from.
     async fn restore(&self, ctx: &Context, p: RestoreParams) -> ExtResult<Sandbox> {
-        self.misbehave(m::SANDBOX_RESTORE).await?;
+        self.misbehave(m::SandboxRestore::METHOD).await?;
         if self.load_snapshot(&p.snapshot_id).is_none() {
             let mut error = ErrorObject::domain(
                 ErrorKind::NotFound,
@@ -561,7 +561,7 @@ impl Extension for Fixture {
         _ctx: &Context,
         p: SnapshotDeleteParams,
     ) -> ExtResult<SnapshotDeleteResult> {
-        self.misbehave(m::SNAPSHOT_DELETE).await?;
+        self.misbehave(m::SnapshotDelete::METHOD).await?;
         let _ = std::fs::remove_file(self.snapshot_path(&p.snapshot_id));
         // The folder goes with its last snapshot (fails, harmlessly, while not empty).
         let _ = std::fs::remove_dir(self.dir.join("snapshots"));
@@ -597,7 +597,7 @@ fn other_protocol(speaks: &str) -> ! {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        if msg["method"] == m::INITIALIZE {
+        if msg["method"] == m::Initialize::METHOD {
             let answer = serde_json::json!({
                 "jsonrpc": "2.0", "id": msg["id"],
                 "error": {"code": codes::INVALID_PARAMS,

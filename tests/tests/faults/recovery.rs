@@ -82,11 +82,17 @@ pub fn records(e2e: &E2e) -> Vec<Value> {
     e2e.json(&["list", "--all"]).as_array().unwrap().clone()
 }
 
-/// One reconcile pass, then `reap-stale` until no sandbox is destroying or
-/// expired (failed destroys are retried with backoff), within `bound`.
+/// Once the backend is quiet (see `wait_until_quiet`), one reconcile pass, then
+/// `reap-stale` until no sandbox is destroying or expired (failed destroys are
+/// retried with backoff), within `bound`.
 pub fn recover(e2e: &E2e, bound: Duration) {
-    e2e.json(&["inspect", "--fix"]);
     let deadline = Instant::now() + bound;
+    let ids: Vec<String> = records(e2e)
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_string))
+        .collect();
+    wait_until_quiet(&ids, deadline);
+    e2e.json(&["inspect", "--fix"]);
     loop {
         e2e.sandboxer(&["reap-stale"]).assert().success();
         let pending: Vec<Value> = records(e2e)
@@ -101,6 +107,37 @@ pub fn recover(e2e: &E2e, bound: Duration) {
             "destroys still not done after {bound:?}: {pending:?}"
         );
         std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Waits until no process names one of `ids` on its command line. An extension
+/// killed mid-create leaves its ssh session and the podman-compose it started
+/// running as orphans; they may still add containers after a reconcile pass
+/// that ran too early. The daemon reconciles periodically and would reap them
+/// later; a test that reconciles once waits for them to end first.
+fn wait_until_quiet(ids: &[String], deadline: Instant) {
+    let own = std::process::id().to_string();
+    loop {
+        let busy: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy() != own)
+            // conmon watches a container for as long as it lives.
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() != "conmon")
+            })
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| ids.iter().any(|id| c.contains(id.as_str())))
+            .collect();
+        if busy.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "processes of these sandboxes still run: {busy:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

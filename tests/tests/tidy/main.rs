@@ -1,0 +1,184 @@
+//! Tidy: the architecture's invariants, checked over the source tree so they stay
+//! true. Protocol method names live only in `ext-protocol/src/methods.rs`; SQL
+//! and `rusqlite` only in the core's `store/`; the core library never prints (the
+//! CLI does); nothing but the SDK's writer touches an extension's stdout; and
+//! `ext-protocol` builds without its default features.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Every `.rs` file under `dir` (relative to the workspace), with its path.
+fn sources(dir: &str) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let mut stack = vec![workspace().join(dir)];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let shown = path
+                    .strip_prefix(workspace())
+                    .unwrap()
+                    .display()
+                    .to_string();
+                out.push((shown, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The lines of `text` that are code: comment lines are left out.
+fn code_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(n, l)| (n + 1, l))
+        .filter(|(_, l)| !l.trim_start().starts_with("//"))
+}
+
+/// `file:line: text` for every code line of the files under `dirs` (minus
+/// `except`) for which `bad` says yes.
+fn offenders(dirs: &[&str], except: &[&str], bad: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut found = vec![];
+    for dir in dirs {
+        for (path, text) in sources(dir) {
+            if except.iter().any(|e| path.starts_with(e)) {
+                continue;
+            }
+            for (n, line) in code_lines(&text) {
+                if bad(line) {
+                    found.push(format!("{path}:{n}: {}", line.trim()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Whether `line` calls macro `name` (`print!` is not found in `eprint!`).
+fn calls(line: &str, name: &str) -> bool {
+    line.match_indices(name).any(|(at, _)| {
+        !line[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+#[test]
+fn protocol_method_names_are_written_only_in_their_definitions() {
+    let mut names: Vec<String> = sandboxer_ext_protocol::methods::ALL
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    names.extend(
+        sandboxer_ext_protocol::methods::NOTIFICATIONS
+            .iter()
+            .map(|n| n.to_string()),
+    );
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    let found = offenders(
+        &[
+            "sandboxer/src",
+            "ext-protocol/src",
+            "ext-compose-ssh/src",
+            "conformance/src",
+        ],
+        &["ext-protocol/src/methods.rs"],
+        |line| quoted.iter().any(|q| line.contains(q.as_str())),
+    );
+    assert!(
+        found.is_empty(),
+        "write `methods::SandboxCreate::METHOD` (or call `request::<SandboxCreate>`), \
+         not the name:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn sql_is_written_only_in_the_store() {
+    const SQL: [&str; 6] = [
+        "SELECT ",
+        "INSERT INTO",
+        "UPDATE ",
+        "DELETE FROM",
+        "CREATE TABLE",
+        "rusqlite",
+    ];
+    let found = offenders(&["sandboxer/src"], &["sandboxer/src/store/"], |line| {
+        SQL.iter().any(|k| {
+            line.contains(k) && (k.starts_with("rusqlite") || line.contains(&format!("\"{k}")))
+        })
+    });
+    assert!(
+        found.is_empty(),
+        "SQL outside sandboxer/src/store:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_core_library_never_prints() {
+    const PRINTS: [&str; 5] = ["println!", "eprintln!", "print!", "eprint!", "dbg!"];
+    let found = offenders(
+        &["sandboxer/src"],
+        &["sandboxer/src/cli/", "sandboxer/src/main.rs"],
+        |line| PRINTS.iter().any(|p| calls(line, p)),
+    );
+    assert!(
+        found.is_empty(),
+        "the library prints (return it, log it with tracing, or let the CLI print):\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn nothing_writes_to_an_extensions_stdout_but_the_protocol() {
+    let found = offenders(&["ext-protocol/src", "ext-compose-ssh/src"], &[], |line| {
+        calls(line, "println!") || calls(line, "print!") || line.contains("stdout()")
+    });
+    // The SDK's one writer takes stdout in `serve`.
+    let found: Vec<_> = found
+        .into_iter()
+        .filter(|f| !f.starts_with("ext-protocol/src/sdk/serve.rs") || !f.contains("stdout()"))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "stdout carries only JSON-RPC lines:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn ext_protocol_builds_without_its_default_features() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    for features in [None, Some("io")] {
+        let mut cmd = Command::new(&cargo);
+        cmd.args([
+            "check",
+            "--quiet",
+            "-p",
+            "sandboxer-ext-protocol",
+            "--no-default-features",
+        ])
+        .current_dir(workspace())
+        // Its own target folder: the suite's build is not disturbed.
+        .env("CARGO_TARGET_DIR", workspace().join("target/tidy"));
+        if let Some(f) = features {
+            cmd.args(["--features", f]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "ext-protocol without default features{}: {}",
+            features.map(|f| format!(" (with {f})")).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
