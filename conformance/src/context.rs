@@ -29,6 +29,10 @@ pub struct Params {
     pub exec_echo: Vec<String>,
     /// A command that exits with code 3.
     pub exec_exit3: Vec<String>,
+    /// A command that copies stdin to stdout.
+    pub exec_cat: Vec<String>,
+    /// A command that runs for at least 30 s (for timeout and cancel checks).
+    pub exec_sleep: Vec<String>,
 }
 
 impl Default for Params {
@@ -42,6 +46,8 @@ impl Default for Params {
             bad_spec: json!("this spec is not a mapping"),
             exec_echo: vec!["echo".into()],
             exec_exit3: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            exec_cat: vec!["cat".into()],
+            exec_sleep: vec!["sleep".into(), "30".into()],
         }
     }
 }
@@ -118,6 +124,8 @@ pub struct Ctx {
     pub results: Vec<CheckResult>,
     /// The protocol version the extension answered `initialize` with.
     peer_version: std::cell::Cell<Option<ProtocolVersion>>,
+    /// Stdout lines that were not JSON-RPC, from every session of the run.
+    pub stray_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Ctx {
@@ -143,6 +151,7 @@ impl Ctx {
             selected,
             results: vec![],
             peer_version: Default::default(),
+            stray_lines: Default::default(),
         }
     }
 
@@ -210,14 +219,17 @@ impl Ctx {
         Ok(peer)
     }
 
-    /// A started peer, no handshake.
+    /// A started peer, no handshake. Its stdout lines that are not JSON-RPC go
+    /// to `stray_lines`.
     pub fn raw_peer(&self) -> Result<Peer, String> {
-        Peer::spawn(
+        let mut peer = Peer::spawn(
             &self.target,
             &["--stdio"],
             self.timeout(Duration::from_secs(60)),
         )
-        .map_err(|e| format!("cannot start {}: {e}", self.target.display()))
+        .map_err(|e| format!("cannot start {}: {e}", self.target.display()))?;
+        peer.report_stray_lines(self.stray_lines.clone());
+        Ok(peer)
     }
 
     pub fn advertises(&self, method: &str) -> bool {

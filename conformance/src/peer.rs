@@ -37,6 +37,20 @@ pub struct Peer {
     next_id: i64,
     /// Deadline of an ordinary call.
     pub call_timeout: Duration,
+    /// Where stdout lines that are not JSON-RPC 2.0 are reported, for the run's
+    /// every-session check.
+    stray: Option<Arc<Mutex<Vec<String>>>>,
+    /// Ids whose answer was given up on (its wait timed out): a late answer to
+    /// one is skipped rather than taken for the answer to a later call.
+    abandoned: Vec<Value>,
+}
+
+/// Whether `line` is a JSON-RPC 2.0 message: an object with `"jsonrpc": "2.0"`
+/// and a method or an id.
+pub fn is_json_rpc(line: &str) -> bool {
+    serde_json::from_str::<Value>(line).is_ok_and(|m| {
+        m["jsonrpc"] == "2.0" && (m.get("method").is_some() || m.get("id").is_some())
+    })
 }
 
 fn truncate(line: &str) -> String {
@@ -108,7 +122,14 @@ impl Peer {
             notifications: Vec::new(),
             next_id: 0,
             call_timeout,
+            stray: None,
+            abandoned: Vec::new(),
         })
+    }
+
+    /// Reports every stdout line that is not JSON-RPC into `sink`.
+    pub fn report_stray_lines(&mut self, sink: Arc<Mutex<Vec<String>>>) {
+        self.stray = Some(sink);
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,6 +159,13 @@ impl Peer {
             Ok(line) => {
                 self.transcript.push(Line::Received(truncate(&line)));
                 self.stdout_lines.push(line.clone());
+                if let Some(sink) = &self.stray
+                    && !is_json_rpc(&line)
+                {
+                    sink.lock()
+                        .expect("stray lines poisoned")
+                        .push(truncate(&line));
+                }
                 if let Ok(msg) = serde_json::from_str::<Value>(&line)
                     && msg.get("method").is_some()
                     && msg.get("id").is_none()
@@ -173,11 +201,22 @@ impl Peer {
         }
     }
 
+    /// Waits for the answer to a request sent earlier with id `id`.
+    pub fn response_to(&mut self, id: &Value, timeout: Duration) -> Result<Value, String> {
+        self.take_response(id, timeout)
+    }
+
     fn take_response(&mut self, id: &Value, timeout: Duration) -> Result<Value, String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.recv_line(left)?;
+            let line = match self.recv_line(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    self.abandoned.push(id.clone());
+                    return Err(e);
+                }
+            };
             let Ok(msg) = serde_json::from_str::<Value>(&line) else {
                 continue; // See `recv`.
             };
@@ -187,6 +226,12 @@ impl Peer {
             }
             if msg.get("id") == Some(id) {
                 return Ok(msg);
+            }
+            if msg
+                .get("id")
+                .is_some_and(|late| self.abandoned.contains(late))
+            {
+                continue;
             }
             return Err(format!(
                 "expected the answer to id {id}, got {}",

@@ -101,6 +101,12 @@ pub const CHECKS: &[Check] = &[
     ),
     // framing
     c(
+        "framing.stdout-json-rpc-in-every-session",
+        Must,
+        "2",
+        "every stdout line of every session of the run (creates, execs, cleanup) is JSON-RPC",
+    ),
+    c(
         "framing.stdout-is-json-rpc",
         Must,
         "2",
@@ -381,6 +387,18 @@ pub const CHECKS: &[Check] = &[
         "an expires_at that is not RFC 3339 is InvalidArgument",
     ),
     c(
+        "validation.missing-expires-at",
+        Must,
+        "4",
+        "a create without expires_at is InvalidArgument (1003) naming expires_at",
+    ),
+    opt(
+        "validation.extend-bad-time",
+        methods::SandboxExtendTtl::METHOD,
+        "4",
+        "extend_ttl with a time that is not RFC 3339 is InvalidArgument naming expires_at",
+    ),
+    c(
         "validation.unknown-id-get",
         Must,
         "6",
@@ -501,6 +519,36 @@ pub const CHECKS: &[Check] = &[
         methods::SandboxExec::METHOD,
         "4",
         "exec returns the command's exit code",
+    ),
+    opt(
+        "optional.exec-stdin",
+        methods::SandboxExec::METHOD,
+        "4",
+        "exec feeds stdin to the command",
+    ),
+    opt(
+        "optional.exec-empty-argv",
+        methods::SandboxExec::METHOD,
+        "4",
+        "exec with an empty argv is InvalidArgument naming argv",
+    ),
+    opt(
+        "optional.exec-missing-command",
+        methods::SandboxExec::METHOD,
+        "4",
+        "a command that does not exist is a result with exit_code 127",
+    ),
+    opt(
+        "optional.exec-timeout",
+        methods::SandboxExec::METHOD,
+        "4",
+        "a command past timeout_s is killed and the call is DeadlineExceeded (1008)",
+    ),
+    opt(
+        "optional.exec-cancel",
+        methods::SandboxExec::METHOD,
+        "5",
+        "a cancelled long exec answers -32800 within the grace period",
     ),
     // notifications
     c(

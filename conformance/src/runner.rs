@@ -3,7 +3,7 @@
 //! failure or Ctrl-C), and check that nothing is left.
 
 use crate::context::{CheckResult, Ctx, Params, RUN_LABEL};
-use crate::scenarios::{NOTHING_LEFT_BEHIND, SCENARIOS};
+use crate::scenarios::{NOTHING_LEFT_BEHIND, SCENARIOS, STDOUT_EVERYWHERE};
 use sandboxer_ext_protocol::methods;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -157,6 +157,24 @@ pub fn run(options: RunOptions) -> RunReport {
         }
     }
     let cleanup_problems = cleanup(&mut ctx);
+    if ctx.is_selected(STDOUT_EVERYWHERE) {
+        let stray = ctx
+            .stray_lines
+            .lock()
+            .expect("stray lines poisoned")
+            .clone();
+        let outcome = if stray.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected only JSON-RPC 2.0 lines on stdout in every session (a log line \
+                 there breaks the host's reader); got {} other line(s), first: {:?}",
+                stray.len(),
+                &stray[..stray.len().min(3)]
+            ))
+        };
+        ctx.record(STDOUT_EVERYWHERE, None, Instant::now(), outcome);
+    }
     if ctx.is_selected(NOTHING_LEFT_BEHIND) {
         let started = Instant::now();
         let outcome = ctx.peer().and_then(|mut peer| {

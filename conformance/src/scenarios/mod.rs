@@ -36,6 +36,8 @@ pub const SCENARIOS: &[Scenario] = &[
 
 /// The check the runner itself reports after cleanup.
 pub const NOTHING_LEFT_BEHIND: &str = "robustness.nothing-left-behind";
+/// Checked by the runner over every session of the run, after cleanup.
+pub const STDOUT_EVERYWHERE: &str = "framing.stdout-json-rpc-in-every-session";
 
 #[cfg(test)]
 mod tests {
@@ -49,7 +51,7 @@ mod tests {
                 .iter()
                 .filter(|s| s.checks.contains(&check.id))
                 .count()
-                + usize::from(check.id == NOTHING_LEFT_BEHIND);
+                + usize::from(check.id == NOTHING_LEFT_BEHIND || check.id == STDOUT_EVERYWHERE);
             assert_eq!(owners, 1, "{} is reported by {owners} scenarios", check.id);
         }
         for scenario in SCENARIOS {

@@ -22,6 +22,11 @@ pub const SCENARIO: Scenario = Scenario {
         "optional.host-doctor-shape",
         "optional.exec-output",
         "optional.exec-exit-code",
+        "optional.exec-stdin",
+        "optional.exec-empty-argv",
+        "optional.exec-missing-command",
+        "optional.exec-timeout",
+        "optional.exec-cancel",
     ],
     run,
 };
@@ -208,6 +213,11 @@ fn run(ctx: &mut Ctx) {
             "optional.extend-ttl",
             "optional.exec-output",
             "optional.exec-exit-code",
+            "optional.exec-stdin",
+            "optional.exec-empty-argv",
+            "optional.exec-missing-command",
+            "optional.exec-timeout",
+            "optional.exec-cancel",
             "optional.snapshot-restore",
             "optional.snapshot-list-delete",
             "optional.restore-missing-snapshot",
@@ -275,6 +285,7 @@ fn run(ctx: &mut Ctx) {
                 }
             });
         ctx.record("optional.exec-exit-code", Some(&peer), started, outcome);
+        exec_rules(ctx, &mut peer, &id);
     }
 
     if ctx.advertises(methods::SandboxSnapshot::METHOD)
@@ -368,4 +379,98 @@ fn run(ctx: &mut Ctx) {
         }
     }
     let _ = peer.ok(methods::SandboxDestroy::METHOD, json!({"sandbox_id": id}));
+}
+
+/// What the document says of `sandbox/exec` beyond output and exit code: stdin,
+/// an empty argv, a command that does not exist, a timeout, a cancel.
+fn exec_rules(ctx: &mut Ctx, peer: &mut crate::peer::Peer, id: &str) {
+    let exec = methods::SandboxExec::METHOD;
+    let started = Instant::now();
+    let fed = format!("{}-stdin\n", ctx.prefix);
+    let outcome = peer
+        .ok(
+            exec,
+            json!({"sandbox_id": id, "argv": ctx.params.exec_cat, "stdin": fed, "timeout_s": 60}),
+        )
+        .and_then(|r| {
+            if r["exit_code"] == 0 && r["stdout"] == fed.as_str() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expected {:?} to copy stdin {fed:?} to stdout and exit 0: {r}",
+                    ctx.params.exec_cat
+                ))
+            }
+        });
+    ctx.record("optional.exec-stdin", Some(peer), started, outcome);
+
+    let started = Instant::now();
+    let outcome = peer
+        .request(exec, json!({"sandbox_id": id, "argv": []}))
+        .and_then(|a| crate::context::expect_invalid_field(&a, "argv"));
+    ctx.record("optional.exec-empty-argv", Some(peer), started, outcome);
+
+    let started = Instant::now();
+    let missing = format!("{}-no-such-command", ctx.prefix);
+    let outcome = peer
+        .ok(
+            exec,
+            json!({"sandbox_id": id, "argv": [missing], "timeout_s": 60}),
+        )
+        .and_then(|r| {
+            if r["exit_code"] == 127 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expected a result with exit_code 127 for a command that does not exist: {r}"
+                ))
+            }
+        });
+    ctx.record(
+        "optional.exec-missing-command",
+        Some(peer),
+        started,
+        outcome,
+    );
+
+    let started = Instant::now();
+    let bound = ctx.timeout(std::time::Duration::from_secs(15));
+    let outcome = peer
+        .request_within(
+            exec,
+            json!({"sandbox_id": id, "argv": ctx.params.exec_sleep, "timeout_s": 1}),
+            bound,
+        )
+        .and_then(|a| crate::context::expect_error(&a, 1008))
+        .map_err(|e| {
+            format!(
+                "expected DeadlineExceeded (1008) soon after timeout_s 1 of {:?}: {e}",
+                ctx.params.exec_sleep
+            )
+        });
+    ctx.record("optional.exec-timeout", Some(peer), started, outcome);
+
+    let started = Instant::now();
+    let request_id = peer.fresh_id();
+    peer.send(&json!({"jsonrpc": "2.0", "id": request_id, "method": exec,
+        "params": {"sandbox_id": id, "argv": ctx.params.exec_sleep, "timeout_s": 120}}));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    peer.notify(methods::CancelRequest::METHOD, json!({ "id": request_id }));
+    let grace = ctx.timeout(std::time::Duration::from_secs(2));
+    let outcome = peer
+        .response_to(
+            &json!(request_id),
+            grace + std::time::Duration::from_millis(500),
+        )
+        .and_then(|a| {
+            crate::context::expect_error(&a, -32800).map_err(|e| {
+                format!(
+                    "expected -32800 within the grace period ({}s) of $/cancelRequest \
+                     for a running {:?}: {e}",
+                    grace.as_secs_f64(),
+                    ctx.params.exec_sleep
+                )
+            })
+        });
+    ctx.record("optional.exec-cancel", Some(peer), started, outcome);
 }

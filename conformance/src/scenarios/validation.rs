@@ -14,6 +14,8 @@ pub const SCENARIO: Scenario = Scenario {
         "validation.malformed-sandbox-id",
         "validation.bad-spec",
         "validation.bad-expires-at",
+        "validation.missing-expires-at",
+        "validation.extend-bad-time",
         "validation.unknown-id-get",
         "validation.unknown-id-exec",
         "validation.unknown-id-extend",
@@ -97,6 +99,36 @@ fn run(ctx: &mut Ctx) {
     note(&answer);
     let outcome = answer.and_then(|a| expect_invalid_field(&a, "expires_at"));
     ctx.record("validation.bad-expires-at", Some(&peer), started, outcome);
+
+    let started = Instant::now();
+    let id = ctx.new_id();
+    let mut params = ctx.create_params(&id, &[]);
+    params.as_object_mut().unwrap().remove("expires_at");
+    let answer = peer.request_within(methods::SandboxCreate::METHOD, params, ctx.create_timeout());
+    note(&answer);
+    let outcome = answer.and_then(|a| expect_invalid_field(&a, "expires_at"));
+    ctx.record(
+        "validation.missing-expires-at",
+        Some(&peer),
+        started,
+        outcome,
+    );
+
+    if ctx.advertises(methods::SandboxExtendTtl::METHOD) {
+        let started = Instant::now();
+        let answer = peer.request(
+            methods::SandboxExtendTtl::METHOD,
+            json!({"sandbox_id": format!("{}-unknown", ctx.prefix), "expires_at": "next week"}),
+        );
+        note(&answer);
+        let outcome = answer.and_then(|a| expect_invalid_field(&a, "expires_at"));
+        ctx.record("validation.extend-bad-time", Some(&peer), started, outcome);
+    } else {
+        ctx.skip(
+            "validation.extend-bad-time",
+            "sandbox/extend_ttl is not advertised",
+        );
+    }
 
     let unknown = format!("{}-unknown", ctx.prefix);
     let mut unknown_call = |ctx: &mut Ctx, check: &str, method: &str, params: Value| {

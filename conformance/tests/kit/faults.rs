@@ -64,7 +64,28 @@ fn without_a_fault_everything_passes() {
 
 #[test]
 fn logs_on_stdout() {
-    protocol_fault("stdout-log", &["framing.stdout-is-json-rpc"]);
+    protocol_fault(
+        "stdout-log",
+        &[
+            "framing.stdout-is-json-rpc",
+            "framing.stdout-json-rpc-in-every-session",
+        ],
+    );
+}
+
+/// One log line on stdout after each create: the framing session alone would
+/// not see it.
+#[test]
+fn logs_on_stdout_during_create() {
+    protocol_fault(
+        "stdout-log-during-create",
+        &["framing.stdout-json-rpc-in-every-session"],
+    );
+}
+
+#[test]
+fn ignores_cancel_of_a_long_exec() {
+    protocol_fault("ignore-cancel-exec", &["optional.exec-cancel"]);
 }
 
 #[test]
@@ -82,7 +103,10 @@ fn wrong_id_echo() {
 
 #[test]
 fn ignores_cancel() {
-    protocol_fault("ignore-cancel", &["notifications.cancel-long-call"]);
+    protocol_fault(
+        "ignore-cancel",
+        &["notifications.cancel-long-call", "optional.exec-cancel"],
+    );
 }
 
 #[test]

@@ -143,5 +143,5 @@ fn only_and_skip_select_checks() {
         .collect();
     assert!(ids.iter().all(|id| id.starts_with("framing.")), "{ids:?}");
     assert!(!ids.contains(&"framing.large-payload"));
-    assert_eq!(ids.len(), 12);
+    assert_eq!(ids.len(), 13);
 }

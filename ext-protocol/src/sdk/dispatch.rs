@@ -82,11 +82,32 @@ pub fn decode_params<P: DeserializeOwned>(
             .map_err(|e| ErrorObject::invalid_argument("expires_at", e))?;
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
-        ErrorObject::standard(
-            codes::INVALID_PARAMS,
-            format!("invalid params at `{}`: {}", e.path(), e.inner()),
-        )
+        let inner = e.inner().to_string();
+        match missing_field(&inner) {
+            // A param the method requires is absent: InvalidArgument naming it,
+            // as for `sandbox_id`.
+            Some(name) => {
+                let at = e.path().to_string();
+                let field = if at == "." {
+                    name.to_string()
+                } else {
+                    format!("{at}.{name}")
+                };
+                ErrorObject::invalid_argument(&field, format!("{field} is required"))
+            }
+            // Present with the wrong JSON type: the params do not decode.
+            None => ErrorObject::standard(
+                codes::INVALID_PARAMS,
+                format!("invalid params at `{}`: {inner}", e.path()),
+            ),
+        }
     })
+}
+
+/// The field serde names in a "missing field `x`" error.
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split_once('`').map(|(name, _)| name)
 }
 
 fn progress_token(params: &Params<'_>) -> Option<Value> {
@@ -199,4 +220,59 @@ pub(crate) fn methods<E: Extension>(shared: Shared<E>, offered: &[&'static str])
         s.ext.host_doctor(&c, p).await
     });
     module.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{CreateParams, ExtendTtlParams};
+
+    fn field(e: &ErrorObject) -> String {
+        e.domain_data().unwrap().details.unwrap()["field"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    #[test]
+    fn a_missing_param_is_invalid_argument_naming_it_and_a_wrong_type_is_32602() {
+        let create = |v: Value| decode_params::<CreateParams>(Some(&v.to_string()), true);
+        let no_expiry =
+            create(serde_json::json!({"sandbox_id": "a", "profile": {"id": "p", "version": "1"}}))
+                .unwrap_err();
+        assert_eq!(
+            (no_expiry.code, field(&no_expiry)),
+            (1003, "expires_at".into())
+        );
+        let no_profile =
+            create(serde_json::json!({"sandbox_id": "a", "expires_at": "2030-01-01T00:00:00Z"}))
+                .unwrap_err();
+        assert_eq!(field(&no_profile), "profile");
+        let no_profile_id = create(serde_json::json!({"sandbox_id": "a",
+            "expires_at": "2030-01-01T00:00:00Z", "profile": {"version": "1"}}))
+        .unwrap_err();
+        assert_eq!(field(&no_profile_id), "profile.id");
+        let wrong_type = create(serde_json::json!({"sandbox_id": "a",
+            "expires_at": "2030-01-01T00:00:00Z", "profile": {"id": "p", "version": "1"},
+            "labels": "not a mapping"}))
+        .unwrap_err();
+        assert_eq!(wrong_type.code, codes::INVALID_PARAMS);
+        // Any JSON type decodes as a spec: what it must hold is the extension's rule.
+        assert!(
+            create(
+                serde_json::json!({"sandbox_id": "a", "expires_at": "2030-01-01T00:00:00Z",
+            "profile": {"id": "p", "version": "1", "spec": "text"}})
+            )
+            .is_ok()
+        );
+        let bad_time = decode_params::<ExtendTtlParams>(
+            Some(r#"{"sandbox_id": "a", "expires_at": "tomorrow"}"#),
+            true,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (bad_time.code, field(&bad_time)),
+            (1003, "expires_at".into())
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! a destroy that is not idempotent, a leaked sandbox, a secret on stderr — are the
 //! fixture's own `SANDBOXER_EXT_FIXTURE_FAULT` switches.)
 //!
-//! Modes: `stdout-log`, `wrong-id`, `ignore-cancel`, `progress-without-token`,
+//! Modes: `stdout-log`, `stdout-log-during-create`, `wrong-id`, `ignore-cancel`,
+//! `ignore-cancel-exec`, `progress-without-token`,
 //! `progress-after-response`, `accept-any-version`, `no-not-initialized`,
 //! `hang-on-shutdown`, `ignore-sigterm`, `no-exit-on-eof`, or none (a faithful relay).
 
@@ -21,6 +22,8 @@ struct Seen {
     initialized: bool,
     /// Create requests in flight: id → progress token (if any).
     creates: BTreeMap<String, Option<Value>>,
+    /// Ids of exec requests (as JSON text).
+    execs: Vec<String>,
 }
 
 type Out = Arc<Mutex<std::io::Stdout>>;
@@ -96,6 +99,9 @@ fn main() {
                 {
                     emit(&out, "INFO extension ready");
                 }
+                if mode == "stdout-log-during-create" && token.is_some() {
+                    emit(&out, "INFO sandbox created");
+                }
                 if mode == "progress-after-response"
                     && let Some(Some(token)) = token
                 {
@@ -155,7 +161,22 @@ fn main() {
                 s.creates.insert(id.to_string(), token);
             }
         }
+        if method == "sandbox/exec"
+            && let Some(id) = &id
+        {
+            seen.lock().unwrap().execs.push(id.to_string());
+        }
         if mode == "ignore-cancel" && method == "$/cancelRequest" {
+            continue;
+        }
+        if mode == "ignore-cancel-exec"
+            && method == "$/cancelRequest"
+            && seen
+                .lock()
+                .unwrap()
+                .execs
+                .contains(&msg["params"]["id"].to_string())
+        {
             continue;
         }
         if mode == "hang-on-shutdown" && (method == "shutdown" || method == "exit") {

@@ -453,17 +453,25 @@ impl Extension for Fixture {
         let Some((program, args)) = p.argv.split_first() else {
             return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
         };
-        let mut child = tokio::process::Command::new(program)
+        let spawned = tokio::process::Command::new(program)
             .args(args)
             .current_dir(&self.dir)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                ErrorObject::invalid_argument("argv", format!("cannot run {program}: {e}"))
-            })?;
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            // A program that cannot be run exits 127, as a shell says.
+            Err(e) => {
+                return Ok(ExecResult {
+                    exit_code: 127,
+                    stdout: String::new(),
+                    stderr: format!("{program}: {e}\n"),
+                });
+            }
+        };
         let input = p.stdin.unwrap_or_default();
         let mut stdin = child.stdin.take().expect("piped");
         tokio::spawn(async move {

@@ -36,8 +36,20 @@ async fn a_two_second_sandbox_is_gone_from_podman_within_the_reapers_bound() {
         assert!(Instant::now() < give_up, "never reaped");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, page) = call(&d, "GET", &format!("/v1/events?sandbox={id}"), None).await;
-    let events = page["events"].as_array().unwrap();
+    // The objects go before the extension answers the destroy and the daemon
+    // records it: wait for the record too.
+    let events = loop {
+        let (_, page) = call(&d, "GET", &format!("/v1/events?sandbox={id}"), None).await;
+        let events = page["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["to_state"] == "destroyed") {
+            break events;
+        }
+        assert!(
+            Instant::now() < give_up,
+            "never recorded destroyed: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let at = |to: &str| {
         let event = events
             .iter()
