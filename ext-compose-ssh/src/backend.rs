@@ -1077,11 +1077,11 @@ impl Extension for ComposeSsh {
                 }
                 e => transport_error(e),
             })?;
-        Ok(ExecResult {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(ExecResult::from_output(
+            out.status.code().unwrap_or(-1),
+            &out.stdout,
+            &out.stderr,
+        ))
     }
 
     async fn cost_estimate(

@@ -451,6 +451,45 @@ pub struct ExecResult {
     pub exit_code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// Since 1.2: stdout or stderr was cut at [`ExecResult::MAX_STREAM_BYTES`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl ExecResult {
+    /// The most of each stream an answer carries (both fit in one line, far
+    /// below the 8 MiB limit, with room for JSON escaping).
+    pub const MAX_STREAM_BYTES: usize = 1024 * 1024;
+
+    /// A result from a command's raw output: bytes that are not UTF-8 become
+    /// U+FFFD, and each stream keeps its first `MAX_STREAM_BYTES` (cut on a
+    /// character boundary), with `truncated` saying that something was cut.
+    pub fn from_output(exit_code: i32, stdout: &[u8], stderr: &[u8]) -> ExecResult {
+        let (stdout, cut_out) = capped_text(stdout);
+        let (stderr, cut_err) = capped_text(stderr);
+        ExecResult {
+            exit_code,
+            stdout,
+            stderr,
+            truncated: cut_out || cut_err,
+        }
+    }
+}
+
+fn capped_text(bytes: &[u8]) -> (String, bool) {
+    let text = String::from_utf8_lossy(bytes);
+    if text.len() <= ExecResult::MAX_STREAM_BYTES {
+        return (text.into_owned(), false);
+    }
+    let mut cut = ExecResult::MAX_STREAM_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    (text[..cut].to_string(), true)
 }
 
 /// `cost/estimate` params.
@@ -680,5 +719,20 @@ mod tests {
         let odd = typed_profile().for_peer(v1_1).lifted();
         assert_eq!(odd.spec["cost"], "the author's own");
         assert!(odd.cost.is_none());
+    }
+
+    #[test]
+    fn exec_output_is_text_and_fits_in_a_line() {
+        let small = ExecResult::from_output(0, b"ok\xff\n", b"");
+        assert_eq!(small.stdout, "ok\u{fffd}\n");
+        assert!(!small.truncated);
+        assert!(!serde_json::to_string(&small).unwrap().contains("truncated"));
+        let big = vec![b'x'; 10 * 1024 * 1024];
+        let cut = ExecResult::from_output(1, &big, "é".repeat(600_000).as_bytes());
+        assert!(cut.truncated);
+        assert_eq!(cut.stdout.len(), ExecResult::MAX_STREAM_BYTES);
+        assert!(cut.stderr.len() <= ExecResult::MAX_STREAM_BYTES && cut.stderr.ends_with('é'));
+        let line = serde_json::to_string(&cut).unwrap();
+        assert!(line.len() < crate::framing::MAX_LINE_BYTES);
     }
 }

@@ -278,11 +278,7 @@ fn optional_method_messages() {
             timeout_s: Some(30),
             service: Some("web".into()),
         },
-        &ExecResult {
-            exit_code: 0,
-            stdout: "hi\n".into(),
-            stderr: String::new(),
-        },
+        &ExecResult::from_output(0, b"hi\n", b""),
     );
     check_request::<methods::CostEstimate>(
         &CostEstimateParams {

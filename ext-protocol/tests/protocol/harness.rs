@@ -81,11 +81,7 @@ impl Extension for Notes {
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
         let secs: u64 = p.argv.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        Ok(ExecResult {
-            exit_code: 0,
-            stdout: String::new(),
-            stderr: String::new(),
-        })
+        Ok(ExecResult::from_output(0, b"", b""))
     }
 }
 

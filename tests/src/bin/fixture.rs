@@ -465,11 +465,11 @@ impl Extension for Fixture {
             Ok(child) => child,
             // A program that cannot be run exits 127, as a shell says.
             Err(e) => {
-                return Ok(ExecResult {
-                    exit_code: 127,
-                    stdout: String::new(),
-                    stderr: format!("{program}: {e}\n"),
-                });
+                return Ok(ExecResult::from_output(
+                    127,
+                    b"",
+                    format!("{program}: {e}\n").as_bytes(),
+                ));
             }
         };
         let input = p.stdin.unwrap_or_default();
@@ -483,11 +483,11 @@ impl Extension for Fixture {
             .await
             .map_err(|_| ErrorObject::domain(ErrorKind::DeadlineExceeded, "the command timed out"))?
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
-        Ok(ExecResult {
-            exit_code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        })
+        Ok(ExecResult::from_output(
+            out.status.code().unwrap_or(-1),
+            &out.stdout,
+            &out.stderr,
+        ))
     }
 
     /// A snapshot is the sandbox's record under a name: `snap-<sandbox>-<name>`.
