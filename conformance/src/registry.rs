@@ -497,6 +497,12 @@ pub const CHECKS: &[Check] = &[
         "host/health answers hosts with a name and reachable",
     ),
     opt(
+        "optional.host-health-unknown-host",
+        methods::HostHealth::METHOD,
+        "4",
+        "host/health for a host the extension does not know is InvalidArgument naming host",
+    ),
+    opt(
         "optional.profile-check-shape",
         methods::ProfileCheck::METHOD,
         "4",
@@ -531,6 +537,12 @@ pub const CHECKS: &[Check] = &[
         methods::SandboxExec::METHOD,
         "4",
         "exec with an empty argv is InvalidArgument naming argv",
+    ),
+    opt(
+        "optional.exec-unknown-service",
+        methods::SandboxExec::METHOD,
+        "4",
+        "exec naming a part the sandbox lacks is InvalidArgument naming service",
     ),
     opt(
         "optional.exec-missing-command",

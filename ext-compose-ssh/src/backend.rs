@@ -144,7 +144,7 @@ impl ComposeSsh {
                 }
             },
         };
-        let ssh = self.ssh(&host_name)?;
+        let ssh = self.ssh(&host_name, "placement.host")?;
         let host: &HostConfig = ssh.host();
         let verdict = policy::judge(&review.findings, &self.allowed(&p.profile.id, host));
         if !verdict.refused.is_empty() {
@@ -497,7 +497,8 @@ impl ComposeSsh {
         let mut observed = Vec::new();
         for host in matching {
             let health = if all_marked || !self.placement.is_marked(&host.name) {
-                self.check_host(self.ssh(&host.name)?).await
+                self.check_host(self.ssh(&host.name, "placement.host")?)
+                    .await
             } else {
                 // Not asked again so soon; it still counts in the answer.
                 HostHealth {
@@ -545,7 +546,7 @@ impl ComposeSsh {
         let spec = ProfileSpec::of(&p.profile)?;
         let review = self.review(&spec)?;
         let candidates: Vec<&HostConfig> = match &p.placement.host {
-            Some(h) => vec![self.ssh(h)?.host()],
+            Some(h) => vec![self.ssh(h, "placement.host")?.host()],
             None => self
                 .options
                 .hosts
@@ -578,7 +579,7 @@ impl ComposeSsh {
 
     /// Refuses a host named for a profile whose placement labels it lacks.
     fn check_labels(&self, host: &str, constraints: &placement::Constraints) -> ExtResult<()> {
-        let config = self.ssh(host)?.host();
+        let config = self.ssh(host, "placement.host")?.host();
         match constraints
             .labels
             .iter()
@@ -607,10 +608,12 @@ impl ComposeSsh {
         lock.lock_owned().await
     }
 
-    fn ssh(&self, host: &str) -> ExtResult<&Ssh> {
+    /// The connection to a configured host; an unknown name is refused as
+    /// the param `field` that carried it.
+    fn ssh(&self, host: &str, field: &str) -> ExtResult<&Ssh> {
         self.hosts.get(host).ok_or_else(|| {
             ErrorObject::invalid_argument(
-                "placement.host",
+                field,
                 format!(
                     "unknown host {host:?}; configured hosts: {}",
                     self.hosts.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -1119,7 +1122,7 @@ impl Extension for ComposeSsh {
         p: HostDoctorParams,
     ) -> ExtResult<HostDoctorResult> {
         let hosts: Vec<&Ssh> = match &p.host {
-            Some(name) => vec![self.ssh(name)?],
+            Some(name) => vec![self.ssh(name, "host")?],
             None => self.hosts.values().collect(),
         };
         let mut images: Vec<String> = p
@@ -1180,7 +1183,7 @@ impl Extension for ComposeSsh {
         p: HostHealthParams,
     ) -> ExtResult<HostHealthResult> {
         let hosts: Vec<&Ssh> = match &p.host {
-            Some(name) => vec![self.ssh(name)?],
+            Some(name) => vec![self.ssh(name, "host")?],
             None => self.hosts.values().collect(),
         };
         let checks = hosts.into_iter().map(|ssh| self.check_host(ssh));

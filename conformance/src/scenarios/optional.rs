@@ -18,12 +18,14 @@ pub const SCENARIO: Scenario = Scenario {
         "optional.cost-estimate-deterministic",
         "optional.cost-estimate-no-side-effects",
         "optional.host-health-shape",
+        "optional.host-health-unknown-host",
         "optional.profile-check-shape",
         "optional.host-doctor-shape",
         "optional.exec-output",
         "optional.exec-exit-code",
         "optional.exec-stdin",
         "optional.exec-empty-argv",
+        "optional.exec-unknown-service",
         "optional.exec-missing-command",
         "optional.exec-timeout",
         "optional.exec-cancel",
@@ -120,6 +122,18 @@ fn run(ctx: &mut Ctx) {
                 }
             });
         ctx.record("optional.host-health-shape", Some(&peer), started, outcome);
+
+        let started = Instant::now();
+        let unknown = format!("{}-no-such-host", ctx.prefix);
+        let outcome = peer
+            .request(methods::HostHealth::METHOD, json!({"host": unknown}))
+            .and_then(|a| crate::context::expect_invalid_field(&a, "host"));
+        ctx.record(
+            "optional.host-health-unknown-host",
+            Some(&peer),
+            started,
+            outcome,
+        );
     }
 
     if ctx.advertises(methods::ProfileCheck::METHOD) {
@@ -215,6 +229,7 @@ fn run(ctx: &mut Ctx) {
             "optional.exec-exit-code",
             "optional.exec-stdin",
             "optional.exec-empty-argv",
+            "optional.exec-unknown-service",
             "optional.exec-missing-command",
             "optional.exec-timeout",
             "optional.exec-cancel",
@@ -382,7 +397,8 @@ fn run(ctx: &mut Ctx) {
 }
 
 /// What the document says of `sandbox/exec` beyond output and exit code: stdin,
-/// an empty argv, a command that does not exist, a timeout, a cancel.
+/// an empty argv, a part the sandbox lacks, a command that does not exist, a
+/// timeout, a cancel.
 fn exec_rules(ctx: &mut Ctx, peer: &mut crate::peer::Peer, id: &str) {
     let exec = methods::SandboxExec::METHOD;
     let started = Instant::now();
@@ -409,6 +425,21 @@ fn exec_rules(ctx: &mut Ctx, peer: &mut crate::peer::Peer, id: &str) {
         .request(exec, json!({"sandbox_id": id, "argv": []}))
         .and_then(|a| crate::context::expect_invalid_field(&a, "argv"));
     ctx.record("optional.exec-empty-argv", Some(peer), started, outcome);
+
+    let started = Instant::now();
+    let part = format!("{}-no-such-part", ctx.prefix);
+    let outcome = peer
+        .request(
+            exec,
+            json!({"sandbox_id": id, "argv": ctx.params.exec_cat, "service": part, "timeout_s": 10}),
+        )
+        .and_then(|a| crate::context::expect_invalid_field(&a, "service"));
+    ctx.record(
+        "optional.exec-unknown-service",
+        Some(peer),
+        started,
+        outcome,
+    );
 
     let started = Instant::now();
     let missing = format!("{}-no-such-command", ctx.prefix);

@@ -453,6 +453,12 @@ impl Extension for Fixture {
         let Some((program, args)) = p.argv.split_first() else {
             return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
         };
+        if let Some(service) = &p.service {
+            return Err(ErrorObject::invalid_argument(
+                "service",
+                format!("a fixture sandbox has one part; it has no service {service:?}"),
+            ));
+        }
         let spawned = tokio::process::Command::new(program)
             .args(args)
             .current_dir(&self.dir)
