@@ -39,7 +39,14 @@ impl Default for Params {
     fn default() -> Self {
         Params {
             options: json!({}),
-            profile: json!({"id": "profile.conformance", "version": "1", "spec": {}}),
+            // Typed files and cost, as the core sends a profile that has them.
+            profile: json!({
+                "id": "profile.conformance",
+                "version": "1",
+                "spec": {},
+                "files": {"conformance.txt": "written by sandboxer-conformance\n"},
+                "cost": {"currency": "USD", "per_hour": 0.01},
+            }),
             placement: json!({}),
             resources: json!({}),
             network: json!({"egress": "deny", "allow": []}),

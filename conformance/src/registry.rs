@@ -179,6 +179,12 @@ pub const CHECKS: &[Check] = &[
         "a 1 MiB request line is read and answered",
     ),
     c(
+        "framing.oversized-line",
+        Must,
+        "2",
+        "a line over 8 MiB gets -32600 with id null, and later requests are still answered",
+    ),
+    c(
         "framing.unknown-notification-ignored",
         Must,
         "5",
@@ -632,10 +638,22 @@ pub const CHECKS: &[Check] = &[
         "shutdown answers null, then exit ends the process with 0 within 2 s",
     ),
     c(
+        "robustness.shutdown-during-call",
+        Must,
+        "7",
+        "a call in flight when shutdown arrives is answered, before shutdown's null",
+    ),
+    c(
+        "robustness.request-after-shutdown",
+        Must,
+        "7",
+        "a request after shutdown gets -32600 with its id",
+    ),
+    c(
         "robustness.stdin-close-exit",
         Must,
         "7",
-        "closing stdin after the handshake ends the process within 2 s",
+        "closing stdin after the handshake ends the process with 0 within 2 s",
     ),
     c(
         "robustness.sigterm",

@@ -2,6 +2,7 @@
 
 use super::Scenario;
 use crate::context::{Ctx, expect_error};
+use sandboxer_ext_protocol::framing::MAX_LINE_BYTES;
 use sandboxer_ext_protocol::methods;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ pub const SCENARIO: Scenario = Scenario {
         "framing.unknown-method",
         "framing.bad-params",
         "framing.large-payload",
+        "framing.oversized-line",
         "framing.unknown-notification-ignored",
     ],
     run,
@@ -148,6 +150,34 @@ fn run(ctx: &mut Ctx) {
             }
         });
     ctx.record("framing.large-payload", Some(&peer), started, outcome);
+
+    // A request whose line is over the limit: refused unread, so with id null.
+    let started = Instant::now();
+    let over = "x".repeat(MAX_LINE_BYTES + 1024);
+    let line = json!({
+        "jsonrpc": "2.0",
+        "id": 44,
+        "method": methods::SandboxList::METHOD,
+        "params": {"labels": {"conformance.big": over}},
+    })
+    .to_string();
+    let outcome = raw_exchange(&mut peer, &line, t)
+        .and_then(|a| {
+            expect_error(&a, -32600)?;
+            if a.get("id") == Some(&Value::Null) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "a line over {MAX_LINE_BYTES} bytes cannot be read, so its answer's id must be null: {a}"
+                ))
+            }
+        })
+        .and_then(|_| {
+            peer.ok(methods::SandboxList::METHOD, json!({}))
+                .map(|_| ())
+                .map_err(|e| format!("after an oversized line, a request was not answered: {e}"))
+        });
+    ctx.record("framing.oversized-line", Some(&peer), started, outcome);
 
     let started = Instant::now();
     peer.notify("$/conformance-unknown", json!({"x": 1}));

@@ -86,7 +86,10 @@ fn endpoints_ok(s: &Value) -> Result<(), String> {
             && (1..=65535).contains(&port)
             && (protocol != "http" || e["url"].as_str().is_some_and(|u| u.starts_with("http")));
         if !ok {
-            return Err(format!("malformed endpoint {e}"));
+            return Err(format!(
+                "expected an endpoint with a non-empty name, protocol ssh, http or tcp, a non-empty host, \
+                 a port in 1..=65535 and, for http, a url starting with http: {e}"
+            ));
         }
     }
     Ok(())

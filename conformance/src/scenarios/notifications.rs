@@ -174,7 +174,9 @@ fn run(ctx: &mut Ctx) {
         })
         .cloned();
     let outcome = match bad {
-        Some(m) => Err(format!("malformed $/log: {m}")),
+        Some(m) => Err(format!(
+            "expected $/log params with a level of debug, info, warning or error and a string message: {m}"
+        )),
         None => Ok(()),
     };
     ctx.record("notifications.log-levels", Some(&peer), started, outcome);

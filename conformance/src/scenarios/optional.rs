@@ -77,7 +77,9 @@ fn run(ctx: &mut Ctx) {
             if ok {
                 Ok(())
             } else {
-                Err(format!("malformed estimate {e}"))
+                Err(format!(
+                    "expected a string currency, an amount >= 0 and, if present, a breakdown that is an object: {e}"
+                ))
             }
         });
         ctx.record("optional.cost-estimate-shape", Some(&peer), started, shape);
@@ -117,7 +119,9 @@ fn run(ctx: &mut Ctx) {
                     .iter()
                     .find(|x| !x["host"].is_string() || !x["reachable"].is_boolean())
                 {
-                    Some(bad) => Err(format!("malformed host {bad}")),
+                    Some(bad) => Err(format!(
+                        "expected each host to have a string host and a boolean reachable: {bad}"
+                    )),
                     None => Ok(()),
                 }
             });
@@ -156,7 +160,9 @@ fn run(ctx: &mut Ctx) {
                 if findings_ok("refused") && findings_ok("relaxed") {
                     Ok(())
                 } else {
-                    Err(format!("malformed findings: {r}"))
+                    Err(format!(
+                        "expected refused and relaxed, where present, to be arrays of {{field, message}} strings: {r}"
+                    ))
                 }
             })
             .and_then(
@@ -202,7 +208,10 @@ fn run(ctx: &mut Ctx) {
                             .as_array()
                             .is_none_or(|c| c.iter().any(bad_check))
                 }) {
-                    Some(bad) => Err(format!("malformed host {bad}")),
+                    Some(bad) => Err(format!(
+                        "expected each host to have a string host and checks, each with a string name, \
+                         a boolean ok and, when not ok, a string fix: {bad}"
+                    )),
                     None => Ok(()),
                 }
             });

@@ -67,9 +67,10 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
             "options:\n  control_dir: {}\n  hosts:\n    - {}\nprofile:\n  id: profile.conformance\n  version: '1'\n  spec:\n    \
              compose_file: compose.yaml\n    cost: {{currency: USD, per_hour: 0.01}}\n    files:\n      compose.yaml: |\n        \
              services:\n          app:\n            image: localhost/sandboxer-busybox:latest\n            \
-             command: [sleep, '86400']\n            stop_signal: SIGKILL\n",
+             command: [sleep, '86400']\n            stop_signal: SIGKILL\n    \
+             placement: {{labels: {{tier: conformance}}}}\n",
             dir.path().join("ctl").display(),
-            loopback::host_yaml("loopback", &workdir)
+            loopback::host_yaml("loopback", &workdir).replacen('}', ", labels: {tier: conformance}}", 1)
         ),
     )
     .unwrap();

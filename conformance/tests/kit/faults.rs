@@ -84,6 +84,38 @@ fn logs_on_stdout_during_create() {
 }
 
 #[test]
+fn answers_shutdown_before_the_calls_in_flight() {
+    protocol_fault(
+        "early-shutdown-answer",
+        &["robustness.shutdown-during-call"],
+    );
+}
+
+/// An extension that refuses profile fields it does not know fails at the
+/// first create the way the core sends it (typed files and cost), not later in
+/// production.
+#[test]
+fn refuses_the_typed_profile_fields() {
+    let state = tempfile::tempdir().unwrap();
+    let run = kit(
+        &sandboxer_tests::bin("sandboxer-ext-faulty"),
+        &[],
+        &[
+            ("SANDBOXER_EXT_FAULTY_MODE", "strict-profile"),
+            (
+                "SANDBOXER_EXT_FIXTURE_STATE_DIR",
+                state.path().to_str().unwrap(),
+            ),
+        ],
+    );
+    let failed = run.failed();
+    for id in ["lifecycle.create-result", "idempotency.same-create"] {
+        assert!(failed.contains(id), "{id} should fail: {failed:?}");
+    }
+    assert_eq!(run.code, 1);
+}
+
+#[test]
 fn ignores_cancel_of_a_long_exec() {
     protocol_fault("ignore-cancel-exec", &["optional.exec-cancel"]);
 }
@@ -140,7 +172,14 @@ fn answers_before_initialize() {
 
 #[test]
 fn hangs_on_shutdown() {
-    protocol_fault("hang-on-shutdown", &["robustness.shutdown-exit"]);
+    protocol_fault(
+        "hang-on-shutdown",
+        &[
+            "robustness.shutdown-exit",
+            "robustness.shutdown-during-call",
+            "robustness.request-after-shutdown",
+        ],
+    );
 }
 
 #[test]
@@ -156,6 +195,7 @@ fn does_not_exit_on_eof() {
             "launch.exits-on-eof-before-handshake",
             "robustness.stdin-close-exit",
             "robustness.shutdown-exit",
+            "robustness.shutdown-during-call",
         ],
     );
 }

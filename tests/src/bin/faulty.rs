@@ -8,7 +8,11 @@
 //! Modes: `stdout-log`, `stdout-log-during-create`, `wrong-id`, `ignore-cancel`,
 //! `ignore-cancel-exec`, `progress-without-token`,
 //! `progress-after-response`, `accept-any-version`, `no-not-initialized`,
-//! `hang-on-shutdown`, `ignore-sigterm`, `no-exit-on-eof`, or none (a faithful relay).
+//! `hang-on-shutdown`, `early-shutdown-answer` (shutdown is answered at once,
+//! before the calls in flight), `strict-profile` (a create whose profile carries
+//! anything but `id`, `version` and `spec` is refused, as an extension that
+//! rejects unknown fields would), `ignore-sigterm`, `no-exit-on-eof`, or none (a
+//! faithful relay).
 
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -27,6 +31,10 @@ struct Seen {
 }
 
 type Out = Arc<Mutex<std::io::Stdout>>;
+
+/// The id `early-shutdown-answer` gives the shutdown it forwards; its answer is
+/// dropped (the host had one already).
+const RELAYED_SHUTDOWN_ID: &str = "faulty-relayed-shutdown";
 
 fn emit(out: &Out, line: &str) {
     let mut out = out.lock().unwrap();
@@ -79,6 +87,9 @@ fn main() {
                     continue;
                 };
                 let id = msg.get("id").cloned();
+                if id.as_ref() == Some(&json!(RELAYED_SHUTDOWN_ID)) {
+                    continue; // Answered already, early.
+                }
                 let key = id.as_ref().map(Value::to_string);
                 let token = key
                     .as_ref()
@@ -180,6 +191,35 @@ fn main() {
             continue;
         }
         if mode == "hang-on-shutdown" && (method == "shutdown" || method == "exit") {
+            continue;
+        }
+        if mode == "early-shutdown-answer" && method == "shutdown" {
+            emit(
+                &out,
+                &json!({"jsonrpc": "2.0", "id": id, "result": null}).to_string(),
+            );
+            msg["id"] = json!(RELAYED_SHUTDOWN_ID);
+        }
+        if mode == "strict-profile"
+            && method == "sandbox/create"
+            && let Some(extra) = msg["params"]["profile"].as_object().and_then(|p| {
+                p.keys()
+                    .find(|k| !["id", "version", "spec"].contains(&k.as_str()))
+            })
+        {
+            emit(
+                &out,
+                &json!({"jsonrpc": "2.0", "id": id, "error": {
+                    "code": 1003,
+                    "message": format!("unknown field `{extra}` in profile"),
+                    "data": {"kind": "InvalidArgument", "retryable": false,
+                             "details": {"field": format!("profile.{extra}")}}}})
+                .to_string(),
+            );
+            seen.lock()
+                .unwrap()
+                .creates
+                .remove(&id.map(|i| i.to_string()).unwrap_or_default());
             continue;
         }
         let _ = writeln!(to_child, "{msg}");
