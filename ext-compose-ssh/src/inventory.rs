@@ -264,7 +264,9 @@ mod tests {
   "Ports":[{"host_ip":"127.0.0.1","container_port":20000,"host_port":41000,"range":1,"protocol":"tcp"}]},
  {"Id":"3","Names":["sbx-b_db_1"],"State":"exited","ExitCode":1,
   "Labels":{"sandboxer.id":"b","com.docker.compose.service":"db"},
-  "Ports":[{"host_ip":"","container_port":5432,"host_port":5433,"range":1,"protocol":"tcp"}]}]
+  "Ports":[{"host_ip":"","container_port":5432,"host_port":5433,"range":1,"protocol":"tcp"}]},
+ {"Id":"4","Names":["sbx-e_app_1"],"State":"exited","ExitCode":0,
+  "Labels":{"sandboxer.id":"e","com.docker.compose.service":"app"},"Ports":null}]
 @@networks
 [{"name":"sbx-a_default","labels":{"sandboxer.id":"a"},"internal":true},
  {"name":"sbx-c_default","labels":{"sandboxer.id":"c"}}]
@@ -279,7 +281,7 @@ not-ours
     #[test]
     fn groups_every_part_by_sandbox() {
         let groups = by_sandbox(parse_inventory(OUTPUT).unwrap());
-        assert_eq!(groups.keys().collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert_eq!(groups.keys().collect::<Vec<_>>(), ["a", "b", "c", "d", "e"]);
         assert_eq!(groups["a"].containers.len(), 2);
         assert!(groups["a"].has_dir);
         assert_eq!(groups["c"].networks.len(), 1);
@@ -292,6 +294,8 @@ not-ours
         assert_eq!(groups["a"].state(), BackendState::Ready);
         assert_eq!(groups["b"].state(), BackendState::Failed);
         assert_eq!(groups["c"].state(), BackendState::Failed, "leftovers only");
+        // Every part ended cleanly: it still exists, not running: stopped.
+        assert_eq!(groups["e"].state(), BackendState::Stopped);
     }
 
     #[test]

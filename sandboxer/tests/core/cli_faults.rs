@@ -78,6 +78,20 @@ fn garbage_on_stdout_is_a_protocol_violation() {
     assert_eq!(only_sandbox(&env)["state"], "failed");
 }
 
+/// A line over 8 MiB is refused unread, even a well-formed one: the host
+/// treats it as a protocol violation, as it does garbage.
+#[test]
+fn a_line_over_the_limit_is_a_protocol_violation() {
+    let env = env();
+    let err = create_with_fault(&env, "huge-log-in-create", 5);
+    assert!(
+        err.contains("broke the protocol during sandbox/create"),
+        "{err}"
+    );
+    assert!(err.contains("exceeds the 8 MiB limit"), "{err}");
+    assert_eq!(only_sandbox(&env)["state"], "failed");
+}
+
 #[test]
 fn a_hung_extension_is_killed_after_the_deadline_and_grace() {
     let env = env();

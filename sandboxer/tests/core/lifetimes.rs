@@ -220,3 +220,26 @@ fn the_canary_on_an_extension_without_hosts_runs_once_and_checks_by_exec() {
         .collect();
     assert!(states.contains(&"active".to_string()), "{states:?}");
 }
+
+/// The core tells a backend that lists `sandbox/extend_ttl` each new expiry —
+/// the fixture declares no `ttl` feature: listing the method is what counts —
+/// and never one past the ceiling: a refused extension reaches no backend.
+#[test]
+fn a_backend_is_told_each_later_expiry_and_never_one_past_the_ceiling() {
+    let env = env();
+    let id = env.create(&[])["id"].as_str().unwrap().to_string();
+    let told = || {
+        env.env.fixture_record(&id).unwrap()["params"]["expires_at"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let at_create = told();
+    let extended = env.json(&["extend-ttl", &id, "10m"]);
+    let after = told();
+    assert!(after > at_create, "{at_create} then {after}");
+    assert_eq!(after, extended["expires_at"].as_str().unwrap());
+    // profile.fix allows 2 h in all; 5 h more is refused before any call.
+    env.fails(&["extend-ttl", &id, "5h"], 4);
+    assert_eq!(told(), after, "a refused extension is not sent");
+}

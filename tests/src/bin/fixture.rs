@@ -11,6 +11,8 @@
 //!   cancel
 //! - `slow=METHOD:MS`: take MS milliseconds over METHOD (cancellable)
 //! - `garbage=METHOD`: print a non-JSON line on stdout during METHOD
+//! - `huge-log-in-create`: send a well-formed `$/log` over the 8 MiB line limit
+//!   during create
 //! - `unavailable=METHOD`: answer METHOD with Unavailable (retryable)
 //! - `protocol=MAJOR.MINOR`: speak only that protocol version
 //! - `progress=N`: send N progress notifications during create
@@ -70,6 +72,7 @@ fn faults(spec: &str) -> Faults {
             "destroy-not-idempotent"
             | "notfound-wrong-code"
             | "secret-in-stderr"
+            | "huge-log-in-create"
             | "secret-in-labels"
             | "secret-in-error"
             | "leak"
@@ -268,6 +271,10 @@ impl Extension for Fixture {
             );
         }
         self.misbehave(m::SandboxCreate::METHOD).await?;
+        if self.has("huge-log-in-create") {
+            // Through the SDK's writer: stdout is shared, and not blocking.
+            ctx.log(LogLevel::Info, "x".repeat(framing::MAX_LINE_BYTES));
+        }
         if !p.profile.spec.is_object() {
             return Err(ErrorObject::invalid_argument(
                 "profile.spec",

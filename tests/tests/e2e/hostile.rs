@@ -120,6 +120,45 @@ fn hostile_labels_and_exec_arguments_stay_data() {
     e2e.json(&["destroy", &id]);
 }
 
+/// `exec` runs with the sandbox's own environment and working directory: a
+/// variable of the process that asked (and so of the extension's host) never
+/// reaches the command, and the directory is the image's, not a host path.
+#[test]
+fn exec_sees_the_sandboxs_environment_not_the_hosts() {
+    let e2e = E2e::new();
+    let created = e2e.create("profile.sandbox-canary", &[]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let marker = "host-only-value-7f3a";
+    let out = e2e
+        .sandboxer(&[
+            "--json",
+            "exec",
+            &id,
+            "--",
+            "sh",
+            "-c",
+            "env; echo cwd=$(pwd)",
+        ])
+        .env("SANDBOXER_E2E_HOST_ONLY", marker)
+        .assert()
+        .success();
+    let result: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let text = result["stdout"].as_str().unwrap();
+    assert!(
+        !text.contains(marker),
+        "the host's environment leaked in:\n{text}"
+    );
+    assert!(
+        !text.contains("SANDBOXER_"),
+        "a sandboxer variable leaked in:\n{text}"
+    );
+    assert!(
+        text.lines().any(|l| l == "cwd=/"),
+        "the image's directory: {text}"
+    );
+    e2e.json(&["destroy", &id]);
+}
+
 #[test]
 fn hostile_snapshot_names_and_ids_stay_data() {
     let e2e = E2e::new();
