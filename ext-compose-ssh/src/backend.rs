@@ -1070,7 +1070,7 @@ impl Extension for ComposeSsh {
             )
         })?;
         let argv = podman::exec_argv(container.name(), &p.argv, p.stdin.is_some());
-        let timeout = Duration::from_secs(p.timeout_s.unwrap_or(60));
+        let timeout = p.timeout();
         let out = ssh
             .run(&argv, p.stdin.map(String::into_bytes), timeout)
             .await

@@ -445,6 +445,16 @@ pub struct ExecParams {
     pub service: Option<String>,
 }
 
+impl ExecParams {
+    /// The timeout of a command whose params give none.
+    pub const DEFAULT_TIMEOUT_S: u64 = 60;
+
+    /// How long the command may run: `timeout_s`, or the default.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_s.unwrap_or(Self::DEFAULT_TIMEOUT_S))
+    }
+}
+
 /// `sandbox/exec` result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecResult {

@@ -299,14 +299,24 @@ impl ExtensionClient {
     /// Calls `M` under the deadline its definition names. An optional method the
     /// extension did not advertise is refused without a call.
     pub async fn request<M: m::Request>(&self, params: &M::Params) -> Result<M::Result, HostError> {
+        self.request_at_least::<M>(params, Duration::ZERO).await
+    }
+
+    /// Calls `M` under its configured deadline or `at_least`, whichever is
+    /// longer (a call whose params set its own timeout).
+    pub async fn request_at_least<M: m::Request>(
+        &self,
+        params: &M::Params,
+        at_least: Duration,
+    ) -> Result<M::Result, HostError> {
         if !self.offers::<M>() {
             return Err(HostError::Unsupported {
                 name: self.name.clone(),
                 method: M::METHOD.into(),
             });
         }
-        self.request_within::<M>(params, self.timeouts.for_method(&M::INFO))
-            .await
+        let deadline = self.timeouts.for_method(&M::INFO).max(at_least);
+        self.request_within::<M>(params, deadline).await
     }
 
     /// Calls `M` with an explicit deadline.

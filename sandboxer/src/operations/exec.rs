@@ -8,9 +8,15 @@ use crate::store::Change;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{ExecParams, ExecResult};
 use serde_json::json;
+use std::time::Duration;
 
 /// The longest a single command may be given to run (a day).
 pub const MAX_EXEC_TIMEOUT_S: u64 = 24 * 3600;
+
+/// How much longer than the command's timeout the host waits for the answer,
+/// so that the extension's own DeadlineExceeded (the command killed) comes
+/// first.
+const ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
 /// A command to run.
 #[derive(Debug, Clone)]
@@ -54,7 +60,9 @@ pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> R
         timeout_s: request.timeout_s,
         service: request.service,
     };
-    let result = client.request::<m::SandboxExec>(&params).await;
+    let result = client
+        .request_at_least::<m::SandboxExec>(&params, params.timeout() + ANSWER_MARGIN)
+        .await;
     client.release().await;
     let result = result?;
     if record.state == State::Ready {

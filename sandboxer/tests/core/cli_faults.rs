@@ -166,3 +166,30 @@ fn a_protocol_version_mismatch_shows_both_versions() {
         "{err}"
     );
 }
+
+/// A command's own timeout governs its call: the host waits past its call
+/// deadline (here 1 s) for a command given longer, and a command past its
+/// timeout is the extension's DeadlineExceeded, not a hung extension.
+#[test]
+fn an_exec_runs_for_its_own_timeout_not_the_call_deadline() {
+    let env = env();
+    let id = env.create(&[])["id"].as_str().unwrap().to_string();
+    quick_deadlines(&env);
+    let done = env.ok(&[
+        "exec",
+        &id,
+        "--timeout",
+        "5s",
+        "--",
+        "sh",
+        "-c",
+        "sleep 2; echo done",
+    ]);
+    assert_eq!(done, "done\n");
+    let err = env.fails(&["exec", &id, "--timeout", "1s", "--", "sleep", "4"], 5);
+    assert!(err.contains("the command timed out"), "{err}");
+    assert!(
+        !err.contains("killed"),
+        "the extension was not treated as hung: {err}"
+    );
+}

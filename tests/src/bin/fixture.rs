@@ -485,13 +485,13 @@ impl Extension for Fixture {
                 ));
             }
         };
+        let timeout = p.timeout();
         let input = p.stdin.unwrap_or_default();
         let mut stdin = child.stdin.take().expect("piped");
         tokio::spawn(async move {
             use tokio::io::AsyncWriteExt;
             let _ = stdin.write_all(input.as_bytes()).await;
         });
-        let timeout = Duration::from_secs(p.timeout_s.unwrap_or(60));
         let out = tokio::time::timeout(timeout, child.wait_with_output())
             .await
             .map_err(|_| ErrorObject::domain(ErrorKind::DeadlineExceeded, "the command timed out"))?
