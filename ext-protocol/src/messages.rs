@@ -665,7 +665,7 @@ mod tests {
     }
 
     #[test]
-    fn repeated_create_ignores_the_progress_token_only() {
+    fn a_repeated_create_is_the_same_whatever_its_progress_token_and_secret_values() {
         let a: CreateParams = serde_json::from_value(serde_json::json!({
             "sandbox_id": "s1", "profile": {"id": "profile.x", "version": "1"},
             "expires_at": "2026-01-01T00:00:00Z", "progress_token": 1

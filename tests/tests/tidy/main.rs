@@ -1,8 +1,9 @@
 //! Tidy: the architecture's invariants, checked over the source tree so they stay
 //! true. Protocol method names live only in `ext-protocol/src/methods.rs`; SQL
 //! and `rusqlite` only in the core's `store/`; the core library never prints (the
-//! CLI does); nothing but the SDK's writer touches an extension's stdout; and
-//! `ext-protocol` builds without its default features.
+//! CLI does); nothing but the SDK's writer touches an extension's stdout;
+//! `ext-protocol` builds without its default features; and `docs/protocol.md`
+//! names every method and cites only checks, tests and golden files that exist.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -179,6 +180,94 @@ fn ext_protocol_builds_without_its_default_features() {
             "ext-protocol without default features{}: {}",
             features.map(|f| format!(" (with {f})")).unwrap_or_default(),
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `docs/protocol.md` stays true to the code: it names every method and
+/// notification defined in `methods.rs`, and every kit check, test and golden
+/// file it cites as the backing of an answer exists.
+#[test]
+fn the_protocol_document_cites_only_what_exists_and_names_every_method() {
+    use sandboxer_ext_protocol::methods;
+    let doc = std::fs::read_to_string(workspace().join("docs/protocol.md")).unwrap();
+    let quoted: Vec<&str> = doc.split('`').skip(1).step_by(2).collect();
+    for name in methods::ALL
+        .iter()
+        .map(|m| m.name)
+        .chain(methods::NOTIFICATIONS.iter().copied())
+    {
+        assert!(
+            quoted.contains(&name),
+            "docs/protocol.md does not name `{name}`"
+        );
+    }
+
+    let registry =
+        std::fs::read_to_string(workspace().join("conformance/src/registry.rs")).unwrap();
+    let check_id = |q: &str| {
+        let mut parts = q.splitn(2, '.');
+        let (scope, rest) = (parts.next().unwrap(), parts.next().unwrap_or(""));
+        [
+            "launch",
+            "framing",
+            "handshake",
+            "lifecycle",
+            "idempotency",
+            "validation",
+            "secrets",
+            "optional",
+            "notifications",
+            "concurrency",
+            "robustness",
+        ]
+        .contains(&scope)
+            && !rest.is_empty()
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let cited_checks: Vec<&&str> = quoted.iter().filter(|q| check_id(q)).collect();
+    assert!(
+        cited_checks.len() > 40,
+        "the document cites the kit's checks"
+    );
+    for id in cited_checks {
+        assert!(
+            registry.contains(&format!("\"{id}\"")),
+            "docs/protocol.md cites kit check `{id}`, which does not exist"
+        );
+    }
+
+    let all_sources: String = [
+        "sandboxer",
+        "ext-protocol",
+        "ext-compose-ssh",
+        "conformance",
+        "tests",
+    ]
+    .iter()
+    .flat_map(|dir| sources(dir))
+    .map(|(_, text)| text)
+    .collect();
+    let is_test_name = |q: &str| {
+        q.len() > 20
+            && q.contains('_')
+            && q.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    for name in quoted.iter().filter(|q| is_test_name(q)) {
+        assert!(
+            all_sources.contains(&format!("fn {name}(")),
+            "docs/protocol.md cites test `{name}`, which does not exist"
+        );
+    }
+
+    for link in doc.split("](../ext-protocol/golden/").skip(1) {
+        let file = &link[..link.find(')').unwrap()];
+        assert!(
+            workspace().join("ext-protocol/golden").join(file).exists(),
+            "docs/protocol.md links golden file {file:?}, which does not exist"
         );
     }
 }
