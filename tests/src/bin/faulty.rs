@@ -67,6 +67,11 @@ fn main() {
     if mode == "ignore-cancel" {
         command.env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:3000");
     }
+    if mode == "early-shutdown-answer" {
+        // A create still in flight when shutdown arrives, however fast the
+        // fixture and however slow the relay.
+        command.env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:500");
+    }
     let mut child = command.spawn().expect("the fixture starts");
     let mut to_child = child.stdin.take().unwrap();
     let from_child = child.stdout.take().unwrap();

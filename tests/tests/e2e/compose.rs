@@ -304,10 +304,7 @@ fn host_health_and_cost_estimates_answer_from_the_real_host() {
         "it counts the canary: {health}"
     );
     let unknown = ext.call("host/health", json!({"host": "nowhere"}));
-    assert_eq!(
-        unknown["error"]["data"]["details"]["field"],
-        "placement.host"
-    );
+    assert_eq!(unknown["error"]["data"]["details"]["field"], "host");
 
     let spec = json!({"compose_file": "c.yaml", "files": {"c.yaml": "services: {}"},
                       "cost": {"currency": "USD", "per_hour": 0.5}});
