@@ -27,9 +27,16 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// The fixture extension.
+/// The fixture extension. Its file is named `sandboxer-test-ext-fixture`, not
+/// `sandboxer-ext-fixture`, so that a user's discovery never finds it beside the
+/// `sandboxer` binary; a `TestEnv` links it in as `sandboxer-ext-fixture`.
 pub fn fixture_ext() -> PathBuf {
-    bin("sandboxer-ext-fixture")
+    bin("sandboxer-test-ext-fixture")
+}
+
+/// The fault-injecting relay in front of the fixture (for the kit's tests).
+pub fn faulty_ext() -> PathBuf {
+    bin("sandboxer-test-ext-faulty")
 }
 
 /// A profile for the fixture extension, as YAML.

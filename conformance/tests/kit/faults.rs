@@ -1,6 +1,6 @@
 //! Every fault of the fault injector is caught by exactly the checks that cover
 //! it; without a fault, everything passes. Protocol faults come from
-//! `sandboxer-ext-faulty` (a relay that breaks the stream one way), backend faults
+//! `sandboxer-test-ext-faulty` (a relay that breaks the stream one way), backend faults
 //! from the fixture's own switches.
 
 use super::support::kit;
@@ -14,7 +14,7 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 fn protocol_fault(mode: &str, expected: &[&str]) {
     let state = tempfile::tempdir().unwrap();
     let run = kit(
-        &sandboxer_tests::bin("sandboxer-ext-faulty"),
+        &sandboxer_tests::faulty_ext(),
         &[],
         &[
             ("SANDBOXER_EXT_FAULTY_MODE", mode),
@@ -98,7 +98,7 @@ fn answers_shutdown_before_the_calls_in_flight() {
 fn refuses_the_typed_profile_fields() {
     let state = tempfile::tempdir().unwrap();
     let run = kit(
-        &sandboxer_tests::bin("sandboxer-ext-faulty"),
+        &sandboxer_tests::faulty_ext(),
         &[],
         &[
             ("SANDBOXER_EXT_FAULTY_MODE", "strict-profile"),

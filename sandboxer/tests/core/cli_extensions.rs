@@ -201,3 +201,32 @@ fn inspect_profile_says_what_each_extension_gives_natively_emulates_or_cannot() 
     let err = env.fails(&["inspect", "--profile", "strikt"], 3);
     assert!(err.contains("strict"), "a near name is suggested: {err}");
 }
+
+/// What `cargo build --workspace` puts beside `sandboxer` is what a user's
+/// discovery sees there: compose-ssh, and not the test extensions (their files
+/// are `sandboxer-test-ext-*`, linked in by the tests that use them).
+#[test]
+fn test_extensions_built_beside_sandboxer_are_not_discovered() {
+    let env = env();
+    let empty = tempfile::tempdir().unwrap();
+    let out = env
+        .sandboxer(&["extensions", "list", "--json"])
+        .env("SANDBOXER_EXTENSION_PATH", empty.path())
+        .env("PATH", "/usr/bin:/bin")
+        .assert()
+        .success();
+    let list: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"compose-ssh"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("fixture") || n.contains("faulty")),
+        "a test extension is visible to users: {names:?}"
+    );
+}

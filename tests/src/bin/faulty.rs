@@ -1,4 +1,4 @@
-//! `sandboxer-ext-faulty`: the conformance kit's fault injector. It runs the
+//! `sandboxer-test-ext-faulty`: the conformance kit's fault injector. It runs the
 //! fixture extension as a child and relays its stdin/stdout, breaking the protocol
 //! in exactly one way chosen by `SANDBOXER_EXT_FAULTY_MODE`, so that a test can show the kit
 //! fails exactly the checks that cover that fault. (Faults of the backend itself —
@@ -46,7 +46,7 @@ fn main() {
     let mode = std::env::var("SANDBOXER_EXT_FAULTY_MODE").unwrap_or_default();
     let fixture = std::env::current_exe()
         .unwrap()
-        .with_file_name("sandboxer-ext-fixture");
+        .with_file_name("sandboxer-test-ext-fixture");
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|a| a == "--stdio") {
         // Without --stdio, behave as the fixture does.

@@ -1,4 +1,5 @@
-//! `sandboxer-ext-fixture`: the in-tree test extension. A real child process
+//! `sandboxer-test-ext-fixture` (linked in as `sandboxer-ext-fixture` by a
+//! `TestEnv`): the in-tree test extension. A real child process
 //! speaking protocol v1 through the SDK, whose "backend" is a folder of JSON files
 //! (`SANDBOXER_EXT_FIXTURE_STATE_DIR`), so sandboxes outlive the process as they would on a real
 //! backend (the `state_dir` option, else `SANDBOXER_EXT_FIXTURE_STATE_DIR`; snapshots under its
