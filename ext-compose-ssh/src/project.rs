@@ -716,11 +716,8 @@ impl Project {
 fn env_file(params: &CreateParams) -> Result<Vec<u8>, ErrorObject> {
     let mut out = String::new();
     for (name, value) in &params.secrets.0 {
-        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.is_empty() {
-            return Err(invalid(
-                &format!("secrets.{name}"),
-                "a secret name has only letters, digits and '_'",
-            ));
+        if let Err(bad) = sandboxer_ext_protocol::names::validate_secret_name(name) {
+            return Err(invalid(&format!("secrets.{name}"), bad.to_string()));
         }
         if value.contains('\n') || value.contains('\0') {
             return Err(invalid(

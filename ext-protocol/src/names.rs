@@ -1,5 +1,6 @@
 //! Name rules shared by every peer: sandbox ids and extension names both match
-//! `[a-z0-9][a-z0-9-]{0,62}`; host names (placement) are DNS-like.
+//! `[a-z0-9][a-z0-9-]{0,62}`; host names (placement) are DNS-like; secret names
+//! are environment variable names.
 
 /// Why a name was refused, in words a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +75,28 @@ pub fn validate_host_name(name: &str) -> Result<(), BadName> {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         return bad("only letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+/// Checks a secret's name: letters, digits and '_', at least one (a secret
+/// reaches a sandbox as an environment variable of that name). The core checks
+/// it in a profile, an extension again in a create.
+pub fn validate_secret_name(name: &str) -> Result<(), BadName> {
+    let bad = |reason| {
+        Err(BadName {
+            what: "secret name",
+            value: name.to_string(),
+            reason,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return bad(
+            "only letters, digits and '_' are allowed (it becomes an environment variable)",
+        );
     }
     Ok(())
 }
@@ -154,6 +177,17 @@ mod tests {
             "2026-11-26T25:00:00Z",
         ] {
             assert!(validate_rfc3339(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_names_are_variable_names() {
+        for ok in ["API_TOKEN", "db_password", "K8S"] {
+            assert!(validate_secret_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "API-TOKEN", "A B", "x=y", "$(id)", "é"] {
+            let err = validate_secret_name(bad).unwrap_err();
+            assert_eq!(err.what, "secret name", "{bad:?}");
         }
     }
 

@@ -339,13 +339,8 @@ pub fn parse_profile(
         ));
     }
     for name in raw.secrets.keys() {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(invalid(
-                &format!("secrets.{name}"),
-                "a secret name has only letters, digits and '_' (it becomes an environment \
-                 variable)"
-                    .into(),
-            ));
+        if let Err(bad) = sandboxer_ext_protocol::names::validate_secret_name(name) {
+            return Err(invalid(&format!("secrets.{name}"), bad.to_string()));
         }
     }
     let mut files = BTreeMap::new();
