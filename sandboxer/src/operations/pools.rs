@@ -16,8 +16,6 @@ use crate::lifecycle::State;
 use crate::profile::Profile;
 use crate::store::{Claim, PoolCount, Pooled, SandboxFilter, SandboxRecord};
 use crate::time::duration_ms;
-use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{HostHealthParams, HostHealthResult};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -161,14 +159,11 @@ async fn hosts_of(core: &Core, profile: &Profile) -> Result<Vec<Option<String>>>
         return Ok(vec![None]);
     }
     let lease = core.extension(profile.extension_name()).await?;
-    if !lease.offers::<m::HostHealth>() {
-        lease.release().await;
-        return Ok(vec![None]);
-    }
-    let answer: std::result::Result<HostHealthResult, _> = lease
-        .request::<m::HostHealth>(&HostHealthParams { host: None })
-        .await;
+    let answer = super::telemetry::host_health(&lease, None).await;
     lease.release().await;
+    let Some(answer) = answer else {
+        return Ok(vec![None]);
+    };
     let hosts: BTreeMap<String, bool> = answer?
         .hosts
         .into_iter()

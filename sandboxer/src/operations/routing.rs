@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use crate::profile::{Candidate, Profile};
 use crate::time::Millis;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{
-    CostEstimate, CostEstimateParams, ErrorKind, HostHealthParams, HostHealthResult,
-};
+use sandboxer_ext_protocol::{CostEstimate, CostEstimateParams, ErrorKind};
 use serde::Serialize;
 
 /// Guarantees a candidate must give (when the profile asks for them) to be
@@ -234,16 +232,10 @@ async fn check(
 
 /// A few words on the hosts `lease` reports, or why none will do.
 async fn health(lease: &Lease, host: Option<&str>) -> std::result::Result<String, String> {
-    if !lease.offers::<m::HostHealth>() {
+    let Some(answer) = super::telemetry::host_health(lease, host).await else {
         return Ok("not reported".into());
-    }
-    let params = HostHealthParams {
-        host: host.map(str::to_string),
     };
-    let result: HostHealthResult = lease
-        .request::<m::HostHealth>(&params)
-        .await
-        .map_err(|e| format!("host/health failed: {e}"))?;
+    let result = answer.map_err(|e| format!("host/health failed: {e}"))?;
     let up = result.hosts.iter().filter(|h| h.reachable).count();
     if up == 0 {
         let down: Vec<String> = result

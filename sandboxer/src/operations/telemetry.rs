@@ -2,16 +2,33 @@
 //! host over a window, and the canary — a real sandbox created on each host,
 //! checked to answer, destroyed, with the result recorded.
 
-use super::{Core, CreateRequest};
+use super::{Core, CreateRequest, Lease};
 use crate::attribution::Attribution;
 use crate::error::Result;
+use crate::exthost::HostError;
 use crate::store::{CanaryRun, HealthSample};
 use crate::time::{Millis, now_ms};
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{EndpointProtocol, HostHealthParams};
+use sandboxer_ext_protocol::{EndpointProtocol, HostHealthParams, HostHealthResult};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// `host/health` of `host` (every host when `None`) from the extension behind
+/// `lease`; `None` when the extension does not offer it. The one place the core
+/// asks it: sampling, routing, warm pools and the canary all come here.
+pub(super) async fn host_health(
+    lease: &Lease,
+    host: Option<&str>,
+) -> Option<std::result::Result<HostHealthResult, HostError>> {
+    if !lease.offers::<m::HostHealth>() {
+        return None;
+    }
+    let params = HostHealthParams {
+        host: host.map(str::to_string),
+    };
+    Some(lease.request::<m::HostHealth>(&params).await)
+}
 
 /// The profile `canary` creates unless told otherwise.
 pub const CANARY_PROFILE: &str = "profile.sandbox-canary";
@@ -28,15 +45,7 @@ pub async fn sample_hosts(core: &Core) -> Vec<HealthSample> {
                 continue;
             }
         };
-        let answer = if lease.offers::<m::HostHealth>() {
-            Some(
-                lease
-                    .request::<m::HostHealth>(&HostHealthParams::default())
-                    .await,
-            )
-        } else {
-            None
-        };
+        let answer = host_health(&lease, None).await;
         lease.release().await;
         let at = now_ms();
         match answer {
@@ -122,15 +131,7 @@ pub async fn canary(
         Some(h) => vec![Some(h.to_string())],
         None => {
             let lease = core.extension(profile.extension_name()).await?;
-            let answer = if lease.offers::<m::HostHealth>() {
-                Some(
-                    lease
-                        .request::<m::HostHealth>(&HostHealthParams::default())
-                        .await,
-                )
-            } else {
-                None
-            };
+            let answer = host_health(&lease, None).await;
             lease.release().await;
             match answer {
                 Some(result) => result?.hosts.into_iter().map(|h| Some(h.host)).collect(),
