@@ -4,10 +4,10 @@
 
 use super::{Store, StoreResult};
 use crate::lifecycle::State;
-use crate::time::{Millis, rfc3339};
+use crate::time::Millis;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Row, params};
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -81,22 +81,12 @@ impl EventKind {
     }
 }
 
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-fn from_rfc3339<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-    let text = <String as serde::Deserialize>::deserialize(d)?;
-    crate::time::parse_rfc3339(&text)
-        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not an RFC 3339 time")))
-}
-
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Event {
     pub seq: i64,
     pub sandbox_id: String,
-    #[serde(serialize_with = "as_rfc3339", deserialize_with = "from_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub at: Millis,
     /// The consumer that caused it, or `system`.
     pub actor: String,

@@ -10,6 +10,7 @@ mod records;
 mod sandboxes;
 mod snapshots;
 mod telemetry;
+mod times;
 mod usage;
 mod view;
 

@@ -2,35 +2,10 @@
 //! whether deleted. The backend holds the data; the store holds the account.
 
 use super::{Store, StoreResult};
-use crate::time::{Millis, parse_rfc3339, rfc3339};
+use crate::time::Millis;
 use rusqlite::{OptionalExtension, Row, params};
 use sandboxer_ext_protocol::JsonObject;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
-fn opt_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&rfc3339(*ms)),
-        None => s.serialize_none(),
-    }
-}
-
-fn from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_rfc3339(&text).ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {text}")))
-}
-
-fn opt_from_rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-    match Option::<String>::deserialize(d)? {
-        None => Ok(None),
-        Some(text) => parse_rfc3339(&text)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("not RFC 3339: {text}"))),
-    }
-}
+use serde::{Deserialize, Serialize};
 
 /// Serialized with RFC 3339 times (the API's and `--json`'s form), and read back
 /// from it (the CLI's remote mode).
@@ -44,13 +19,9 @@ pub struct SnapshotRecord {
     pub profile_id: String,
     pub consumer: String,
     pub project: String,
-    #[serde(serialize_with = "as_rfc3339", deserialize_with = "from_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub created_at: Millis,
-    #[serde(
-        serialize_with = "opt_rfc3339",
-        deserialize_with = "opt_from_rfc3339",
-        default
-    )]
+    #[serde(with = "super::times::optional_rfc3339_time", default)]
     pub deleted_at: Option<Millis>,
     pub details: JsonObject,
     /// What keeping it costs (the profile's `cost.snapshot_per_hour`).

@@ -2,18 +2,14 @@
 //! runs against it.
 
 use super::{Store, StoreResult};
-use crate::time::{Millis, rfc3339};
+use crate::time::Millis;
 use rusqlite::params;
-use serde::{Serialize, Serializer};
-
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
+use serde::Serialize;
 
 /// One `host/health` answer for one host.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HealthSample {
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub at: Millis,
     /// `ext.<name>`.
     pub extension: String,
@@ -29,7 +25,7 @@ pub struct HealthSample {
 /// One canary: a sandbox created on a host, checked, destroyed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CanaryRun {
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub at: Millis,
     pub extension: String,
     pub host: String,

@@ -11,10 +11,6 @@ use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels, Resources};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
-fn as_rfc3339<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&rfc3339(*ms))
-}
-
 fn as_seconds<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_i64(ms / 1000)
 }
@@ -22,13 +18,6 @@ fn as_seconds<S: Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
 fn opt_seconds<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
     match ms {
         Some(ms) => s.serialize_i64(ms / 1000),
-        None => s.serialize_none(),
-    }
-}
-
-fn opt_rfc3339<S: Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-    match ms {
-        Some(ms) => s.serialize_str(&rfc3339(*ms)),
         None => s.serialize_none(),
     }
 }
@@ -101,16 +90,16 @@ pub struct SandboxView<'a> {
     pub last_error: Option<&'a str>,
     #[serde(rename = "ttl_s", serialize_with = "as_seconds")]
     pub ttl_ms: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub created_at: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub updated_at: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub state_since: Millis,
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub expires_at: Millis,
     /// The hard ceiling: the expiry can never move past it.
-    #[serde(serialize_with = "as_rfc3339")]
+    #[serde(with = "super::times::rfc3339_time")]
     pub ceiling_at: Millis,
     pub cost_per_hour: f64,
     pub currency: &'a str,
@@ -122,7 +111,7 @@ pub struct SandboxView<'a> {
     pub resources: JsonField<'a, Resources>,
     #[serde(rename = "idle_timeout_s", serialize_with = "opt_seconds")]
     pub idle_ms: Option<Millis>,
-    #[serde(serialize_with = "opt_rfc3339")]
+    #[serde(with = "super::times::optional_rfc3339_time")]
     pub last_activity_at: Option<Millis>,
     /// What it cost so far: shown for one sandbox, not in lists.
     #[serde(skip_serializing_if = "Option::is_none")]
