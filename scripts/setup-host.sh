@@ -122,23 +122,12 @@ grep -qF "$(cat "$SSH_DIR/id_ed25519.pub")" /root/.ssh/authorized_keys \
   || cat "$SSH_DIR/id_ed25519.pub" >> /root/.ssh/authorized_keys
 echo "[127.0.0.1]:$PORT $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" > "$SSH_DIR/known_hosts"
 
-cat > "$SSH_DIR/sshd_config" <<SSHD
-# managed by sandboxer's scripts/setup-host.sh
-Port $PORT
-ListenAddress 127.0.0.1
-HostKey $SSH_DIR/host_ed25519
-PidFile /run/sandboxer-sshd-$PORT.pid
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-# Lets sandboxer send SHLVL=1 so that bash skips its interactive rc files for each
-# command (they can cost more than the command).
-AcceptEnv SHLVL
-MaxSessions 64
-MaxStartups 64:30:128
-Subsystem sftp internal-sftp
-SSHD
+# shellcheck source=scripts/sshd-config.sh
+. "$(dirname "$0")/sshd-config.sh"
+{
+  sshd_config setup-host.sh "$PORT" 127.0.0.1 "$SSH_DIR/host_ed25519" "/run/sandboxer-sshd-$PORT.pid"
+  echo "Subsystem sftp internal-sftp"
+} > "$SSH_DIR/sshd_config"
 
 pidfile=/run/sandboxer-sshd-$PORT.pid
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then

@@ -22,6 +22,8 @@ BASE=/var/lib/sandboxer/test-hosts
 RUN=/run/sandboxer-test-hosts
 SSH_DIR=/var/lib/sandboxer/ssh
 HOSTS=(1 2 3)
+# shellcheck source=scripts/sshd-config.sh
+. "$(dirname "$0")/sshd-config.sh"
 
 say() { printf '[test-hosts] %s\n' "$*"; }
 addr() { echo "10.215.$1.2"; }
@@ -121,21 +123,10 @@ CONF
   else
     rm "$dir/containers.conf.new"
   fi
-  cat > "$dir/sshd_config" <<SSHD
-# managed by sandboxer's scripts/test-hosts.sh
-Port 22
-ListenAddress $(addr "$n")
-HostKey $SSH_DIR/host_ed25519
-PidFile $run/sshd.pid
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-AcceptEnv SHLVL
-MaxSessions 64
-MaxStartups 64:30:128
-SetEnv CONTAINERS_STORAGE_CONF=$dir/storage.conf CONTAINERS_CONF=$dir/containers.conf
-SSHD
+  {
+    sshd_config test-hosts.sh 22 "$(addr "$n")" "$SSH_DIR/host_ed25519" "$run/sshd.pid"
+    echo "SetEnv CONTAINERS_STORAGE_CONF=$dir/storage.conf CONTAINERS_CONF=$dir/containers.conf"
+  } > "$dir/sshd_config"
   start_sshd "$n"
   if ! api_answers "$run/podman.sock"; then
     rm -f "$run/podman.sock"
