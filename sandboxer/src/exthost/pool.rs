@@ -14,13 +14,19 @@ struct Entry {
     last_used: Instant,
 }
 
+/// One extension's place in the pool: its client once started. Locked while
+/// it is started, so that requests for it wait for that one start and requests
+/// for other extensions do not wait at all.
+type Slot = Arc<Mutex<Option<Entry>>>;
+
 /// How the pool starts an extension (its handshake options, environment and
 /// deadlines), by name.
 pub type OptionsFor = Box<dyn Fn(&str) -> LaunchOptions + Send + Sync>;
 
 pub struct Pool {
     options_for: OptionsFor,
-    clients: Mutex<HashMap<String, Entry>>,
+    /// Held only to find or add a slot, never across an `.await`.
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
     /// Launches so far (restarts included), for metrics and tests.
     launches: std::sync::atomic::AtomicU64,
 }
@@ -29,7 +35,7 @@ impl Pool {
     pub fn new(options_for: OptionsFor) -> Pool {
         Pool {
             options_for,
-            clients: Mutex::new(HashMap::new()),
+            slots: Default::default(),
             launches: Default::default(),
         }
     }
@@ -61,24 +67,28 @@ impl Pool {
         slot: String,
         launch: LaunchOptions,
     ) -> Result<Arc<ExtensionClient>, HostError> {
-        let mut clients = self.clients.lock().await;
-        if let Some(entry) = clients.get_mut(&slot) {
-            if entry.client.is_alive() {
-                entry.last_used = Instant::now();
-                return Ok(entry.client.clone());
+        let cell = self
+            .slots
+            .lock()
+            .expect("pool slots poisoned")
+            .entry(slot)
+            .or_default()
+            .clone();
+        let mut entry = cell.lock().await;
+        if let Some(live) = entry.as_mut() {
+            if live.client.is_alive() {
+                live.last_used = Instant::now();
+                return Ok(live.client.clone());
             }
             tracing::warn!(extension = %found.name, "extension process died; starting it again");
         }
         let client = Arc::new(ExtensionClient::launch(found, launch).await?);
         self.launches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        clients.insert(
-            slot,
-            Entry {
-                client: client.clone(),
-                last_used: Instant::now(),
-            },
-        );
+        *entry = Some(Entry {
+            client: client.clone(),
+            last_used: Instant::now(),
+        });
         Ok(client)
     }
 
@@ -86,13 +96,21 @@ impl Pool {
         self.launches.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Names of the extensions running now.
+    fn all_slots(&self) -> Vec<(String, Slot)> {
+        let slots = self.slots.lock().expect("pool slots poisoned");
+        slots.iter().map(|(n, s)| (n.clone(), s.clone())).collect()
+    }
+
+    /// Names of the extensions running now (one being started is not yet).
     pub async fn running(&self) -> Vec<String> {
-        let clients = self.clients.lock().await;
-        let mut names: Vec<String> = clients
-            .iter()
-            .filter(|(_, e)| e.client.is_alive())
-            .map(|(n, _)| n.clone())
+        let mut names: Vec<String> = self
+            .all_slots()
+            .into_iter()
+            .filter(|(_, slot)| {
+                slot.try_lock()
+                    .is_ok_and(|e| e.as_ref().is_some_and(|e| e.client.is_alive()))
+            })
+            .map(|(n, _)| n)
             .collect();
         names.sort();
         names
@@ -100,18 +118,19 @@ impl Pool {
 
     /// Shuts down extensions unused for `idle` and not in use by anyone.
     pub async fn stop_idle(&self, idle: Duration) {
-        let stale: Vec<Arc<ExtensionClient>> = {
-            let mut clients = self.clients.lock().await;
-            let names: Vec<String> = clients
-                .iter()
-                .filter(|(_, e)| e.last_used.elapsed() >= idle && Arc::strong_count(&e.client) == 1)
-                .map(|(n, _)| n.clone())
-                .collect();
-            names
-                .into_iter()
-                .filter_map(|n| clients.remove(&n).map(|e| e.client))
-                .collect()
-        };
+        let mut stale = vec![];
+        for (_, slot) in self.all_slots() {
+            let Ok(mut entry) = slot.try_lock() else {
+                continue; // Being started or handed out right now: not idle.
+            };
+            if entry
+                .as_ref()
+                .is_some_and(|e| e.last_used.elapsed() >= idle && Arc::strong_count(&e.client) == 1)
+                && let Some(e) = entry.take()
+            {
+                stale.push(e.client);
+            }
+        }
         for client in stale {
             close(client).await;
         }
@@ -119,10 +138,12 @@ impl Pool {
 
     /// Shuts every extension down by the protocol (in-flight calls finish first).
     pub async fn shutdown_all(&self) {
-        let all: Vec<Arc<ExtensionClient>> = {
-            let mut clients = self.clients.lock().await;
-            clients.drain().map(|(_, e)| e.client).collect()
-        };
+        let mut all = vec![];
+        for (_, slot) in self.all_slots() {
+            if let Some(e) = slot.lock().await.take() {
+                all.push(e.client);
+            }
+        }
         for client in all {
             close(client).await;
         }

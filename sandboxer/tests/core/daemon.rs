@@ -810,3 +810,64 @@ async fn sigterm_lets_requests_in_flight_finish_and_shuts_extensions_down_by_the
         "{stderr}"
     );
 }
+
+/// An extension that is slow to start holds up its own requests, not the
+/// daemon's: while `ext.gated` waits at its start (until the test opens a
+/// gate), a create on the fixture goes through.
+#[tokio::test]
+async fn a_slow_extension_start_does_not_stall_other_extensions() {
+    let env = test_env();
+    let started = env.env.path("gated-started");
+    let gate = env.env.path("gated-gate");
+    let script = env.env.path("gated.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nwhile [ ! -e '{}' ]; do sleep 0.05; done\n\
+             SANDBOXER_EXT_FIXTURE_STATE_DIR='{}' exec '{}' \"$@\"\n",
+            started.display(),
+            gate.display(),
+            env.env.path("fixture-state").display(),
+            sandboxer_tests::fixture_ext().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    env.env.install_extension("gated", &script);
+    env.env.write_profile(
+        "gated",
+        "id: profile.gated\nversion: 1\nextension: ext.gated\nttl: {default: 1h, max: 2h}\n",
+    );
+    let d = Daemon::start_with(env, &config(""));
+
+    let slow = {
+        let request = d
+            .http
+            .post(format!("{}/v1/sandboxes", d.url))
+            .bearer_auth(ADMIN)
+            .json(&json!({"profile": "gated"}));
+        tokio::spawn(request.send())
+    };
+    let waited = Instant::now();
+    while !started.exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "ext.gated never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let fast = tokio::time::timeout(
+        Duration::from_secs(30),
+        d.create(ADMIN, json!({"profile": "fix"})),
+    )
+    .await
+    .expect("a create on the fixture waited for another extension's start");
+    assert_eq!(fast["state"], "ready", "{fast}");
+    assert!(!slow.is_finished(), "ext.gated is still starting");
+
+    std::fs::write(&gate, "").unwrap();
+    let answer = slow.await.unwrap().unwrap();
+    assert_eq!(answer.status(), StatusCode::CREATED);
+}
