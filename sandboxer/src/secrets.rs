@@ -126,6 +126,17 @@ fn resolve_one(name: &str, reference: &SecretRef) -> Result<String, SecretError>
     }
 }
 
+/// `resolve` on a blocking thread: a `cmd:` reference runs a command, which must
+/// not hold up the async runtime (the daemon's other requests).
+pub async fn resolve_off_runtime(
+    refs: &BTreeMap<String, SecretRef>,
+) -> Result<Secrets, SecretError> {
+    let refs = refs.clone();
+    tokio::task::spawn_blocking(move || resolve(&refs))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
 /// Resolves every reference; the first failure stops it, before anything is
 /// provisioned.
 pub fn resolve(refs: &BTreeMap<String, SecretRef>) -> Result<Secrets, SecretError> {

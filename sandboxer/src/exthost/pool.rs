@@ -46,27 +46,29 @@ impl Pool {
         let found = super::find(name)?;
         let launch = (self.options_for)(&found.name);
         let slot = found.name.clone();
-        self.get_slot(&found, slot, launch).await
+        self.get_slot(&found, slot, std::future::ready(Ok::<_, HostError>(launch)))
+            .await
     }
 
-    /// The live client of extension `name` started with `launch` (a provider
-    /// key's options), kept apart from the others under `slot`.
-    pub async fn get_keyed(
+    /// The live client of extension `name` under `slot` (a provider key's),
+    /// started with the options `launch` gives — a future awaited only when
+    /// the slot has no live client (it may ask other slots, resolve secrets).
+    pub async fn get_keyed<E: From<HostError>>(
         &self,
         name: &str,
         slot: String,
-        launch: LaunchOptions,
-    ) -> Result<Arc<ExtensionClient>, HostError> {
+        launch: impl Future<Output = Result<LaunchOptions, E>>,
+    ) -> Result<Arc<ExtensionClient>, E> {
         let found = super::find(name)?;
         self.get_slot(&found, slot, launch).await
     }
 
-    async fn get_slot(
+    async fn get_slot<E: From<HostError>>(
         &self,
         found: &super::Discovered,
         slot: String,
-        launch: LaunchOptions,
-    ) -> Result<Arc<ExtensionClient>, HostError> {
+        launch: impl Future<Output = Result<LaunchOptions, E>>,
+    ) -> Result<Arc<ExtensionClient>, E> {
         let cell = self
             .slots
             .lock()
@@ -82,7 +84,7 @@ impl Pool {
             }
             tracing::warn!(extension = %found.name, "extension process died; starting it again");
         }
-        let client = Arc::new(ExtensionClient::launch(found, launch).await?);
+        let client = Arc::new(ExtensionClient::launch(found, launch.await?).await?);
         self.launches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         *entry = Some(Entry {

@@ -144,7 +144,7 @@ async fn create_replacing(
     }
     // Everything that can fail on bad input, or be refused, fails before anything
     // is recorded (starting an extension creates nothing on the backend).
-    let secrets = crate::secrets::resolve(&profile.secrets)?;
+    let secrets = crate::secrets::resolve_off_runtime(&profile.secrets).await?;
     let installation = core.installation()?;
     let route = RouteRequest {
         profile: &profile,

@@ -163,40 +163,46 @@ impl Core {
     /// Extension `name` as it serves `consumer` in `project`: with that owner's
     /// provider key when one is configured (see `ProviderKey`), else as
     /// `extension` gives it. A key goes only into options the extension declares
-    /// secret; any other is refused before the extension sees it.
+    /// secret; any other is refused before the extension sees it. The daemon
+    /// keeps the keyed process: while it lives, neither the schema check nor the
+    /// key's resolution runs again.
     pub async fn extension_for(&self, name: &str, consumer: &str, project: &str) -> Result<Lease> {
         let found = exthost::find(name)?;
         let Some((index, key)) = self.config.provider_key(&found.name, consumer, project) else {
             return self.extension(&found.name).await;
         };
-        // What it declares, asked of it without the key.
-        let plain = self.extension(&found.name).await?;
-        let schema = plain.info().options_schema.clone();
-        plain.release().await;
-        for option in key.options.keys() {
-            if !schema.get(option).is_some_and(|spec| spec.secret) {
-                return Err(Error::Config(format!(
-                    "provider_keys[{index}]: extension {} does not declare option {option:?} \
-                     secret; refusing to pass a credential to it as that option (name an \
-                     option `sandboxer extensions show {}` lists as secret)",
-                    found.name, found.name
-                )));
+        // Awaited only when the keyed process has to be started.
+        let keyed_launch = async {
+            // What it declares, asked of it without the key.
+            let plain = self.extension(&found.name).await?;
+            let schema = plain.info().options_schema.clone();
+            plain.release().await;
+            for option in key.options.keys() {
+                if !schema.get(option).is_some_and(|spec| spec.secret) {
+                    return Err(Error::Config(format!(
+                        "provider_keys[{index}]: extension {} does not declare option {option:?} \
+                         secret; refusing to pass a credential to it as that option (name an \
+                         option `sandboxer extensions show {}` lists as secret)",
+                        found.name, found.name
+                    )));
+                }
             }
-        }
-        let mut launch = self.config.launch_options(&found.name);
-        launch.secret_options = crate::secrets::resolve(&key.options)?;
-        for (option, value) in &launch.secret_options.0 {
-            launch
-                .options
-                .insert(option.clone(), serde_json::Value::String(value.clone()));
-        }
+            let mut launch = self.config.launch_options(&found.name);
+            launch.secret_options = crate::secrets::resolve_off_runtime(&key.options).await?;
+            for (option, value) in &launch.secret_options.0 {
+                launch
+                    .options
+                    .insert(option.clone(), serde_json::Value::String(value.clone()));
+            }
+            Ok(launch)
+        };
         if let Some(pool) = &self.pool {
             let slot = format!("{}#provider_keys[{index}]", found.name);
             return Ok(Lease::Pooled(
-                pool.get_keyed(&found.name, slot, launch).await?,
+                pool.get_keyed(&found.name, slot, keyed_launch).await?,
             ));
         }
-        let client = ExtensionClient::launch(&found, launch).await?;
+        let client = ExtensionClient::launch(&found, keyed_launch.await?).await?;
         Ok(Lease::Owned(Box::new(client)))
     }
 

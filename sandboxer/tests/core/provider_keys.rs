@@ -178,3 +178,37 @@ async fn the_daemon_calls_with_the_owner_s_key_whoever_asks() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(account(&d.env, &a), None, "destroyed with alpha's key");
 }
+
+/// The daemon keeps an owner's keyed extension: a second call with the same key
+/// neither resolves the key again (a `cmd:` reference runs once) nor starts
+/// another process.
+#[tokio::test]
+async fn the_daemon_resolves_a_key_once_while_its_extension_lives() {
+    let (alpha, _) = keys();
+    let env = env();
+    let runs = env.env.path("key-command-runs");
+    let command = env.env.path("alpha-key.sh");
+    std::fs::write(
+        &command,
+        format!(
+            "#!/bin/sh\necho run >> '{}'\necho '{alpha}'\n",
+            runs.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&command, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let keys = format!(
+        "provider_keys:\n  - {{extension: fixture, project: alpha, options: {{api_key: \"cmd:{}\"}}}}\n",
+        command.display()
+    );
+    let d = Daemon::start_with(env, &super::daemon::config(&keys));
+    let a = d.create(ALPHA, json!({"profile": "fix"})).await;
+    let b = d.create(ALPHA, json!({"profile": "fix"})).await;
+    for sandbox in [&a, &b] {
+        let id = sandbox["id"].as_str().unwrap();
+        assert_eq!(account(&d.env, id).as_deref(), Some(alpha.as_str()));
+    }
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(ran.lines().count(), 1, "the key command ran {ran:?}");
+}
