@@ -7,6 +7,7 @@
 mod events;
 mod migrations;
 mod records;
+mod sandbox_row;
 mod sandboxes;
 mod snapshots;
 mod telemetry;

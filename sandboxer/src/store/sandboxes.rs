@@ -3,13 +3,14 @@
 
 use super::events::{EventKind, insert_event};
 use super::records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
+use super::sandbox_row::{columns, from_row, state, view_of_row};
 use super::usage::insert_usage;
-use super::view::{JsonField, SandboxView};
+use super::view::SandboxView;
 use super::{Event, Store, StoreError, StoreResult};
 use crate::lifecycle::{State, can_transition};
 use crate::time::{Millis, now_ms};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 /// Which warm pool to take from: a profile at one version, on one host or any.
@@ -38,59 +39,6 @@ const CLAIM_MARGIN_MS: i64 = 60_000;
 const CLAIMABLE: &str = "pool = ?1 AND profile_version = ?2 AND state = 'ready' \
     AND (?3 IS NULL OR host = ?3) AND expires_at > ?4 AND (?5 IS NULL OR cost_per_hour = ?5)";
 
-const COLUMNS: &str = "id, state, profile_id, profile_version, extension, consumer, project, \
-    host, labels, backend_ref, endpoints, details, last_error, ttl_ms, created_at, updated_at, \
-    state_since, expires_at, ceiling_at, cost_per_hour, currency, replaces, replaced_by, \
-    billed_ms, resources, idle_ms, last_activity_at, warned_expiry, pool";
-
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(idx)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn state_column(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
-    let text: String = row.get(idx)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
-}
-
-fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
-    Ok(SandboxRecord {
-        id: row.get(0)?,
-        state: state_column(row, 1)?,
-        profile_id: row.get(2)?,
-        profile_version: row.get(3)?,
-        extension: row.get(4)?,
-        consumer: row.get(5)?,
-        project: row.get(6)?,
-        host: row.get(7)?,
-        labels: json_column(row, 8)?,
-        backend_ref: row.get(9)?,
-        endpoints: json_column(row, 10)?,
-        details: json_column(row, 11)?,
-        last_error: row.get(12)?,
-        ttl_ms: row.get(13)?,
-        created_at: row.get(14)?,
-        updated_at: row.get(15)?,
-        state_since: row.get(16)?,
-        expires_at: row.get(17)?,
-        ceiling_at: row.get(18)?,
-        cost_per_hour: row.get(19)?,
-        currency: row.get(20)?,
-        replaces: row.get(21)?,
-        replaced_by: row.get(22)?,
-        billed_ms: row.get(23)?,
-        resources: json_column(row, 24)?,
-        idle_ms: row.get(25)?,
-        last_activity_at: row.get(26)?,
-        warned_expiry: row.get(27)?,
-        pool: row.get(28)?,
-    })
-}
-
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
@@ -98,7 +46,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// `SELECT <every column> FROM sandboxes WHERE id = ?1`, built once.
 fn fetch_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| format!("SELECT {COLUMNS} FROM sandboxes WHERE id = ?1"))
+    SQL.get_or_init(|| format!("SELECT {} FROM sandboxes WHERE id = ?1", columns()))
 }
 
 /// An idempotency key as one project's consumer used it, with the fingerprint of
@@ -538,9 +486,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((state_column(r, 0)?, r.get::<_, i64>(1)? as u64))
-        })?;
+        let rows = stmt.query_map([], |r| Ok((state(r, 0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -643,7 +589,7 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
 
 /// The SELECT for `filter`, with its arguments.
 fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
-    let mut sql = format!("SELECT {COLUMNS} FROM sandboxes WHERE 1 = 1");
+    let mut sql = format!("SELECT {} FROM sandboxes WHERE 1 = 1", columns());
     let mut args: Vec<SqlValue> = Vec::new();
     let mut arg = |value: SqlValue| {
         args.push(value);
@@ -683,45 +629,4 @@ fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
     }
     sql += " ORDER BY created_at, id";
     (sql, args)
-}
-
-fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
-    Ok(row.get_ref(idx)?.as_str()?)
-}
-
-fn text_opt<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<Option<&'r str>> {
-    Ok(row.get_ref(idx)?.as_str_or_null()?)
-}
-
-fn view_of_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<SandboxView<'r>> {
-    Ok(SandboxView {
-        id: text(row, 0)?,
-        state: state_column(row, 1)?,
-        profile_id: text(row, 2)?,
-        profile_version: text(row, 3)?,
-        extension: text(row, 4)?,
-        consumer: text(row, 5)?,
-        project: text(row, 6)?,
-        host: text_opt(row, 7)?,
-        labels: JsonField::Raw(text(row, 8)?),
-        backend_ref: text_opt(row, 9)?,
-        endpoints: JsonField::Raw(text(row, 10)?),
-        details: JsonField::Raw(text(row, 11)?),
-        last_error: text_opt(row, 12)?,
-        ttl_ms: row.get(13)?,
-        created_at: row.get(14)?,
-        updated_at: row.get(15)?,
-        state_since: row.get(16)?,
-        expires_at: row.get(17)?,
-        ceiling_at: row.get(18)?,
-        cost_per_hour: row.get(19)?,
-        currency: text(row, 20)?,
-        replaces: text_opt(row, 21)?,
-        replaced_by: text_opt(row, 22)?,
-        billed_ms: row.get(23)?,
-        resources: JsonField::Raw(text(row, 24)?),
-        idle_ms: row.get(25)?,
-        last_activity_at: row.get(26)?,
-        usage: None,
-    })
 }

@@ -1,0 +1,160 @@
+//! Reading a row of `sandboxes`: which columns a read selects, in which order,
+//! and the two decoders — an owned `SandboxRecord`, and a `SandboxView` that
+//! borrows the row (JSON columns passed through unparsed, for fast listing) —
+//! both generated from the one list below, so a column is named once.
+
+use super::records::SandboxRecord;
+use super::view::{JsonField, SandboxView};
+use crate::lifecycle::State;
+use rusqlite::Row;
+
+/// A column as a `SandboxRecord` holds it.
+mod owned {
+    use super::*;
+
+    pub fn value<T: rusqlite::types::FromSql>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+        row.get(idx)
+    }
+    pub use value as text;
+    pub use value as text_opt;
+
+    pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+        let text: String = row.get(idx)?;
+        serde_json::from_str(&text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+        })
+    }
+
+    pub fn state(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
+        super::state(row, idx)
+    }
+}
+
+/// A column as a `SandboxView` borrows it.
+mod borrowed {
+    use super::*;
+
+    pub use super::owned::{state, value};
+
+    pub fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+        Ok(row.get_ref(idx)?.as_str()?)
+    }
+
+    pub fn text_opt<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<Option<&'r str>> {
+        Ok(row.get_ref(idx)?.as_str_or_null()?)
+    }
+
+    pub fn json<'r, T>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<JsonField<'r, T>> {
+        Ok(JsonField::Raw(text(row, idx)?))
+    }
+}
+
+/// A `state` column, parsed.
+pub fn state(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
+    let text: String = row.get(idx)?;
+    text.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+macro_rules! sandbox_row {
+    ($($field:ident: $kind:ident),* $(,)?; record only: $($extra:ident),* $(,)?) => {
+        /// Each column's position in a row read with [`columns`].
+        #[allow(non_upper_case_globals)]
+        mod col {
+            sandbox_row!(@at 0usize; $($field,)* $($extra),*);
+        }
+
+        const COLUMN_NAMES: &[&str] = &[$(stringify!($field),)* $(stringify!($extra)),*];
+
+        /// A row read with [`columns`], as a record.
+        pub fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
+            Ok(SandboxRecord {
+                $($field: owned::$kind(row, col::$field)?,)*
+                $($extra: owned::value(row, col::$extra)?,)*
+            })
+        }
+
+        /// A row read with [`columns`], borrowed for output.
+        pub fn view_of_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<SandboxView<'r>> {
+            Ok(SandboxView {
+                $($field: borrowed::$kind(row, col::$field)?,)*
+                usage: None,
+            })
+        }
+    };
+    (@at $n:expr; $head:ident $(, $tail:ident)* $(,)?) => {
+        pub const $head: usize = $n;
+        sandbox_row!(@at $n + 1usize; $($tail),*);
+    };
+    (@at $n:expr;) => {};
+}
+
+// The columns every read of a sandbox selects, in order, with how each is
+// decoded; the record alone keeps the last two.
+sandbox_row!(
+    id: text,
+    state: state,
+    profile_id: text,
+    profile_version: text,
+    extension: text,
+    consumer: text,
+    project: text,
+    host: text_opt,
+    labels: json,
+    backend_ref: text_opt,
+    endpoints: json,
+    details: json,
+    last_error: text_opt,
+    ttl_ms: value,
+    created_at: value,
+    updated_at: value,
+    state_since: value,
+    expires_at: value,
+    ceiling_at: value,
+    cost_per_hour: value,
+    currency: text,
+    replaces: text_opt,
+    replaced_by: text_opt,
+    billed_ms: value,
+    resources: json,
+    idle_ms: value,
+    last_activity_at: value;
+    record only: warned_expiry, pool
+);
+
+/// `id, state, ...`: every column, for a SELECT.
+pub fn columns() -> &'static str {
+    static LIST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| COLUMN_NAMES.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// Every column the migrations give `sandboxes` is read, at the position
+    /// `col` names: a column a migration adds and this list forgets fails here.
+    #[test]
+    fn the_decoders_read_every_column_of_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.sqlite")).unwrap();
+        let mut stmt = store
+            .conn
+            .prepare("SELECT name FROM pragma_table_info('sandboxes') ORDER BY cid")
+            .unwrap();
+        let table: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut read: Vec<&str> = COLUMN_NAMES.to_vec();
+        let mut table: Vec<&str> = table.iter().map(String::as_str).collect();
+        read.sort();
+        table.sort();
+        assert_eq!(read, table);
+        assert_eq!(COLUMN_NAMES[col::ttl_ms], "ttl_ms");
+        assert_eq!(COLUMN_NAMES[col::pool], "pool");
+    }
+}
