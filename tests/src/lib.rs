@@ -368,3 +368,60 @@ pub mod bench {
         (took, String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
+
+/// Child processes a test starts and must not outlive it.
+pub mod process {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Command, Stdio};
+
+    /// A child killed (and reaped) when the test ends, passed or not.
+    pub struct KillOnDrop(pub Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// A running `sandboxer serve` and the URL it said it listens on.
+    pub struct Served {
+        pub process: KillOnDrop,
+        pub url: String,
+    }
+
+    impl Served {
+        pub fn id(&self) -> u32 {
+            self.process.0.id()
+        }
+    }
+
+    /// Runs `sandboxer` (as `cmd`, with its environment and stderr chosen by the
+    /// caller) as `serve --listen 127.0.0.1:0` and waits for the line naming its
+    /// URL.
+    pub fn serve(mut cmd: Command) -> Served {
+        let mut child = cmd
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("sandboxer serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the daemon's first line");
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            url.starts_with("http://"),
+            "the daemon did not say where it listens: {line:?}"
+        );
+        Served {
+            process: KillOnDrop(child),
+            url,
+        }
+    }
+}

@@ -123,20 +123,10 @@ fn events_can_be_paged_and_filtered_by_sandbox() {
     );
 }
 
-/// Kills the child when the test ends, passed or not.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn events_follow_prints_new_events_as_they_happen() {
     let env = env();
-    let mut follower = KillOnDrop(
+    let mut follower = sandboxer_tests::process::KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
             .args(["events", "--follow", "--json"])
             .envs(env.env.vars())

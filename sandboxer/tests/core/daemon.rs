@@ -6,27 +6,19 @@ use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use sandboxer::daemon::digest_hex;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "admin-token-0123456789";
 pub const ALPHA: &str = "alpha-token-0123456789";
 pub const BETA: &str = "beta-token-0123456789";
 
-/// A running `sandboxer serve`, killed on drop.
+/// A running `sandboxer serve`, killed on drop (with `_served`).
 pub struct Daemon {
-    pub child: Child,
+    _served: sandboxer_tests::process::Served,
     pub url: String,
     pub env: super::support::Env,
     pub http: Client,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 pub fn config(extra: &str) -> String {
@@ -48,27 +40,12 @@ impl Daemon {
 
     pub fn start_with(env: super::support::Env, config: &str) -> Daemon {
         env.config(config);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .envs(env.env.vars())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .rsplit(' ')
-            .next()
-            .filter(|u| u.starts_with("http://"))
-            .unwrap_or_else(|| panic!("the daemon did not say where it listens: {line:?}"))
-            .to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxer"));
+        cmd.envs(env.env.vars()).stderr(Stdio::inherit());
+        let served = sandboxer_tests::process::serve(cmd);
         Daemon {
-            child,
-            url,
+            url: served.url.clone(),
+            _served: served,
             env,
             http: Client::new(),
         }
@@ -769,20 +746,15 @@ async fn every_cli_verb_can_go_through_the_daemon() {
 async fn sigterm_lets_requests_in_flight_finish_and_shuts_extensions_down_by_the_protocol() {
     let env = test_env();
     env.config(&config(""));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.env.vars())
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxer"));
+    cmd.envs(env.env.vars())
         .env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/create:1500")
         .env("SANDBOXER_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        .stderr(Stdio::piped());
+    let sandboxer_tests::process::Served {
+        process: sandboxer_tests::process::KillOnDrop(ref mut child),
+        url,
+    } = sandboxer_tests::process::serve(cmd);
     let create = tokio::spawn(
         Client::new()
             .post(format!("{url}/v1/sandboxes"))

@@ -8,6 +8,7 @@ use super::support::env as test_env;
 use base64::Engine;
 use reqwest::StatusCode;
 use sandboxer::daemon::digest_hex;
+use sandboxer_tests::process::KillOnDrop;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -37,16 +38,6 @@ fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// A child process killed when the test ends, however it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `sandboxer serve` on 127.0.0.1:0 in `env` (its configuration already written),
 /// with `vars` added to its environment and its stderr to `stderr`; the daemon and
 /// the URL it listens on. Killed when dropped.
@@ -55,31 +46,12 @@ fn serve(
     vars: &[(&str, &str)],
     stderr: std::process::Stdio,
 ) -> (KillOnDrop, String) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.env.vars())
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sandboxer"));
+    cmd.envs(env.env.vars())
         .envs(vars.iter().copied())
-        .stdout(std::process::Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    assert!(
-        url.starts_with("http://"),
-        "the daemon did not start: {line:?}"
-    );
-    (KillOnDrop(child), url)
+        .stderr(stderr);
+    let served = sandboxer_tests::process::serve(cmd);
+    (served.process, served.url)
 }
 
 fn alive(pid: u32) -> bool {

@@ -4,8 +4,7 @@
 use super::support::E2e;
 use sandboxer_tests::bin;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 pub const TOKEN: &str = "e2e-daemon-admin-token";
@@ -23,17 +22,8 @@ pub fn daemon_yaml(reconcile: &str, grace: &str) -> String {
     )
 }
 
-pub struct Daemon {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// A running daemon, killed on drop.
+pub type Daemon = sandboxer_tests::process::Served;
 
 pub fn start(e2e: &E2e) -> Daemon {
     let mut cmd = Command::new(bin("sandboxer"));
@@ -44,18 +34,8 @@ pub fn start(e2e: &E2e) -> Daemon {
 /// Starts `sandboxer serve` from `cmd` (which may carry more variables and where
 /// its log goes) in this installation.
 pub fn start_with(e2e: &E2e, mut cmd: Command) -> Daemon {
-    cmd.args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(e2e.env.vars())
-        .env_remove("SANDBOXER_CONSUMER")
-        .stdout(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://"), "{line}");
-    Daemon { child, url }
+    cmd.envs(e2e.env.vars()).env_remove("SANDBOXER_CONSUMER");
+    sandboxer_tests::process::serve(cmd)
 }
 
 pub async fn call(d: &Daemon, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

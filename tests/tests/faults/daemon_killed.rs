@@ -44,9 +44,9 @@ async fn a_daemon_killed_during_creates_recovers_after_one_reconcile_pass() {
     }
     // SAFETY: kill sends SIGKILL to our own child.
     unsafe {
-        libc::kill(d.child.id() as i32, libc::SIGKILL);
+        libc::kill(d.id() as i32, libc::SIGKILL);
     }
-    let _ = d.child.wait();
+    let _ = d.process.0.wait();
     for c in creates {
         let _ = c.await;
     }

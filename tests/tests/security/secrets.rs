@@ -139,7 +139,7 @@ async fn a_service_that_prints_its_environment_leaks_the_secret_nowhere() {
         let (_, body) = call(&d, "GET", path, None).await;
         answers += &body.to_string();
     }
-    let environments = extension_environments(d.child.id());
+    let environments = extension_environments(d.id());
     assert!(
         environments.contains("SANDBOXER_PROTOCOL"),
         "the extensions were found"
