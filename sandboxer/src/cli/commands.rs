@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> Outcome {
         Command::Serve { listen } => {
             let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
             let path = cli.global.state.clone().unwrap_or_else(store::default_path);
-            let core = Core::with_pool(Store::open(&path)?, config);
+            let core = Core::with_resident_extensions(Store::open(&path)?, config);
             sandboxer::daemon::serve(core, &path, listen.clone(), print_notice).await?;
             Ok(())
         }

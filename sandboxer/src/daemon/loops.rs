@@ -72,8 +72,8 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
         let mut tick = tokio::time::interval(config.extension_idle / 2);
         loop {
             tick.tick().await;
-            if let Some(pool) = core.pool() {
-                pool.stop_idle(config.extension_idle).await;
+            if let Some(resident) = core.resident_extensions() {
+                resident.stop_idle(config.extension_idle).await;
             }
         }
     });

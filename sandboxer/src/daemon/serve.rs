@@ -97,8 +97,8 @@ pub async fn serve(
         .await
         .map_err(|e| Error::Config(format!("serving: {e}")))?;
     loops.abort();
-    if let Some(pool) = core.pool() {
-        pool.shutdown_all().await;
+    if let Some(resident) = core.resident_extensions() {
+        resident.shutdown_all().await;
     }
     Ok(())
 }

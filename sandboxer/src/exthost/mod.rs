@@ -9,15 +9,15 @@ mod discovery;
 pub mod environment;
 mod error;
 pub mod metrics;
-mod pool;
 mod process;
+mod resident;
 mod transport;
 
 pub use client::{ExtensionClient, LaunchOptions};
 pub use discovery::{Discovered, EXTENSION_PATH_ENV, find, find_all, search_dirs};
 pub use error::HostError;
-pub use pool::{OptionsFor, Pool};
 pub use process::StderrTail;
+pub use resident::{OptionsFor, ResidentExtensions};
 
 use sandboxer_ext_protocol::methods::{Deadline, MethodInfo};
 use std::time::Duration;

@@ -42,7 +42,7 @@ pub use ttl::extend_ttl;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::exthost::{self, ExtensionClient, Pool};
+use crate::exthost::{self, ExtensionClient, ResidentExtensions};
 use crate::lifecycle::State;
 use crate::profile::Catalog;
 use crate::store::{Change, SandboxRecord, Store};
@@ -56,8 +56,8 @@ pub struct Core {
     store: Mutex<Store>,
     pub config: Config,
     catalog: OnceLock<Catalog>,
-    /// Long-lived extensions (daemon); `None`: start one per use (CLI).
-    pool: Option<Pool>,
+    /// Extensions kept running (daemon); `None`: start one per use (CLI).
+    resident: Option<ResidentExtensions>,
     /// One lock per sandbox id: mutating calls for one sandbox never overlap.
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
     /// When each sandbox's activity was last written (see `touch`).
@@ -68,11 +68,11 @@ pub struct Core {
     installation: OnceLock<String>,
 }
 
-/// An extension to call: started for this use (and ended with it), or shared
-/// from the pool.
+/// An extension to call: started for this use (and ended with it), or a
+/// resident one shared with other requests.
 pub enum Lease {
     Owned(Box<ExtensionClient>),
-    Pooled(Arc<ExtensionClient>),
+    Shared(Arc<ExtensionClient>),
 }
 
 impl std::ops::Deref for Lease {
@@ -81,7 +81,7 @@ impl std::ops::Deref for Lease {
     fn deref(&self) -> &ExtensionClient {
         match self {
             Lease::Owned(c) => c,
-            Lease::Pooled(c) => c,
+            Lease::Shared(c) => c,
         }
     }
 }
@@ -106,7 +106,7 @@ impl Core {
             store: Mutex::new(store),
             config,
             catalog: OnceLock::new(),
-            pool: None,
+            resident: None,
             locks: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             pool_claimed: tokio::sync::Notify::new(),
@@ -114,12 +114,12 @@ impl Core {
         }
     }
 
-    /// A core that keeps extensions running in a pool (the daemon).
-    pub fn with_pool(store: Store, config: Config) -> Core {
+    /// A core that keeps its extensions running (the daemon).
+    pub fn with_resident_extensions(store: Store, config: Config) -> Core {
         let options = config.clone();
-        let pool = Pool::new(Box::new(move |name| options.launch_options(name)));
+        let resident = ResidentExtensions::new(Box::new(move |name| options.launch_options(name)));
         Core {
-            pool: Some(pool),
+            resident: Some(resident),
             ..Core::new(store, config)
         }
     }
@@ -130,8 +130,8 @@ impl Core {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn pool(&self) -> Option<&Pool> {
-        self.pool.as_ref()
+    pub fn resident_extensions(&self) -> Option<&ResidentExtensions> {
+        self.resident.as_ref()
     }
 
     /// This installation's id, the value of `sandboxer.installation` on everything
@@ -151,8 +151,8 @@ impl Core {
 
     /// Extension `name` (`ext.x` or `x`) with its configured options.
     pub async fn extension(&self, name: &str) -> Result<Lease> {
-        if let Some(pool) = &self.pool {
-            return Ok(Lease::Pooled(pool.get(name).await?));
+        if let Some(resident) = &self.resident {
+            return Ok(Lease::Shared(resident.get(name).await?));
         }
         let found = exthost::find(name)?;
         let client =
@@ -196,10 +196,10 @@ impl Core {
             }
             Ok(launch)
         };
-        if let Some(pool) = &self.pool {
+        if let Some(resident) = &self.resident {
             let slot = format!("{}#provider_keys[{index}]", found.name);
-            return Ok(Lease::Pooled(
-                pool.get_keyed(&found.name, slot, keyed_launch).await?,
+            return Ok(Lease::Shared(
+                resident.get_keyed(&found.name, slot, keyed_launch).await?,
             ));
         }
         let client = ExtensionClient::launch(&found, keyed_launch.await?).await?;

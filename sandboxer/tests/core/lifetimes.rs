@@ -41,13 +41,15 @@ fn an_idle_sandbox_expires_and_a_used_one_does_not() {
     env.env.write_profile(
         "idle",
         "id: profile.idle\nversion: 1\nextension: ext.fixture\n\
-         ttl: {default: 1h, max: 2h, idle: 2s}\n",
+         ttl: {default: 1h, max: 2h, idle: 4s}\n",
     );
+    // Idle 4 s: the unused one is idle at least 5 s at the reap, the used one
+    // 2.5 s plus the time the reap takes to start (slow on a loaded machine).
     let unused = create(&env, "idle", "p", &[]);
     let used = create(&env, "idle", "p", &[]);
-    sleep(Duration::from_millis(1200));
+    sleep(Duration::from_millis(2500));
     env.ok(&["exec", &used, "--", "true"]);
-    sleep(Duration::from_millis(1200));
+    sleep(Duration::from_millis(2500));
     env.ok(&["reap-stale"]);
     assert_eq!(state(&env, &unused), "destroyed");
     let expired = env
@@ -59,10 +61,10 @@ fn an_idle_sandbox_expires_and_a_used_one_does_not() {
     assert_eq!(
         state(&env, &used),
         "active",
-        "used 1.2 s ago, idle timeout 2 s"
+        "used 2.5 s ago, idle timeout 4 s"
     );
     let shown = env.json(&["get", &used, "--cached"]);
-    assert_eq!(shown["idle_timeout_s"], 2);
+    assert_eq!(shown["idle_timeout_s"], 4);
     assert!(shown["last_activity_at"].is_string());
 }
 

@@ -1,5 +1,5 @@
-//! Extensions for a long-running process (the daemon): one live client per
-//! extension, shared by every request, replaced when its process has died, and
+//! Resident extensions, for a long-running process (the daemon): one live
+//! client per extension (and per provider key), shared by every request, replaced when its process has died, and
 //! shut down by the protocol when idle or when the daemon stops. The CLI does not
 //! use it: each command starts what it needs and ends it.
 
@@ -23,7 +23,7 @@ type Slot = Arc<Mutex<Option<Entry>>>;
 /// deadlines), by name.
 pub type OptionsFor = Box<dyn Fn(&str) -> LaunchOptions + Send + Sync>;
 
-pub struct Pool {
+pub struct ResidentExtensions {
     options_for: OptionsFor,
     /// Held only to find or add a slot, never across an `.await`.
     slots: std::sync::Mutex<HashMap<String, Slot>>,
@@ -31,9 +31,9 @@ pub struct Pool {
     launches: std::sync::atomic::AtomicU64,
 }
 
-impl Pool {
-    pub fn new(options_for: OptionsFor) -> Pool {
-        Pool {
+impl ResidentExtensions {
+    pub fn new(options_for: OptionsFor) -> ResidentExtensions {
+        ResidentExtensions {
             options_for,
             slots: Default::default(),
             launches: Default::default(),
