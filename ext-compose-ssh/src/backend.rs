@@ -48,7 +48,7 @@ pub struct ComposeSsh {
     /// (podman-compose cannot build one project twice at once).
     locks: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Hosts found unreachable, and creates in flight per host.
-    placement: placement::Ledger,
+    placement: placement::HostState,
     /// Held while a host is chosen and reserved.
     placing: tokio::sync::Mutex<()>,
 }

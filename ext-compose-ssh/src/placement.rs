@@ -127,14 +127,15 @@ pub fn choose(hosts: &[Observed], memory_mb: u64) -> Result<String, ErrorObject>
     ))
 }
 
-/// Hosts marked unreachable, and the creates in flight per host.
+/// What placement remembers of each host: marked unreachable (and when), and
+/// the creates in flight on it.
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct HostState {
     unreachable: Mutex<BTreeMap<String, Instant>>,
     in_flight: Arc<Mutex<BTreeMap<String, u32>>>,
 }
 
-impl Ledger {
+impl HostState {
     /// Marks `host` as not answering (now).
     pub fn mark_unreachable(&self, host: &str) {
         self.unreachable
@@ -272,15 +273,15 @@ mod tests {
 
     #[test]
     fn a_reservation_counts_until_dropped() {
-        let ledger = Ledger::default();
-        let r = ledger.reserve("a");
-        let _s = ledger.reserve("a");
-        assert_eq!(ledger.in_flight("a"), 2);
+        let hosts = HostState::default();
+        let r = hosts.reserve("a");
+        let _s = hosts.reserve("a");
+        assert_eq!(hosts.in_flight("a"), 2);
         drop(r);
-        assert_eq!(ledger.in_flight("a"), 1);
-        ledger.mark_unreachable("b");
-        assert!(ledger.is_marked("b") && !ledger.is_marked("a"));
-        ledger.mark_reachable("b");
-        assert!(!ledger.is_marked("b"));
+        assert_eq!(hosts.in_flight("a"), 1);
+        hosts.mark_unreachable("b");
+        assert!(hosts.is_marked("b") && !hosts.is_marked("a"));
+        hosts.mark_reachable("b");
+        assert!(!hosts.is_marked("b"));
     }
 }
