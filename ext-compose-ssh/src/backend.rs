@@ -22,7 +22,6 @@ use sandboxer_ext_protocol::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Label holding a digest of the create params (secrets excluded): a repeated
@@ -46,7 +45,7 @@ pub struct ComposeSsh {
     apis: tokio::sync::Mutex<BTreeMap<String, Option<PodmanApi>>>,
     /// One lock per sandbox id: creates and destroys of one id never overlap
     /// (podman-compose cannot build one project twice at once).
-    locks: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: sandboxer_ext_protocol::locks::SandboxLocks,
     /// Hosts found unreachable, and creates in flight per host.
     placement: placement::HostState,
     /// Held while a host is chosen and reserved.
@@ -598,14 +597,7 @@ impl ComposeSsh {
 
     /// Holds the lock of one sandbox id until the guard is dropped.
     async fn lock(&self, sandbox_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .locks
-            .lock()
-            .expect("locks poisoned")
-            .entry(sandbox_id.to_string())
-            .or_default()
-            .clone();
-        lock.lock_owned().await
+        self.locks.lock(sandbox_id).await
     }
 
     /// The connection to a configured host; an unknown name is refused as
@@ -1186,11 +1178,9 @@ impl Extension for ComposeSsh {
             Some(name) => vec![self.ssh(name, "host")?],
             None => self.hosts.values().collect(),
         };
-        let checks = hosts.into_iter().map(|ssh| self.check_host(ssh));
-        let mut hosts = Vec::new();
-        for check in checks {
-            hosts.push(check.await);
-        }
+        // All at once: an unreachable host costs its timeout once, not per host.
+        let hosts =
+            futures::future::join_all(hosts.into_iter().map(|ssh| self.check_host(ssh))).await;
         Ok(HostHealthResult { hosts })
     }
 }

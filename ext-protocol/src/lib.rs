@@ -1,5 +1,6 @@
 //! The sandboxer extension protocol, version 1: wire types and pure helpers, plus
-//! (behind the `sdk` feature) the SDK a Rust extension author uses.
+//! (behind `io`) the async line codec and per-sandbox locks the host and the SDK
+//! share, and (behind `sdk`) the SDK a Rust extension author uses.
 //!
 //! The modules outside `io` and `sdk` do no I/O: they are messages, error codes,
 //! the version rule, name rules, bounds on documents and line framing. `docs/protocol.md` states the
@@ -16,6 +17,8 @@ pub mod version;
 
 #[cfg(feature = "io")]
 pub mod io;
+#[cfg(feature = "io")]
+pub mod locks;
 #[cfg(feature = "sdk")]
 pub mod sdk;
 

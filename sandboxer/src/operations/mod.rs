@@ -47,7 +47,7 @@ use crate::lifecycle::State;
 use crate::profile::Catalog;
 use crate::store::{Change, SandboxRecord, Store};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// Everything an operation needs. Shared by concurrent operations (the daemon):
 /// the store sits behind a mutex held for one statement at a time, never across
@@ -59,7 +59,7 @@ pub struct Core {
     /// Extensions kept running (daemon); `None`: start one per use (CLI).
     resident: Option<ResidentExtensions>,
     /// One lock per sandbox id: mutating calls for one sandbox never overlap.
-    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    locks: sandboxer_ext_protocol::locks::SandboxLocks,
     /// When each sandbox's activity was last written (see `touch`).
     touched: Mutex<HashMap<String, crate::time::Millis>>,
     /// Woken when a sandbox is taken from a warm pool (the daemon refills).
@@ -107,7 +107,7 @@ impl Core {
             config,
             catalog: OnceLock::new(),
             resident: None,
-            locks: Mutex::new(HashMap::new()),
+            locks: Default::default(),
             touched: Mutex::new(HashMap::new()),
             pool_claimed: tokio::sync::Notify::new(),
             installation: OnceLock::new(),
@@ -214,35 +214,12 @@ impl Core {
 
     /// Holds sandbox `id` until the guard drops.
     pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            if locks.len() > 1024 {
-                locks.retain(|_, weak| weak.strong_count() > 0);
-            }
-            match locks.get(id).and_then(Weak::upgrade) {
-                Some(lock) => lock,
-                None => {
-                    let lock = Arc::new(tokio::sync::Mutex::new(()));
-                    locks.insert(id.to_string(), Arc::downgrade(&lock));
-                    lock
-                }
-            }
-        };
-        lock.lock_owned().await
+        self.locks.lock(id).await
     }
 
     /// Holds sandbox `id` if nobody else does.
     pub fn try_lock(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        let lock = match locks.get(id).and_then(Weak::upgrade) {
-            Some(lock) => lock,
-            None => {
-                let lock = Arc::new(tokio::sync::Mutex::new(()));
-                locks.insert(id.to_string(), Arc::downgrade(&lock));
-                lock
-            }
-        };
-        lock.try_lock_owned().ok()
+        self.locks.try_lock(id)
     }
 
     /// Whether a use of `id` at `now` should be written: the last write for it
