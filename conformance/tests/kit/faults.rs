@@ -3,17 +3,17 @@
 //! `sandboxer-test-ext-faulty` (a relay that breaks the stream one way), backend faults
 //! from the fixture's own switches.
 
-use super::support::kit;
+use super::support::{KitRun, kit};
 use std::collections::BTreeSet;
 
 fn set(ids: &[&str]) -> BTreeSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
 
-/// Runs the kit against the relay in `mode`.
-fn protocol_fault(mode: &str, expected: &[&str]) {
+/// The kit's run against the faulty relay in `mode`, on a fresh fixture state.
+fn relay_run(mode: &str) -> KitRun {
     let state = tempfile::tempdir().unwrap();
-    let run = kit(
+    kit(
         &sandboxer_tests::faulty_ext(),
         &[],
         &[
@@ -23,7 +23,12 @@ fn protocol_fault(mode: &str, expected: &[&str]) {
                 state.path().to_str().unwrap(),
             ),
         ],
-    );
+    )
+}
+
+/// Runs the kit against the relay in `mode`.
+fn protocol_fault(mode: &str, expected: &[&str]) {
+    let run = relay_run(mode);
     assert_eq!(run.failed(), set(expected), "fault {mode}\n{}", run.stderr);
     let must = expected.iter().any(|id| {
         run.report["checks"]
@@ -96,18 +101,7 @@ fn answers_shutdown_before_the_calls_in_flight() {
 /// production.
 #[test]
 fn refuses_the_typed_profile_fields() {
-    let state = tempfile::tempdir().unwrap();
-    let run = kit(
-        &sandboxer_tests::faulty_ext(),
-        &[],
-        &[
-            ("SANDBOXER_EXT_FAULTY_MODE", "strict-profile"),
-            (
-                "SANDBOXER_EXT_FIXTURE_STATE_DIR",
-                state.path().to_str().unwrap(),
-            ),
-        ],
-    );
+    let run = relay_run("strict-profile");
     let failed = run.failed();
     for id in ["lifecycle.create-result", "idempotency.same-create"] {
         assert!(failed.contains(id), "{id} should fail: {failed:?}");
