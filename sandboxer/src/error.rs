@@ -1,27 +1,11 @@
-//! The core's error type and the exit code each kind of failure maps to.
+//! The core's error type and its one classification: every error is of one
+//! `ErrorClass`, which the CLI maps to an exit code and the daemon to an HTTP
+//! status and code (and the client maps back from that code).
 
 use crate::exthost::HostError;
 use crate::profile::ProfileError;
 use crate::secrets::SecretError;
 use crate::store::StoreError;
-
-/// Exit codes of the `sandboxer` binary (documented in `docs/cli.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum ExitCode {
-    Success = 0,
-    /// A failure not covered below (the state file, an internal error).
-    Failure = 1,
-    /// Bad flags, bad input, or a bad profile or configuration.
-    Usage = 2,
-    /// The sandbox, profile or extension does not exist.
-    NotFound = 3,
-    /// Refused by policy or by the sandbox's state (TTL ceiling, attribution).
-    Refused = 4,
-    /// The extension or its backend failed, crashed, timed out or broke the
-    /// protocol.
-    Backend = 5,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -41,6 +25,9 @@ pub enum Error {
     /// A request refused by policy or by the sandbox's state.
     #[error("{0}")]
     Refused(String),
+    /// A caller asking for what its scope does not allow (another project).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("sandbox {0:?} not found; `sandboxer list` shows the sandboxes you can see")]
     SandboxNotFound(String),
     #[error("snapshot {0:?} not found; `sandboxer snapshot list` shows them")]
@@ -51,9 +38,10 @@ pub enum Error {
     /// The backend reported the sandbox failed.
     #[error("{0}")]
     Backend(String),
-    /// The daemon answered with an error (`--server` mode).
+    /// The daemon answered with an error (through `sandboxer::client`).
     #[error("{message} (the daemon answered {status} {code})")]
     Remote {
+        class: ErrorClass,
         status: u16,
         code: String,
         message: String,
@@ -62,33 +50,138 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl Error {
-    pub fn exit_code(&self) -> ExitCode {
+/// What kind of failure an error is, whoever reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Bad flags, bad input, or a bad profile or configuration.
+    Invalid,
+    /// The sandbox, snapshot, profile or extension does not exist (or the
+    /// caller may not see it).
+    NotFound,
+    /// Refused by policy or by the sandbox's state (TTL ceiling, a bad transition).
+    Refused,
+    /// An idempotency key reused for a different request.
+    IdempotencyMismatch,
+    /// An optional method the extension does not offer.
+    Unsupported,
+    /// No credentials, or unknown ones.
+    Unauthorized,
+    /// Credentials that do not reach this far (another project, admin-only).
+    Forbidden,
+    /// The backend is unavailable for now; trying again may succeed.
+    Unavailable,
+    /// The extension or its backend failed, crashed, timed out or broke the
+    /// protocol; or the daemon could not be reached.
+    Backend,
+    /// Anything else (the state file, an internal error).
+    Internal,
+}
+
+impl ErrorClass {
+    /// Every class, for tests that map each one.
+    pub const ALL: [ErrorClass; 10] = [
+        ErrorClass::Invalid,
+        ErrorClass::NotFound,
+        ErrorClass::Refused,
+        ErrorClass::IdempotencyMismatch,
+        ErrorClass::Unsupported,
+        ErrorClass::Unauthorized,
+        ErrorClass::Forbidden,
+        ErrorClass::Unavailable,
+        ErrorClass::Backend,
+        ErrorClass::Internal,
+    ];
+
+    /// The HTTP status the daemon answers with.
+    pub fn status(self) -> u16 {
         match self {
-            Error::Profile(ProfileError::Unknown { .. }) => ExitCode::NotFound,
+            ErrorClass::Invalid => 400,
+            ErrorClass::Unauthorized => 401,
+            ErrorClass::Forbidden => 403,
+            ErrorClass::NotFound => 404,
+            ErrorClass::Refused | ErrorClass::IdempotencyMismatch => 409,
+            ErrorClass::Internal => 500,
+            ErrorClass::Unsupported => 501,
+            ErrorClass::Backend => 502,
+            ErrorClass::Unavailable => 503,
+        }
+    }
+
+    /// The stable, machine-readable code of the daemon's error body.
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorClass::Invalid => "invalid_request",
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::Refused => "conflict",
+            ErrorClass::IdempotencyMismatch => "idempotency_mismatch",
+            ErrorClass::Unsupported => "unsupported",
+            ErrorClass::Unauthorized => "unauthorized",
+            ErrorClass::Forbidden => "forbidden",
+            ErrorClass::Unavailable => "backend_unavailable",
+            ErrorClass::Backend => "backend_error",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    /// The class of a daemon's answer: by its code, else by its status (the
+    /// transport's own refusals: 405, 408, 413).
+    pub fn of_answer(status: u16, code: &str) -> ErrorClass {
+        if let Some(class) = ErrorClass::ALL.into_iter().find(|c| c.code() == code) {
+            return class;
+        }
+        match status {
+            400..=499 if status != 401 && status != 403 && status != 404 => ErrorClass::Invalid,
+            401 => ErrorClass::Unauthorized,
+            403 => ErrorClass::Forbidden,
+            404 => ErrorClass::NotFound,
+            503 => ErrorClass::Unavailable,
+            0 | 502 | 504 => ErrorClass::Backend,
+            _ => ErrorClass::Internal,
+        }
+    }
+}
+
+impl Error {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Profile(ProfileError::Unknown { .. }) => ErrorClass::NotFound,
             Error::Profile(_) | Error::Config(_) | Error::Invalid(_) | Error::Secret(_) => {
-                ExitCode::Usage
+                ErrorClass::Invalid
             }
-            Error::Store(StoreError::BadTransition { .. }) => ExitCode::Refused,
+            Error::Store(StoreError::BadTransition { .. }) | Error::Refused(_) => {
+                ErrorClass::Refused
+            }
             Error::Store(StoreError::NotFound(_))
             | Error::SandboxNotFound(_)
-            | Error::SnapshotNotFound(_) => ExitCode::NotFound,
-            Error::Store(_) => ExitCode::Failure,
+            | Error::SnapshotNotFound(_) => ErrorClass::NotFound,
+            Error::Store(_) => ErrorClass::Internal,
             Error::Extension(HostError::NotFound { .. } | HostError::BadName(_)) => {
-                ExitCode::NotFound
+                ErrorClass::NotFound
             }
             // An optional method the extension does not offer: a refusal, not a fault.
-            Error::Extension(HostError::Unsupported { .. })
-            | Error::Refused(_)
-            | Error::IdempotencyMismatch(_) => ExitCode::Refused,
-            Error::Extension(_) | Error::Backend(_) => ExitCode::Backend,
-            Error::Remote { status, .. } => match status {
-                404 => ExitCode::NotFound,
-                400 | 422 => ExitCode::Usage,
-                401 | 403 | 409 | 501 => ExitCode::Refused,
-                0 | 500..=599 => ExitCode::Backend,
-                _ => ExitCode::Failure,
-            },
+            Error::Extension(HostError::Unsupported { .. }) => ErrorClass::Unsupported,
+            Error::Extension(h) if h.retryable() => ErrorClass::Unavailable,
+            Error::Extension(_) | Error::Backend(_) => ErrorClass::Backend,
+            Error::IdempotencyMismatch(_) => ErrorClass::IdempotencyMismatch,
+            Error::Forbidden(_) => ErrorClass::Forbidden,
+            Error::Remote { class, .. } => *class,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_survives_the_trip_through_the_daemon() {
+        for class in ErrorClass::ALL {
+            assert_eq!(ErrorClass::of_answer(class.status(), class.code()), class);
+        }
+        assert_eq!(
+            ErrorClass::of_answer(413, "payload_too_large"),
+            ErrorClass::Invalid
+        );
+        assert_eq!(ErrorClass::of_answer(0, "unreachable"), ErrorClass::Backend);
     }
 }

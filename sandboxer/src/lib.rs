@@ -2,7 +2,9 @@
 //! lifecycle, events and usage. The `sandboxer` binary is a thin CLI over this
 //! library.
 
+pub mod api;
 pub mod attribution;
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod error;
@@ -19,7 +21,7 @@ pub mod store;
 pub mod suggest;
 pub mod time;
 
-pub use error::{Error, ExitCode, Result};
+pub use error::{Error, ErrorClass, Result};
 
 /// This build's version, sent to extensions in the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -2,11 +2,12 @@
 //! runtime, runs one command, maps errors to exit codes.
 
 mod commands;
-mod remote;
+mod operator;
+mod outcome;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
-use sandboxer::ExitCode;
+use sandboxer::ErrorClass;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -151,21 +152,7 @@ pub enum Command {
     },
     /// Which of a profile's candidate extensions a create would go to; with
     /// --explain, every candidate with its preference, rate, health and verdict.
-    Route {
-        #[arg(long = "profile")]
-        profile: String,
-        #[arg(long = "explain")]
-        explain: bool,
-        /// Lifetime to judge budgets by (default: the profile's).
-        #[arg(long = "ttl")]
-        ttl: Option<String>,
-        #[arg(long = "host")]
-        host: Option<String>,
-        #[arg(long = "consumer")]
-        consumer: Option<String>,
-        #[arg(long = "project")]
-        project: Option<String>,
-    },
+    Route(RouteArgs),
     /// Installed extensions.
     #[command(subcommand)]
     Extensions(ExtensionsCommand),
@@ -186,18 +173,38 @@ pub enum Command {
     },
     /// Create the canary profile on each host, check it answers, destroy it, and
     /// record the result; exits 5 if any host failed.
-    Canary {
-        #[arg(long = "profile", default_value = "sandbox-canary")]
-        profile: String,
-        /// Only this host.
-        #[arg(long = "host")]
-        host: Option<String>,
-        /// Charged to (default: adm:canary in project canary).
-        #[arg(long = "consumer")]
-        consumer: Option<String>,
-        #[arg(long = "project")]
-        project: Option<String>,
-    },
+    Canary(CanaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RouteArgs {
+    #[arg(long = "profile")]
+    pub profile: String,
+    #[arg(long = "explain")]
+    pub explain: bool,
+    /// Lifetime to judge budgets by (default: the profile's).
+    #[arg(long = "ttl")]
+    pub ttl: Option<String>,
+    #[arg(long = "host")]
+    pub host: Option<String>,
+    #[arg(long = "consumer")]
+    pub consumer: Option<String>,
+    #[arg(long = "project")]
+    pub project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    #[arg(long = "profile", default_value = "sandbox-canary")]
+    pub profile: String,
+    /// Only this host.
+    #[arg(long = "host")]
+    pub host: Option<String>,
+    /// Charged to (default: adm:canary in project canary).
+    #[arg(long = "consumer")]
+    pub consumer: Option<String>,
+    #[arg(long = "project")]
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -364,6 +371,40 @@ pub enum ExtensionsCommand {
     Show { name: String },
 }
 
+/// Exit codes of the `sandboxer` binary (documented in `docs/cli.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitCode {
+    Success = 0,
+    /// A failure not covered below (the state file, an internal error).
+    Failure = 1,
+    /// Bad flags, bad input, or a bad profile or configuration.
+    Usage = 2,
+    /// The sandbox, profile or extension does not exist.
+    NotFound = 3,
+    /// Refused by policy, by the sandbox's state, or by the caller's reach.
+    Refused = 4,
+    /// The extension or its backend failed, crashed, timed out or broke the
+    /// protocol; or the daemon could not be reached.
+    Backend = 5,
+}
+
+impl From<ErrorClass> for ExitCode {
+    fn from(class: ErrorClass) -> ExitCode {
+        match class {
+            ErrorClass::Invalid => ExitCode::Usage,
+            ErrorClass::NotFound => ExitCode::NotFound,
+            ErrorClass::Refused
+            | ErrorClass::IdempotencyMismatch
+            | ErrorClass::Unsupported
+            | ErrorClass::Unauthorized
+            | ErrorClass::Forbidden => ExitCode::Refused,
+            ErrorClass::Unavailable | ErrorClass::Backend => ExitCode::Backend,
+            ErrorClass::Internal => ExitCode::Failure,
+        }
+    }
+}
+
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -396,14 +437,14 @@ pub fn main() -> std::process::ExitCode {
     .expect("tokio runtime starts");
     let code = match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::Success,
-        Err(commands::Failure::Sandboxer(e)) => {
+        Err(outcome::Failure::Sandboxer(e)) => {
             eprintln!("error: {e}");
-            e.exit_code()
+            ExitCode::from(e.class())
         }
-        Err(commands::Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+        Err(outcome::Failure::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::Success
         }
-        Err(commands::Failure::Output(e)) => {
+        Err(outcome::Failure::Output(e)) => {
             eprintln!("error: writing output: {e}");
             ExitCode::Failure
         }
@@ -413,10 +454,95 @@ pub fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code as u8)
 }
 
+/// The daemon route each command goes through with `--server`; `None` for the
+/// operator's commands, which work on the local state file only. A test holds
+/// this table to the command line and to `api::ROUTES`.
+#[cfg(test)]
+const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer::api::Verb>)] = {
+    use sandboxer::api::Verb as V;
+    &[
+        ("create", Some(V::CreateSandbox)),
+        ("get", Some(V::GetSandbox)),
+        ("list", Some(V::ListSandboxes)),
+        ("destroy", Some(V::DestroySandbox)),
+        ("recreate", Some(V::RecreateSandbox)),
+        ("extend-ttl", Some(V::ExtendTtl)),
+        ("exec", Some(V::Exec)),
+        ("snapshot create", Some(V::TakeSnapshot)),
+        ("snapshot list", Some(V::ListSnapshots)),
+        ("snapshot delete", Some(V::DeleteSnapshot)),
+        ("restore", Some(V::RestoreSnapshot)),
+        ("usage", Some(V::Usage)),
+        ("events", Some(V::EventsPage)),
+        ("profiles list", Some(V::ListProfiles)),
+        ("profiles show", Some(V::GetProfile)),
+        ("extensions list", Some(V::ListExtensions)),
+        ("extensions show", Some(V::GetExtension)),
+        ("hosts", Some(V::Hosts)),
+        ("serve", None),
+        ("token new", None),
+        ("reap-stale", None),
+        ("inspect", None),
+        ("route", None),
+        ("doctor", None),
+        ("canary", None),
+    ]
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// Every leaf command of the command line, as `snapshot create`.
+    fn leaf_commands(command: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for sub in command.get_subcommands() {
+            let name = format!("{prefix}{}", sub.get_name());
+            if sub.has_subcommands() {
+                leaf_commands(sub, &format!("{name} "), out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_has_a_daemon_route_or_is_an_operators() {
+        let mut commands = vec![];
+        leaf_commands(&Cli::command(), "", &mut commands);
+        commands.retain(|c| c != "help" && !c.ends_with(" help"));
+        let listed: Vec<&str> = ROUTE_OF_COMMAND.iter().map(|(c, _)| *c).collect();
+        for command in &commands {
+            assert!(
+                listed.contains(&command.as_str()),
+                "`sandboxer {command}` has no daemon route and is not an operator's command"
+            );
+        }
+        for (command, verb) in ROUTE_OF_COMMAND {
+            assert!(
+                commands.iter().any(|c| c == command),
+                "no command `{command}`"
+            );
+            if let Some(verb) = verb {
+                assert!(
+                    sandboxer::api::ROUTES.iter().any(|r| r.verb == *verb),
+                    "`sandboxer {command}` goes through {verb:?}, which the daemon does not route"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_class_has_an_exit_code_of_its_kind() {
+        for class in ErrorClass::ALL {
+            let code = ExitCode::from(class);
+            assert_ne!(code, ExitCode::Success, "{class:?}");
+        }
+        assert_eq!(ExitCode::from(ErrorClass::NotFound) as u8, 3);
+        assert_eq!(ExitCode::from(ErrorClass::Invalid) as u8, 2);
+        assert_eq!(ExitCode::from(ErrorClass::Forbidden) as u8, 4);
+        assert_eq!(ExitCode::from(ErrorClass::Backend) as u8, 5);
+    }
 
     #[test]
     fn the_cli_definition_is_consistent() {

@@ -1,9 +1,8 @@
 //! Output: tables and key/value views for people, JSON for machines (`--json`).
 
-use super::commands::ExtensionReport;
 use comfy_table::{Table, presets};
+use sandboxer::api::ExtensionReport;
 use sandboxer::operations::DestroyOutcome;
-use sandboxer::profile::Profile;
 use sandboxer::store::{Event, SandboxRecord, SandboxUsage, SandboxView};
 use sandboxer::time::{format_duration, now_ms, rfc3339};
 use serde::Serialize;
@@ -244,10 +243,10 @@ pub fn destroyed(out: &mut Out, outcome: &DestroyOutcome) -> io::Result<()> {
         return out.json(&json!({
             "id": outcome.record.id,
             "state": outcome.record.state,
-            "already_destroyed": outcome.already,
+            "already_destroyed": outcome.already_destroyed,
         }));
     }
-    if outcome.already {
+    if outcome.already_destroyed {
         out.line(&format!("{} was already destroyed", outcome.record.id))
     } else {
         out.line(&format!("destroyed {}", outcome.record.id))
@@ -332,86 +331,69 @@ pub fn event_line(out: &mut Out, e: &Event) -> io::Result<()> {
     ))
 }
 
-pub fn profile_list(out: &mut Out, profiles: &[&Profile]) -> io::Result<()> {
+/// A text field of a JSON object, or `-`.
+fn text(value: &serde_json::Value, pointer: &str) -> String {
+    match value.pointer(pointer) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        None | Some(serde_json::Value::Null) => "-".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Profiles as the caller may see them (JSON objects, the API's shape).
+pub fn profile_list(out: &mut Out, profiles: &[serde_json::Value]) -> io::Result<()> {
     if out.json {
         return out.json(&profiles);
     }
     let mut t = table(&["ID", "VERSION", "EXTENSION", "TTL", "MAX", "DESCRIPTION"]);
     for p in profiles {
+        let others = p["candidates"]
+            .as_array()
+            .map_or(0, |c| c.len().saturating_sub(1));
+        let extension = match others {
+            0 => text(p, "/extension"),
+            n => format!("{} (+{n} more)", text(p, "/extension")),
+        };
         t.add_row(vec![
-            p.id.clone(),
-            p.version.clone(),
-            match p.candidates.len() {
-                1 => p.extension.clone(),
-                n => format!("{} (+{} more)", p.extension, n - 1),
-            },
-            format_duration(p.ttl.default),
-            format_duration(p.ttl.max),
-            p.description.clone(),
+            text(p, "/id"),
+            text(p, "/version"),
+            extension,
+            text(p, "/ttl/default"),
+            text(p, "/ttl/max"),
+            text(p, "/description"),
         ]);
     }
     out.table(t)
 }
 
-pub fn profile(out: &mut Out, p: &Profile) -> io::Result<()> {
+pub fn profile(out: &mut Out, p: &serde_json::Value) -> io::Result<()> {
     if out.json {
         return out.json(p);
     }
     let text = yaml_serde::to_string(p).unwrap_or_else(|e| format!("(cannot render: {e})\n"));
     write!(out.w, "{text}")?;
-    if !p.files.is_empty() {
-        let files: Vec<&str> = p.files.keys().map(String::as_str).collect();
-        writeln!(out.w, "files: [{}]", files.join(", "))?;
-    }
     out.flush()
-}
-
-fn report_json(r: &ExtensionReport) -> serde_json::Value {
-    match &r.handshake {
-        Ok(info) => json!({
-            "name": r.found.name,
-            "path": r.found.path,
-            "handshake": "ok",
-            "version": info.extension.version,
-            "protocol_version": info.protocol_version,
-            "methods": info.capabilities.methods,
-            "features": info.capabilities.features,
-            "options_schema": info.options_schema,
-        }),
-        Err(e) => json!({
-            "name": r.found.name,
-            "path": r.found.path,
-            "handshake": "failed",
-            "error": e,
-        }),
-    }
 }
 
 pub fn extension_list(out: &mut Out, reports: &[ExtensionReport]) -> io::Result<()> {
     if out.json {
-        let all: Vec<_> = reports.iter().map(report_json).collect();
-        return out.json(&all);
+        return out.json(&reports);
     }
     let mut t = table(&["NAME", "VERSION", "PROTOCOL", "HANDSHAKE", "PATH"]);
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
     for r in reports {
-        let (version, protocol, status) = match &r.handshake {
-            Ok(info) => (
-                info.extension.version.clone(),
-                info.protocol_version.clone(),
-                "ok".to_string(),
-            ),
-            Err(e) => (
-                "?".into(),
-                "?".into(),
-                format!("failed: {}", e.lines().next().unwrap_or("")),
-            ),
+        let status = match &r.error {
+            None => r.handshake.clone(),
+            Some(e) => format!("{}: {}", r.handshake, e.lines().next().unwrap_or("")),
         };
         t.add_row(vec![
-            format!("ext.{}", r.found.name),
-            version,
-            protocol,
+            format!("ext.{}", r.name),
+            or_unknown(&r.version),
+            or_unknown(&r.protocol_version),
             status,
-            r.found.path.display().to_string(),
+            r.path
+                .as_ref()
+                .map_or("-".into(), |p| p.display().to_string()),
         ]);
     }
     out.table(t)
@@ -419,42 +401,47 @@ pub fn extension_list(out: &mut Out, reports: &[ExtensionReport]) -> io::Result<
 
 pub fn extension(out: &mut Out, r: &ExtensionReport) -> io::Result<()> {
     if out.json {
-        return out.json(&report_json(r));
+        return out.json(r);
     }
-    out.line(&format!("name         ext.{}", r.found.name))?;
-    out.line(&format!("path         {}", r.found.path.display()))?;
-    match &r.handshake {
-        Ok(info) => {
-            out.line(&format!("version      {}", info.extension.version))?;
-            out.line(&format!("protocol     {}", info.protocol_version))?;
-            out.line("handshake    ok")?;
-            out.line(&format!(
-                "methods      {}",
-                info.capabilities.methods.join(", ")
-            ))?;
-            if !info.capabilities.features.is_empty() {
-                out.line(&format!(
-                    "features     {}",
-                    info.capabilities.features.join(", ")
-                ))?;
-            }
-            for (name, spec) in &info.options_schema {
-                let mut flags = vec![];
-                if spec.required {
-                    flags.push("required");
-                }
-                if spec.secret {
-                    flags.push("secret");
-                }
-                let flags = if flags.is_empty() {
-                    String::new()
-                } else {
-                    format!(" [{}]", flags.join(", "))
-                };
-                out.line(&format!("option       {name}{flags}: {}", spec.description))?;
-            }
+    out.line(&format!("name         ext.{}", r.name))?;
+    if let Some(path) = &r.path {
+        out.line(&format!("path         {}", path.display()))?;
+    }
+    if let Some(e) = &r.error {
+        out.line(&format!("handshake    {}: {e}", r.handshake))?;
+        return out.flush();
+    }
+    out.line(&format!(
+        "version      {}",
+        r.version.as_deref().unwrap_or("?")
+    ))?;
+    out.line(&format!(
+        "protocol     {}",
+        r.protocol_version.as_deref().unwrap_or("?")
+    ))?;
+    out.line(&format!("handshake    {}", r.handshake))?;
+    out.line(&format!(
+        "methods      {}",
+        r.methods.as_deref().unwrap_or_default().join(", ")
+    ))?;
+    let features = r.features.as_deref().unwrap_or_default();
+    if !features.is_empty() {
+        out.line(&format!("features     {}", features.join(", ")))?;
+    }
+    for (name, spec) in r.options_schema.iter().flatten() {
+        let mut flags = vec![];
+        if spec.required {
+            flags.push("required");
         }
-        Err(e) => out.line(&format!("handshake    failed: {e}"))?,
+        if spec.secret {
+            flags.push("secret");
+        }
+        let flags = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", flags.join(", "))
+        };
+        out.line(&format!("option       {name}{flags}: {}", spec.description))?;
     }
     out.flush()
 }
@@ -485,35 +472,6 @@ pub fn fleet(out: &mut Out, views: &[sandboxer::operations::FleetView]) -> io::R
         }
     }
     out.flush()
-}
-
-/// A JSON value: as it is with `--json`, as indented JSON otherwise.
-pub fn json_value(out: &mut Out, value: &serde_json::Value) -> io::Result<()> {
-    out.json(value)
-}
-
-/// A JSON array of objects: as it is with `--json`, as a table of `columns`
-/// otherwise.
-pub fn json_or_rows(out: &mut Out, value: &serde_json::Value, columns: &[&str]) -> io::Result<()> {
-    if out.json {
-        return out.json(value);
-    }
-    let header: Vec<String> = columns.iter().map(|c| c.to_uppercase()).collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    let mut t = table(&header);
-    for row in value.as_array().into_iter().flatten() {
-        t.add_row(
-            columns
-                .iter()
-                .map(|c| match &row[*c] {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Null => "-".into(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>(),
-        );
-    }
-    out.table(t)
 }
 
 pub fn snapshot(out: &mut Out, s: &sandboxer::store::SnapshotRecord) -> io::Result<()> {

@@ -18,25 +18,6 @@ pub struct Principal {
     pub admin: bool,
 }
 
-impl Principal {
-    /// Whether this caller may see a sandbox of `project`.
-    pub fn sees(&self, project: &str) -> bool {
-        self.admin || self.project == project
-    }
-
-    /// Refuses a caller who is not an admin (403), naming `what` it asked for.
-    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
-        if self.admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "{what}: only an admin token may see this; {} sees project {}",
-                self.consumer, self.project
-            )))
-        }
-    }
-}
-
 /// The configured tokens, as digests.
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
@@ -183,7 +164,7 @@ mod tests {
         assert!(tokens.principal("secret-a").unwrap().admin);
         let bot = tokens.principal("secret-b").unwrap();
         assert!(!bot.admin);
-        assert!(bot.sees("p") && !bot.sees("other"));
+        assert_eq!(bot.project, "p");
         assert!(tokens.principal("secret-c").unwrap().admin);
         assert!(tokens.principal("secret-d").is_none());
         assert!(tokens.principal("").is_none());

@@ -3,6 +3,7 @@
 
 use super::error::ApiError;
 use super::listener::Limits;
+use crate::api::{Pairs, Query};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -54,56 +55,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 }
 
 /// Query parameters as pairs, repeated keys kept (`label=a=1&label=b=2`).
-pub struct Pairs(pub Vec<(String, String)>);
+pub struct PairsOf(pub Pairs);
 
-impl<S: Send + Sync> FromRequestParts<S> for Pairs {
+impl<S: Send + Sync> FromRequestParts<S> for PairsOf {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let query = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str(query)
-            .map(Pairs)
-            .map_err(|e| ApiError::bad_request(format!("query: {e}")))
+        Ok(PairsOf(Pairs::parse(parts.uri.query().unwrap_or(""))?))
     }
 }
 
-impl Pairs {
-    /// The last value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
+/// A verb's query, read as its client writes it; unknown keys are refused.
+pub struct QueryOf<T>(pub T);
 
-    /// Refuses keys not in `known`.
-    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
-        match self.0.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-            Some((k, _)) => Err(ApiError::bad_request(format!(
-                "unknown query parameter {k:?}; known: {}",
-                known.join(", ")
-            ))),
-            None => Ok(()),
-        }
-    }
+impl<S: Send + Sync, T: Query> FromRequestParts<S> for QueryOf<T> {
+    type Rejection = ApiError;
 
-    pub fn bool(&self, key: &str) -> Result<bool, ApiError> {
-        match self.get(key) {
-            None | Some("false") | Some("0") => Ok(false),
-            Some("true") | Some("1") | Some("") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "{key}={other:?}: use true or false"
-            ))),
-        }
-    }
-
-    pub fn number<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ApiError> {
-        self.get(key)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| ApiError::bad_request(format!("{key}={v:?} is not a number")))
-            })
-            .transpose()
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let PairsOf(pairs) = PairsOf::from_request_parts(parts, state).await?;
+        Ok(QueryOf(T::from_pairs(&pairs)?))
     }
 }

@@ -3,10 +3,11 @@
 use super::App;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
-use super::extract::Pairs;
+use super::extract::{PairsOf, QueryOf};
+use crate::api::{self, Query, Verbs};
 use crate::exthost::metrics;
 use crate::lifecycle::State;
-use crate::operations::{self, GroupBy, LedgerQuery};
+use crate::operations;
 use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::header;
@@ -25,7 +26,7 @@ pub async fn metrics(
     AxState(app): AxState<Arc<App>>,
     who: Principal,
 ) -> ApiResult<impl IntoResponse> {
-    who.require_admin("the fleet's metrics")?;
+    app.caller(&who).require_admin("the fleet's metrics")?;
     let mut out = String::new();
     let counts = app
         .core
@@ -134,64 +135,36 @@ pub async fn metrics(
 pub async fn usage(
     AxState(app): AxState<Arc<App>>,
     who: Principal,
-    q: Pairs,
+    pairs: PairsOf,
 ) -> ApiResult<Response> {
-    q.only(&["by", "since", "until", "project", "consumer", "format"])?;
-    let by: GroupBy = q.get("by").unwrap_or("project").parse()?;
-    let instant = |key: &str| {
-        q.get(key)
-            .map(crate::time::parse_instant)
-            .transpose()
-            .map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
-    };
-    let query = LedgerQuery {
-        since: instant("since")?,
-        until: instant("until")?,
-        project: q.get("project").map(str::to_string),
-        consumer: q.get("consumer").map(str::to_string),
-    };
-    let ledger = operations::ledger(&app.core, by, &query, |project| who.sees(project))?;
-    Ok(match q.get("format").unwrap_or("json") {
-        "json" => Json(ledger).into_response(),
-        "csv" => (
+    let query = api::UsageQuery::from_pairs(&pairs.0)?;
+    let format = pairs.0.get("format").unwrap_or("json").to_string();
+    if !matches!(format.as_str(), "json" | "csv") {
+        return Err(ApiError::bad_request(format!(
+            "format={format:?}: use json or csv"
+        )));
+    }
+    let ledger = app.verbs(&who).usage(&query).await?;
+    Ok(if format == "csv" {
+        (
             [(
                 header::CONTENT_TYPE,
                 "text/csv; charset=utf-8; header=present",
             )],
             operations::to_csv(&ledger)?,
         )
-            .into_response(),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "format={other:?}: use json or csv"
-            )));
-        }
+            .into_response()
+    } else {
+        Json(ledger).into_response()
     })
 }
 
 /// Each host's health as last sampled (the daemon samples on a schedule, never
-/// per call), with its record over a window (`since`: a time or a duration ago,
-/// default 24h). Fleet-wide: for admins only.
+/// per call), with its record over a window. Fleet-wide: for admins only.
 pub async fn hosts(
     AxState(app): AxState<Arc<App>>,
     who: Principal,
-    q: Pairs,
-) -> ApiResult<Json<Value>> {
-    who.require_admin("the hosts")?;
-    q.only(&["since"])?;
-    let since = crate::time::parse_since(q.get("since").unwrap_or("24h"))
-        .map_err(|e| ApiError::bad_request(format!("since: {e}")))?;
-    let hosts: Vec<Value> = operations::host_report(&app.core, since)?
-        .into_iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(&r.latest).expect("serializes");
-            v["samples"] = json!(r.samples);
-            v["reachable_samples"] = json!(r.reachable_samples);
-            v["canaries"] = json!(r.canaries);
-            v["canaries_ok"] = json!(r.canaries_ok);
-            v["last_canary"] = json!(r.last_canary);
-            v
-        })
-        .collect();
-    Ok(Json(json!({ "hosts": hosts })))
+    QueryOf(query): QueryOf<api::HostsQuery>,
+) -> ApiResult<Json<api::Hosts>> {
+    Ok(Json(app.verbs(&who).hosts(&query).await?))
 }

@@ -15,11 +15,13 @@ mod sandboxes;
 mod serve;
 mod snapshots;
 
+pub use crate::api::ROUTES;
 pub use auth::{Principal, Tokens, digest_hex, new_token};
 pub use error::{ApiError, ApiResult};
-pub use routes::{ROUTES, app};
+pub use routes::app;
 pub use serve::{Notice, serve, token_file};
 
+use crate::api::{Caller, CoreVerbs};
 use crate::operations::Core;
 use std::sync::Arc;
 
@@ -30,6 +32,23 @@ pub struct App {
     pub core: Arc<Core>,
     pub tokens: Tokens,
     pub counters: Arc<LoopCounters>,
+}
+
+impl App {
+    /// Who `who` is to the core: an admin sees every project, a member its own.
+    pub fn caller(&self, who: &Principal) -> Caller {
+        let consumer = who.consumer.to_string();
+        if who.admin {
+            Caller::admin(consumer.clone(), Some(consumer), Some(who.project.clone()))
+        } else {
+            Caller::member(consumer, who.project.clone())
+        }
+    }
+
+    /// The verbs as `who` may use them.
+    pub fn verbs(&self, who: &Principal) -> CoreVerbs {
+        CoreVerbs::new(self.core.clone(), self.caller(who))
+    }
 }
 
 impl auth::HasTokens for App {

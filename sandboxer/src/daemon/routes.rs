@@ -1,36 +1,52 @@
-//! The router: every route of the API in one table, which `docs/openapi.yaml` must
-//! match (a test compares them).
+//! The router, built from `api::ROUTES`: each route is written once there, and
+//! `handler` says which function serves each verb (a verb without one does not
+//! compile). `docs/openapi.yaml` must match the table (a test compares them).
 
 use super::listener::Limits;
 use super::{App, catalog, events, fleet, sandboxes, snapshots};
+use crate::api::{ROUTES, Verb};
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Every (method, path) the daemon serves.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/healthz"),
-    ("GET", "/metrics"),
-    ("GET", "/v1/sandboxes"),
-    ("POST", "/v1/sandboxes"),
-    ("GET", "/v1/sandboxes/{id}"),
-    ("DELETE", "/v1/sandboxes/{id}"),
-    ("POST", "/v1/sandboxes/{id}/recreate"),
-    ("POST", "/v1/sandboxes/{id}/extend-ttl"),
-    ("POST", "/v1/sandboxes/{id}/exec"),
-    ("POST", "/v1/sandboxes/{id}/snapshot"),
-    ("GET", "/v1/snapshots"),
-    ("DELETE", "/v1/snapshots/{id}"),
-    ("POST", "/v1/snapshots/{id}/restore"),
-    ("GET", "/v1/profiles"),
-    ("GET", "/v1/profiles/{id}"),
-    ("GET", "/v1/extensions"),
-    ("GET", "/v1/extensions/{name}"),
-    ("GET", "/v1/events"),
-    ("GET", "/v1/events/stream"),
-    ("GET", "/v1/usage"),
-    ("GET", "/v1/hosts"),
-];
+/// The function that serves `verb`, for requests of `method`.
+fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
+    match verb {
+        Verb::Health => on(method, fleet::healthz),
+        Verb::Metrics => on(method, fleet::metrics),
+        Verb::ListSandboxes => on(method, sandboxes::list),
+        Verb::CreateSandbox => on(method, sandboxes::create),
+        Verb::GetSandbox => on(method, sandboxes::get),
+        Verb::DestroySandbox => on(method, sandboxes::destroy),
+        Verb::RecreateSandbox => on(method, sandboxes::recreate),
+        Verb::ExtendTtl => on(method, sandboxes::extend_ttl),
+        Verb::Exec => on(method, sandboxes::exec),
+        Verb::TakeSnapshot => on(method, snapshots::take),
+        Verb::ListSnapshots => on(method, snapshots::list),
+        Verb::DeleteSnapshot => on(method, snapshots::delete),
+        Verb::RestoreSnapshot => on(method, snapshots::restore),
+        Verb::ListProfiles => on(method, catalog::profiles),
+        Verb::GetProfile => on(method, catalog::profile),
+        Verb::ListExtensions => on(method, catalog::extensions),
+        Verb::GetExtension => on(method, catalog::extension),
+        Verb::EventsPage => on(method, events::page),
+        Verb::EventsStream => on(method, events::stream),
+        Verb::Usage => on(method, fleet::usage),
+        Verb::Hosts => on(method, fleet::hosts),
+    }
+}
+
+fn method_filter(method: &str) -> MethodFilter {
+    match method {
+        "GET" => MethodFilter::GET,
+        "POST" => MethodFilter::POST,
+        "PUT" => MethodFilter::PUT,
+        "PATCH" => MethodFilter::PATCH,
+        "DELETE" => MethodFilter::DELETE,
+        other => panic!("api::ROUTES names method {other}, which the router does not know"),
+    }
+}
 
 /// The daemon's router over `state`, with its request limits.
 pub fn app(state: Arc<App>) -> Router {
@@ -39,35 +55,21 @@ pub fn app(state: Arc<App>) -> Router {
         max_body_bytes: daemon.max_body_bytes,
         body_timeout: daemon.body_timeout,
     };
-    Router::new()
-        .route("/healthz", get(fleet::healthz))
-        .route("/metrics", get(fleet::metrics))
-        .route(
-            "/v1/sandboxes",
-            get(sandboxes::list).post(sandboxes::create),
-        )
-        .route(
-            "/v1/sandboxes/{id}",
-            get(sandboxes::get).delete(sandboxes::destroy),
-        )
-        .route("/v1/sandboxes/{id}/recreate", post(sandboxes::recreate))
-        .route("/v1/sandboxes/{id}/extend-ttl", post(sandboxes::extend_ttl))
-        .route("/v1/sandboxes/{id}/exec", post(sandboxes::exec))
-        .route("/v1/sandboxes/{id}/snapshot", post(snapshots::take))
-        .route("/v1/snapshots", get(snapshots::list))
-        .route(
-            "/v1/snapshots/{id}",
-            axum::routing::delete(snapshots::delete),
-        )
-        .route("/v1/snapshots/{id}/restore", post(snapshots::restore))
-        .route("/v1/profiles", get(catalog::profiles))
-        .route("/v1/profiles/{id}", get(catalog::profile))
-        .route("/v1/extensions", get(catalog::extensions))
-        .route("/v1/extensions/{name}", get(catalog::extension))
-        .route("/v1/events", get(events::page))
-        .route("/v1/events/stream", get(events::stream))
-        .route("/v1/usage", get(fleet::usage))
-        .route("/v1/hosts", get(fleet::hosts))
+    // One method router per path, every method of that path in it.
+    let mut paths: BTreeMap<&str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    for route in ROUTES {
+        let served = handler(route.verb, method_filter(route.method));
+        let merged = match paths.remove(route.path) {
+            Some(earlier) => earlier.merge(served),
+            None => served,
+        };
+        paths.insert(route.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, methods) in paths {
+        router = router.route(path, methods);
+    }
+    router
         .fallback(|| async {
             super::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

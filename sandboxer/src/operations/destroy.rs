@@ -10,12 +10,13 @@ use sandboxer_ext_protocol::DestroyParams;
 use sandboxer_ext_protocol::methods as m;
 use serde_json::json;
 
-/// What `destroy` did.
-#[derive(Debug, Clone)]
+/// What `destroy` did: the record, and whether it was already destroyed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct DestroyOutcome {
+    #[serde(flatten)]
     pub record: SandboxRecord,
     /// It was already destroyed; nothing was done.
-    pub already: bool,
+    pub already_destroyed: bool,
 }
 
 pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcome> {
@@ -24,7 +25,7 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
     if record.state == State::Destroyed {
         return Ok(DestroyOutcome {
             record,
-            already: true,
+            already_destroyed: true,
         });
     }
     if record.state != State::Destroying {
@@ -59,7 +60,7 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
             )?;
             Ok(DestroyOutcome {
                 record,
-                already: false,
+                already_destroyed: false,
             })
         }
         Err(e) => {

@@ -18,8 +18,9 @@ pub const MAX_EXEC_TIMEOUT_S: u64 = 24 * 3600;
 /// first.
 const ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
-/// A command to run.
-#[derive(Debug, Clone)]
+/// A command to run (the body of `POST /v1/sandboxes/{id}/exec`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ExecRequest {
     pub argv: Vec<String>,
     /// The part of the sandbox to run it in (a compose service); the backend's

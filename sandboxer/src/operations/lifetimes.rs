@@ -77,6 +77,6 @@ pub async fn sweep(core: &Core) -> Result<Swept> {
             swept.warned += 1;
         }
     }
-    swept.budget_actions = super::budget::enforce(core).await?;
+    swept.budget_actions = super::enforcement::enforce(core).await?;
     Ok(swept)
 }

@@ -1,12 +1,15 @@
 //! What sandboxer does, one module per verb, over a `Core` (the store, the
-//! catalog, the configuration). The CLI (and later the daemon) only parse input
-//! and render output around these functions.
+//! catalog, the configuration), and the periodic passes (reap and reconcile in
+//! `fleet.rs`, `refill.rs`, `enforcement.rs`, `lifetimes.rs`). `api` gives the
+//! verbs to callers; nothing here parses flags or renders output.
 
 mod budget;
+mod canary;
 mod containment;
 mod create;
 mod destroy;
 mod doctor;
+mod enforcement;
 mod exec;
 mod fleet;
 mod guarantees;
@@ -14,6 +17,8 @@ mod ledger;
 mod lifetimes;
 mod pools;
 mod query;
+mod refill;
+mod request;
 mod routing;
 mod snapshot;
 mod telemetry;
@@ -22,10 +27,12 @@ mod ttl;
 /// Actor of the changes the core makes by itself (the loops, refreshes).
 pub const SYSTEM: &str = "system";
 
-pub use budget::{check_create, enforce, period_start};
-pub use create::{CreateOutcome, CreateRequest, ProgressSink, create, create_idempotent, recreate};
+pub use budget::{check_create, period_start};
+pub use canary::{CANARY_PROFILE, canary};
+pub use create::{create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
 pub use doctor::{DoctorReport, doctor};
+pub use enforcement::enforce;
 pub use exec::{ExecRequest, exec};
 pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
@@ -33,11 +40,15 @@ pub use fleet::{
 pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
-pub use pools::{POOL_CONSUMER, POOL_PROJECT, refill};
-pub use query::{GetOutcome, LIST_QUERY_KEYS, events, for_each, get, list, list_filter};
+pub use pools::{POOL_CONSUMER, POOL_PROJECT};
+pub use query::{GetOutcome, events, for_each, get};
+pub use refill::refill;
+pub use request::{CreateOutcome, CreateRequest, ProgressSink};
 pub use routing::{Assessment, Rate, Route, RouteRequest, route, route_explained};
-pub use snapshot::{delete_snapshot, find_snapshot, list_snapshots, restore, snapshot};
-pub use telemetry::{CANARY_PROFILE, HostReport, canary, host_report, sample_hosts};
+pub use snapshot::{
+    delete_snapshot, find_snapshot, list_snapshots, restore, snapshot, snapshot_record,
+};
+pub use telemetry::{HostReport, host_report, sample_hosts};
 pub use ttl::extend_ttl;
 
 use crate::config::Config;

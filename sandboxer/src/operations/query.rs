@@ -1,8 +1,8 @@
-//! Reading: `get` (refreshed from the extension for live sandboxes), `list` and
-//! `events` (from the store only).
+//! Reading: `get` (refreshed from the extension for live sandboxes), listing
+//! and `events` (from the store only).
 
 use super::{Core, SYSTEM};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exthost::HostError;
 use crate::lifecycle::State;
 use crate::store::{Change, Event, EventFilter, SandboxFilter, SandboxRecord};
@@ -114,11 +114,8 @@ pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
     })
 }
 
-pub fn list(core: &Core, filter: &SandboxFilter) -> Result<Vec<SandboxRecord>> {
-    Ok(core.store().list_sandboxes(filter)?)
-}
-
-/// Like `list`, one borrowed view at a time: for output of any size.
+/// Each sandbox `filter` matches, one borrowed view at a time: for output of
+/// any size.
 pub fn for_each<E: From<crate::store::StoreError>>(
     core: &Core,
     filter: &SandboxFilter,
@@ -129,76 +126,4 @@ pub fn for_each<E: From<crate::store::StoreError>>(
 
 pub fn events(core: &Core, filter: &EventFilter) -> Result<Vec<Event>> {
     Ok(core.store().events(filter)?)
-}
-
-/// The keys a list query may use.
-pub const LIST_QUERY_KEYS: &[&str] = &["state", "profile", "project", "consumer", "label", "all"];
-
-/// The filter a list query asks for, as the daemon's `GET /v1/sandboxes` reads
-/// its query string (pairs, repeated keys kept): `state=a,b` (repeatable), `all`,
-/// `label=k=v` (repeatable), `profile=` (with or without `profile.`), `project=`,
-/// `consumer=`. Unknown keys and bad values are refused naming them. Who may see
-/// which project is the caller's business.
-pub fn list_filter(pairs: &[(String, String)]) -> Result<SandboxFilter> {
-    if let Some((k, _)) = pairs
-        .iter()
-        .find(|(k, _)| !LIST_QUERY_KEYS.contains(&k.as_str()))
-    {
-        return Err(Error::Invalid(format!(
-            "unknown query parameter {k:?}; known: {}",
-            LIST_QUERY_KEYS.join(", ")
-        )));
-    }
-    let all_of = |key: &'static str| {
-        pairs
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let last = |key: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    };
-    let mut states = vec![];
-    for s in all_of("state").flat_map(|s| s.split(',')) {
-        states.push(
-            s.parse::<State>()
-                .map_err(|e| Error::Invalid(format!("state: {e}")))?,
-        );
-    }
-    let all = match last("all") {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") | Some("") => true,
-        Some(other) => {
-            return Err(Error::Invalid(format!("all={other:?}: use true or false")));
-        }
-    };
-    if states.is_empty() && !all {
-        states = State::ALL
-            .into_iter()
-            .filter(|s| *s != State::Destroyed)
-            .collect();
-    }
-    let mut labels = std::collections::BTreeMap::new();
-    for pair in all_of("label") {
-        let (k, v) = crate::labels::parse_label_filter(pair).map_err(Error::Invalid)?;
-        labels.insert(k, v);
-    }
-    Ok(SandboxFilter {
-        states,
-        profile_id: last("profile").map(|p| {
-            if p.starts_with(crate::profile::PROFILE_ID_PREFIX) {
-                p.to_string()
-            } else {
-                format!("{}{p}", crate::profile::PROFILE_ID_PREFIX)
-            }
-        }),
-        project: last("project").map(str::to_string),
-        consumer: last("consumer").map(str::to_string),
-        labels,
-        ..Default::default()
-    })
 }

@@ -3,7 +3,8 @@
 //! attributed like the sandbox it came from.
 
 use super::Core;
-use super::create::{CreateOutcome, CreateRequest, create_idempotent};
+use super::create::create_idempotent;
+use super::request::{CreateOutcome, CreateRequest};
 use crate::error::{Error, Result};
 use crate::exthost::HostError;
 use crate::store::{EventKind, SnapshotRecord};
@@ -87,6 +88,13 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
 }
 
 /// The snapshot with this id (not deleted), or not found.
+/// A snapshot's record, deleted or not, or SnapshotNotFound.
+pub fn snapshot_record(core: &Core, snapshot_id: &str) -> Result<SnapshotRecord> {
+    core.store()
+        .get_snapshot(snapshot_id)?
+        .ok_or_else(|| Error::SnapshotNotFound(snapshot_id.to_string()))
+}
+
 pub fn find_snapshot(core: &Core, snapshot_id: &str) -> Result<SnapshotRecord> {
     match core.store().get_snapshot(snapshot_id)? {
         Some(s) if s.deleted_at.is_none() => Ok(s),

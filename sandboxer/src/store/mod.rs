@@ -20,8 +20,8 @@ pub use records::{Change, Claim, NewSandbox, SandboxFilter, SandboxRecord};
 pub use sandboxes::{IdempotencyKey, KeyUse, PoolCount, Pooled};
 pub use snapshots::SnapshotRecord;
 pub use telemetry::{CanaryRun, HealthSample};
-pub use usage::{SandboxUsage, UsageRecord};
-pub use view::{JsonField, SandboxView};
+pub use usage::UsageRecord;
+pub use view::{JsonField, SandboxUsage, SandboxView};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};

@@ -4,10 +4,10 @@
 use super::{Store, StoreResult};
 use crate::time::Millis;
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One `host/health` answer for one host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthSample {
     #[serde(with = "super::times::rfc3339_time")]
     pub at: Millis,
@@ -23,7 +23,7 @@ pub struct HealthSample {
 }
 
 /// One canary: a sandbox created on a host, checked, destroyed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CanaryRun {
     #[serde(with = "super::times::rfc3339_time")]
     pub at: Millis,

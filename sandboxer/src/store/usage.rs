@@ -2,14 +2,11 @@
 //! when it leaves that state. The ledger and billing export are built on them.
 
 use super::records::SandboxRecord;
-use super::view::SandboxView;
 use super::{Store, StoreResult};
-use crate::money;
 use crate::time::Millis;
 use rusqlite::params;
-use rust_decimal::Decimal;
 use sandboxer_ext_protocol::Resources;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Time one sandbox spent in one state, with what it is charged to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -53,33 +50,6 @@ impl UsageRecord {
 
     pub fn seconds(&self) -> f64 {
         (self.ended_at - self.started_at) as f64 / 1000.0
-    }
-}
-
-/// What one sandbox has cost so far: its time in billed states (the current
-/// stretch counted up to `as_of`) at its rate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SandboxUsage {
-    pub sandbox_seconds: Decimal,
-    pub cost: Decimal,
-    pub currency: String,
-    pub as_of: String,
-}
-
-impl SandboxUsage {
-    pub fn of(view: &SandboxView<'_>, now: Millis) -> SandboxUsage {
-        let open = if view.state.is_billed() {
-            (now - view.state_since).max(0)
-        } else {
-            0
-        };
-        let ms = view.billed_ms + open;
-        SandboxUsage {
-            sandbox_seconds: money::seconds(ms),
-            cost: money::cost(money::rate_ms(ms, money::decimal(view.cost_per_hour))),
-            currency: view.currency.to_string(),
-            as_of: crate::time::rfc3339(now),
-        }
     }
 }
 

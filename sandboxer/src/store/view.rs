@@ -4,10 +4,12 @@
 //! the same JSON as `Serialize` without serde's per-key work, which is what makes
 //! listing thousands of sandboxes cheap; a test holds the two to the same bytes.
 
-use super::usage::SandboxUsage;
 use crate::lifecycle::State;
+use crate::money;
 use crate::time::{Millis, rfc3339};
+use rust_decimal::Decimal;
 use sandboxer_ext_protocol::{Endpoint, JsonObject, Labels, Resources};
+use serde::Deserialize;
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 
@@ -190,6 +192,33 @@ impl SandboxView<'_> {
             serde_json::to_writer(&mut *out, usage).expect("plain data serializes");
         }
         out.push(b'}');
+    }
+}
+
+/// What one sandbox has cost so far: its time in billed states (the current
+/// stretch counted up to `as_of`) at its rate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxUsage {
+    pub sandbox_seconds: Decimal,
+    pub cost: Decimal,
+    pub currency: String,
+    pub as_of: String,
+}
+
+impl SandboxUsage {
+    pub fn of(view: &SandboxView<'_>, now: Millis) -> SandboxUsage {
+        let open = if view.state.is_billed() {
+            (now - view.state_since).max(0)
+        } else {
+            0
+        };
+        let ms = view.billed_ms + open;
+        SandboxUsage {
+            sandbox_seconds: money::seconds(ms),
+            cost: money::cost(money::rate_ms(ms, money::decimal(view.cost_per_hour))),
+            currency: view.currency.to_string(),
+            as_of: crate::time::rfc3339(now),
+        }
     }
 }
 

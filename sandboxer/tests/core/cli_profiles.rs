@@ -42,7 +42,7 @@ fn profiles_show_gives_every_field() {
     assert_eq!(fix["labels"]["suite"], "tests");
     let text = env.ok(&["profiles", "show", "profile.sandbox-canary"]);
     assert!(text.contains("egress: deny"), "{text}");
-    assert!(text.contains("files: [compose.yaml]"), "{text}");
+    assert!(text.contains("files:\n- compose.yaml"), "{text}");
     assert!(
         env.fails(&["profiles", "show", "fxi"], 3)
             .contains("did you mean \"profile.fix\"?")

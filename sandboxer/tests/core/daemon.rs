@@ -727,6 +727,17 @@ async fn every_cli_verb_can_go_through_the_daemon() {
     let recreated = json(&["recreate", &id]);
     let new_id = recreated["new"]["id"].as_str().unwrap().to_string();
     assert_eq!(json(&["destroy", &new_id])["already_destroyed"], false);
+    // The hosts are an admin's to see, through the daemon as locally.
+    cli(&["hosts"]).assert().code(4);
+    let hosts = cli(&["--json", "hosts"])
+        .env("SANDBOXER_TOKEN", ADMIN)
+        .assert()
+        .success();
+    let hosts: Value = serde_json::from_slice(&hosts.get_output().stdout).unwrap();
+    assert!(hosts.is_array(), "{hosts}");
+    // The operator's commands say they need the local state file.
+    let out = cli(&["inspect"]).assert().code(2);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("without --server"));
     // Errors carry the daemon's code and map to the CLI's exit codes.
     let out = cli(&["get", "01nosuchsandbox"]).assert().code(3);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("not_found"));

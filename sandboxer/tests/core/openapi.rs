@@ -28,7 +28,7 @@ fn the_document_and_the_router_list_the_same_routes() {
     }
     let served: BTreeSet<(String, String)> = ROUTES
         .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .map(|r| (r.method.to_string(), r.path.to_string()))
         .collect();
     let missing: Vec<_> = served.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&served).collect();
@@ -56,15 +56,16 @@ async fn every_listed_route_is_really_routed() {
         tokens,
         counters: Arc::new(LoopCounters::default()),
     });
-    for (method, path) in ROUTES {
-        if *path == "/v1/events/stream" {
+    for route in ROUTES {
+        let (method, path) = (route.method, route.path);
+        if path == "/v1/events/stream" {
             continue; // Endless; its routing is covered by the SSE test.
         }
         let uri = path
             .replace("{id}", "01unknown")
             .replace("{name}", "unknown");
         let request = axum::http::Request::builder()
-            .method(*method)
+            .method(method)
             .uri(&uri)
             .header("authorization", "Bearer t0ken")
             .header("content-type", "application/json")
@@ -100,7 +101,10 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
         .args(["-H", &format!("Authorization: Bearer {ADMIN}")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
         .args(["--exclude-path", "/v1/events/stream"])
-        .args(["--max-examples", "25", "--seed", "1", "--workers", "2"])
+        // One worker: with two, hypothesis (describing a filter lambda) now and
+        // then trips CPython's "AST constructor recursion depth mismatch" in its
+        // own threads, an error of the tool, not of the API.
+        .args(["--max-examples", "25", "--seed", "1", "--workers", "1"])
         .current_dir(daemon.env.env.dir.path())
         .env("NO_COLOR", "1")
         .output()

@@ -192,6 +192,14 @@ async fn the_daemon_serves_snapshots_to_their_project_only() {
         StatusCode::NOT_FOUND,
         "beta cannot restore alpha's snapshot"
     );
+    // A member restores into its own project, as itself, only.
+    for (body, what) in [
+        (json!({"project": "beta"}), "into another project"),
+        (json!({"consumer": "agt:beta"}), "as another consumer"),
+    ] {
+        let (status, answer) = d.call("POST", &restore, Some(ALPHA), Some(body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {answer}");
+    }
     let (status, restored) = d
         .call(
             "POST",

@@ -1,0 +1,430 @@
+//! The verbs run on the core, for one caller: what `sandboxer` runs without
+//! `--server`, and what every daemon route calls. Who may see what is decided
+//! here, once, for both.
+
+use super::caller::Caller;
+use super::wire::*;
+use super::{ProfileListing, Verbs};
+use crate::error::{Error, Result};
+use crate::operations::{self, Core, CreateRequest, DestroyOutcome, ExecRequest, Ledger};
+use crate::profile::Profile;
+use crate::store::{
+    Event, EventFilter, SandboxFilter, SandboxRecord, SandboxView, SnapshotRecord, StoreError,
+};
+use futures::stream::BoxStream;
+use sandboxer_ext_protocol::ExecResult;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a followed event log is read for new events.
+const FOLLOW_POLL: Duration = Duration::from_millis(200);
+
+/// The core, as one caller uses it.
+pub struct CoreVerbs {
+    pub core: Arc<Core>,
+    pub caller: Caller,
+    /// Where a create's progress lines go besides the log (the CLI's terminal).
+    pub progress: Option<operations::ProgressSink>,
+}
+
+impl CoreVerbs {
+    pub fn new(core: Arc<Core>, caller: Caller) -> CoreVerbs {
+        CoreVerbs {
+            core,
+            caller,
+            progress: None,
+        }
+    }
+
+    /// The record, if this caller may see it: "absent" and "another project's"
+    /// are the same answer, so nothing leaks. An id that cannot exist is bad
+    /// input.
+    pub fn visible(&self, id: &str) -> Result<SandboxRecord> {
+        let record = self.core.record(id)?;
+        if !self.caller.sees(&record.project) {
+            return Err(Error::SandboxNotFound(id.to_string()));
+        }
+        Ok(record)
+    }
+
+    /// The snapshot, deleted or not, if this caller may see it.
+    fn visible_snapshot(&self, snapshot_id: &str) -> Result<SnapshotRecord> {
+        let snap = operations::snapshot_record(&self.core, snapshot_id)?;
+        if !self.caller.sees(&snap.project) {
+            return Err(Error::SnapshotNotFound(snapshot_id.to_string()));
+        }
+        Ok(snap)
+    }
+
+    /// A create or restore, its lifetime and labels checked.
+    fn launch(
+        &self,
+        profile: String,
+        ttl: Option<&str>,
+        labels: std::collections::BTreeMap<String, String>,
+        host: Option<String>,
+        attribution: crate::attribution::Attribution,
+        wait: Option<bool>,
+    ) -> Result<CreateRequest> {
+        for (k, v) in &labels {
+            crate::labels::validate_key(k)
+                .and_then(|_| crate::labels::validate_value(k, v))
+                .map_err(|e| Error::Invalid(format!("labels: {e}")))?;
+        }
+        let ttl = ttl
+            .map(crate::time::parse_lifetime)
+            .transpose()
+            .map_err(|e| Error::Invalid(format!("ttl: {e}")))?;
+        Ok(CreateRequest {
+            profile,
+            ttl,
+            labels,
+            host,
+            attribution,
+            wait: wait.unwrap_or(true),
+            idempotency_key: None,
+            from_snapshot: None,
+            progress: self.progress.clone(),
+        })
+    }
+
+    /// A profile as this caller may see it: a member sees the names of its
+    /// secrets, not where their values come from (`env:`, `file:`, `cmd:` name
+    /// the daemon's environment, files and commands). The names of the files it
+    /// ships are listed, not their contents.
+    fn profile_as_seen(&self, profile: &Profile) -> Value {
+        let mut value = serde_json::to_value(profile).expect("a profile serializes");
+        if !self.caller.is_admin() {
+            value["secrets"] = json!(profile.secrets.keys().collect::<Vec<_>>());
+        }
+        if !profile.files.is_empty() {
+            value["files"] = json!(profile.files.keys().collect::<Vec<_>>());
+        }
+        value
+    }
+
+    /// An event as this caller may see it: a member sees which extension ran,
+    /// not where its executable is on the daemon's machine.
+    fn event_as_seen(caller: &Caller, mut event: Event) -> Event {
+        if !caller.is_admin()
+            && let Some(detail) = event.detail.as_object_mut()
+        {
+            detail.remove("path");
+        }
+        event
+    }
+
+    fn event_filter(&self, query: &EventsQuery) -> Result<EventFilter> {
+        if let Some(id) = &query.sandbox {
+            self.visible(id)?;
+        }
+        Ok(EventFilter {
+            sandbox_id: query.sandbox.clone(),
+            project: self.caller.member_of.clone(),
+            after_seq: query.after,
+            limit: None,
+        })
+    }
+
+    /// One extension described: its handshake (a resident one's in the daemon,
+    /// a fresh one's otherwise).
+    async fn describe(&self, found: crate::exthost::Discovered) -> ExtensionReport {
+        let mut report = match self.core.extension(&found.name).await {
+            Ok(lease) => {
+                let info = lease.info().clone();
+                lease.release().await;
+                ExtensionReport {
+                    name: found.name,
+                    path: Some(found.path),
+                    handshake: "ok".into(),
+                    version: Some(info.extension.version),
+                    protocol_version: Some(info.protocol_version),
+                    methods: Some(info.capabilities.methods),
+                    features: Some(info.capabilities.features),
+                    options_schema: Some(info.options_schema),
+                    error: None,
+                }
+            }
+            Err(e) => ExtensionReport {
+                name: found.name,
+                path: Some(found.path),
+                handshake: "failed".into(),
+                version: None,
+                protocol_version: None,
+                methods: None,
+                features: None,
+                options_schema: None,
+                error: Some(e.to_string()),
+            },
+        };
+        if !self.caller.is_admin() {
+            report.path = None;
+            if report.error.is_some() {
+                report.error = Some("the handshake failed; an admin token shows why".into());
+            }
+        }
+        report
+    }
+}
+
+/// A store failure or the caller's own, while listing.
+enum ListFailure<E> {
+    Store(StoreError),
+    Caller(E),
+}
+
+impl<E> From<StoreError> for ListFailure<E> {
+    fn from(e: StoreError) -> Self {
+        ListFailure::Store(e)
+    }
+}
+
+impl Verbs for CoreVerbs {
+    async fn create(&self, request: CreateSandbox) -> Result<Created> {
+        let attribution = self.caller.attribution(
+            request.consumer.as_deref(),
+            request.project.as_deref(),
+            None,
+        )?;
+        let mut create = self.launch(
+            request.profile,
+            request.ttl.as_deref(),
+            request.labels,
+            request.host,
+            attribution,
+            request.wait,
+        )?;
+        create.idempotency_key = request.idempotency_key;
+        let outcome = operations::create_idempotent(&self.core, create).await?;
+        Ok(Created {
+            record: outcome.record,
+            reused: outcome.reused,
+        })
+    }
+
+    async fn get(&self, id: &str, query: GetSandbox) -> Result<Shown> {
+        let outcome = if query.refresh {
+            self.visible(id)?;
+            operations::get(&self.core, id, true).await?
+        } else {
+            operations::touch(&self.core, id);
+            operations::GetOutcome {
+                record: self.visible(id)?,
+                refresh_error: None,
+            }
+        };
+        Ok(Shown {
+            usage: Some(outcome.record.usage_at(crate::time::now_ms())),
+            record: outcome.record,
+            refresh_error: outcome.refresh_error,
+        })
+    }
+
+    async fn list<E: From<Error>>(
+        &self,
+        query: &ListSandboxes,
+        mut each: impl FnMut(SandboxView<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let filter = list_filter(query, self.caller.confine(query.project.clone())?);
+        let listed = operations::for_each(&self.core, &filter, |view| {
+            each(view).map_err(ListFailure::Caller)
+        });
+        match listed {
+            Ok(()) => Ok(()),
+            Err(ListFailure::Store(e)) => Err(Error::from(e).into()),
+            Err(ListFailure::Caller(e)) => Err(e),
+        }
+    }
+
+    async fn destroy(&self, id: &str) -> Result<DestroyOutcome> {
+        self.visible(id)?;
+        operations::destroy(&self.core, id, &self.caller.actor).await
+    }
+
+    async fn recreate(&self, id: &str, request: Recreate) -> Result<Recreated> {
+        self.visible(id)?;
+        let (old, new) = operations::recreate(
+            &self.core,
+            id,
+            &self.caller.actor,
+            request.wait.unwrap_or(true),
+        )
+        .await?;
+        Ok(Recreated { old, new })
+    }
+
+    async fn extend_ttl(&self, id: &str, request: ExtendTtl) -> Result<SandboxRecord> {
+        self.visible(id)?;
+        let by = crate::time::parse_lifetime(&request.by)
+            .map_err(|e| Error::Invalid(format!("by: {e}")))?;
+        operations::extend_ttl(&self.core, id, by, &self.caller.actor).await
+    }
+
+    async fn exec(&self, id: &str, request: ExecRequest) -> Result<ExecResult> {
+        self.visible(id)?;
+        operations::exec(&self.core, id, request, &self.caller.actor).await
+    }
+
+    async fn take_snapshot(&self, id: &str, request: TakeSnapshot) -> Result<SnapshotRecord> {
+        self.visible(id)?;
+        operations::snapshot(&self.core, id, &request.name, &self.caller.actor).await
+    }
+
+    async fn snapshots(&self) -> Result<Vec<SnapshotRecord>> {
+        operations::list_snapshots(&self.core, self.caller.member_of.as_deref())
+    }
+
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<SnapshotRecord> {
+        self.visible_snapshot(snapshot_id)?;
+        operations::delete_snapshot(&self.core, snapshot_id, &self.caller.actor).await
+    }
+
+    async fn restore(&self, snapshot_id: &str, request: RestoreSnapshot) -> Result<SandboxRecord> {
+        let snap = self.visible_snapshot(snapshot_id)?;
+        // Charged to the caller, in the snapshot's project unless told otherwise.
+        let attribution = self.caller.attribution(
+            request.consumer.as_deref(),
+            request.project.as_deref(),
+            Some(&snap.project),
+        )?;
+        let create = self.launch(
+            snap.profile_id.clone(),
+            request.ttl.as_deref(),
+            request.labels,
+            request.host,
+            attribution,
+            request.wait,
+        )?;
+        Ok(operations::restore(&self.core, snapshot_id, create)
+            .await?
+            .record)
+    }
+
+    async fn usage(&self, query: &UsageQuery) -> Result<Ledger> {
+        let (by, ledger_query) = query.parsed()?;
+        operations::ledger(&self.core, by, &ledger_query, |project| {
+            self.caller.sees(project)
+        })
+    }
+
+    async fn events(&self, query: &EventsQuery) -> Result<EventsPage> {
+        let limit = query.limit.unwrap_or(EVENTS_PAGE);
+        if !(1..=EVENTS_PAGE).contains(&limit) {
+            return Err(Error::Invalid(format!(
+                "limit={limit}: between 1 and {EVENTS_PAGE}"
+            )));
+        }
+        let mut filter = self.event_filter(query)?;
+        filter.limit = Some(limit);
+        let events: Vec<Event> = operations::events(&self.core, &filter)?
+            .into_iter()
+            .map(|e| Self::event_as_seen(&self.caller, e))
+            .collect();
+        let next_after = events.last().map(|e| e.seq);
+        Ok(EventsPage { events, next_after })
+    }
+
+    async fn follow_events(
+        &self,
+        query: &EventsQuery,
+    ) -> Result<BoxStream<'static, Result<Event>>> {
+        let filter = self.event_filter(query)?;
+        let state = (
+            self.core.clone(),
+            self.caller.clone(),
+            filter,
+            std::collections::VecDeque::<Event>::new(),
+        );
+        let stream =
+            futures::stream::unfold(state, |(core, caller, mut filter, mut queue)| async move {
+                loop {
+                    if let Some(e) = queue.pop_front() {
+                        filter.after_seq = Some(e.seq);
+                        let seen = Self::event_as_seen(&caller, e);
+                        return Some((Ok(seen), (core, caller, filter, queue)));
+                    }
+                    let mut batch = filter.clone();
+                    batch.limit = Some(EVENTS_PAGE);
+                    match operations::events(&core, &batch) {
+                        Ok(events) => queue.extend(events),
+                        Err(e) => {
+                            tokio::time::sleep(FOLLOW_POLL).await;
+                            return Some((Err(e), (core, caller, filter, queue)));
+                        }
+                    }
+                    if queue.is_empty() {
+                        tokio::time::sleep(FOLLOW_POLL).await;
+                    }
+                }
+            });
+        Ok(Box::pin(stream))
+    }
+
+    async fn profiles(&self) -> Result<ProfileListing> {
+        let catalog = self.core.catalog();
+        Ok(ProfileListing {
+            profiles: catalog
+                .profiles()
+                .map(|p| self.profile_as_seen(p))
+                .collect(),
+            problems: catalog.problems().cloned().collect(),
+        })
+    }
+
+    async fn profile(&self, name: &str) -> Result<Value> {
+        let profile = self.core.catalog().get(name)?;
+        Ok(self.profile_as_seen(profile))
+    }
+
+    async fn extensions(&self) -> Result<Vec<ExtensionReport>> {
+        let all = crate::exthost::find_all()
+            .into_iter()
+            .map(|found| self.describe(found));
+        Ok(futures::future::join_all(all).await)
+    }
+
+    async fn extension(&self, name: &str) -> Result<ExtensionReport> {
+        let found = crate::exthost::find(name)?;
+        Ok(self.describe(found).await)
+    }
+
+    async fn hosts(&self, query: &HostsQuery) -> Result<Hosts> {
+        self.caller.require_admin("the hosts")?;
+        let since = crate::time::parse_since(query.since.as_deref().unwrap_or("24h"))
+            .map_err(|e| Error::Invalid(format!("since: {e}")))?;
+        // The daemon samples on a schedule; a one-off command samples now.
+        if self.core.resident_extensions().is_none() {
+            operations::sample_hosts(&self.core).await;
+        }
+        Ok(Hosts {
+            hosts: operations::host_report(&self.core, since)?,
+        })
+    }
+}
+
+/// The store's filter for a list query, in `project` (already confined to
+/// what the caller sees).
+fn list_filter(query: &ListSandboxes, project: Option<String>) -> SandboxFilter {
+    let mut states = query.states.clone();
+    if states.is_empty() && !query.all {
+        states = crate::lifecycle::State::ALL
+            .into_iter()
+            .filter(|s| *s != crate::lifecycle::State::Destroyed)
+            .collect();
+    }
+    SandboxFilter {
+        states,
+        profile_id: query.profile.as_ref().map(|p| {
+            if p.starts_with(crate::profile::PROFILE_ID_PREFIX) {
+                p.clone()
+            } else {
+                format!("{}{p}", crate::profile::PROFILE_ID_PREFIX)
+            }
+        }),
+        project,
+        consumer: query.consumer.clone(),
+        labels: query.labels.clone(),
+        ..SandboxFilter::default()
+    }
+}

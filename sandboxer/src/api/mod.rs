@@ -1,0 +1,71 @@
+//! One surface for every verb: `Verbs` is implemented by the core for a caller
+//! (`CoreVerbs`, what the CLI runs locally and what the daemon's routes call)
+//! and by the daemon's HTTP client (`sandboxer::client`), so a verb the CLI has
+//! is a verb both modes have. `wire` holds what each verb takes and answers,
+//! `routes` where the daemon serves it.
+
+mod caller;
+mod local;
+pub mod query;
+pub mod routes;
+pub mod wire;
+
+pub use caller::Caller;
+pub use local::CoreVerbs;
+pub use query::{Pairs, Query};
+pub use routes::{ROUTES, Route, Verb};
+pub use wire::*;
+
+use crate::error::{Error, Result};
+use crate::operations::{DestroyOutcome, Ledger};
+use crate::store::{Event, SandboxView, SnapshotRecord};
+use futures::stream::BoxStream;
+use sandboxer_ext_protocol::ExecResult;
+use serde_json::Value;
+
+/// A profile catalog's listing: each profile as the caller may see it, and the
+/// problems of the profiles that did not load (the local catalog's; the daemon
+/// reports its own when it starts).
+#[derive(Debug, Clone)]
+pub struct ProfileListing {
+    pub profiles: Vec<Value>,
+    pub problems: Vec<crate::profile::ProfileError>,
+}
+
+/// Every verb of sandboxer, as the CLI and agents use them. Implementations
+/// are used by their concrete type (never `dyn`), so `async fn` is fine here.
+#[allow(async_fn_in_trait)]
+pub trait Verbs {
+    async fn create(&self, request: CreateSandbox) -> Result<Created>;
+    async fn get(&self, id: &str, query: GetSandbox) -> Result<Shown>;
+    /// Each matching sandbox in turn, borrowed: lists of any size stay cheap.
+    async fn list<E: From<Error>>(
+        &self,
+        query: &ListSandboxes,
+        each: impl FnMut(SandboxView<'_>) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E>;
+    async fn destroy(&self, id: &str) -> Result<DestroyOutcome>;
+    async fn recreate(&self, id: &str, request: Recreate) -> Result<Recreated>;
+    async fn extend_ttl(&self, id: &str, request: ExtendTtl)
+    -> Result<crate::store::SandboxRecord>;
+    async fn exec(&self, id: &str, request: crate::operations::ExecRequest) -> Result<ExecResult>;
+    async fn take_snapshot(&self, id: &str, request: TakeSnapshot) -> Result<SnapshotRecord>;
+    async fn snapshots(&self) -> Result<Vec<SnapshotRecord>>;
+    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<SnapshotRecord>;
+    async fn restore(
+        &self,
+        snapshot_id: &str,
+        request: RestoreSnapshot,
+    ) -> Result<crate::store::SandboxRecord>;
+    async fn usage(&self, query: &UsageQuery) -> Result<Ledger>;
+    async fn events(&self, query: &EventsQuery) -> Result<EventsPage>;
+    /// The events after `query.after`, then each new one as it is written,
+    /// without end.
+    async fn follow_events(&self, query: &EventsQuery)
+    -> Result<BoxStream<'static, Result<Event>>>;
+    async fn profiles(&self) -> Result<ProfileListing>;
+    async fn profile(&self, name: &str) -> Result<Value>;
+    async fn extensions(&self) -> Result<Vec<ExtensionReport>>;
+    async fn extension(&self, name: &str) -> Result<ExtensionReport>;
+    async fn hosts(&self, query: &HostsQuery) -> Result<Hosts>;
+}
