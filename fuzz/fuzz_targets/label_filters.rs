@@ -1,15 +1,15 @@
 //! Label and filter parsing: a query string exactly as the daemon's `GET
-//! /v1/sandboxes` reads it (`serde_urlencoded` pairs, then
-//! `operations::list_filter`: `state=`, `label=k=v`, `profile=`, ...), and the
+//! /v1/sandboxes` reads it (`api::Pairs`, then `api::ListSandboxes`: `state=`,
+//! `label=k=v`, `profile=`, ..., and its store filter), and the
 //! CLI's `--label k=v`, run against a real SQLite store through the daemon's own
 //! listing path. Must never panic, and the store must answer every filter the
 //! parser accepts (values are bound, never pasted into SQL).
 
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sandboxer::labels::parse_label;
-use sandboxer::operations::list_filter;
-use sandboxer::store::{Store, StoreError};
+use sandboxer_core::labels::parse_label;
+use sandboxer_core::api::{ListSandboxes, Pairs, Query};
+use sandboxer_core::store::{Store, StoreError};
 use std::sync::{Mutex, OnceLock};
 
 fn store() -> &'static Mutex<Store> {
@@ -28,12 +28,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = parse_label(query);
-    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else {
+    let Ok(pairs) = Pairs::parse(query) else {
         return;
     };
-    let Ok(filter) = list_filter(&pairs) else {
+    let Ok(asked) = ListSandboxes::from_pairs(&pairs) else {
         return;
     };
+    let filter = asked.filter(asked.project.clone());
     let mut body = Vec::new();
     let answer = store()
         .lock()

@@ -3,7 +3,7 @@
 
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sandboxer::profile::{ProfileError, Source, parse_profile};
+use sandboxer_core::profile::{ProfileError, Source, parse_profile};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(source) = std::str::from_utf8(data) else {

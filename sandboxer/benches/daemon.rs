@@ -2,7 +2,7 @@
 //! loopback (wrk; goal ≥ 15,000 req/s on 2 cores), and creates through the test
 //! extension (goal ≥ 300/s). Runs the release `sandboxer serve`.
 
-use sandboxer::daemon::digest_hex;
+use sandboxer_core::api::tokens::digest_hex;
 use sandboxer_tests::{TestEnv, bin};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

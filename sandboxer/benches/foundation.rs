@@ -3,9 +3,9 @@
 //! --json` over 10,000 stored sandboxes. Run from a release build; prints each
 //! figure with its goal.
 
-use sandboxer::exthost::{Discovered, ExtensionClient, LaunchOptions};
-use sandboxer::lifecycle::State;
-use sandboxer::store::{Change, NewSandbox, Store};
+use sandboxer_core::exthost::{Discovered, ExtensionClient, LaunchOptions};
+use sandboxer_core::lifecycle::State;
+use sandboxer_core::store::{Change, NewSandbox, Store};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::*;
 use serde_json::json;
@@ -101,7 +101,7 @@ async fn round_trips(n: usize, state: &std::path::Path) -> Vec<Duration> {
 
 fn populate(path: &std::path::Path, count: usize) {
     let mut store = Store::open(path).unwrap();
-    let now = sandboxer::time::now_ms();
+    let now = sandboxer_core::time::now_ms();
     for i in 0..count {
         let id = format!("bench{i:06}");
         let labels = Labels::from([

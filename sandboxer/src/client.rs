@@ -2,13 +2,13 @@
 //! each through its route in `api::ROUTES`. Errors come back as `Error::Remote`
 //! with the class the daemon's code names.
 
-use crate::api::{self, Created, Pairs, ProfileListing, Query, Verb, Verbs};
-use crate::error::{Error, ErrorClass, Result};
-use crate::operations::{DestroyOutcome, ExecRequest, Ledger};
-use crate::store::{Event, SandboxRecord, SandboxView, SnapshotRecord};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::Method;
+use sandboxer_core::api::{self, Created, Pairs, ProfileListing, Query, Verb, Verbs};
+use sandboxer_core::error::{Error, ErrorClass, Result};
+use sandboxer_core::operations::{DestroyOutcome, ExecRequest, Ledger};
+use sandboxer_core::store::{Event, SandboxRecord, SandboxView, SnapshotRecord};
 use sandboxer_ext_protocol::ExecResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

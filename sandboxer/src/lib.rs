@@ -1,27 +1,6 @@
-//! sandboxer's core: profiles, the extension host, the store, the sandbox
-//! lifecycle, events and usage. The `sandboxer` binary is a thin CLI over this
-//! library.
+//! The `sandboxer` package: the command line (`cli`, run by the binary) and
+//! `client`, a typed client of the daemon's HTTP API offering the same verbs as
+//! the local core (`sandboxer_core::api::Verbs`).
 
-pub mod api;
-pub mod attribution;
+pub mod cli;
 pub mod client;
-pub mod config;
-pub mod daemon;
-pub mod error;
-pub mod exthost;
-pub mod ids;
-pub mod labels;
-pub mod lifecycle;
-pub mod money;
-pub mod operations;
-pub mod profile;
-pub mod redact;
-pub mod secrets;
-pub mod store;
-pub mod suggest;
-pub mod time;
-
-pub use error::{Error, ErrorClass, Result};
-
-/// This build's version, sent to extensions in the handshake.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");

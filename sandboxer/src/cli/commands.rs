@@ -8,13 +8,13 @@ use super::{
     Cli, Command, EventsArgs, ExecArgs, ExtensionsCommand, LaunchArgs, ListArgs, ProfilesCommand,
     SnapshotCommand, UsageArgs, Who,
 };
+use crate::client::Client;
 use futures::StreamExt;
-use sandboxer::api::{self, Caller, CoreVerbs, Verbs};
-use sandboxer::client::Client;
-use sandboxer::config::Config;
-use sandboxer::operations::{Core, ExecRequest};
-use sandboxer::store::{self, Store};
-use sandboxer::{Error, time};
+use sandboxer_core::api::{self, Caller, CoreVerbs, Verbs};
+use sandboxer_core::config::Config;
+use sandboxer_core::operations::{Core, ExecRequest};
+use sandboxer_core::store::{self, Store};
+use sandboxer_core::{Error, time};
 use std::sync::Arc;
 
 /// Where the verbs run: the local core, or the daemon. Only the local core
@@ -85,18 +85,18 @@ fn local_verbs(cli: &Cli) -> Result<CoreVerbs, Error> {
 }
 
 /// Progress lines of a create go to stderr when a person watches it.
-fn terminal_progress() -> Option<sandboxer::operations::ProgressSink> {
+fn terminal_progress() -> Option<sandboxer_core::operations::ProgressSink> {
     use std::io::IsTerminal;
-    std::io::stderr()
-        .is_terminal()
-        .then(|| sandboxer::operations::ProgressSink(Arc::new(|line: &str| eprintln!("{line}"))))
+    std::io::stderr().is_terminal().then(|| {
+        sandboxer_core::operations::ProgressSink(Arc::new(|line: &str| eprintln!("{line}")))
+    })
 }
 
-pub async fn run(cli: Cli) -> Outcome {
+pub async fn run(cli: Cli, serve: super::operator::Serve) -> Outcome {
     let mut out = Out::new(cli.global.json);
     // The daemon makes a core of its own (with resident extensions).
     if matches!(cli.command, Command::Serve { .. }) && cli.global.server.is_none() {
-        return super::operator::serve(&cli).await;
+        return super::operator::serve(&cli, serve).await;
     }
     match &cli.global.server {
         Some(server) => {
@@ -248,7 +248,7 @@ fn launch(args: &LaunchArgs) -> Result<api::RestoreSnapshot, Error> {
     if let Some(ttl) = &args.ttl {
         time::parse_lifetime(ttl).map_err(|e| Error::Invalid(format!("--ttl: {e}")))?;
     }
-    let labels = sandboxer::labels::parse_labels(args.labels.iter().map(String::as_str))
+    let labels = sandboxer_core::labels::parse_labels(args.labels.iter().map(String::as_str))
         .map_err(|e| Error::Invalid(format!("--label: {e}")))?;
     Ok(api::RestoreSnapshot {
         ttl: args.ttl.clone(),
@@ -292,7 +292,7 @@ fn list_query(args: &ListArgs) -> Result<api::ListSandboxes, Error> {
     let mut labels = std::collections::BTreeMap::new();
     for arg in &args.labels {
         // Filters may name the core's own labels (sandboxer.id, ...).
-        let (k, v) = sandboxer::labels::parse_label_filter(arg)
+        let (k, v) = sandboxer_core::labels::parse_label_filter(arg)
             .map_err(|e| Error::Invalid(format!("--{e}")))?;
         labels.insert(k, v);
     }

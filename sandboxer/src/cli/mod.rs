@@ -1,13 +1,16 @@
-//! Command-line parsing (clap) and the entry point: sets up logging and the
-//! runtime, runs one command, maps errors to exit codes.
+//! The command line: parsing (clap) and the entry point — logging, the runtime,
+//! one command run, errors mapped to exit codes. The binary (`main.rs`) gives
+//! it the server's `serve`.
 
 mod commands;
 mod operator;
+
+pub use operator::Serve;
 mod outcome;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
-use sandboxer::ErrorClass;
+use sandboxer_core::ErrorClass;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -421,7 +424,7 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-pub fn main() -> std::process::ExitCode {
+pub fn main(serve: Serve) -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     // The daemon serves many requests at once; every other command is one call.
@@ -435,7 +438,7 @@ pub fn main() -> std::process::ExitCode {
             .build()
     }
     .expect("tokio runtime starts");
-    let code = match runtime.block_on(commands::run(cli)) {
+    let code = match runtime.block_on(commands::run(cli, serve)) {
         Ok(()) => ExitCode::Success,
         Err(outcome::Failure::Sandboxer(e)) => {
             eprintln!("error: {e}");
@@ -458,8 +461,8 @@ pub fn main() -> std::process::ExitCode {
 /// operator's commands, which work on the local state file only. A test holds
 /// this table to the command line and to `api::ROUTES`.
 #[cfg(test)]
-const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer::api::Verb>)] = {
-    use sandboxer::api::Verb as V;
+const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
+    use sandboxer_core::api::Verb as V;
     &[
         ("create", Some(V::CreateSandbox)),
         ("get", Some(V::GetSandbox)),
@@ -525,7 +528,7 @@ mod tests {
             );
             if let Some(verb) = verb {
                 assert!(
-                    sandboxer::api::ROUTES.iter().any(|r| r.verb == *verb),
+                    sandboxer_core::api::ROUTES.iter().any(|r| r.verb == *verb),
                     "`sandboxer {command}` goes through {verb:?}, which the daemon does not route"
                 );
             }

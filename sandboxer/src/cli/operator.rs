@@ -5,36 +5,30 @@
 use super::outcome::Outcome;
 use super::render::{self, Out};
 use super::{CanaryArgs, Cli, RouteArgs, TokenCommand};
-use sandboxer::api::CoreVerbs;
-use sandboxer::attribution::Attribution;
-use sandboxer::config::Config;
-use sandboxer::operations::{self, Core};
-use sandboxer::store::{self, Store};
-use sandboxer::{Error, time};
+use sandboxer_core::api::CoreVerbs;
+use sandboxer_core::attribution::Attribution;
+use sandboxer_core::config::Config;
+use sandboxer_core::operations::{self, Core};
+use sandboxer_core::store::{self, Store};
+use sandboxer_core::{Error, time};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
 
-pub async fn serve(cli: &Cli) -> Outcome {
+/// How `sandboxer serve` runs the daemon over a core: the binary passes the
+/// server's, so that the command line compiles beside the server, not after it.
+pub type Serve =
+    fn(Core, PathBuf, Option<String>) -> Pin<Box<dyn Future<Output = sandboxer_core::Result<()>>>>;
+
+pub async fn serve(cli: &Cli, run: Serve) -> Outcome {
     let super::Command::Serve { listen } = &cli.command else {
         unreachable!("serve is called for `serve` only");
     };
     let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
     let path = cli.global.state.clone().unwrap_or_else(store::default_path);
     let core = Core::with_resident_extensions(Store::open(&path)?, config);
-    sandboxer::daemon::serve(core, &path, listen.clone(), print_notice).await?;
+    run(core, path, listen.clone()).await?;
     Ok(())
-}
-
-/// What `serve` prints: where it listens on stdout (scripts read that line),
-/// everything else on stderr.
-fn print_notice(notice: sandboxer::daemon::Notice) {
-    use sandboxer::daemon::Notice;
-    match notice {
-        Notice::TokenWritten(file) => eprintln!(
-            "no tokens configured: an admin token for this run is in {}",
-            file.display()
-        ),
-        Notice::Listening(at) => println!("sandboxer daemon listening on http://{at}"),
-        Notice::ShuttingDown => eprintln!("shutting down: finishing requests in flight"),
-    }
 }
 
 pub fn token(command: &TokenCommand, out: &mut Out) -> Outcome {
@@ -44,9 +38,9 @@ pub fn token(command: &TokenCommand, out: &mut Out) -> Outcome {
         role,
     } = command;
     consumer
-        .parse::<sandboxer::attribution::Consumer>()
+        .parse::<sandboxer_core::attribution::Consumer>()
         .map_err(Error::Invalid)?;
-    sandboxer::attribution::validate_name("project", project).map_err(Error::Invalid)?;
+    sandboxer_core::attribution::validate_name("project", project).map_err(Error::Invalid)?;
     let role = match role.as_deref() {
         None => String::new(),
         Some(r @ ("admin" | "member")) => format!(", role: {r}"),
@@ -54,8 +48,8 @@ pub fn token(command: &TokenCommand, out: &mut Out) -> Outcome {
             return Err(Error::Invalid(format!("--role {other:?}: admin or member")).into());
         }
     };
-    let token = sandboxer::daemon::new_token();
-    let digest = sandboxer::daemon::digest_hex(&token);
+    let token = sandboxer_core::api::tokens::new_token();
+    let digest = sandboxer_core::api::tokens::digest_hex(&token);
     out.line_raw(&format!(
         "token: {token}\n# add to daemon.tokens in the configuration (the token itself is not stored):\n\
          - {{consumer: \"{consumer}\", project: {project}{role}, token_sha256: {digest}}}"

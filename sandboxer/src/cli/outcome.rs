@@ -1,7 +1,7 @@
 //! What running a command comes to: success, sandboxer's own error, or stdout
 //! going away (which `main` maps to exit codes).
 
-use sandboxer::Error;
+use sandboxer_core::Error;
 
 /// Why a command failed: sandboxer's own error, or stdout going away.
 pub enum Failure {
@@ -21,8 +21,8 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-impl From<sandboxer::store::StoreError> for Failure {
-    fn from(e: sandboxer::store::StoreError) -> Self {
+impl From<sandboxer_core::store::StoreError> for Failure {
+    fn from(e: sandboxer_core::store::StoreError) -> Self {
         Failure::Sandboxer(e.into())
     }
 }

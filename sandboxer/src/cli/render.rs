@@ -1,10 +1,10 @@
 //! Output: tables and key/value views for people, JSON for machines (`--json`).
 
 use comfy_table::{Table, presets};
-use sandboxer::api::ExtensionReport;
-use sandboxer::operations::DestroyOutcome;
-use sandboxer::store::{Event, SandboxRecord, SandboxUsage, SandboxView};
-use sandboxer::time::{format_duration, now_ms, rfc3339};
+use sandboxer_core::api::ExtensionReport;
+use sandboxer_core::operations::DestroyOutcome;
+use sandboxer_core::store::{Event, SandboxRecord, SandboxUsage, SandboxView};
+use sandboxer_core::time::{format_duration, now_ms, rfc3339};
 use serde::Serialize;
 use serde_json::json;
 use std::io::{self, BufWriter, Stdout, Write};
@@ -446,7 +446,7 @@ pub fn extension(out: &mut Out, r: &ExtensionReport) -> io::Result<()> {
     out.flush()
 }
 
-pub fn fleet(out: &mut Out, views: &[sandboxer::operations::FleetView]) -> io::Result<()> {
+pub fn fleet(out: &mut Out, views: &[sandboxer_core::operations::FleetView]) -> io::Result<()> {
     if out.json {
         return out.json(&views);
     }
@@ -474,7 +474,7 @@ pub fn fleet(out: &mut Out, views: &[sandboxer::operations::FleetView]) -> io::R
     out.flush()
 }
 
-pub fn snapshot(out: &mut Out, s: &sandboxer::store::SnapshotRecord) -> io::Result<()> {
+pub fn snapshot(out: &mut Out, s: &sandboxer_core::store::SnapshotRecord) -> io::Result<()> {
     if out.json {
         return out.json(s);
     }
@@ -491,7 +491,10 @@ pub fn snapshot(out: &mut Out, s: &sandboxer::store::SnapshotRecord) -> io::Resu
     out.flush()
 }
 
-pub fn snapshot_list(out: &mut Out, snaps: &[sandboxer::store::SnapshotRecord]) -> io::Result<()> {
+pub fn snapshot_list(
+    out: &mut Out,
+    snaps: &[sandboxer_core::store::SnapshotRecord],
+) -> io::Result<()> {
     if out.json {
         return out.json(&snaps);
     }
@@ -514,14 +517,14 @@ pub fn snapshot_list(out: &mut Out, snaps: &[sandboxer::store::SnapshotRecord]) 
 /// The ledger as a table (with totals), CSV or JSON.
 pub fn ledger(
     out: &mut Out,
-    ledger: &sandboxer::operations::Ledger,
+    ledger: &sandboxer_core::operations::Ledger,
     format: &str,
 ) -> io::Result<()> {
     if out.json || format == "json" {
         return out.json(ledger);
     }
     if format == "csv" {
-        let text = sandboxer::operations::to_csv(ledger).map_err(io::Error::other)?;
+        let text = sandboxer_core::operations::to_csv(ledger).map_err(io::Error::other)?;
         out.w.write_all(text.as_bytes())?;
         return out.flush();
     }
@@ -561,12 +564,12 @@ pub fn ledger(
 pub fn guarantees(
     out: &mut Out,
     profile: &str,
-    candidates: &[sandboxer::operations::Candidate],
+    candidates: &[sandboxer_core::operations::Candidate],
 ) -> io::Result<()> {
     if out.json {
         return out.json(&json!({ "profile": profile, "candidates": candidates }));
     }
-    let usable: Vec<&sandboxer::operations::Candidate> =
+    let usable: Vec<&sandboxer_core::operations::Candidate> =
         candidates.iter().filter(|c| c.error.is_none()).collect();
     let mut header = vec!["GUARANTEE".to_string(), "ASKED".to_string()];
     header.extend(usable.iter().map(|c| {
@@ -599,7 +602,11 @@ pub fn guarantees(
 }
 
 /// A routing decision: the chosen extension, or every candidate and why.
-pub fn route(out: &mut Out, route: &sandboxer::operations::Route, explain: bool) -> io::Result<()> {
+pub fn route(
+    out: &mut Out,
+    route: &sandboxer_core::operations::Route,
+    explain: bool,
+) -> io::Result<()> {
     if out.json {
         return out.json(route);
     }
@@ -634,7 +641,10 @@ pub fn route(out: &mut Out, route: &sandboxer::operations::Route, explain: bool)
 /// Hosts over a window: the latest sample, how often they answered, the canary.
 /// What `doctor` found: per extension and host, each check, and the fix of
 /// each that failed.
-pub fn doctor(out: &mut Out, reports: &[sandboxer::operations::DoctorReport]) -> io::Result<()> {
+pub fn doctor(
+    out: &mut Out,
+    reports: &[sandboxer_core::operations::DoctorReport],
+) -> io::Result<()> {
     if out.json {
         return out.json(&reports);
     }
@@ -656,7 +666,7 @@ pub fn doctor(out: &mut Out, reports: &[sandboxer::operations::DoctorReport]) ->
     out.flush()
 }
 
-pub fn hosts(out: &mut Out, reports: &[sandboxer::operations::HostReport]) -> io::Result<()> {
+pub fn hosts(out: &mut Out, reports: &[sandboxer_core::operations::HostReport]) -> io::Result<()> {
     if out.json {
         return out.json(&reports);
     }
@@ -707,7 +717,7 @@ pub fn hosts(out: &mut Out, reports: &[sandboxer::operations::HostReport]) -> io
 }
 
 /// The canary's runs, one per host.
-pub fn canary_runs(out: &mut Out, runs: &[sandboxer::store::CanaryRun]) -> io::Result<()> {
+pub fn canary_runs(out: &mut Out, runs: &[sandboxer_core::store::CanaryRun]) -> io::Result<()> {
     if out.json {
         return out.json(&runs);
     }

@@ -4,7 +4,7 @@
 use super::support::env as test_env;
 use futures::StreamExt;
 use reqwest::{Client, StatusCode};
-use sandboxer::daemon::digest_hex;
+use sandboxer_core::api::tokens::digest_hex;
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

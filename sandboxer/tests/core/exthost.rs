@@ -2,7 +2,7 @@
 //! child process: handshake, progress, pipelining, deadline and cancel, crash, and
 //! shutdown by the protocol.
 
-use sandboxer::exthost::{Discovered, ExtensionClient, HostError, LaunchOptions, Timeouts};
+use sandboxer_core::exthost::{Discovered, ExtensionClient, HostError, LaunchOptions, Timeouts};
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::*;
 use serde_json::json;

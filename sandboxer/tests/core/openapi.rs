@@ -3,9 +3,10 @@
 //! API tester) finds no 5xx and no response that disagrees with the document.
 
 use super::daemon::{ADMIN, Daemon};
-use sandboxer::config::Config;
-use sandboxer::daemon::{App, ROUTES, Tokens, app, digest_hex};
-use sandboxer::operations::{Core, LoopCounters};
+use sandboxer_core::api::tokens::digest_hex;
+use sandboxer_core::config::Config;
+use sandboxer_core::operations::{Core, LoopCounters};
+use sandboxer_server::{App, ROUTES, Tokens, app};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -41,7 +42,7 @@ fn the_document_and_the_router_list_the_same_routes() {
 #[tokio::test]
 async fn every_listed_route_is_really_routed() {
     let dir = tempfile::tempdir().unwrap();
-    let store = sandboxer::store::Store::open(&dir.path().join("s.sqlite")).unwrap();
+    let store = sandboxer_core::store::Store::open(&dir.path().join("s.sqlite")).unwrap();
     let config = Config::parse(
         &format!(
             "daemon:\n  tokens:\n    - {{consumer: \"adm:t\", project: t, token_sha256: {}}}\n",

@@ -7,7 +7,7 @@ use super::daemon::{ADMIN, ALPHA, BETA, Daemon, config};
 use super::support::env as test_env;
 use base64::Engine;
 use reqwest::StatusCode;
-use sandboxer::daemon::digest_hex;
+use sandboxer_core::api::tokens::digest_hex;
 use sandboxer_tests::process::KillOnDrop;
 use serde_json::{Value, json};
 use std::io::{Read, Write};

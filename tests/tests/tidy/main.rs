@@ -86,6 +86,8 @@ fn protocol_method_names_are_written_only_in_their_definitions() {
     let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
     let found = offenders(
         &[
+            "core/src",
+            "server/src",
             "sandboxer/src",
             "ext-protocol/src",
             "ext-compose-ssh/src",
@@ -112,14 +114,18 @@ fn sql_is_written_only_in_the_store() {
         "CREATE TABLE",
         "rusqlite",
     ];
-    let found = offenders(&["sandboxer/src"], &["sandboxer/src/store/"], |line| {
-        SQL.iter().any(|k| {
-            line.contains(k) && (k.starts_with("rusqlite") || line.contains(&format!("\"{k}")))
-        })
-    });
+    let found = offenders(
+        &["core/src", "server/src", "sandboxer/src"],
+        &["core/src/store/"],
+        |line| {
+            SQL.iter().any(|k| {
+                line.contains(k) && (k.starts_with("rusqlite") || line.contains(&format!("\"{k}")))
+            })
+        },
+    );
     assert!(
         found.is_empty(),
-        "SQL outside sandboxer/src/store:\n{}",
+        "SQL outside core/src/store:\n{}",
         found.join("\n")
     );
 }
@@ -128,7 +134,7 @@ fn sql_is_written_only_in_the_store() {
 fn the_core_library_never_prints() {
     const PRINTS: [&str; 5] = ["println!", "eprintln!", "print!", "eprint!", "dbg!"];
     let found = offenders(
-        &["sandboxer/src"],
+        &["core/src", "server/src", "sandboxer/src"],
         &["sandboxer/src/cli/", "sandboxer/src/main.rs"],
         |line| PRINTS.iter().any(|p| calls(line, p)),
     );

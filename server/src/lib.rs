@@ -1,6 +1,7 @@
-//! `sandboxer serve`: the HTTP API for agents (axum), at parity with the CLI, plus
-//! the loops that keep the fleet honest (TTL reaper, reconciler) and the pool of
-//! long-lived extensions. Every route checks a bearer token.
+//! The daemon (`sandboxer serve`): the HTTP API for agents (axum), each route the
+//! caller's verb on the core (`sandboxer_core::api`), plus the loops that keep
+//! the fleet honest (TTL reaper, reconciler, pool refill, host samples) over the
+//! core's resident extensions. Every route checks a bearer token.
 
 mod auth;
 mod catalog;
@@ -15,17 +16,17 @@ mod sandboxes;
 mod serve;
 mod snapshots;
 
-pub use crate::api::ROUTES;
-pub use auth::{Principal, Tokens, digest_hex, new_token};
+pub use auth::{Principal, Tokens};
 pub use error::{ApiError, ApiResult};
 pub use routes::app;
+pub use sandboxer_core::api::ROUTES;
 pub use serve::{Notice, serve, token_file};
 
-use crate::api::{Caller, CoreVerbs};
-use crate::operations::Core;
+use sandboxer_core::api::{Caller, CoreVerbs};
+use sandboxer_core::operations::Core;
 use std::sync::Arc;
 
-pub use crate::operations::LoopCounters;
+pub use sandboxer_core::operations::LoopCounters;
 
 /// What every request handler can reach.
 pub struct App {

@@ -8,6 +8,7 @@ mod caller;
 mod local;
 pub mod query;
 pub mod routes;
+pub mod tokens;
 pub mod wire;
 
 pub use caller::Caller;

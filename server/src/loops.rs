@@ -4,7 +4,7 @@
 //! `hosts`).
 
 use super::LoopCounters;
-use crate::operations::{self, Core};
+use sandboxer_core::operations::{self, Core};
 use std::sync::Arc;
 
 /// How long host health samples and canary runs are kept.
@@ -45,7 +45,7 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
                 }
                 // Host health over time: one sample per pass, a week kept.
                 operations::sample_hosts(&core).await;
-                let week_ago = crate::time::now_ms() - TELEMETRY_KEPT_MS;
+                let week_ago = sandboxer_core::time::now_ms() - TELEMETRY_KEPT_MS;
                 if let Err(e) = core.store().prune_telemetry(week_ago) {
                     tracing::warn!("pruning telemetry: {e}");
                 }

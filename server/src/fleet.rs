@@ -4,21 +4,21 @@ use super::App;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{PairsOf, QueryOf};
-use crate::api::{self, Query, Verbs};
-use crate::exthost::metrics;
-use crate::lifecycle::State;
-use crate::operations;
 use axum::Json;
 use axum::extract::State as AxState;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use sandboxer_core::api::{self, Query, Verbs};
+use sandboxer_core::exthost::metrics;
+use sandboxer_core::lifecycle::State;
+use sandboxer_core::operations;
 use serde_json::{Value, json};
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub async fn healthz(_who: Principal) -> Json<Value> {
-    Json(json!({ "status": "ok", "version": crate::VERSION }))
+    Json(json!({ "status": "ok", "version": sandboxer_core::VERSION }))
 }
 
 /// Fleet-wide figures: for admins only.
@@ -32,7 +32,7 @@ pub async fn metrics(
         .core
         .store()
         .count_by_state()
-        .map_err(crate::Error::from)?;
+        .map_err(sandboxer_core::Error::from)?;
     out.push_str("# HELP sandboxer_sandboxes Sandboxes by lifecycle state.\n# TYPE sandboxer_sandboxes gauge\n");
     for state in State::ALL {
         let n = counts.get(&state).copied().unwrap_or(0);

@@ -8,9 +8,7 @@ use super::{ProfileListing, Verbs};
 use crate::error::{Error, Result};
 use crate::operations::{self, Core, CreateRequest, DestroyOutcome, ExecRequest, Ledger};
 use crate::profile::Profile;
-use crate::store::{
-    Event, EventFilter, SandboxFilter, SandboxRecord, SandboxView, SnapshotRecord, StoreError,
-};
+use crate::store::{Event, EventFilter, SandboxRecord, SandboxView, SnapshotRecord, StoreError};
 use futures::stream::BoxStream;
 use sandboxer_ext_protocol::ExecResult;
 use serde_json::{Value, json};
@@ -226,7 +224,7 @@ impl Verbs for CoreVerbs {
         query: &ListSandboxes,
         mut each: impl FnMut(SandboxView<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let filter = list_filter(query, self.caller.confine(query.project.clone())?);
+        let filter = query.filter(self.caller.confine(query.project.clone())?);
         let listed = operations::for_each(&self.core, &filter, |view| {
             each(view).map_err(ListFailure::Caller)
         });
@@ -400,31 +398,5 @@ impl Verbs for CoreVerbs {
         Ok(Hosts {
             hosts: operations::host_report(&self.core, since)?,
         })
-    }
-}
-
-/// The store's filter for a list query, in `project` (already confined to
-/// what the caller sees).
-fn list_filter(query: &ListSandboxes, project: Option<String>) -> SandboxFilter {
-    let mut states = query.states.clone();
-    if states.is_empty() && !query.all {
-        states = crate::lifecycle::State::ALL
-            .into_iter()
-            .filter(|s| *s != crate::lifecycle::State::Destroyed)
-            .collect();
-    }
-    SandboxFilter {
-        states,
-        profile_id: query.profile.as_ref().map(|p| {
-            if p.starts_with(crate::profile::PROFILE_ID_PREFIX) {
-                p.clone()
-            } else {
-                format!("{}{p}", crate::profile::PROFILE_ID_PREFIX)
-            }
-        }),
-        project,
-        consumer: query.consumer.clone(),
-        labels: query.labels.clone(),
-        ..SandboxFilter::default()
     }
 }

@@ -5,13 +5,13 @@ use super::App;
 use super::auth::Principal;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Body, QueryOf};
-use crate::api::{self, Verbs};
-use crate::operations::{DestroyOutcome, ExecRequest};
-use crate::store::SandboxRecord;
 use axum::Json;
 use axum::extract::{Path, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sandboxer_core::api::{self, Verbs};
+use sandboxer_core::operations::{DestroyOutcome, ExecRequest};
+use sandboxer_core::store::SandboxRecord;
 use std::sync::Arc;
 
 type S = AxState<Arc<App>>;
@@ -58,7 +58,7 @@ pub async fn list(
                 body.push(b',');
             }
             view.write_json(&mut body);
-            Ok::<(), crate::Error>(())
+            Ok::<(), sandboxer_core::Error>(())
         })
         .await?;
     body.push(b']');
@@ -72,7 +72,10 @@ pub async fn get(
     QueryOf(query): QueryOf<api::GetSandbox>,
 ) -> ApiResult<Response> {
     let shown = app.verbs(&who).get(&id, query).await?;
-    let view = shown.record.view().with_usage(crate::time::now_ms());
+    let view = shown
+        .record
+        .view()
+        .with_usage(sandboxer_core::time::now_ms());
     Ok(match shown.refresh_error {
         None => Json(view).into_response(),
         Some(warning) => {

@@ -3,11 +3,11 @@
 //! consumer sees and changes only its own project; an admin sees all.
 
 use super::error::ApiError;
-use crate::attribution::{Consumer, ConsumerKind};
-use crate::config::{Role, TokenConfig};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
+use sandboxer_core::api::tokens::digest_hex;
+use sandboxer_core::attribution::{Consumer, ConsumerKind};
+use sandboxer_core::config::{Role, TokenConfig};
 use std::sync::Arc;
 
 /// Who is calling.
@@ -22,14 +22,6 @@ pub struct Principal {
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     entries: Vec<([u8; 32], Principal)>,
-}
-
-/// Lowercase hex SHA-256 of a token.
-pub fn digest_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
@@ -55,7 +47,7 @@ impl Tokens {
                 .consumer
                 .parse()
                 .map_err(|e| format!("daemon.tokens[{i}].consumer: {e}"))?;
-            crate::attribution::validate_name("project", &t.project)
+            sandboxer_core::attribution::validate_name("project", &t.project)
                 .map_err(|e| format!("daemon.tokens[{i}].project: {e}"))?;
             let digest = parse_hex(&t.token_sha256.to_ascii_lowercase()).ok_or_else(|| {
                 format!("daemon.tokens[{i}].token_sha256 must be 64 hex digits (sandboxer token new prints it)")
@@ -132,14 +124,6 @@ fn bearer_token(value: &str) -> Option<&str> {
         .then(|| token.trim_start_matches(' '))
 }
 
-/// A fresh random token (256 bits, hex).
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    let mut file = std::fs::File::open("/dev/urandom").expect("/dev/urandom exists");
-    std::io::Read::read_exact(&mut file, &mut bytes).expect("/dev/urandom reads");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,11 +174,5 @@ mod tests {
         for value in ["Basic t", "Bearert", "Bearer"] {
             assert_eq!(bearer_token(value), None, "{value}");
         }
-    }
-
-    #[test]
-    fn new_tokens_differ() {
-        assert_ne!(new_token(), new_token());
-        assert_eq!(new_token().len(), 64);
     }
 }

@@ -6,13 +6,13 @@ use super::App;
 use super::auth::Principal;
 use super::error::ApiResult;
 use super::extract::QueryOf;
-use crate::api::{self, Verbs};
-use crate::store::Event;
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
+use sandboxer_core::api::{self, Verbs};
+use sandboxer_core::store::Event;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -38,7 +38,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     if query.limit.is_some() {
-        return Err(crate::Error::Invalid("limit: a stream has no limit".into()).into());
+        return Err(sandboxer_core::Error::Invalid("limit: a stream has no limit".into()).into());
     }
     // A reconnecting client names the last event it saw.
     if let Some(resume) = headers

@@ -2,10 +2,11 @@
 //! loops, serve until SIGTERM or Ctrl-C, then finish in-flight requests and shut
 //! the extensions down by the protocol.
 
-use super::{App, LoopCounters, Principal, Tokens, app, new_token};
-use crate::attribution::{Consumer, ConsumerKind};
-use crate::error::{Error, Result};
-use crate::operations::Core;
+use super::{App, LoopCounters, Principal, Tokens, app};
+use sandboxer_core::api::tokens::new_token;
+use sandboxer_core::attribution::{Consumer, ConsumerKind};
+use sandboxer_core::error::{Error, Result};
+use sandboxer_core::operations::Core;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

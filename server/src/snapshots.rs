@@ -4,11 +4,11 @@ use super::App;
 use super::auth::Principal;
 use super::error::ApiResult;
 use super::extract::Body;
-use crate::api::{self, Verbs};
-use crate::store::{SandboxRecord, SnapshotRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use sandboxer_core::api::{self, Verbs};
+use sandboxer_core::store::{SandboxRecord, SnapshotRecord};
 use std::sync::Arc;
 
 pub async fn take(

@@ -4,9 +4,9 @@
 
 use super::listener::Limits;
 use super::{App, catalog, events, fleet, sandboxes, snapshots};
-use crate::api::{ROUTES, Verb};
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use sandboxer_core::api::{ROUTES, Verb};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

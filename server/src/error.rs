@@ -3,10 +3,10 @@
 //! get theirs from their `ErrorClass`; the transport's own (401, 405, 408, 413)
 //! are made here. 4xx are the caller's doing and are not logged as errors.
 
-use crate::error::Error;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use sandboxer_core::error::Error;
 use serde_json::json;
 
 #[derive(Debug)]

@@ -3,10 +3,10 @@
 
 use super::error::ApiError;
 use super::listener::Limits;
-use crate::api::{Pairs, Query};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use sandboxer_core::api::{Pairs, Query};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 

@@ -3,9 +3,9 @@
 use super::App;
 use super::auth::Principal;
 use super::error::ApiResult;
-use crate::api::{ExtensionReport, Verbs};
 use axum::Json;
 use axum::extract::{Path, State};
+use sandboxer_core::api::{ExtensionReport, Verbs};
 use serde_json::Value;
 use std::sync::Arc;
 

@@ -103,6 +103,34 @@ pub struct ListSandboxes {
     pub labels: BTreeMap<String, String>,
 }
 
+impl ListSandboxes {
+    /// The store's filter for this query, in `project` (already confined to
+    /// what the caller sees).
+    pub fn filter(&self, project: Option<String>) -> crate::store::SandboxFilter {
+        let mut states = self.states.clone();
+        if states.is_empty() && !self.all {
+            states = State::ALL
+                .into_iter()
+                .filter(|s| *s != State::Destroyed)
+                .collect();
+        }
+        crate::store::SandboxFilter {
+            states,
+            profile_id: self.profile.as_ref().map(|p| {
+                if p.starts_with(crate::profile::PROFILE_ID_PREFIX) {
+                    p.clone()
+                } else {
+                    format!("{}{p}", crate::profile::PROFILE_ID_PREFIX)
+                }
+            }),
+            project,
+            consumer: self.consumer.clone(),
+            labels: self.labels.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 impl Query for ListSandboxes {
     fn to_pairs(&self) -> Pairs {
         let mut pairs = Pairs::default();

@@ -1,4 +1,0 @@
-//! Rebuilds the binary when the embedded profile catalog (`../profiles`) changes.
-fn main() {
-    println!("cargo:rerun-if-changed=../profiles");
-}
