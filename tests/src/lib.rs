@@ -357,16 +357,33 @@ pub mod bench {
     /// Runs `cmd`, which must succeed; returns how long it took and its stdout.
     pub fn run(cmd: &mut Command) -> (Duration, String) {
         let started = Instant::now();
-        let out = cmd.output().unwrap();
-        let took = started.elapsed();
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (took, String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = super::run_ok(cmd);
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
+}
+
+/// Panics unless `out` is a success, saying `what` ran and what it wrote on
+/// stderr.
+pub fn assert_succeeded(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `cmd`, which must succeed (else the test fails with the command and
+/// its stderr), and returns its output.
+pub fn run_ok(cmd: &mut std::process::Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} does not start: {e}"));
+    assert_succeeded(&out, &format!("{cmd:?}"));
+    out
 }
 
 /// Child processes a test starts and must not outlive it.

@@ -16,15 +16,7 @@ struct TestHost {
 }
 
 fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2) runs");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandboxer_tests::run_ok(Command::new("ip").args(args));
 }
 
 impl TestHost {

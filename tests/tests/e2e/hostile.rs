@@ -59,11 +59,7 @@ async fn hostile_argv_over_real_ssh_arrives_word_for_word_and_runs_nothing() {
     let mut argv = vec!["printf".to_string(), "%s\\0".to_string()];
     argv.extend(hostile());
     let out = ssh.run(&argv, None, Duration::from_secs(30)).await.unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sandboxer_tests::assert_succeeded(&out, "printf over ssh");
     let words: Vec<String> = out
         .stdout
         .split(|b| *b == 0)

@@ -25,24 +25,16 @@ fn host_yaml(n: u8, workdir: &Path) -> String {
 
 /// Containers of sandbox `id` in host `n`'s own podman storage, asked over ssh.
 fn containers_on(n: u8, id: &str) -> usize {
-    let out = Command::new("ssh")
-        .args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            &format!("UserKnownHostsFile={TEST_HOSTS}/known_hosts"),
-            "-i",
-            &loopback::identity().display().to_string(),
-            &format!("root@10.215.{n}.2"),
-            &format!("podman ps -q --filter label=sandboxer.id={id}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sandboxer_tests::run_ok(Command::new("ssh").args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        &format!("UserKnownHostsFile={TEST_HOSTS}/known_hosts"),
+        "-i",
+        &loopback::identity().display().to_string(),
+        &format!("root@10.215.{n}.2"),
+        &format!("podman ps -q --filter label=sandboxer.id={id}"),
+    ]));
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
 

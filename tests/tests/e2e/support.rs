@@ -183,15 +183,7 @@ pub fn podman_count(kind: &str, label: &str) -> usize {
     args.extend(["-q", "--filter"]);
     let filter = format!("label={label}");
     args.push(&filter);
-    let out = std::process::Command::new("podman")
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "podman {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = sandboxer_tests::run_ok(std::process::Command::new("podman").args(&args));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.is_empty())

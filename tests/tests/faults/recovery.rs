@@ -20,16 +20,9 @@ impl Storage {
         if let Storage::TestHost(n) = self {
             super::support::on_test_host(&mut cmd, n);
         }
-        let out = cmd
-            .args(kind)
-            .args(["--filter", &format!("label={label}"), "--format", "json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cmd.args(kind)
+            .args(["--filter", &format!("label={label}"), "--format", "json"]);
+        let out = sandboxer_tests::run_ok(&mut cmd);
         let listed: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         // Containers and volumes say `Labels`, networks `labels`.
         listed

@@ -181,11 +181,10 @@ fn ext_protocol_builds_without_its_default_features() {
             cmd.args(["--features", f]);
         }
         let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "ext-protocol without default features{}: {}",
-            features.map(|f| format!(" (with {f})")).unwrap_or_default(),
-            String::from_utf8_lossy(&out.stderr)
+        let features = features.map(|f| format!(" (with {f})")).unwrap_or_default();
+        sandboxer_tests::assert_succeeded(
+            &out,
+            &format!("ext-protocol without default features{features}"),
         );
     }
 }
