@@ -2,7 +2,7 @@
 //! options`): the hosts it may place sandboxes on. With none configured it uses one
 //! host, `local`: this machine, without ssh.
 
-use crate::policy::Setting;
+use crate::policy::{Exceptions, Setting};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,17 +26,6 @@ pub struct Options {
     /// What the containment policy lets through on every host (see `policy`).
     #[serde(default)]
     pub containment: Exceptions,
-}
-
-/// Settings of the containment policy an operator allows: everywhere, and per
-/// profile (by id). A host's own `allow` adds to these there.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Exceptions {
-    #[serde(default)]
-    pub allow: Vec<Setting>,
-    #[serde(default)]
-    pub profiles: BTreeMap<String, Vec<Setting>>,
 }
 
 /// The host ids a sandbox's users are mapped to: container id N is host id

@@ -3,10 +3,10 @@
 //! found by any of its parts: containers, networks, volumes or its folder.
 
 use crate::config::{HostConfig, project_name};
-use crate::podman::{Container, Network, Volume, parse_list};
-use crate::project::{
+use crate::labels::{
     ENDPOINTS_LABEL, FORWARDS_LABEL, GATEWAY_SERVICE, parse_endpoints_label, parse_forwards,
 };
+use crate::podman::{Container, Network, Volume, parse_list};
 use sandboxer_ext_protocol::{
     BackendState, Endpoint, EndpointProtocol, JsonObject, LABEL_SANDBOX_ID, Labels, Sandbox,
 };

@@ -20,15 +20,6 @@ pub const LOAD_MARGIN: f64 = 0.5;
 /// Memory one sandbox is counted as needing when its profile asks for none.
 pub const DEFAULT_SANDBOX_MB: u64 = 256;
 
-/// What the profile asks of a host.
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Constraints {
-    /// Every one must be among the host's labels.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-}
-
 /// One host as placement sees it: its configuration and what it answered.
 #[derive(Debug, Clone)]
 pub struct Observed {

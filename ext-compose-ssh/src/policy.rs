@@ -11,12 +11,22 @@
 //! `review` is pure: compose document in, findings out; `judge` splits them by what
 //! is allowed.
 
-use crate::config::Exceptions;
 use sandboxer_ext_protocol::{PolicyFinding, ProfileCheckResult};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+/// Settings of the containment policy an operator allows: everywhere, and per
+/// profile (by id). A host's own `allow` adds to these there.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exceptions {
+    #[serde(default)]
+    pub allow: Vec<Setting>,
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Vec<Setting>>,
+}
 
 /// What an operator may allow, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

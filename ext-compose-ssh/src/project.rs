@@ -4,229 +4,23 @@
 //! network internal and moves published ports to a gateway service, the only
 //! container with a way out, which forwards each port to its service.
 
-use crate::podman::SECRETS_ENV;
-use sandboxer_ext_protocol::{CostRate, CreateParams, Egress, ErrorObject, Labels, ProfileRef};
-use serde::Deserialize;
+use crate::labels::{
+    ENDPOINTS_LABEL, EXEC_SERVICE_LABEL, EndpointLabel, FORWARDS_LABEL, Forward, GATEWAY_SERVICE,
+    endpoints_label, forwards_label,
+};
+use crate::podman::{EFFECTIVE_COMPOSE, SECRETS_ENV};
+use crate::spec::ProfileSpec;
+use sandboxer_ext_protocol::{CreateParams, Egress, ErrorObject, Labels};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-/// The service sandboxer adds to forward published ports under `egress: deny`.
-pub const GATEWAY_SERVICE: &str = "sandboxer-gateway";
 /// The gateway's network with a route out (the others are internal).
 pub const EDGE_NETWORK: &str = "sandboxer-edge";
-/// Label on the gateway: `GATEWAY_PORT=SERVICE:PORT,...`.
-pub const FORWARDS_LABEL: &str = "sandboxer.forwards";
-/// Label on each service: how its published ports are presented, as
-/// `PORT|PROTOCOL|NAME|PATH,...` (from the spec's `endpoints`).
-pub const ENDPOINTS_LABEL: &str = "sandboxer.endpoints";
-/// Label on every service: the service `sandbox/exec` runs in by default.
-pub const EXEC_SERVICE_LABEL: &str = "sandboxer.exec-service";
 /// First port the gateway listens on.
 const GATEWAY_BASE_PORT: u16 = 20000;
 
 fn invalid(field: &str, message: impl Into<String>) -> ErrorObject {
     ErrorObject::invalid_argument(field, message)
-}
-
-/// What "ready" means for a sandbox.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReadySpec {
-    /// Services that must be running (all when absent).
-    #[serde(default)]
-    pub services: Option<Vec<String>>,
-    #[serde(default)]
-    pub http: Option<HttpProbe>,
-    #[serde(default)]
-    pub command: Option<CommandProbe>,
-    #[serde(default = "default_ready_timeout", with = "humantime_serde_compat")]
-    pub timeout: Duration,
-}
-
-impl Default for ReadySpec {
-    fn default() -> Self {
-        ReadySpec {
-            services: None,
-            http: None,
-            command: None,
-            timeout: default_ready_timeout(),
-        }
-    }
-}
-
-fn default_ready_timeout() -> Duration {
-    Duration::from_secs(60)
-}
-
-/// `timeout: 60s` in the spec.
-mod humantime_serde_compat {
-    use serde::{Deserialize, Deserializer};
-    use std::time::Duration;
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// GET `path` on the published `port` of `service` must answer 2xx or 3xx.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HttpProbe {
-    pub service: String,
-    pub port: u16,
-    #[serde(default = "root_path")]
-    pub path: String,
-}
-
-fn root_path() -> String {
-    "/".into()
-}
-
-/// `argv` run in `service` must exit 0.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct CommandProbe {
-    pub service: String,
-    pub argv: Vec<String>,
-}
-
-/// How a published port is presented as an endpoint.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EndpointSpec {
-    pub service: String,
-    pub port: u16,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default = "tcp")]
-    pub protocol: String,
-    #[serde(default = "root_path")]
-    pub path: String,
-}
-
-fn tcp() -> String {
-    "tcp".into()
-}
-
-/// The profile spec this extension understands.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-pub struct ProfileSpec {
-    /// Which of the profile's files is the compose file.
-    pub compose_file: String,
-    #[serde(default)]
-    pub ready: ReadySpec,
-    #[serde(default)]
-    pub endpoints: Vec<EndpointSpec>,
-    /// Service `sandbox/exec` runs in when none is named.
-    #[serde(default)]
-    pub exec_service: Option<String>,
-    /// Files shipped with the profile (`profile.files`).
-    #[serde(skip)]
-    pub files: BTreeMap<String, String>,
-    /// The profile's cost rate (`profile.cost`).
-    #[serde(skip)]
-    pub cost: Option<CostRate>,
-    /// What a host must offer (`profile.placement`).
-    #[serde(skip)]
-    pub placement: crate::placement::Constraints,
-}
-
-impl ProfileSpec {
-    /// Reads a profile in either form (typed fields of 1.2, or inside `spec` from
-    /// an older host); problems are InvalidArgument naming the field.
-    pub fn of(profile: &ProfileRef) -> Result<ProfileSpec, ErrorObject> {
-        let profile = profile.clone().lifted();
-        let mut spec: ProfileSpec = serde_json::from_value(profile.spec)
-            .map_err(|e| invalid("profile.spec", format!("profile.spec: {e}")))?;
-        spec.files = profile.files;
-        spec.cost = profile.cost;
-        spec.placement = crate::placement::Constraints {
-            labels: profile.placement.labels,
-        };
-        for (i, e) in spec.endpoints.iter().enumerate() {
-            let plain = |s: &str| !s.contains([',', '|', '\n']);
-            if !matches!(e.protocol.as_str(), "http" | "tcp") {
-                return Err(invalid(
-                    &format!("profile.spec.endpoints[{i}].protocol"),
-                    format!("protocol {:?} is not http or tcp", e.protocol),
-                ));
-            }
-            if !plain(&e.path) || !e.path.starts_with('/') || !e.name.as_deref().is_none_or(plain) {
-                return Err(invalid(
-                    &format!("profile.spec.endpoints[{i}]"),
-                    "path must start with '/', and name and path hold no ',', '|' or newline",
-                ));
-            }
-        }
-        if !spec.files.contains_key(&spec.compose_file) {
-            return Err(invalid(
-                "profile.spec.compose_file",
-                format!(
-                    "compose file {:?} is not among the profile's files ({})",
-                    spec.compose_file,
-                    spec.files.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            ));
-        }
-        Ok(spec)
-    }
-
-    pub fn endpoint(&self, service: &str, port: u16) -> Option<&EndpointSpec> {
-        self.endpoints
-            .iter()
-            .find(|e| e.service == service && e.port == port)
-    }
-}
-
-/// A port the gateway forwards.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    pub gateway_port: u16,
-    pub service: String,
-    pub port: u16,
-}
-
-/// How one published port of a service is presented.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointLabel {
-    pub port: u16,
-    pub protocol: String,
-    pub name: String,
-    pub path: String,
-}
-
-/// Parses `sandboxer.endpoints` back.
-pub fn parse_endpoints_label(label: &str) -> Vec<EndpointLabel> {
-    label
-        .split(',')
-        .filter_map(|item| {
-            let mut parts = item.splitn(4, '|');
-            Some(EndpointLabel {
-                port: parts.next()?.parse().ok()?,
-                protocol: parts.next()?.to_string(),
-                name: parts.next()?.to_string(),
-                path: parts.next()?.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// Parses `sandboxer.forwards` back into forwards.
-pub fn parse_forwards(label: &str) -> Vec<Forward> {
-    label
-        .split(',')
-        .filter_map(|item| {
-            let (gw, target) = item.split_once('=')?;
-            let (service, port) = target.rsplit_once(':')?;
-            Some(Forward {
-                gateway_port: gw.parse().ok()?,
-                service: service.to_string(),
-                port: port.parse().ok()?,
-            })
-        })
-        .collect()
 }
 
 /// Everything written to the host for one sandbox.
@@ -353,24 +147,6 @@ pub fn parse_port(entry: &Value) -> Result<PublishedPort, String> {
     }
 }
 
-/// The profile's compose file, parsed; one too deeply nested to parse safely is
-/// refused before the parser sees it.
-pub fn parse_compose(spec: &ProfileSpec) -> Result<Value, ErrorObject> {
-    use sandboxer_ext_protocol::limits::{MAX_YAML_NESTING, yaml_nesting};
-    let field = |f: &str| format!("profile.files.{}: {f}", spec.compose_file);
-    let source = &spec.files[&spec.compose_file];
-    let (depth, line) = yaml_nesting(source);
-    if depth > MAX_YAML_NESTING {
-        return Err(invalid(
-            "profile.files",
-            field(&format!(
-                "line {line}: nested {depth} deep; at most {MAX_YAML_NESTING} levels are accepted"
-            )),
-        ));
-    }
-    yaml_serde::from_str(source).map_err(|e| invalid("profile.files", field(&e.to_string())))
-}
-
 /// Gives a service a `/dev/shm` of its own, a tmpfs inside the container (its
 /// `shm_size`, 64m by default), instead of podman's shared one: every container
 /// runs with `--ipc=none` (see `hardening`) because podman 4.3 leaves the shared
@@ -418,98 +194,124 @@ pub fn images_of(compose: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Builds the sandbox's project from the profile spec and the create params.
+/// Builds the sandbox's project from the profile spec and the create params: the
+/// compose file's networks and volumes are made the sandbox's own, its services
+/// prepared, the egress gateway added when ports must go through it, and the
+/// folder's files written.
 pub fn build(
     spec: &ProfileSpec,
     params: &CreateParams,
     gateway_image: &str,
 ) -> Result<Project, ErrorObject> {
-    let field = |f: &str| format!("profile.files.{}: {f}", spec.compose_file);
-    let mut compose = parse_compose(spec)?;
+    let mut compose = spec.compose()?;
     let root = compose
         .as_object_mut()
-        .ok_or_else(|| invalid("profile.files", field("not a mapping")))?;
-    let deny = params.network.egress == Egress::Deny;
+        .ok_or_else(|| spec.compose_file_error("not a mapping"))?;
+    let mut networks = own_networks_and_volumes(root, spec, params)?;
+    let mut services = prepare_services(root, spec, params)?;
+    if !services.forwards.is_empty() {
+        add_gateway(root, &mut networks, &mut services, params, gateway_image);
+    }
+    root.insert("networks".into(), Value::Object(networks));
+    services.images.sort();
+    services.images.dedup();
+    let files = project_files(spec, &compose, params)?;
+    Ok(Project {
+        compose,
+        images: services.images,
+        services: services.names,
+        files,
+    })
+}
 
-    // Networks: default when none; labelled; internal under deny; never external.
+/// Step 1: the compose file's networks (taken out of `root`, returned) and
+/// volumes, made the sandbox's own: labelled, never external; networks internal
+/// under `egress: deny`, and one named `default` when there is none.
+fn own_networks_and_volumes(
+    root: &mut Map<String, Value>,
+    spec: &ProfileSpec,
+    params: &CreateParams,
+) -> Result<Map<String, Value>, ErrorObject> {
+    let deny = params.network.egress == Egress::Deny;
     let mut networks = match root.remove("networks") {
         Some(Value::Object(n)) => n,
         None | Some(Value::Null) => Map::new(),
-        Some(_) => {
-            return Err(invalid(
-                "profile.files",
-                field("networks must be a mapping"),
-            ));
-        }
+        Some(_) => return Err(spec.compose_file_error("networks must be a mapping")),
     };
     if networks.is_empty() {
         networks.insert("default".into(), json!({}));
     }
     for (name, net) in networks.iter_mut() {
         if !is_safe_name(name) || name == EDGE_NETWORK {
-            return Err(invalid(
-                "profile.files",
-                field(&format!("network name {name:?} is not allowed")),
-            ));
+            return Err(spec.compose_file_error(&format!("network name {name:?} is not allowed")));
         }
-        if net.is_null() {
-            *net = json!({});
-        }
-        let net = net.as_object_mut().ok_or_else(|| {
-            invalid(
-                "profile.files",
-                field(&format!("network {name} must be a mapping")),
-            )
-        })?;
-        if net.contains_key("external") {
-            return Err(invalid(
-                "profile.files",
-                field(&format!(
-                    "network {name} is external: a sandbox owns all its networks"
-                )),
-            ));
-        }
+        let net = owned_object(spec, net, "network", name)?;
         with_labels(net, &params.labels);
         if deny {
             net.insert("internal".into(), Value::Bool(true));
         }
     }
-    let network_names: Vec<String> = networks.keys().cloned().collect();
-
-    // Volumes: labelled, never external.
     if let Some(volumes) = root.get_mut("volumes") {
         let volumes = volumes
             .as_object_mut()
-            .ok_or_else(|| invalid("profile.files", field("volumes must be a mapping")))?;
+            .ok_or_else(|| spec.compose_file_error("volumes must be a mapping"))?;
         for (name, vol) in volumes.iter_mut() {
-            if vol.is_null() {
-                *vol = json!({});
-            }
-            let vol = vol.as_object_mut().ok_or_else(|| {
-                invalid(
-                    "profile.files",
-                    field(&format!("volume {name} must be a mapping")),
-                )
-            })?;
-            if vol.contains_key("external") {
-                return Err(invalid(
-                    "profile.files",
-                    field(&format!(
-                        "volume {name} is external: a sandbox owns all its volumes"
-                    )),
-                ));
-            }
+            let vol = owned_object(spec, vol, "volume", name)?;
             with_labels(vol, &params.labels);
         }
     }
+    Ok(networks)
+}
 
+/// A network or volume of the compose file as a mapping (`{}` when empty),
+/// refused when external: a sandbox owns all its networks and volumes.
+fn owned_object<'a>(
+    spec: &ProfileSpec,
+    value: &'a mut Value,
+    kind: &str,
+    name: &str,
+) -> Result<&'a mut Map<String, Value>, ErrorObject> {
+    if value.is_null() {
+        *value = json!({});
+    }
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| spec.compose_file_error(&format!("{kind} {name} must be a mapping")))?;
+    if object.contains_key("external") {
+        return Err(spec.compose_file_error(&format!(
+            "{kind} {name} is external: a sandbox owns all its {kind}s"
+        )));
+    }
+    Ok(object)
+}
+
+/// What preparing the services found.
+struct Services {
+    /// Service names, the gateway's once it is added.
+    names: Vec<String>,
+    /// Every image the services name.
+    images: Vec<String>,
+    /// Published ports the gateway must take over (under `egress: deny`).
+    forwards: Vec<(Forward, PublishedPort)>,
+    /// The service `sandbox/exec` runs in by default.
+    exec_service: String,
+}
+
+/// Step 2: every service of the compose file checked (a safe name, an image, no
+/// `build`) and prepared: the sandbox's labels, the secrets env file, a private
+/// `/dev/shm`, the profile's resources; under `egress: deny` its published ports
+/// are taken off it, to be forwarded by the gateway.
+fn prepare_services(
+    root: &mut Map<String, Value>,
+    spec: &ProfileSpec,
+    params: &CreateParams,
+) -> Result<Services, ErrorObject> {
+    let deny = params.network.egress == Egress::Deny;
     let services = root
         .get_mut("services")
         .and_then(Value::as_object_mut)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| invalid("profile.files", field("no services")))?;
-    let mut images = Vec::new();
-    let mut forwards: Vec<(Forward, PublishedPort)> = Vec::new();
+        .ok_or_else(|| spec.compose_file_error("no services"))?;
     let exec_service = match &spec.exec_service {
         Some(s) if services.contains_key(s) => s.clone(),
         Some(s) => {
@@ -520,52 +322,26 @@ pub fn build(
         }
         None => services.keys().next().cloned().unwrap_or_default(),
     };
+    let mut images = Vec::new();
+    let mut forwards: Vec<(Forward, PublishedPort)> = Vec::new();
     for (name, service) in services.iter_mut() {
         if !is_safe_name(name) || name == GATEWAY_SERVICE {
-            return Err(invalid(
-                "profile.files",
-                field(&format!("service name {name:?} is not allowed")),
-            ));
+            return Err(spec.compose_file_error(&format!("service name {name:?} is not allowed")));
         }
-        let svc = service.as_object_mut().ok_or_else(|| {
-            invalid(
-                "profile.files",
-                field(&format!("service {name} must be a mapping")),
-            )
-        })?;
+        let svc = service
+            .as_object_mut()
+            .ok_or_else(|| spec.compose_file_error(&format!("service {name} must be a mapping")))?;
         if svc.contains_key("build") {
-            return Err(invalid(
-                "profile.files",
-                field(&format!(
-                    "service {name} uses `build`; build the image on the host and name it in `image`"
-                )),
-            ));
+            return Err(spec.compose_file_error(&format!(
+                "service {name} uses `build`; build the image on the host and name it in `image`"
+            )));
         }
-        let image = svc.get("image").and_then(Value::as_str).ok_or_else(|| {
-            invalid(
-                "profile.files",
-                field(&format!("service {name} has no image")),
-            )
-        })?;
+        let image = svc
+            .get("image")
+            .and_then(Value::as_str)
+            .ok_or_else(|| spec.compose_file_error(&format!("service {name} has no image")))?;
         images.push(image.to_string());
-        let mut labels = params.labels.clone();
-        labels.insert(EXEC_SERVICE_LABEL.into(), exec_service.clone());
-        let endpoints: Vec<String> = spec
-            .endpoints
-            .iter()
-            .filter(|e| &e.service == name)
-            .map(|e| {
-                let label_name = e
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("{name}-{}", e.port));
-                format!("{}|{}|{label_name}|{}", e.port, e.protocol, e.path)
-            })
-            .collect();
-        if !endpoints.is_empty() {
-            labels.insert(ENDPOINTS_LABEL.into(), endpoints.join(","));
-        }
-        with_labels(svc, &labels);
+        with_labels(svc, &service_labels(spec, params, name, &exec_service));
         if !params.secrets.is_empty() {
             let mut env_files = match svc.remove("env_file") {
                 Some(Value::String(f)) => vec![Value::String(f)],
@@ -575,8 +351,7 @@ pub fn build(
             env_files.push(Value::String(SECRETS_ENV.into()));
             svc.insert("env_file".into(), Value::Array(env_files));
         }
-        private_shm(svc)
-            .map_err(|e| invalid("profile.files", field(&format!("service {name}: {e}"))))?;
+        private_shm(svc).map_err(|e| spec.compose_file_error(&format!("service {name}: {e}")))?;
         if let Some(cpus) = params.resources.cpus {
             svc.insert("cpus".into(), json!(cpus.to_string()));
         }
@@ -585,21 +360,14 @@ pub fn build(
         }
         if deny && let Some(Value::Array(ports)) = svc.remove("ports") {
             for entry in &ports {
-                let published = parse_port(entry).map_err(|e| {
-                    invalid(
-                        "profile.files",
-                        field(&format!("service {name} ports: {e}")),
-                    )
-                })?;
+                let published = parse_port(entry)
+                    .map_err(|e| spec.compose_file_error(&format!("service {name} ports: {e}")))?;
                 if published.protocol != "tcp" {
-                    return Err(invalid(
-                        "profile.files",
-                        field(&format!(
-                            "service {name} publishes a {} port; under egress deny only tcp ports \
+                    return Err(spec.compose_file_error(&format!(
+                        "service {name} publishes a {} port; under egress deny only tcp ports \
                          can be published",
-                            published.protocol
-                        )),
-                    ));
+                        published.protocol
+                    )));
                 }
                 let forward = Forward {
                     gateway_port: GATEWAY_BASE_PORT + forwards.len() as u16,
@@ -610,75 +378,122 @@ pub fn build(
             }
         }
     }
-    let mut service_names: Vec<String> = services.keys().cloned().collect();
+    Ok(Services {
+        names: services.keys().cloned().collect(),
+        images,
+        forwards,
+        exec_service,
+    })
+}
 
-    if !forwards.is_empty() {
-        // One `nc` listener per forward; names and ports were checked above.
-        let listeners: Vec<String> = forwards
-            .iter()
-            .map(|(f, _)| {
-                format!(
-                    "nc -ll -p {} -e nc {} {} &",
-                    f.gateway_port, f.service, f.port
-                )
-            })
-            .collect();
-        let ports: Vec<String> = forwards
-            .iter()
-            .map(|(f, p)| {
-                let host_port = p.host_port.map(|h| h.to_string()).unwrap_or_default();
-                if p.host_ip.is_empty() {
-                    format!("{host_port}:{}", f.gateway_port)
-                } else {
-                    format!("{}:{host_port}:{}", p.host_ip, f.gateway_port)
-                }
-            })
-            .collect();
-        let label: Vec<String> = forwards
-            .iter()
-            .map(|(f, _)| format!("{}={}:{}", f.gateway_port, f.service, f.port))
-            .collect();
-        let mut labels = params.labels.clone();
-        labels.insert(FORWARDS_LABEL.into(), label.join(","));
-        labels.insert(EXEC_SERVICE_LABEL.into(), exec_service.clone());
-        let mut gateway_networks = network_names.clone();
-        gateway_networks.push(EDGE_NETWORK.into());
-        let mut gateway = json!({
-            "image": gateway_image,
-            "command": ["sh", "-c", format!("{} wait", listeners.join(" "))],
-            "ports": ports,
-            "networks": gateway_networks,
-            "stop_signal": "SIGKILL",
-        });
-        private_shm(gateway.as_object_mut().expect("object")).expect("no shm_size of ours");
-        with_labels(gateway.as_object_mut().expect("object"), &labels);
-        services.insert(GATEWAY_SERVICE.into(), gateway);
-        let mut edge = json!({});
-        with_labels(edge.as_object_mut().expect("object"), &params.labels);
-        networks.insert(EDGE_NETWORK.into(), edge);
-        images.push(gateway_image.to_string());
-        service_names.push(GATEWAY_SERVICE.into());
+/// The labels of service `name`: the sandbox's, the default exec service, and
+/// how the spec presents its published ports.
+fn service_labels(
+    spec: &ProfileSpec,
+    params: &CreateParams,
+    name: &str,
+    exec_service: &str,
+) -> Labels {
+    let mut labels = params.labels.clone();
+    labels.insert(EXEC_SERVICE_LABEL.into(), exec_service.to_string());
+    let endpoints: Vec<EndpointLabel> = spec
+        .endpoints
+        .iter()
+        .filter(|e| e.service == name)
+        .map(|e| EndpointLabel {
+            port: e.port,
+            protocol: e.protocol.clone(),
+            name: e
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{name}-{}", e.port)),
+            path: e.path.clone(),
+        })
+        .collect();
+    if !endpoints.is_empty() {
+        labels.insert(ENDPOINTS_LABEL.into(), endpoints_label(&endpoints));
     }
-    root.insert("networks".into(), Value::Object(networks));
-    images.sort();
-    images.dedup();
+    labels
+}
 
+/// Step 3: the egress gateway, for the ports `services` took off their services:
+/// a service on every network and on `EDGE_NETWORK` (the one network with a way
+/// out), publishing those ports and forwarding each to its service with `nc`.
+fn add_gateway(
+    root: &mut Map<String, Value>,
+    networks: &mut Map<String, Value>,
+    services: &mut Services,
+    params: &CreateParams,
+    gateway_image: &str,
+) {
+    let forwards = &services.forwards;
+    // One `nc` listener per forward; names and ports were checked before.
+    let listeners: Vec<String> = forwards
+        .iter()
+        .map(|(f, _)| {
+            format!(
+                "nc -ll -p {} -e nc {} {} &",
+                f.gateway_port, f.service, f.port
+            )
+        })
+        .collect();
+    let ports: Vec<String> = forwards
+        .iter()
+        .map(|(f, p)| {
+            let host_port = p.host_port.map(|h| h.to_string()).unwrap_or_default();
+            if p.host_ip.is_empty() {
+                format!("{host_port}:{}", f.gateway_port)
+            } else {
+                format!("{}:{host_port}:{}", p.host_ip, f.gateway_port)
+            }
+        })
+        .collect();
+    let mut labels = params.labels.clone();
+    labels.insert(
+        FORWARDS_LABEL.into(),
+        forwards_label(forwards.iter().map(|(f, _)| f)),
+    );
+    labels.insert(EXEC_SERVICE_LABEL.into(), services.exec_service.clone());
+    let mut gateway_networks: Vec<String> = networks.keys().cloned().collect();
+    gateway_networks.push(EDGE_NETWORK.into());
+    let mut gateway = json!({
+        "image": gateway_image,
+        "command": ["sh", "-c", format!("{} wait", listeners.join(" "))],
+        "ports": ports,
+        "networks": gateway_networks,
+        "stop_signal": "SIGKILL",
+    });
+    private_shm(gateway.as_object_mut().expect("object")).expect("no shm_size of ours");
+    with_labels(gateway.as_object_mut().expect("object"), &labels);
+    root.get_mut("services")
+        .and_then(Value::as_object_mut)
+        .expect("services were prepared")
+        .insert(GATEWAY_SERVICE.into(), gateway);
+    let mut edge = json!({});
+    with_labels(edge.as_object_mut().expect("object"), &params.labels);
+    networks.insert(EDGE_NETWORK.into(), edge);
+    services.images.push(gateway_image.to_string());
+    services.names.push(GATEWAY_SERVICE.into());
+}
+
+/// Step 4: the files of the sandbox's folder: the profile's files, the effective
+/// compose file and, with secrets, the env file that carries them (mode 0600).
+fn project_files(
+    spec: &ProfileSpec,
+    compose: &Value,
+    params: &CreateParams,
+) -> Result<Vec<(String, Vec<u8>, u32)>, ErrorObject> {
     let mut files: Vec<(String, Vec<u8>, u32)> = spec
         .files
         .iter()
         .map(|(name, contents)| (name.clone(), contents.as_bytes().to_vec(), 0o644))
         .collect();
-    let effective = serde_json::to_vec_pretty(&compose).expect("JSON serializes");
-    files.push((crate::podman::EFFECTIVE_COMPOSE.into(), effective, 0o644));
+    let effective = serde_json::to_vec_pretty(compose).expect("JSON serializes");
+    files.push((EFFECTIVE_COMPOSE.into(), effective, 0o644));
     if !params.secrets.is_empty() {
         files.push((SECRETS_ENV.into(), env_file(params)?, 0o600));
     }
-    Ok(Project {
-        compose,
-        images,
-        services: service_names,
-        files,
-    })
+    Ok(files)
 }
 
 impl Project {
@@ -704,7 +519,7 @@ impl Project {
         }
         let effective = serde_json::to_vec_pretty(&self.compose).expect("JSON serializes");
         for file in &mut self.files {
-            if file.0 == crate::podman::EFFECTIVE_COMPOSE {
+            if file.0 == EFFECTIVE_COMPOSE {
                 file.1 = effective.clone();
             }
         }
@@ -749,6 +564,7 @@ pub fn tar_archive(files: &[(String, Vec<u8>, u32)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::{parse_endpoints_label, parse_forwards};
     use sandboxer_ext_protocol::{NetworkPolicy, Placement, ProfileRef, Resources, Secrets};
 
     const COMPOSE: &str = "
@@ -941,9 +757,6 @@ volumes:
             }]
         );
         assert_eq!(web[EXEC_SERVICE_LABEL], "worker");
-        let bad = parse_spec(&json!({"compose_file": "c", "files": {"c": ""},
-            "endpoints": [{"service": "web", "port": 1, "protocol": "udp"}]}));
-        assert!(bad.unwrap_err().message.contains("udp"));
     }
 
     #[test]
@@ -973,17 +786,6 @@ volumes:
             p(json!({"target": 80, "published": "81"})).host_port,
             Some(81)
         );
-    }
-
-    #[test]
-    fn the_spec_must_name_one_of_its_files() {
-        let err = parse_spec(&json!({"compose_file": "c.yaml", "files": {}})).unwrap_err();
-        assert_eq!(
-            err.domain_data().unwrap().details.unwrap()["field"],
-            "profile.spec.compose_file"
-        );
-        let err = parse_spec(&json!({"files": {}})).unwrap_err();
-        assert!(err.message.contains("compose_file"));
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! A restore runs the profile's project with those images, its volumes filled from
 //! the tars before any service starts.
 
-use crate::config::HostConfig;
+use crate::config::{HostConfig, project_name};
+use crate::hardening;
+use crate::inventory::Holdings;
+use crate::labels::GATEWAY_SERVICE;
+use sandboxer_ext_protocol::{JsonObject, Labels, Snapshot};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -136,6 +141,83 @@ impl SnapshotManifest {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+
+    /// The snapshot as the protocol shows it.
+    pub fn to_snapshot(self) -> Snapshot {
+        let mut details = JsonObject::new();
+        details.insert("host".into(), json!(self.host));
+        details.insert("created_at".into(), json!(self.created_at));
+        details.insert("images".into(), json!(self.images));
+        details.insert("volumes".into(), json!(self.volumes));
+        Snapshot {
+            snapshot_id: self.snapshot_id,
+            snapshot_name: Some(self.snapshot_name),
+            sandbox_id: Some(self.sandbox_id),
+            labels: Labels::new(),
+            details,
+        }
+    }
+}
+
+/// What taking a snapshot of one sandbox does (`SNAPSHOT_SCRIPT`'s arguments).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotPlan {
+    /// The manifest written next to the data.
+    pub manifest: SnapshotManifest,
+    /// The user namespace the sandbox's containers run in (`(0, 0)`: none).
+    pub user_namespace: (u32, u32),
+    /// `c CONTAINER IMAGE` and `v VOLUME FILE` triples.
+    pub parts: Vec<String>,
+}
+
+/// The plan for snapshot `snapshot_id` (named `name`) of a sandbox holding
+/// `holdings` on `host`: each service's container (the egress gateway excepted)
+/// committed to its image, each volume exported to its tar file.
+pub fn plan(
+    snapshot_id: &str,
+    name: &str,
+    sandbox_id: &str,
+    host: &HostConfig,
+    holdings: &Holdings,
+    created_at: String,
+) -> SnapshotPlan {
+    let project_prefix = format!("{}_", project_name(sandbox_id));
+    let mut manifest = SnapshotManifest {
+        snapshot_id: snapshot_id.to_string(),
+        snapshot_name: name.to_string(),
+        sandbox_id: sandbox_id.to_string(),
+        host: host.name.clone(),
+        created_at,
+        images: BTreeMap::new(),
+        volumes: BTreeMap::new(),
+    };
+    let mut parts: Vec<String> = Vec::new();
+    for c in &holdings.containers {
+        let Some(service) = c.service().filter(|s| *s != GATEWAY_SERVICE) else {
+            continue;
+        };
+        let image = image_name(snapshot_id, service);
+        parts.extend(["c".to_string(), c.name().to_string(), image.clone()]);
+        manifest.images.insert(service.to_string(), image);
+    }
+    for v in &holdings.volumes {
+        let volume = v.name.strip_prefix(&project_prefix).unwrap_or(&v.name);
+        let file = SnapshotManifest::volume_file(volume);
+        parts.extend(["v".to_string(), v.name.clone(), file.clone()]);
+        manifest.volumes.insert(volume.to_string(), file);
+    }
+    let user_namespace = hardening::parse_userns_label(
+        holdings
+            .labels()
+            .get(hardening::USERNS_LABEL)
+            .map(String::as_str),
+    )
+    .unwrap_or((0, 0));
+    SnapshotPlan {
+        manifest,
+        user_namespace,
+        parts,
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +248,50 @@ mod tests {
         ] {
             assert!(!is_snapshot_id(hostile), "{hostile}");
         }
+    }
+
+    #[test]
+    fn a_plan_commits_every_service_but_the_gateway_and_exports_every_volume() {
+        let containers = crate::podman::parse_list(
+            r#"[{"Id":"1","Names":["sbx-x_web_1"],"State":"running","Labels":
+                  {"com.docker.compose.service":"web","sandboxer.userns":"100000:65536"}},
+                {"Id":"2","Names":["sbx-x_sandboxer-gateway_1"],"State":"running","Labels":
+                  {"com.docker.compose.service":"sandboxer-gateway"}}]"#,
+        )
+        .unwrap();
+        let volumes = crate::podman::parse_list(r#"[{"Name":"sbx-x_data"}]"#).unwrap();
+        let holdings = Holdings {
+            containers,
+            networks: vec![],
+            volumes,
+            has_dir: true,
+        };
+        let plan = plan(
+            "snap-x-1",
+            "before",
+            "x",
+            &HostConfig::local(),
+            &holdings,
+            "2026-11-27T00:00:00Z".into(),
+        );
+        let web_image = image_name("snap-x-1", "web");
+        assert_eq!(
+            plan.parts,
+            [
+                "c",
+                "sbx-x_web_1",
+                &web_image,
+                "v",
+                "sbx-x_data",
+                "volume-data.tar"
+            ]
+        );
+        assert_eq!(
+            plan.manifest.images,
+            BTreeMap::from([("web".to_string(), web_image.clone())])
+        );
+        assert_eq!(plan.manifest.volumes["data"], "volume-data.tar");
+        assert_eq!(plan.user_namespace, (100_000, 65_536));
     }
 
     #[test]
