@@ -17,6 +17,7 @@ use crate::snapshot;
 use crate::ssh::{self, Ssh, TransportError};
 use sandboxer_ext_protocol::features;
 use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::money::{self, Decimal};
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
 use serde_json::json;
@@ -1087,12 +1088,13 @@ impl Extension for ComposeSsh {
         let spec = ProfileSpec::of(&p.profile)?;
         let rate = spec.cost.clone().unwrap_or(CostRate {
             currency: "USD".into(),
-            per_hour: 0.0,
+            per_hour: Decimal::ZERO,
         });
-        let hours = p.duration_s as f64 / 3600.0;
+        // Exactly: the rate times the seconds, over an hour.
+        let hours = Decimal::from(p.duration_s) / Decimal::from(3600);
         let mut breakdown = JsonObject::new();
-        breakdown.insert("rate_per_hour".into(), json!(rate.per_hour));
-        breakdown.insert("hours".into(), json!(hours));
+        breakdown.insert("rate_per_hour".into(), json!(money::text_of(rate.per_hour)));
+        breakdown.insert("hours".into(), json!(money::text_of(hours)));
         Ok(CostEstimate {
             currency: rate.currency,
             amount: rate.per_hour * hours,
