@@ -109,13 +109,7 @@ fn usd() -> String {
 }
 
 fn amount<'de, D: Deserializer<'de>>(d: D) -> Result<rust_decimal::Decimal, D::Error> {
-    let value = f64::deserialize(d)?;
-    if !(value.is_finite() && value >= 0.0) {
-        return Err(serde::de::Error::custom(
-            "amount must be a number of zero or more",
-        ));
-    }
-    Ok(crate::money::decimal(value))
+    crate::money::read_written(d, "amount")
 }
 
 /// The span a budget's spending is counted over (UTC).

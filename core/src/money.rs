@@ -1,24 +1,42 @@
-//! Money as exact decimals. A rate is written in a profile as a number and read as
-//! the decimal its shortest text form shows (`0.36` is 0.36, not the binary float
-//! nearest to it). A cost is summed as rate-milliseconds, exactly, then divided by
-//! an hour once and rounded half to even to `COST_DECIMALS` places: the sum of a
-//! group does not depend on the order or the splitting of its stretches.
+//! Money as exact decimals. A rate is written in a profile (or an amount in the
+//! configuration) as a number, read as the decimal its shortest text form shows
+//! (`0.36` is 0.36, not the binary float nearest to it), or as a decimal in a
+//! string (`"0.123456789012345678"`, exactly). It travels to extensions and is
+//! kept in the store as decimal text (`sandboxer_ext_protocol::money`). A cost is
+//! summed as rate-milliseconds, exactly, then divided by an hour once and rounded
+//! half to even to `COST_DECIMALS` places: the sum of a group does not depend on
+//! the order or the splitting of its stretches.
 
 use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Deserializer};
 
 /// Places a cost is rounded to (a billionth of the currency unit).
 pub const COST_DECIMALS: u32 = 9;
 
 const MS_PER_HOUR: i64 = 3_600_000;
 
-/// The decimal a number written in a profile or the configuration (a rate, an
-/// amount) means.
-pub fn decimal(written: f64) -> Decimal {
-    written
-        .to_string()
-        .parse()
-        .or_else(|_| Decimal::try_from(written))
-        .unwrap_or_default()
+/// An amount as a profile or the configuration writes it: a number, or a
+/// decimal in a string.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Number(f64),
+    Text(String),
+}
+
+/// Reads an amount of zero or more written as a number or a decimal string;
+/// `name` names the field in the error.
+pub fn read_written<'de, D: Deserializer<'de>>(d: D, name: &str) -> Result<Decimal, D::Error> {
+    let refused = || {
+        serde::de::Error::custom(format!(
+            "{name} must be a number of zero or more (or a decimal in quotes)"
+        ))
+    };
+    match Written::deserialize(d).map_err(|_| refused())? {
+        Written::Number(n) => sandboxer_ext_protocol::money::read(n, None, name),
+        Written::Text(t) => sandboxer_ext_protocol::money::read(0.0, Some(&t), name),
+    }
+    .map_err(|_| refused())
 }
 
 /// What `ms` milliseconds at `per_hour` add to a sum of rate-milliseconds.
@@ -48,15 +66,36 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_the_decimals_written() {
-        assert_eq!(decimal(0.36), d("0.36"));
+    fn amounts_are_read_as_written() {
+        #[derive(Deserialize)]
+        struct Rate {
+            #[serde(deserialize_with = "per_hour")]
+            per_hour: Decimal,
+        }
+        fn per_hour<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+            read_written(d, "per_hour")
+        }
+        let rate = |yaml: &str| yaml_serde::from_str::<Rate>(yaml).map(|r| r.per_hour);
+        assert_eq!(rate("per_hour: 0.36").unwrap(), d("0.36"));
+        assert_eq!(rate("per_hour: 12").unwrap(), d("12"));
         assert_eq!(
-            decimal(0.1 + 0.2),
-            d("0.30000000000000004"),
-            "a computed float stays what it is"
+            rate("per_hour: \"0.123456789012345678\"").unwrap(),
+            d("0.123456789012345678"),
+            "a decimal in quotes is exact past a float's digits"
         );
-        assert_eq!(decimal(12.0), d("12"));
-        assert_eq!(decimal(0.0), Decimal::ZERO);
+        for bad in [
+            "per_hour: -1",
+            "per_hour: .nan",
+            "per_hour: .inf",
+            "per_hour: lots",
+            "per_hour: [1]",
+        ] {
+            let e = rate(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("per_hour must be a number of zero or more"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::ssh;
 use sandboxer_ext_protocol::features;
 use sandboxer_ext_protocol::locks::SandboxLocks;
 use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::money::{self, Decimal};
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
 use serde_json::json;
@@ -370,10 +371,11 @@ impl Extension for ComposeSsh {
         p: CostEstimateParams,
     ) -> ExtResult<CostEstimate> {
         let rate = ProfileSpec::of(&p.profile)?.cost_rate();
-        let hours = p.duration_s as f64 / 3600.0;
+        // Exactly: the rate times the seconds, over an hour.
+        let hours = Decimal::from(p.duration_s) / Decimal::from(3600);
         let mut breakdown = JsonObject::new();
-        breakdown.insert("rate_per_hour".into(), json!(rate.per_hour));
-        breakdown.insert("hours".into(), json!(hours));
+        breakdown.insert("rate_per_hour".into(), json!(money::text_of(rate.per_hour)));
+        breakdown.insert("hours".into(), json!(money::text_of(hours)));
         Ok(CostEstimate {
             currency: rate.currency,
             amount: rate.per_hour * hours,

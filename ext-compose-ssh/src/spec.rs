@@ -191,7 +191,7 @@ impl ProfileSpec {
     pub fn cost_rate(&self) -> CostRate {
         self.cost.clone().unwrap_or(CostRate {
             currency: "USD".into(),
-            per_hour: 0.0,
+            per_hour: Default::default(),
         })
     }
 

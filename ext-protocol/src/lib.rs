@@ -12,6 +12,7 @@ pub mod framing;
 pub mod limits;
 pub mod messages;
 pub mod methods;
+pub mod money;
 pub mod names;
 pub mod version;
 

@@ -3,6 +3,8 @@
 //! Field names are the wire names. Optional fields are skipped when absent so that
 //! what a peer sends stays minimal; unknown fields are accepted (minors only add).
 
+use crate::money;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -108,13 +110,44 @@ pub struct ProfileRef {
     pub placement: PlacementConstraints,
 }
 
-/// A profile's price while it runs.
+/// A profile's price while it runs. On the wire: `per_hour` as a number and,
+/// since 1.3, `per_hour_exact` as a decimal string (see `money`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CostRateWire", into = "CostRateWire")]
 pub struct CostRate {
     /// ISO 4217 code (`USD`).
-    #[serde(default = "usd")]
     pub currency: String,
-    pub per_hour: f64,
+    pub per_hour: Decimal,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CostRateWire {
+    #[serde(default = "usd")]
+    currency: String,
+    per_hour: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_hour_exact: Option<String>,
+}
+
+impl TryFrom<CostRateWire> for CostRate {
+    type Error = String;
+
+    fn try_from(w: CostRateWire) -> Result<CostRate, String> {
+        Ok(CostRate {
+            per_hour: money::read(w.per_hour, w.per_hour_exact.as_deref(), "per_hour")?,
+            currency: w.currency,
+        })
+    }
+}
+
+impl From<CostRate> for CostRateWire {
+    fn from(c: CostRate) -> CostRateWire {
+        CostRateWire {
+            currency: c.currency,
+            per_hour: money::number_of(c.per_hour),
+            per_hour_exact: Some(money::text_of(c.per_hour)),
+        }
+    }
 }
 
 fn usd() -> String {
@@ -511,13 +544,47 @@ pub struct CostEstimateParams {
     pub duration_s: u64,
 }
 
-/// `cost/estimate` result.
+/// `cost/estimate` result. On the wire: `amount` as a number and, since 1.3,
+/// `amount_exact` as a decimal string (see `money`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "CostEstimateWire", into = "CostEstimateWire")]
 pub struct CostEstimate {
     pub currency: String,
-    pub amount: f64,
-    #[serde(default)]
+    pub amount: Decimal,
     pub breakdown: JsonObject,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CostEstimateWire {
+    currency: String,
+    amount: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    amount_exact: Option<String>,
+    #[serde(default)]
+    breakdown: JsonObject,
+}
+
+impl TryFrom<CostEstimateWire> for CostEstimate {
+    type Error = String;
+
+    fn try_from(w: CostEstimateWire) -> Result<CostEstimate, String> {
+        Ok(CostEstimate {
+            amount: money::read(w.amount, w.amount_exact.as_deref(), "amount")?,
+            currency: w.currency,
+            breakdown: w.breakdown,
+        })
+    }
+}
+
+impl From<CostEstimate> for CostEstimateWire {
+    fn from(c: CostEstimate) -> CostEstimateWire {
+        CostEstimateWire {
+            currency: c.currency,
+            amount: money::number_of(c.amount),
+            amount_exact: Some(money::text_of(c.amount)),
+            breakdown: c.breakdown,
+        }
+    }
 }
 
 /// `host/health` params.
@@ -692,7 +759,7 @@ mod tests {
             files: BTreeMap::from([("c.yaml".into(), "services: {}\n".into())]),
             cost: Some(CostRate {
                 currency: "EUR".into(),
-                per_hour: 0.5,
+                per_hour: "0.5".parse().unwrap(),
             }),
             placement: PlacementConstraints {
                 labels: BTreeMap::from([("zone".into(), "a".into())]),
@@ -715,6 +782,37 @@ mod tests {
         );
         assert_eq!(typed_profile().for_peer(v(2)), typed_profile());
         assert_eq!(typed_profile().for_peer(v(9)), typed_profile());
+    }
+
+    #[test]
+    fn amounts_are_written_both_ways_and_read_exactly() {
+        let estimate: CostEstimate = serde_json::from_value(serde_json::json!({
+            "currency": "USD", "amount": 0.1, "amount_exact": "0.123456789012345678"
+        }))
+        .unwrap();
+        assert_eq!(estimate.amount.to_string(), "0.123456789012345678");
+        let wire = serde_json::to_value(&estimate).unwrap();
+        assert_eq!(wire["amount_exact"], "0.123456789012345678");
+        assert_eq!(
+            wire["amount"], 0.12345678901234568,
+            "a number for peers of 1.2"
+        );
+        // What a peer of 1.2 sends: a number alone, read as the decimal it shows.
+        let old: CostRate = serde_json::from_value(serde_json::json!({"per_hour": 0.36})).unwrap();
+        assert_eq!(
+            (old.per_hour.to_string(), old.currency.as_str()),
+            ("0.36".into(), "USD")
+        );
+        for bad in [
+            serde_json::json!({"currency": "USD", "amount": -0.5}),
+            serde_json::json!({"currency": "USD", "amount": 1, "amount_exact": "-1"}),
+            serde_json::json!({"currency": "USD", "amount": 1, "amount_exact": "much"}),
+        ] {
+            assert!(
+                serde_json::from_value::<CostEstimate>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

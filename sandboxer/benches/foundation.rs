@@ -123,7 +123,7 @@ fn populate(path: &std::path::Path, count: usize) {
                     created_at: now + i as i64,
                     expires_at: now + 3_600_000,
                     ceiling_at: now + 7_200_000,
-                    cost_per_hour: 0.1,
+                    cost_per_hour: "0.1".parse().unwrap(),
                     currency: "USD".into(),
                     replaces: None,
                     resources: Default::default(),

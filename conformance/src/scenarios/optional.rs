@@ -71,14 +71,22 @@ fn run(ctx: &mut Ctx) {
         let second = peer.ok(methods::CostEstimate::METHOD, params);
         let after = peer.ok(methods::SandboxList::METHOD, json!({}));
         let shape = first.clone().and_then(|e| {
+            // Since 1.3 `amount_exact`, a decimal string, may stand beside the number.
+            let exact = match e.get("amount_exact") {
+                None => true,
+                Some(v) => v.as_str().is_some_and(|t| {
+                    sandboxer_ext_protocol::money::read(0.0, Some(t), "amount").is_ok()
+                }),
+            };
             let ok = e["currency"].is_string()
                 && e["amount"].as_f64().is_some_and(|a| a >= 0.0)
+                && exact
                 && (e["breakdown"].is_object() || e.get("breakdown").is_none());
             if ok {
                 Ok(())
             } else {
                 Err(format!(
-                    "expected a string currency, an amount >= 0 and, if present, a breakdown that is an object: {e}"
+                    "expected a string currency, an amount >= 0 (and, if present, an amount_exact that is a decimal string >= 0) and, if present, a breakdown that is an object: {e}"
                 ))
             }
         });

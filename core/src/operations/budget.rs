@@ -53,17 +53,16 @@ pub(super) fn spent_in_period(core: &Core, b: &BudgetConfig, now: Millis) -> Res
     spent(core, &query, &b.currency)
 }
 
-/// Refuses a sandbox charged to `project`/`consumer` at `per_hour` for `ttl_ms`
+/// Refuses a sandbox charged to `project`/`consumer` at `rate` an hour for `ttl_ms`
 /// when a budget does not have that much left.
 pub fn check_create(
     core: &Core,
     project: &str,
     consumer: &str,
-    per_hour: f64,
+    rate: Decimal,
     currency: &str,
     ttl_ms: Millis,
 ) -> Result<()> {
-    let rate = money::decimal(per_hour);
     if rate.is_zero() {
         return Ok(());
     }

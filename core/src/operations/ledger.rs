@@ -191,12 +191,13 @@ pub fn ledger(
         sum.sandboxes.insert(u.sandbox_id.clone());
         sum.sandbox_ms += ms;
         if let Some(cpus) = u.resources.cpus {
-            sum.cpu_ms += Decimal::from(ms) * money::decimal(cpus);
+            sum.cpu_ms += Decimal::from(ms)
+                * sandboxer_ext_protocol::money::decimal_of(cpus).unwrap_or_default();
         }
         if let Some(mb) = u.resources.memory_mb {
             sum.memory_mb_ms += Decimal::from(ms) * Decimal::from(mb);
         }
-        sum.rate_ms += money::rate_ms(ms, money::decimal(u.cost_per_hour));
+        sum.rate_ms += money::rate_ms(ms, u.cost_per_hour);
     }
     for s in core.store().snapshots_between(query.since, query.until)? {
         if !visible(&s.project) || !query.admits(&s.project, &s.consumer) {
@@ -219,7 +220,7 @@ pub fn ledger(
             .or_default();
         sum.snapshots.insert(format!("{}/{}", s.extension, s.id));
         sum.snapshot_ms += ms;
-        sum.rate_ms += money::rate_ms(ms, money::decimal(s.cost_per_hour));
+        sum.rate_ms += money::rate_ms(ms, s.cost_per_hour);
     }
     let mut totals: BTreeMap<String, (i64, i64, Decimal)> = BTreeMap::new();
     let groups = sums

@@ -40,7 +40,7 @@ pub struct RouteRequest<'a> {
 /// What a sandbox is charged per hour, and in which currency.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rate {
-    pub per_hour: f64,
+    pub per_hour: rust_decimal::Decimal,
     pub currency: String,
     /// `profile`, `cost/estimate` or `none`.
     pub source: &'static str,
@@ -114,11 +114,11 @@ pub async fn route(core: &Core, request: RouteRequest<'_>) -> Result<(Route, Vec
         judged.push(judge(core, request, candidate).await);
     }
     // Stable: preference, then cost; ties keep the profile's order.
-    let cost = |a: &Assessment| a.rate.as_ref().map_or(0.0, |r| r.per_hour);
+    let cost = |a: &Assessment| a.rate.as_ref().map_or(Default::default(), |r| r.per_hour);
     judged.sort_by(|(a, _), (b, _)| {
         (a.excluded.is_some(), std::cmp::Reverse(a.prefer))
             .cmp(&(b.excluded.is_some(), std::cmp::Reverse(b.prefer)))
-            .then(cost(a).total_cmp(&cost(b)))
+            .then(cost(a).cmp(&cost(b)))
     });
     let mut candidates = vec![];
     let mut eligible = vec![];
@@ -259,7 +259,7 @@ pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) ->
     }
     if !lease.offers::<m::CostEstimate>() {
         return Ok(Rate {
-            per_hour: 0.0,
+            per_hour: Default::default(),
             currency: "USD".into(),
             source: "none",
         });
@@ -271,16 +271,8 @@ pub async fn rate_of(profile: &Profile, candidate: &Candidate, lease: &Lease) ->
         resources: profile.resources.clone(),
         duration_s: 3600,
     };
+    // A negative or unreadable amount is refused as the answer is read.
     let estimate: CostEstimate = lease.request::<m::CostEstimate>(&params).await?;
-    if !(estimate.amount.is_finite() && estimate.amount >= 0.0) {
-        return Err(Error::Backend(format!(
-            "extension {} estimated an hour of {} at {} {}: not a cost",
-            lease.name(),
-            profile.id,
-            estimate.amount,
-            estimate.currency
-        )));
-    }
     Ok(Rate {
         per_hour: estimate.amount,
         currency: estimate.currency,

@@ -73,7 +73,9 @@ pub async fn snapshot(core: &Core, id: &str, name: &str, actor: &str) -> Result<
         created_at: now_ms(),
         deleted_at: None,
         details: snapshot.details,
-        cost_per_hour: cost.as_ref().map_or(0.0, |c| c.snapshot_per_hour),
+        cost_per_hour: cost
+            .as_ref()
+            .map_or(Default::default(), |c| c.snapshot_per_hour),
         currency: cost.map_or_else(|| record.currency.clone(), |c| c.currency),
         host: record.host.clone(),
     };

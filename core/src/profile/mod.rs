@@ -119,8 +119,9 @@ fn opt_human<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostRate {
     pub currency: String,
-    pub per_hour: f64,
-    pub snapshot_per_hour: f64,
+    /// Exact decimals, shown as decimal strings.
+    pub per_hour: rust_decimal::Decimal,
+    pub snapshot_per_hour: rust_decimal::Decimal,
 }
 
 /// Where a profile was loaded from.

@@ -8,6 +8,7 @@ use super::{
     Source, Ttl,
 };
 use crate::secrets::SecretRef;
+use rust_decimal::Decimal;
 use sandboxer_ext_protocol::names::validate_extension_name;
 use sandboxer_ext_protocol::{EXTENSION_ID_PREFIX, Labels, NetworkPolicy, Resources};
 use serde::Deserialize;
@@ -108,9 +109,18 @@ impl<'de> Deserialize<'de> for Ttl {
 struct RawCost {
     #[serde(default = "usd")]
     currency: String,
-    per_hour: f64,
-    #[serde(default)]
-    snapshot_per_hour: f64,
+    #[serde(deserialize_with = "per_hour")]
+    per_hour: Decimal,
+    #[serde(default, deserialize_with = "snapshot_per_hour")]
+    snapshot_per_hour: Decimal,
+}
+
+fn per_hour<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    crate::money::read_written(d, "per_hour")
+}
+
+fn snapshot_per_hour<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    crate::money::read_written(d, "snapshot_per_hour")
 }
 
 fn usd() -> String {
@@ -120,16 +130,6 @@ fn usd() -> String {
 impl<'de> Deserialize<'de> for CostRate {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawCost::deserialize(d)?;
-        for (name, rate) in [
-            ("per_hour", raw.per_hour),
-            ("snapshot_per_hour", raw.snapshot_per_hour),
-        ] {
-            if !(rate.is_finite() && rate >= 0.0) {
-                return Err(D::Error::custom(format!(
-                    "{name} must be a number of zero or more"
-                )));
-            }
-        }
         if raw.currency.len() != 3 || !raw.currency.chars().all(|c| c.is_ascii_uppercase()) {
             return Err(D::Error::custom(format!(
                 "currency {:?} is not a three-letter code such as USD",
@@ -521,7 +521,13 @@ spec:
         assert_eq!(p.secrets["API_TOKEN"], SecretRef::Env("DEMO_TOKEN".into()));
         assert_eq!(p.labels["team"], "infra");
         let cost = p.cost.clone().unwrap();
-        assert_eq!((cost.per_hour, cost.snapshot_per_hour), (0.25, 0.0));
+        assert_eq!(
+            (
+                cost.per_hour.to_string(),
+                cost.snapshot_per_hour.to_string()
+            ),
+            ("0.25".to_string(), "0".to_string())
+        );
         assert_eq!(cost.currency, "USD");
         assert_eq!(p.ttl.idle, None);
         let wire = p.to_wire();
@@ -532,10 +538,20 @@ spec:
             None,
             "the spec is the author's alone"
         );
-        assert_eq!(wire.cost.as_ref().map(|c| c.per_hour), Some(0.25));
+        assert_eq!(
+            wire.cost
+                .as_ref()
+                .map(|c| c.per_hour.to_string())
+                .as_deref(),
+            Some("0.25")
+        );
         let old = wire.for_peer(sandboxer_ext_protocol::ProtocolVersion { major: 1, minor: 1 });
         assert_eq!(old.spec["files"]["compose.yaml"], "services: {}\n");
-        assert_eq!(old.spec["cost"]["per_hour"], 0.25);
+        assert_eq!(old.spec["cost"]["per_hour"], 0.25, "a number for old peers");
+        assert_eq!(
+            old.spec["cost"]["per_hour_exact"], "0.25",
+            "and the exact text beside it"
+        );
     }
 
     /// One malformed profile per case: the error must name the file, the line and
@@ -622,15 +638,15 @@ spec:
         check(
             "  per_hour: 0.25",
             "  per_hour: -1",
-            17,
-            "cost",
+            18,
+            "cost.per_hour",
             "zero or more",
         );
         check(
             "  per_hour: 0.25",
             "  per_hour: 0.25\n  snapshot_per_hour: .nan",
-            17,
-            "cost",
+            19,
+            "cost.snapshot_per_hour",
             "snapshot_per_hour must be",
         );
         check(

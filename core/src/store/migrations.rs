@@ -175,6 +175,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE usage ADD COLUMN billed INTEGER NOT NULL DEFAULT 1;
     UPDATE usage SET billed = 0 WHERE state NOT IN ('provisioning', 'ready', 'active');
     ",
+    // 8: rates are exact decimals, kept as decimal text (a REAL's shortest text:
+    // at most 15 significant digits, as it was written).
+    "
+    ALTER TABLE sandboxes ADD COLUMN rate TEXT NOT NULL DEFAULT '0';
+    UPDATE sandboxes SET rate = printf('%.15g', cost_per_hour);
+    ALTER TABLE sandboxes DROP COLUMN cost_per_hour;
+    ALTER TABLE sandboxes RENAME COLUMN rate TO cost_per_hour;
+    ALTER TABLE usage ADD COLUMN rate TEXT NOT NULL DEFAULT '0';
+    UPDATE usage SET rate = printf('%.15g', cost_per_hour);
+    ALTER TABLE usage DROP COLUMN cost_per_hour;
+    ALTER TABLE usage RENAME COLUMN rate TO cost_per_hour;
+    ALTER TABLE snapshots ADD COLUMN rate TEXT NOT NULL DEFAULT '0';
+    UPDATE snapshots SET rate = printf('%.15g', cost_per_hour);
+    ALTER TABLE snapshots DROP COLUMN cost_per_hour;
+    ALTER TABLE snapshots RENAME COLUMN rate TO cost_per_hour;
+    ",
 ];
 
 /// The schema version this build writes.
@@ -200,5 +216,72 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
         tx.execute_batch(MIGRATIONS[version as usize])?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state file written before rates were decimal text keeps every rate, as
+    /// the decimal it was written as, and a pool's claim still finds equal rates
+    /// equal.
+    #[test]
+    fn rates_kept_as_floats_become_the_decimal_text_they_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        for (version, sql) in MIGRATIONS.iter().enumerate().take(7) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", version as i64 + 1)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO sandboxes (id, profile_id, profile_version, extension, state, consumer,
+                 project, labels, ttl_ms, created_at, updated_at, state_since, expires_at,
+                 ceiling_at, cost_per_hour, currency)
+             VALUES ('01a', 'profile.p', '1', 'ext.x', 'ready', 'agt:a', 'p', '{}', 1, 0, 0, 0,
+                 1, 1, 0.36, 'USD'),
+                    ('01b', 'profile.p', '1', 'ext.x', 'ready', 'agt:a', 'p', '{}', 1, 0, 0, 0,
+                 1, 1, 2.0, 'USD');
+             INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project,
+                 profile_id, extension, cost_per_hour, currency)
+             VALUES ('01a', 'ready', 0, 1, 'agt:a', 'p', 'profile.p', 'ext.x', 0.1, 'USD');
+             INSERT INTO snapshots (id, extension, sandbox_id, name, profile_id, consumer,
+                 project, created_at, cost_per_hour)
+             VALUES ('s1', 'ext.x', '01a', 'n', 'profile.p', 'agt:a', 'p', 0, 0.001);",
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let rates = |sql: &str| -> Vec<(String, String)> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(
+            rates("SELECT typeof(cost_per_hour), cost_per_hour FROM sandboxes ORDER BY id"),
+            [("text".into(), "0.36".into()), ("text".into(), "2".into())]
+        );
+        assert_eq!(
+            rates("SELECT typeof(cost_per_hour), cost_per_hour FROM usage"),
+            [("text".into(), "0.1".into())]
+        );
+        assert_eq!(
+            rates("SELECT typeof(cost_per_hour), cost_per_hour FROM snapshots"),
+            [("text".into(), "0.001".into())]
+        );
+        let claimable: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sandboxes WHERE cost_per_hour = ?1",
+                [super::super::amounts::Amount("2.000".parse().unwrap())],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            claimable, 1,
+            "2.0 written as a float equals 2.000 asked as text"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! The file runs in WAL mode with a busy timeout, and every write is one
 //! `BEGIN IMMEDIATE` transaction, so several `sandboxer` processes can share it.
 
+mod amounts;
 mod events;
 mod migrations;
 mod records;

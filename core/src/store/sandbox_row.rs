@@ -28,13 +28,16 @@ mod owned {
     pub fn state(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
         super::state(row, idx)
     }
+    pub fn amount(row: &Row<'_>, idx: usize) -> rusqlite::Result<rust_decimal::Decimal> {
+        Ok(row.get::<_, super::super::amounts::Amount>(idx)?.0)
+    }
 }
 
 /// A column as a `SandboxView` borrows it.
 mod borrowed {
     use super::*;
 
-    pub use super::owned::{state, value};
+    pub use super::owned::{amount, state, value};
 
     pub fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
         Ok(row.get_ref(idx)?.as_str()?)
@@ -112,7 +115,7 @@ sandbox_row!(
     state_since: value,
     expires_at: value,
     ceiling_at: value,
-    cost_per_hour: value,
+    cost_per_hour: amount,
     currency: text,
     replaces: text_opt,
     replaced_by: text_opt,

@@ -1,6 +1,7 @@
 //! SQL for sandbox rows: insert, transition (with its event and usage record in the
 //! same transaction), expiry changes, lookups and filtered lists.
 
+use super::amounts::Amount;
 use super::events::{EventKind, insert_event};
 use super::records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 use super::sandbox_row::{columns, from_row, state, view_of_row};
@@ -11,6 +12,7 @@ use crate::lifecycle::{State, can_transition};
 use crate::time::{Millis, now_ms};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{OptionalExtension, params};
+use rust_decimal::Decimal;
 use serde_json::json;
 
 /// Which warm pool to take from: a profile at one version, on one host or any.
@@ -306,7 +308,7 @@ impl Store {
         &mut self,
         id: &str,
         extension: &str,
-        cost_per_hour: f64,
+        cost_per_hour: Decimal,
         currency: &str,
         actor: &str,
         detail: serde_json::Value,
@@ -326,7 +328,7 @@ impl Store {
             tx.execute(
                 "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
                  backend_ref = NULL, state_since = ?5, billed_ms = billed_ms + ?6 WHERE id = ?1",
-                params![id, extension, cost_per_hour, currency, now, billed],
+                params![id, extension, Amount(cost_per_hour), currency, now, billed],
             )?;
             insert_event(
                 tx,
@@ -361,7 +363,7 @@ impl Store {
     }
 
     /// The rate of the sandbox `claim_pooled` would take now, if any.
-    pub fn pooled_rate(&self, pool: &Pooled<'_>) -> StoreResult<Option<(f64, String)>> {
+    pub fn pooled_rate(&self, pool: &Pooled<'_>) -> StoreResult<Option<(Decimal, String)>> {
         let sql = format!(
             "SELECT cost_per_hour, currency FROM sandboxes WHERE {CLAIMABLE} \
              ORDER BY created_at, id LIMIT 1"
@@ -371,8 +373,8 @@ impl Store {
             .conn
             .prepare_cached(&sql)?
             .query_row(
-                params![pool.profile, pool.version, pool.host, floor, None::<f64>],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                params![pool.profile, pool.version, pool.host, floor, None::<Amount>],
+                |r| Ok((r.get::<_, Amount>(0)?.0, r.get(1)?)),
             )
             .optional()?)
     }
@@ -385,7 +387,7 @@ impl Store {
     pub fn claim_pooled(
         &mut self,
         pool: &Pooled<'_>,
-        rate: f64,
+        rate: Decimal,
         claim: &super::Claim,
     ) -> StoreResult<Option<SandboxRecord>> {
         let sql =
@@ -395,7 +397,7 @@ impl Store {
             let id: Option<String> = tx
                 .prepare_cached(&sql)?
                 .query_row(
-                    params![pool.profile, pool.version, pool.host, floor, rate],
+                    params![pool.profile, pool.version, pool.host, floor, Amount(rate)],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -562,7 +564,7 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
             new.created_at,
             new.expires_at,
             new.ceiling_at,
-            new.cost_per_hour,
+            Amount(new.cost_per_hour),
             new.currency,
             new.replaces,
             to_json(&new.resources),

@@ -1,6 +1,7 @@
 //! Snapshots as recorded: which sandbox, which extension, who asked, when, and
 //! whether deleted. The backend holds the data; the store holds the account.
 
+use super::amounts::Amount;
 use super::{Store, StoreResult};
 use crate::time::Millis;
 use rusqlite::{OptionalExtension, Row, params};
@@ -26,7 +27,7 @@ pub struct SnapshotRecord {
     pub details: JsonObject,
     /// What keeping it costs (the profile's `cost.snapshot_per_hour`).
     #[serde(default)]
-    pub cost_per_hour: f64,
+    pub cost_per_hour: rust_decimal::Decimal,
     #[serde(default = "usd")]
     pub currency: String,
     /// Where its data is kept (the source sandbox's host).
@@ -54,7 +55,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
         created_at: row.get(7)?,
         deleted_at: row.get(8)?,
         details: serde_json::from_str(&details).unwrap_or_default(),
-        cost_per_hour: row.get(10)?,
+        cost_per_hour: row.get::<_, Amount>(10)?.0,
         currency: row.get(11)?,
         host: row.get(12)?,
     })
@@ -79,7 +80,7 @@ impl Store {
                     s.project,
                     s.created_at,
                     serde_json::Value::Object(s.details.clone()).to_string(),
-                    s.cost_per_hour,
+                    Amount(s.cost_per_hour),
                     s.currency,
                     s.host,
                 ],

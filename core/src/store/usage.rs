@@ -1,6 +1,7 @@
 //! Usage records: one row per stretch of time a sandbox spent in a state, written
 //! when it leaves that state. The ledger and billing export are built on them.
 
+use super::amounts::Amount;
 use super::records::SandboxRecord;
 use super::{Store, StoreResult};
 use crate::time::Millis;
@@ -20,7 +21,7 @@ pub struct UsageRecord {
     pub profile_id: String,
     pub extension: String,
     pub host: Option<String>,
-    pub cost_per_hour: f64,
+    pub cost_per_hour: rust_decimal::Decimal,
     pub currency: String,
     pub resources: Resources,
     /// Whether the stretch is charged: time in a billed state, except
@@ -81,7 +82,7 @@ pub(super) fn insert_usage(
             u.profile_id,
             u.extension,
             u.host,
-            u.cost_per_hour,
+            Amount(u.cost_per_hour),
             u.currency,
             serde_json::to_string(&u.resources).expect("plain data serializes"),
             u.billed,
@@ -136,7 +137,7 @@ impl Store {
                 profile_id: row.get(6)?,
                 extension: row.get(7)?,
                 host: row.get(8)?,
-                cost_per_hour: row.get(9)?,
+                cost_per_hour: row.get::<_, Amount>(9)?.0,
                 currency: row.get(10)?,
                 resources: {
                     let text: String = row.get(11)?;

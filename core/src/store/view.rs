@@ -103,7 +103,7 @@ pub struct SandboxView<'a> {
     /// The hard ceiling: the expiry can never move past it.
     #[serde(with = "super::times::rfc3339_time")]
     pub ceiling_at: Millis,
-    pub cost_per_hour: f64,
+    pub cost_per_hour: rust_decimal::Decimal,
     pub currency: &'a str,
     pub replaces: Option<&'a str>,
     pub replaced_by: Option<&'a str>,
@@ -215,7 +215,7 @@ impl SandboxUsage {
         let ms = view.billed_ms + open;
         SandboxUsage {
             sandbox_seconds: money::seconds(ms),
-            cost: money::cost(money::rate_ms(ms, money::decimal(view.cost_per_hour))),
+            cost: money::cost(money::rate_ms(ms, view.cost_per_hour)),
             currency: view.currency.to_string(),
             as_of: crate::time::rfc3339(now),
         }
@@ -269,7 +269,7 @@ mod tests {
             state_since: 1,
             expires_at: 1_764_198_000_000,
             ceiling_at: 1_764_201_600_000,
-            cost_per_hour: 0.1 + 0.2,
+            cost_per_hour: "0.123456789012345678".parse().unwrap(),
             currency: "USD",
             replaces: None,
             replaced_by: Some("01def"),
@@ -288,7 +288,7 @@ mod tests {
             last_activity_at: None,
             ..view
         };
-        view.cost_per_hour = 0.0;
+        view.cost_per_hour = Decimal::ZERO;
         view.host = Some("héllo \u{7f}");
         let raw_labels = serde_json::to_string(&labels).unwrap();
         let raw_endpoints = serde_json::to_string(&endpoints).unwrap();

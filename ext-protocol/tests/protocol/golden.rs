@@ -108,7 +108,7 @@ fn profile() -> ProfileRef {
         )]),
         cost: Some(CostRate {
             currency: "USD".into(),
-            per_hour: 0.02,
+            per_hour: "0.02".parse().unwrap(),
         }),
         placement: PlacementConstraints {
             labels: BTreeMap::from([("zone".into(), "a".into())]),
@@ -288,7 +288,7 @@ fn optional_method_messages() {
         },
         &CostEstimate {
             currency: "USD".into(),
-            amount: 0.02,
+            amount: "0.02".parse().unwrap(),
             breakdown: serde_json::from_value(json!({"rate_per_hour": 0.02})).unwrap(),
         },
     );

@@ -38,7 +38,7 @@ fn profiles_show_gives_every_field() {
     assert_eq!(fix["extension"], "ext.fixture");
     assert_eq!(fix["ttl"]["default"], "1h");
     assert_eq!(fix["ttl"]["max"], "2h");
-    assert_eq!(fix["cost"]["per_hour"], 0.6);
+    assert_eq!(fix["cost"]["per_hour"], "0.6", "an exact decimal, as text");
     assert_eq!(fix["labels"]["suite"], "tests");
     let text = env.ok(&["profiles", "show", "profile.sandbox-canary"]);
     assert!(text.contains("egress: deny"), "{text}");

@@ -79,9 +79,9 @@ fn route_explains_the_order_of_tries_and_every_exclusion() {
     assert_eq!(row("ext.flaky")["rank"], 1);
     assert_eq!(row("ext.spare")["rank"], 2);
     assert_eq!(row("ext.fixture")["rank"], 3);
-    assert_eq!(row("ext.spare")["rate"]["per_hour"], 0.3);
+    assert_eq!(row("ext.spare")["rate"]["per_hour"], "0.3");
     assert_eq!(row("ext.spare")["rate"]["source"], "cost/estimate");
-    assert_eq!(row("ext.fixture")["rate"]["per_hour"], 0.9);
+    assert_eq!(row("ext.fixture")["rate"]["per_hour"], "0.9");
     let missing = row("ext.fixtrue");
     assert_eq!(missing["rank"], Value::Null);
     let why = missing["excluded"].as_str().unwrap();
@@ -159,7 +159,7 @@ fn an_unavailable_candidate_fails_over_to_the_next_with_an_event_per_attempt() {
     );
     // Charged at the rate of the backend it runs on; held by that backend only.
     let got = env.json(&["get", id]);
-    assert_eq!(got["cost_per_hour"], 0.3, "{got}");
+    assert_eq!(got["cost_per_hour"], "0.3", "{got}");
     assert!(
         env.env
             .path("spare-state")

@@ -34,6 +34,7 @@
 //! are PermissionDenied, as a SaaS backend would answer.
 
 use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::money;
 use sandboxer_ext_protocol::sdk::{self, Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
 use serde::{Deserialize, Serialize};
@@ -599,10 +600,17 @@ impl Extension for Fixture {
         _ctx: &Context,
         p: CostEstimateParams,
     ) -> ExtResult<CostEstimate> {
-        let rate = p.profile.spec["rate_per_hour"].as_f64().unwrap_or(0.0);
+        // The spec's rate, a number or a decimal string, exactly.
+        let rate = match &p.profile.spec["rate_per_hour"] {
+            serde_json::Value::String(text) => text.parse().unwrap_or_default(),
+            other => other
+                .as_f64()
+                .and_then(money::decimal_of)
+                .unwrap_or_default(),
+        };
         Ok(CostEstimate {
             currency: "USD".into(),
-            amount: rate * p.duration_s as f64 / 3600.0,
+            amount: rate * money::Decimal::from(p.duration_s) / money::Decimal::from(3600),
             breakdown: JsonObject::new(),
         })
     }

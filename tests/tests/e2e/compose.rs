@@ -312,6 +312,10 @@ fn host_health_and_cost_estimates_answer_from_the_real_host() {
         json!({"profile": {"id": "profile.x", "version": "1", "spec": spec}, "duration_s": 7200});
     let first = ext.ok("cost/estimate", params.clone());
     assert_eq!(first["amount"], 1.0);
+    assert_eq!(
+        first["amount_exact"], "1",
+        "the exact amount beside the number (1.3)"
+    );
     assert_eq!(first["currency"], "USD");
     assert_eq!(ext.ok("cost/estimate", params), first, "deterministic");
     e2e.json(&["destroy", &id]);
