@@ -1,6 +1,6 @@
-//! The `sandboxer` package: the command line (`cli`, run by the binary) and
-//! `client`, a typed client of the daemon's HTTP API offering the same verbs as
-//! the local core (`sandboxer_core::api::Verbs`).
+//! The `sandboxer` package: the binary (the command line of `sandboxer-cli` with
+//! the daemon of `sandboxer-server` behind `sandboxer serve`), and `client`, the
+//! typed client of the daemon's HTTP API offering the same verbs as the local core
+//! (`sandboxer_core::api::Verbs`).
 
-pub mod cli;
-pub mod client;
+pub use sandboxer_cli::client;

@@ -1,4 +1,4 @@
-//! The `sandboxer` binary: the command line (`sandboxer::cli`) with the daemon
+//! The `sandboxer` binary: the command line (`sandboxer_cli`) with the daemon
 //! (`sandboxer_server`) behind `sandboxer serve`, and what `serve` prints.
 
 use sandboxer_core::operations::Core;
@@ -12,7 +12,7 @@ use std::pin::Pin;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    sandboxer::cli::main(serve)
+    sandboxer_cli::main(serve)
 }
 
 fn serve(

@@ -33,7 +33,7 @@ pub async fn serve(
     core: Core,
     state_path: &Path,
     listen: Option<String>,
-    notify: impl Fn(Notice),
+    notify: fn(Notice),
 ) -> Result<()> {
     let config = &core.config.daemon;
     let listen = listen.unwrap_or_else(|| config.listen.clone());

@@ -1,7 +1,10 @@
-//! The command line: parsing (clap) and the entry point — logging, the runtime,
-//! one command run, errors mapped to exit codes. The binary (`main.rs`) gives
-//! it the server's `serve`.
+//! The command line (crate `sandboxer-cli`): parsing (clap) and the entry point —
+//! logging, the runtime, one command run, errors mapped to exit codes — and
+//! `client`, the daemon's typed client the CLI uses with `--server`. It does not
+//! depend on the server: the `sandboxer` binary hands it the server's `serve`, so
+//! the two compile side by side.
 
+pub mod client;
 mod commands;
 mod operator;
 
