@@ -15,11 +15,21 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The daemon at `base` (`http://127.0.0.1:7070`), called with `token`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+}
+
+/// The token is a secret: `Debug` says whether there is one, never what it is.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "(redacted)"))
+            .finish()
+    }
 }
 
 /// A request not yet sent: a verb's route, its path parameter, query and body.
@@ -286,4 +296,19 @@ fn server_sent_events(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_never_shows_in_debug_output() {
+        let client = Client::new("http://127.0.0.1:1/", Some("s3cret-token".into()));
+        let shown = format!("{client:?}");
+        assert!(
+            !shown.contains("s3cret-token") && shown.contains("redacted"),
+            "{shown}"
+        );
+    }
 }

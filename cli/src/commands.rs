@@ -344,7 +344,19 @@ async fn events(v: &impl Verbs, args: &EventsArgs, out: &mut Out) -> Outcome {
         limit: if args.follow { None } else { args.limit },
     };
     if !args.follow {
-        render::event_list(out, &v.events(&query).await?.events)?;
+        // Without --limit, every event: page after page.
+        let mut query = query;
+        let mut events = vec![];
+        loop {
+            let page = v.events(&query).await?;
+            let full = page.events.len() == query.limit.unwrap_or(api::EVENTS_PAGE) as usize;
+            events.extend(page.events);
+            match page.next_after {
+                Some(next) if full && args.limit.is_none() => query.after = Some(next),
+                _ => break,
+            }
+        }
+        render::event_list(out, &events)?;
         return Ok(());
     }
     let mut events = v.follow_events(&query).await?;

@@ -206,9 +206,11 @@ impl Verbs for CoreVerbs {
             self.visible(id)?;
             operations::get(&self.core, id, true).await?
         } else {
+            // Seen first: a caller must not keep another project's sandbox alive.
+            let record = self.visible(id)?;
             operations::touch(&self.core, id);
             operations::GetOutcome {
-                record: self.visible(id)?,
+                record,
                 refresh_error: None,
             }
         };

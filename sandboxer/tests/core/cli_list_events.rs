@@ -124,6 +124,36 @@ fn events_can_be_paged_and_filtered_by_sandbox() {
 }
 
 #[test]
+fn events_without_a_limit_lists_every_page_and_with_one_stops_there() {
+    let env = env();
+    let id = env.create(&[])["id"].as_str().unwrap().to_string();
+    // More than the largest page (1,000), written straight into the state file.
+    let mut store = sandboxer_core::store::Store::open(&env.env.state_path()).unwrap();
+    for n in 0..1_050 {
+        store
+            .record_event(
+                &id,
+                "test",
+                sandboxer_core::store::EventKind::ExtensionError,
+                serde_json::json!({ "n": n }),
+            )
+            .unwrap();
+    }
+    drop(store);
+    let all = env.json(&["events", "--sandbox", &id]);
+    assert_eq!(all.as_array().unwrap().len(), 3 + 1_050);
+    let seqs: Vec<i64> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order, none twice");
+    let limited = env.json(&["events", "--sandbox", &id, "--limit", "10"]);
+    assert_eq!(limited.as_array().unwrap().len(), 10);
+}
+
+#[test]
 fn events_follow_prints_new_events_as_they_happen() {
     let env = env();
     let mut follower = sandboxer_tests::process::KillOnDrop(
