@@ -94,9 +94,14 @@ fn terminal_progress() -> Option<sandboxer_core::operations::ProgressSink> {
 
 pub async fn run(cli: Cli, serve: super::operator::Serve) -> Outcome {
     let mut out = Out::new(cli.global.json);
-    // The daemon makes a core of its own (with resident extensions).
-    if matches!(cli.command, Command::Serve { .. }) && cli.global.server.is_none() {
-        return super::operator::serve(&cli, serve).await;
+    match &cli.command {
+        // The daemon makes a core of its own (with resident extensions).
+        Command::Serve { .. } if cli.global.server.is_none() => {
+            return super::operator::serve(&cli, serve).await;
+        }
+        // A token is made and printed: no state file is opened for it.
+        Command::Token(command) => return super::operator::token(command, &mut out),
+        _ => {}
     }
     match &cli.global.server {
         Some(server) => {

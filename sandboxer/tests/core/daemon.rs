@@ -854,3 +854,40 @@ async fn a_slow_extension_start_does_not_stall_other_extensions() {
     let answer = slow.await.unwrap().unwrap();
     assert_eq!(answer.status(), StatusCode::CREATED);
 }
+
+#[test]
+fn token_new_prints_a_token_and_its_digest_and_opens_no_state_file() {
+    let env = super::support::env();
+    let state = env.env.path("never/state.sqlite");
+    let out = env
+        .sandboxer(&["token", "new", "--consumer", "agt:bot", "--project", "demo"])
+        .env("SANDBOXER_STATE", &state)
+        .assert()
+        .success();
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(token.len(), 64, "{text}");
+    assert!(
+        text.contains(&digest_hex(token)),
+        "the entry holds the digest: {text}"
+    );
+    assert!(
+        !state.exists() && !state.parent().unwrap().exists(),
+        "no state file for a token"
+    );
+    env.sandboxer(&[
+        "token",
+        "new",
+        "--consumer",
+        "agt:bot",
+        "--project",
+        "demo",
+        "--role",
+        "root",
+    ])
+    .assert()
+    .code(2);
+}
