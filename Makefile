@@ -2,11 +2,16 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build release test lint bench demo setup-host test-hosts tools fuzz clean
+.PHONY: build release test lint bench demo setup-host setup-vm-host test-hosts tools fuzz clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent).
 setup-host:
 	scripts/setup-host.sh
+
+# QEMU (from bookworm-backports) and the image tools, for VM sandboxes (issue 15;
+# not yet needed by the tests).
+setup-vm-host:
+	scripts/setup-vm-host.sh
 
 # Two more hosts on this machine for the placement tests (network namespaces,
 # each with its own address, sshd and podman storage).
