@@ -38,7 +38,10 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
     if query.limit.is_some() {
-        return Err(sandboxer_core::Error::Invalid("limit: a stream has no limit".into()).into());
+        return Err(sandboxer_core::Error::Invalid(
+            "limit: a stream has no limit; leave it out (after= says where to start)".into(),
+        )
+        .into());
     }
     // A reconnecting client names the last event it saw.
     if let Some(resume) = headers

@@ -85,13 +85,14 @@ impl Caller {
         if let Some(own) = &self.member_of {
             if project.is_some_and(|p| p != own) {
                 return Err(Error::Forbidden(format!(
-                    "{} may create sandboxes in project {own} only",
+                    "{} may create sandboxes in project {own} only; leave project out or name {own}",
                     self.actor
                 )));
             }
             if consumer.is_some_and(|c| c != self.actor) {
                 return Err(Error::Forbidden(
-                    "only an admin may create for another consumer".into(),
+                    "only an admin may create for another consumer; leave consumer out to create as yourself"
+                        .into(),
                 ));
             }
         }

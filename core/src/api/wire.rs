@@ -232,7 +232,11 @@ impl UsageQuery {
             project: self.project.clone(),
             consumer: self.consumer.clone(),
         };
-        Ok((self.by.as_deref().unwrap_or("project").parse()?, query))
+        let by = self.by.as_deref().unwrap_or("project").parse();
+        Ok((
+            by.map_err(|e: Error| Error::Invalid(format!("by: {e}")))?,
+            query,
+        ))
     }
 }
 
@@ -349,12 +353,6 @@ pub struct ExtensionReport {
     pub options_schema: Option<BTreeMap<String, sandboxer_ext_protocol::OptionSpec>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-}
-
-impl ExtensionReport {
-    pub fn ok(&self) -> bool {
-        self.handshake == "ok"
-    }
 }
 
 #[cfg(test)]
