@@ -217,7 +217,10 @@ fn the_csv_export_has_a_header_one_row_per_group_and_rfc4180_quoting() {
     assert!(err.contains("xml"), "{err}");
     let err = env.fails(&["usage", "--by", "colour"], 2);
     assert!(err.contains("colour"), "{err}");
-    assert!(err.contains("--by: group usage by"), "the flag is named: {err}");
+    assert!(
+        err.contains("--by: group usage by"),
+        "the flag is named: {err}"
+    );
     let err = env.fails(&["usage", "--since", "yesterday"], 2);
     assert!(err.contains("--since"), "{err}");
     let table = env.ok(&["usage", "--by", "profile"]);
