@@ -4,12 +4,13 @@ CARGO ?= cargo
 
 .PHONY: build release test lint bench demo setup-host setup-vm-host test-hosts tools fuzz clean
 
-# Prepares this machine as a sandbox host (root, Debian 12; idempotent).
-setup-host:
+# Prepares this machine as a sandbox host (root, Debian 12; idempotent): podman
+# and sshd for compose-ssh, QEMU and a guest kernel for vm-packer.
+setup-host: setup-vm-host
 	scripts/setup-host.sh
 
-# QEMU (from bookworm-backports) and the image tools, for VM sandboxes (issue 15;
-# not yet needed by the tests).
+# QEMU (from bookworm-backports), a guest kernel, the image tools and QEMU's
+# account, for VM sandboxes (ext-vm-packer).
 setup-vm-host:
 	scripts/setup-vm-host.sh
 

@@ -263,6 +263,7 @@ impl Fleet {
                     disk_free_mb: None,
                     sandboxes: None,
                     error: Some("did not answer moments ago".into()),
+                    details: Default::default(),
                 }
             };
             observed.push(placement::Observed {

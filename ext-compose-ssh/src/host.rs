@@ -380,6 +380,7 @@ impl Host {
             disk_free_mb: None,
             sandboxes: None,
             error: None,
+            details: Default::default(),
         };
         match self.ssh.run(&argv, None, HEALTH_TIMEOUT).await {
             Ok(out) if out.status.success() => {

@@ -205,6 +205,7 @@ mod tests {
                 disk_free_mb: None,
                 sandboxes: Some(sandboxes),
                 error: None,
+                details: Default::default(),
             },
             in_flight: 0,
         }

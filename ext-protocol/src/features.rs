@@ -25,3 +25,6 @@ pub const CONTAINMENT: &str = "containment";
 /// Code in a sandbox runs as an unprivileged user of the host (a user namespace),
 /// not as the host's root.
 pub const USER_NAMESPACE: &str = "user-namespace";
+/// Code in a sandbox runs under a kernel of its own in a virtual machine, not on
+/// the host's kernel (protocol 1.4; a profile's `requires: [isolation.vm]`).
+pub const ISOLATION_VM: &str = "isolation.vm";

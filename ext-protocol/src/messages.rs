@@ -609,6 +609,10 @@ pub struct HostHealth {
     pub sandboxes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What else the backend says of the host (protocol 1.4), e.g. vm-packer's
+    /// `accelerator`.
+    #[serde(default, skip_serializing_if = "JsonObject::is_empty")]
+    pub details: JsonObject,
 }
 
 /// `host/health` result.

@@ -303,6 +303,7 @@ fn optional_method_messages() {
                 disk_free_mb: Some(81920),
                 sandboxes: Some(3),
                 error: None,
+                details: Default::default(),
             }],
         },
     );

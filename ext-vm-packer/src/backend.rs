@@ -1,0 +1,1034 @@
+//! The protocol methods of vm-packer and the create pipeline that joins the other
+//! modules: spec → image (built once) → template (booted and saved once per
+//! shape) → a machine restored from it (or from a snapshot) → the guest fixed up
+//! (clock, allowed names) → ready. A failure after the machine's folder exists
+//! removes the machine again.
+
+use crate::accel::Accel;
+use crate::config::Options;
+use crate::guest::{self, Guest};
+use crate::images::{Image, Images};
+use crate::initramfs::READY_MARKER;
+use crate::inventory::{self, Holding};
+use crate::kernel::Kernel;
+use crate::machine::{self, Forward, MachineRecord, Machines, Origin, QemuUser, RunAs};
+use crate::ports;
+use crate::qemu::{self, AllowedEndpoint, LaunchPlan};
+use crate::qmp::Qmp;
+use crate::snapshot::{self, SnapshotManifest, Snapshots};
+use crate::spec::ProfileSpec;
+use sandboxer_ext_protocol::features;
+use sandboxer_ext_protocol::locks::SandboxLocks;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::money::{self, Decimal};
+use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
+use sandboxer_ext_protocol::*;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// A machine's memory when the request names none, and the least it may have.
+pub const DEFAULT_MEMORY_MB: u64 = 256;
+pub const MIN_MEMORY_MB: u64 = 64;
+/// At most this many vCPUs per machine.
+pub const MAX_CPUS: u32 = 16;
+
+pub struct VmPacker {
+    options: Options,
+    accel: Result<Accel, String>,
+    kernel: Result<Kernel, String>,
+    /// The extension's private key and public line.
+    key: (PathBuf, String),
+    /// The account QEMU drops to, when running as root.
+    run_as: QemuUser,
+    images: Images,
+    machines: Machines,
+    snapshots: Snapshots,
+    locks: SandboxLocks,
+    /// One template build at a time (each is a whole boot).
+    template_build: tokio::sync::Mutex<()>,
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn failed(kind: ErrorKind, message: impl Into<String>) -> ErrorObject {
+    ErrorObject::domain(kind, message)
+}
+
+fn internal(message: impl Into<String>) -> ErrorObject {
+    failed(ErrorKind::Internal, message)
+}
+
+/// Digest of a create's identity (secrets' values and the progress token aside).
+fn request_digest(p: &CreateParams, origin: &Origin) -> String {
+    let mut h = Sha256::new();
+    h.update(p.identity().to_string().as_bytes());
+    h.update(serde_json::to_vec(origin).expect("origin serializes"));
+    h.finalize()
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The machine's shape from the request: memory and vCPUs.
+fn shape_of(resources: &Resources) -> ExtResult<(u64, u32)> {
+    let memory = resources.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
+    if memory < MIN_MEMORY_MB {
+        return Err(ErrorObject::invalid_argument(
+            "resources.memory_mb",
+            format!("a virtual machine needs at least {MIN_MEMORY_MB} MB, not {memory}"),
+        ));
+    }
+    let cpus = resources.cpus.unwrap_or(1.0).ceil().max(1.0);
+    if cpus > MAX_CPUS as f64 {
+        return Err(ErrorObject::invalid_argument(
+            "resources.cpus",
+            format!("at most {MAX_CPUS} vCPUs per machine"),
+        ));
+    }
+    Ok((memory, cpus as u32))
+}
+
+/// The allowed endpoints of a request, checked; whether egress is open.
+fn network_of(network: &NetworkPolicy) -> ExtResult<(Vec<AllowedEndpoint>, bool)> {
+    if network.egress == Egress::Allow {
+        return Ok((vec![], true));
+    }
+    let allowed = network
+        .allow
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            AllowedEndpoint::parse(d, i)
+                .map_err(|e| ErrorObject::invalid_argument(&format!("network.allow[{i}]"), e))
+        })
+        .collect::<ExtResult<Vec<_>>>()?;
+    Ok((allowed, false))
+}
+
+impl VmPacker {
+    fn kernel(&self) -> ExtResult<&Kernel> {
+        self.kernel
+            .as_ref()
+            .map_err(|e| failed(ErrorKind::FailedPrecondition, e.clone()))
+    }
+
+    fn accel(&self) -> ExtResult<Accel> {
+        self.accel
+            .clone()
+            .map_err(|e| failed(ErrorKind::FailedPrecondition, e))
+    }
+
+    fn run_as(&self) -> ExtResult<Option<RunAs>> {
+        self.run_as
+            .clone()
+            .map_err(|e| failed(ErrorKind::FailedPrecondition, e))
+    }
+
+    fn guest(&self, record: &MachineRecord) -> Guest {
+        Guest {
+            port: record.ssh_port,
+            key: self.key.0.clone(),
+            known_hosts: self.images.dir.join(&record.image).join("known_hosts"),
+        }
+    }
+
+    fn plan(
+        &self,
+        image: &Image,
+        record: &MachineRecord,
+        dir: &Path,
+        incoming: bool,
+    ) -> ExtResult<LaunchPlan> {
+        let mut forwards = vec![(record.ssh_port, 22)];
+        forwards.extend(record.forwards.iter().map(|f| (f.host_port, f.guest_port)));
+        Ok(LaunchPlan {
+            qemu: self.options.qemu.clone(),
+            accel: machine::accel_of(record),
+            memory_mb: record.memory_mb,
+            cpus: record.cpus,
+            kernel: image.kernel(),
+            initramfs: image.initramfs(),
+            sandbox_id: record.sandbox_id.clone(),
+            dir: dir.to_path_buf(),
+            forwards,
+            allowed: record.allowed.clone(),
+            egress_open: record.egress_open,
+            run_as: self.run_as()?.map(|r| r.name),
+            incoming,
+        })
+    }
+
+    /// Creates a sandbox from its image's template, or restores one from a
+    /// snapshot (`from`).
+    async fn provision(
+        &self,
+        ctx: &Context,
+        p: CreateParams,
+        from: Option<SnapshotManifest>,
+    ) -> ExtResult<Sandbox> {
+        let spec = ProfileSpec::of(&p.profile)?;
+        let (allowed, egress_open) = network_of(&p.network)?;
+        let origin = match &from {
+            Some(s) => Origin::Snapshot(s.snapshot_id.clone()),
+            None => Origin::Template,
+        };
+        let digest = request_digest(&p, &origin);
+        let _guard = self.locks.lock(&p.sandbox_id).await;
+        if let Some(same) = self.already_created(&p.sandbox_id, &digest).await? {
+            return Ok(same);
+        }
+        let accel = self.accel()?;
+        let run_as = self.run_as()?;
+        let (image, (memory_mb, cpus), state) = match &from {
+            Some(s) => {
+                let image = Image {
+                    hash: s.image.clone(),
+                    dir: self.images.dir.join(&s.image),
+                };
+                let state = self
+                    .snapshots
+                    .state_file(&s.snapshot_id)
+                    .ok_or_else(|| internal("snapshot without a state file"))?;
+                (image, (s.memory_mb, s.cpus), state)
+            }
+            None => {
+                let shape = shape_of(&p.resources)?;
+                ctx.progress("building the image (once per recipe)", Some(5));
+                let image = self.image_of(&spec).await?;
+                ctx.progress("making the template (once per image and shape)", Some(20));
+                let state = self.template(&image, accel, shape, &spec).await?;
+                (image, shape, state)
+            }
+        };
+        let names: Vec<String> = spec.endpoints.iter().map(|e| e.name.clone()).collect();
+        let mut record = MachineRecord {
+            sandbox_id: p.sandbox_id.clone(),
+            labels: {
+                let mut labels = p.labels.clone();
+                labels.insert(LABEL_SANDBOX_ID.into(), p.sandbox_id.clone());
+                labels
+            },
+            request: digest,
+            image: image.hash.clone(),
+            accel: accel.as_str().into(),
+            memory_mb,
+            cpus,
+            ssh_port: 0,
+            forwards: vec![],
+            allowed,
+            egress_open,
+            origin,
+            created_at: now_rfc3339(),
+            expires_at: p.expires_at.clone(),
+            ready: false,
+        };
+        ctx.progress(format!("restoring machine sbx-{}", p.sandbox_id), Some(60));
+        let started = self
+            .start_machine(
+                &image,
+                &mut record,
+                &spec,
+                &names,
+                &state,
+                run_as.map(|r| (r.uid, r.gid)),
+            )
+            .await;
+        let ready = match started {
+            Ok(()) => self.make_ready(&record, &spec).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
+            let pid = inventory::scan(&self.machines, Some(&p.sandbox_id))
+                .remove(&p.sandbox_id)
+                .and_then(|h| h.pid);
+            let _ = self.machines.destroy(&p.sandbox_id, pid).await;
+            return Err(e);
+        }
+        record.ready = true;
+        self.machines.write(&record).map_err(internal)?;
+        ctx.progress("ready", Some(100));
+        Ok(self.to_sandbox(
+            &p.sandbox_id,
+            &Holding {
+                record: Some(record),
+                pid: Some(0),
+            },
+        ))
+    }
+
+    /// Ports, the record, QEMU (tried again with new ports when one was taken
+    /// meanwhile), and the saved state loaded.
+    async fn start_machine(
+        &self,
+        image: &Image,
+        record: &mut MachineRecord,
+        spec: &ProfileSpec,
+        names: &[String],
+        state: &Path,
+        owner: Option<(u32, u32)>,
+    ) -> ExtResult<()> {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let ports = ports::free_loopback_ports(1 + spec.endpoints.len())
+                .map_err(|e| internal(format!("no free loopback port: {e}")))?;
+            record.ssh_port = ports[0];
+            record.forwards = spec
+                .endpoints
+                .iter()
+                .zip(&ports[1..])
+                .zip(names)
+                .map(|((e, port), name)| Forward {
+                    name: name.clone(),
+                    protocol: e.protocol.clone(),
+                    host_port: *port,
+                    guest_port: e.port,
+                })
+                .collect();
+            let dir = self.machines.prepare(record, owner).map_err(internal)?;
+            let plan = self.plan(image, record, &dir, true)?;
+            match machine::start(&plan).await {
+                Ok(()) => {
+                    let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(&dir))
+                        .await
+                        .map_err(internal)?;
+                    return qmp
+                        .restore_from(state)
+                        .await
+                        .map_err(|e| internal(format!("restoring the machine: {e}")));
+                }
+                Err(e) if e.contains("host forwarding") => last = e,
+                Err(e) => return Err(failed(ErrorKind::Unavailable, e)),
+            }
+        }
+        Err(failed(ErrorKind::Unavailable, last))
+    }
+
+    /// The restored guest's first command (its clock set, the allowed
+    /// endpoints' names), then the profile's HTTP probe.
+    async fn make_ready(&self, record: &MachineRecord, spec: &ProfileSpec) -> ExtResult<()> {
+        let epoch = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let mut line = format!("date -u -s @{epoch} >/dev/null");
+        for e in &record.allowed {
+            let is_name = e.host.bytes().any(|b| b.is_ascii_alphabetic());
+            if is_name {
+                let entry = format!("{} {}", e.guest_ip, e.host);
+                line.push_str(&format!(
+                    " && echo {} >> /etc/hosts",
+                    shlex::try_quote(&entry).map_err(|e| internal(e.to_string()))?
+                ));
+            }
+        }
+        let guest = self.guest(record);
+        let out = guest
+            .first_command(&line, spec.ready.timeout)
+            .await
+            .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
+        if !out.status.success() {
+            return Err(internal(format!(
+                "the guest's first command failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        if let Some(probe) = &spec.ready.http {
+            let forward = record
+                .forwards
+                .iter()
+                .find(|f| f.guest_port == probe.port)
+                .ok_or_else(|| {
+                    ErrorObject::invalid_argument(
+                        "profile.spec.ready.http.port",
+                        format!("port {} is not one of the endpoints", probe.port),
+                    )
+                })?;
+            http_ready(forward.host_port, &probe.path, spec.ready.timeout).await?;
+        }
+        Ok(())
+    }
+
+    async fn image_of(&self, spec: &ProfileSpec) -> ExtResult<Image> {
+        let kernel = self.kernel()?.clone();
+        let recipe = spec.recipe.clone();
+        let key = self.key.1.clone();
+        let images = Images {
+            dir: self.images.dir.clone(),
+            tools: self.images.tools.clone(),
+        };
+        tokio::task::spawn_blocking(move || images.ensure(&recipe, &kernel, &key))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .map(|(image, _)| image)
+            .map_err(|e| internal(format!("building the image: {e}")))
+    }
+
+    /// The saved template of `image` in this shape, booted and saved now if
+    /// there is none yet.
+    async fn template(
+        &self,
+        image: &Image,
+        accel: Accel,
+        (memory_mb, cpus): (u64, u32),
+        spec: &ProfileSpec,
+    ) -> ExtResult<PathBuf> {
+        let shape = qemu::shape(accel, memory_mb, cpus);
+        let path = image.template(&shape);
+        if path.is_file() {
+            return Ok(path);
+        }
+        let _one = self.template_build.lock().await;
+        if path.is_file() {
+            return Ok(path);
+        }
+        reap_abandoned_builds(&self.options.state_dir.join("builds"));
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        // Short: the QMP socket's path must stay under 108 bytes.
+        let build = self.options.state_dir.join("builds").join(format!(
+            "{}-{}",
+            std::process::id(),
+            nanos % 1_000_000_000
+        ));
+        let owner = self.run_as()?.map(|r| (r.uid, r.gid));
+        let result = self
+            .boot_and_save(image, accel, memory_mb, cpus, &build, owner, spec)
+            .await;
+        let kept = result.and_then(|state| {
+            let folder = path.parent().expect("template folder");
+            std::fs::create_dir_all(folder).map_err(|e| internal(e.to_string()))?;
+            std::fs::rename(state, &path).map_err(|e| internal(e.to_string()))
+        });
+        for (pid, name, _) in inventory::processes_under(&build) {
+            machine::kill_and_wait(pid, &name).await;
+        }
+        let _ = std::fs::remove_dir_all(&build);
+        kept.map(|()| path)
+    }
+
+    /// Boots `image` once in `build` and saves it there; the saved state's path.
+    #[allow(clippy::too_many_arguments)]
+    async fn boot_and_save(
+        &self,
+        image: &Image,
+        accel: Accel,
+        memory_mb: u64,
+        cpus: u32,
+        build: &Path,
+        owner: Option<(u32, u32)>,
+        spec: &ProfileSpec,
+    ) -> ExtResult<PathBuf> {
+        std::fs::create_dir_all(build).map_err(|e| internal(e.to_string()))?;
+        std::fs::write(build.join("builder.pid"), std::process::id().to_string())
+            .map_err(|e| internal(e.to_string()))?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(build, Some(uid), Some(gid))
+                .map_err(|e| internal(e.to_string()))?;
+        }
+        let plan = LaunchPlan {
+            qemu: self.options.qemu.clone(),
+            accel,
+            memory_mb,
+            cpus,
+            kernel: image.kernel(),
+            initramfs: image.initramfs(),
+            sandbox_id: format!("template-{}", image.hash),
+            dir: build.to_path_buf(),
+            forwards: vec![],
+            allowed: vec![],
+            egress_open: false,
+            run_as: self.run_as()?.map(|r| r.name),
+            incoming: false,
+        };
+        machine::start(&plan)
+            .await
+            .map_err(|e| failed(ErrorKind::Unavailable, e))?;
+        wait_for_marker(&LaunchPlan::serial_log(build), spec.ready.timeout).await?;
+        let state = build.join("state.mig");
+        let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(build))
+            .await
+            .map_err(internal)?;
+        qmp.save_to(&state)
+            .await
+            .map_err(|e| internal(format!("saving the template: {e}")))?;
+        let _ = qmp.execute("quit", None).await;
+        Ok(state)
+    }
+
+    /// The sandbox if it already exists from this same create; AlreadyExists if
+    /// from another. A machine left by a crashed create of this one is removed.
+    async fn already_created(&self, sandbox_id: &str, digest: &str) -> ExtResult<Option<Sandbox>> {
+        let Some(holding) = inventory::scan(&self.machines, Some(sandbox_id)).remove(sandbox_id)
+        else {
+            return Ok(None);
+        };
+        match &holding.record {
+            Some(r) if r.request == digest && r.ready && holding.pid.is_some() => {
+                Ok(Some(self.to_sandbox(sandbox_id, &holding)))
+            }
+            Some(r) if r.request != digest => Err(failed(
+                ErrorKind::AlreadyExists,
+                format!("sandbox {sandbox_id} exists with other params"),
+            )),
+            _ => {
+                self.machines
+                    .destroy(sandbox_id, holding.pid)
+                    .await
+                    .map_err(internal)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn to_sandbox(&self, sandbox_id: &str, holding: &Holding) -> Sandbox {
+        let Some(record) = &holding.record else {
+            let mut labels = Labels::new();
+            labels.insert(LABEL_SANDBOX_ID.into(), sandbox_id.into());
+            return Sandbox {
+                sandbox_id: sandbox_id.into(),
+                state: if holding.pid.is_some() {
+                    BackendState::Provisioning
+                } else {
+                    BackendState::Failed
+                },
+                backend_ref: sandbox_id.into(),
+                labels,
+                endpoints: vec![],
+                details: JsonObject::new(),
+            };
+        };
+        let state = match (holding.pid.is_some(), record.ready) {
+            (true, true) => BackendState::Ready,
+            (true, false) => BackendState::Provisioning,
+            (false, _) => BackendState::Failed,
+        };
+        let mut endpoints = vec![Endpoint {
+            name: "ssh".into(),
+            protocol: EndpointProtocol::Ssh,
+            host: "127.0.0.1".into(),
+            port: record.ssh_port,
+            url: None,
+        }];
+        for f in &record.forwards {
+            let http = f.protocol == "http";
+            endpoints.push(Endpoint {
+                name: f.name.clone(),
+                protocol: if http {
+                    EndpointProtocol::Http
+                } else {
+                    EndpointProtocol::Tcp
+                },
+                host: "127.0.0.1".into(),
+                port: f.host_port,
+                url: http.then(|| format!("http://127.0.0.1:{}/", f.host_port)),
+            });
+        }
+        let mut details = JsonObject::new();
+        details.insert("accelerator".into(), json!(record.accel));
+        details.insert("image".into(), json!(record.image));
+        details.insert("memory_mb".into(), json!(record.memory_mb));
+        details.insert("cpus".into(), json!(record.cpus));
+        details.insert("origin".into(), json!(record.origin));
+        details.insert("expires_at".into(), json!(record.expires_at));
+        let allowed: BTreeMap<&str, String> = record
+            .allowed
+            .iter()
+            .map(|e| (e.destination.as_str(), format!("{}:{}", e.guest_ip, e.port)))
+            .collect();
+        details.insert("egress_allowed".into(), json!(allowed));
+        Sandbox {
+            sandbox_id: sandbox_id.into(),
+            state,
+            backend_ref: sandbox_id.into(),
+            labels: record.labels.clone(),
+            endpoints,
+            details,
+        }
+    }
+
+    /// A running, ready machine of `sandbox_id`.
+    fn running(&self, sandbox_id: &str) -> ExtResult<(MachineRecord, u32)> {
+        let holding = inventory::scan(&self.machines, Some(sandbox_id))
+            .remove(sandbox_id)
+            .ok_or_else(|| failed(ErrorKind::NotFound, format!("no sandbox {sandbox_id}")))?;
+        match (holding.record, holding.pid) {
+            (Some(r), Some(pid)) if r.ready => Ok((r, pid)),
+            _ => Err(failed(
+                ErrorKind::FailedPrecondition,
+                format!("sandbox {sandbox_id} is not running"),
+            )),
+        }
+    }
+
+    async fn take_snapshot(&self, sandbox_id: &str, name: &str) -> ExtResult<Snapshot> {
+        let id = snapshot::snapshot_id(sandbox_id, name)
+            .map_err(|e| ErrorObject::invalid_argument("snapshot_name", e))?;
+        let _guard = self.locks.lock(sandbox_id).await;
+        if let Some(taken) = self.snapshots.read(&id) {
+            return Ok(taken.to_snapshot());
+        }
+        let (record, _) = self.running(sandbox_id)?;
+        let dir = self.machines.folder(sandbox_id);
+        let file = dir.join(format!("{id}.mig"));
+        let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(&dir))
+            .await
+            .map_err(internal)?;
+        let saved = qmp.save_to(&file).await;
+        // The sandbox runs on whatever happened to the save.
+        let resumed = qmp.execute("cont", None).await;
+        saved.map_err(|e| internal(format!("saving the machine: {e}")))?;
+        resumed.map_err(internal)?;
+        let size_bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let manifest = SnapshotManifest {
+            snapshot_id: id,
+            snapshot_name: name.into(),
+            sandbox_id: sandbox_id.into(),
+            image: record.image.clone(),
+            accel: record.accel.clone(),
+            memory_mb: record.memory_mb,
+            cpus: record.cpus,
+            taken_at: now_rfc3339(),
+            size_bytes,
+        };
+        std::fs::create_dir_all(&self.snapshots.dir).map_err(|e| internal(e.to_string()))?;
+        self.snapshots.keep(&manifest, &file).map_err(internal)?;
+        Ok(manifest.to_snapshot())
+    }
+}
+
+/// Kills the machines of template builds (`builds/<builder pid>-<n>`) whose
+/// builder (an extension process) is gone, and removes their folders.
+fn reap_abandoned_builds(builds: &Path) {
+    let Ok(entries) = std::fs::read_dir(builds) else {
+        return;
+    };
+    for build in entries.flatten() {
+        let builder: Option<i32> = std::fs::read_to_string(build.path().join("builder.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        // SAFETY: kill(2) with signal 0 only asks whether the process exists.
+        let alive = builder.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        if alive {
+            continue;
+        }
+        for (pid, _, _) in inventory::processes_under(&build.path()) {
+            // SAFETY: a QEMU process whose QMP socket lies in this build folder.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(build.path());
+    }
+}
+
+/// Waits until the guest's serial console says it is up.
+async fn wait_for_marker(serial: &Path, limit: Duration) -> ExtResult<()> {
+    let started = std::time::Instant::now();
+    loop {
+        let text = std::fs::read(serial).unwrap_or_default();
+        if text
+            .windows(READY_MARKER.len())
+            .any(|w| w == READY_MARKER.as_bytes())
+        {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            let tail =
+                String::from_utf8_lossy(&text[text.len().saturating_sub(400)..]).into_owned();
+            return Err(failed(
+                ErrorKind::DeadlineExceeded,
+                format!("the guest did not boot within {limit:?}; its console ended: {tail}"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET `path` on 127.0.0.1:`port` until it answers 2xx or 3xx.
+async fn http_ready(port: u16, path: &str, limit: Duration) -> ExtResult<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    let mut last = String::from("no answer");
+    while started.elapsed() < limit {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+            let mut head = [0u8; 16];
+            let answered = async {
+                stream.write_all(request.as_bytes()).await?;
+                stream.read_exact(&mut head).await
+            };
+            match tokio::time::timeout(Duration::from_secs(2), answered).await {
+                Ok(Ok(_)) => {
+                    let status = String::from_utf8_lossy(&head);
+                    let code = status.split_whitespace().nth(1).unwrap_or_default();
+                    if code.starts_with('2') || code.starts_with('3') {
+                        return Ok(());
+                    }
+                    last = format!("it answered {code}");
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => last = "no answer in 2 s".into(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(failed(
+        ErrorKind::DeadlineExceeded,
+        format!("GET {path} on guest port was not ready within {limit:?}: {last}"),
+    ))
+}
+
+/// Memory available (MB) from /proc/meminfo.
+fn mem_available_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
+}
+
+/// Free space (MB) of the file system holding `path`.
+fn disk_free_mb(path: &Path) -> Option<u64> {
+    let c = std::ffi::CString::new(path.as_os_str().to_string_lossy().as_bytes()).ok()?;
+    // SAFETY: statvfs(3) fills the zeroed struct from a NUL-terminated path.
+    unsafe {
+        let mut s: libc::statvfs = std::mem::zeroed();
+        (libc::statvfs(c.as_ptr(), &mut s) == 0)
+            .then(|| s.f_bavail as u64 * s.f_frsize as u64 / (1024 * 1024))
+    }
+}
+
+impl Extension for VmPacker {
+    fn manifest() -> Manifest {
+        let option = |description: &str| OptionSpec {
+            description: description.into(),
+            ..Default::default()
+        };
+        Manifest {
+            name: "vm-packer".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            optional_methods: vec![
+                m::SandboxExec::METHOD,
+                m::SandboxExtendTtl::METHOD,
+                m::CostEstimate::METHOD,
+                m::HostHealth::METHOD,
+                m::SandboxSnapshot::METHOD,
+                m::SandboxRestore::METHOD,
+                m::SnapshotList::METHOD,
+                m::SnapshotDelete::METHOD,
+                m::ProfileCheck::METHOD,
+                m::HostDoctor::METHOD,
+            ],
+            features: [
+                features::EGRESS_DENY,
+                features::EGRESS_ALLOWLIST,
+                features::RESOURCES_CPUS,
+                features::RESOURCES_MEMORY,
+                features::CONTAINMENT,
+                features::ISOLATION_VM,
+            ]
+            .map(String::from)
+            .to_vec(),
+            options_schema: BTreeMap::from([
+                (
+                    "state_dir".to_string(),
+                    option(
+                        "folder of images, machines, snapshots and the extension's ssh key (default /var/lib/sandboxer/vm)",
+                    ),
+                ),
+                (
+                    "kernel".to_string(),
+                    option(
+                        "folder of the guest kernel: vmlinuz and modules/*.ko (default /var/lib/sandboxer/vm/kernel/current, made by make setup-vm-host)",
+                    ),
+                ),
+                (
+                    "accelerator".to_string(),
+                    option("auto (KVM with hardware virtualization, TCG otherwise), kvm or tcg"),
+                ),
+                (
+                    "run_as".to_string(),
+                    option(
+                        "account QEMU drops to when the extension runs as root (default sandboxer-vm)",
+                    ),
+                ),
+                (
+                    "qemu".to_string(),
+                    option("the QEMU system emulator (default qemu-system-x86_64)"),
+                ),
+                (
+                    "max_machines".to_string(),
+                    option("at most this many machines at once (default 16)"),
+                ),
+            ]),
+        }
+    }
+
+    async fn start(options: JsonObject, _ctx: &Context) -> ExtResult<Self> {
+        let options =
+            Options::from_json(options).map_err(|e| ErrorObject::invalid_argument("options", e))?;
+        if options.state_dir.to_string_lossy().contains(',') {
+            return Err(ErrorObject::invalid_argument(
+                "options.state_dir",
+                "a comma cannot stand in a QEMU option's path",
+            ));
+        }
+        let state = &options.state_dir;
+        use std::os::unix::fs::PermissionsExt;
+        for (dir, mode) in [
+            ("", 0o711),
+            ("images", 0o755),
+            ("machines", 0o711),
+            ("snapshots", 0o711),
+        ] {
+            let path = state.join(dir);
+            std::fs::create_dir_all(&path)
+                .and_then(|()| {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                })
+                .map_err(|e| {
+                    failed(
+                        ErrorKind::FailedPrecondition,
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+        }
+        let key =
+            guest::extension_key(state).map_err(|e| failed(ErrorKind::FailedPrecondition, e))?;
+        // SAFETY: geteuid(2) has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let run_as = if root {
+            machine::account(&options.run_as)
+                .map(|(uid, gid)| {
+                    Some(RunAs {
+                        name: options.run_as.clone(),
+                        uid,
+                        gid,
+                    })
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "no account {:?} for QEMU to run as; run `make setup-vm-host`",
+                        options.run_as
+                    )
+                })
+        } else {
+            Ok(None)
+        };
+        Ok(VmPacker {
+            accel: Accel::choose(options.accelerator),
+            kernel: Kernel::load(&options.kernel),
+            key,
+            run_as,
+            images: Images::new(state),
+            machines: Machines::new(state),
+            snapshots: Snapshots::new(state),
+            locks: Default::default(),
+            template_build: Default::default(),
+            options,
+        })
+    }
+
+    async fn create(&self, ctx: &Context, p: CreateParams) -> ExtResult<Sandbox> {
+        let running = inventory::scan(&self.machines, None)
+            .values()
+            .filter(|h| h.pid.is_some())
+            .count();
+        if running >= self.options.max_machines {
+            return Err(failed(
+                ErrorKind::ResourceExhausted,
+                format!("{running} machines run here, the most allowed (max_machines)"),
+            ));
+        }
+        self.provision(ctx, p, None).await
+    }
+
+    async fn get(&self, _ctx: &Context, p: GetParams) -> ExtResult<Sandbox> {
+        let holding = inventory::scan(&self.machines, Some(&p.sandbox_id))
+            .remove(&p.sandbox_id)
+            .ok_or_else(|| failed(ErrorKind::NotFound, format!("no sandbox {}", p.sandbox_id)))?;
+        Ok(self.to_sandbox(&p.sandbox_id, &holding))
+    }
+
+    async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
+        reap_abandoned_builds(&self.options.state_dir.join("builds"));
+        let wanted = p.labels.unwrap_or_default();
+        let sandboxes = inventory::scan(&self.machines, None)
+            .iter()
+            .map(|(id, holding)| self.to_sandbox(id, holding))
+            .filter(|s| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+            .collect();
+        Ok(ListResult { sandboxes })
+    }
+
+    async fn destroy(&self, _ctx: &Context, p: DestroyParams) -> ExtResult<DestroyResult> {
+        let _guard = self.locks.lock(&p.sandbox_id).await;
+        let pid = inventory::scan(&self.machines, Some(&p.sandbox_id))
+            .remove(&p.sandbox_id)
+            .and_then(|h| h.pid);
+        self.machines
+            .destroy(&p.sandbox_id, pid)
+            .await
+            .map_err(internal)?;
+        Ok(DestroyResult { destroyed: true })
+    }
+
+    async fn extend_ttl(&self, _ctx: &Context, p: ExtendTtlParams) -> ExtResult<Sandbox> {
+        let _guard = self.locks.lock(&p.sandbox_id).await;
+        let mut holding = inventory::scan(&self.machines, Some(&p.sandbox_id))
+            .remove(&p.sandbox_id)
+            .ok_or_else(|| failed(ErrorKind::NotFound, format!("no sandbox {}", p.sandbox_id)))?;
+        if let Some(record) = &mut holding.record {
+            record.expires_at = p.expires_at.clone();
+            self.machines.write(record).map_err(internal)?;
+        }
+        Ok(self.to_sandbox(&p.sandbox_id, &holding))
+    }
+
+    async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
+        if p.argv.is_empty() {
+            return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
+        }
+        if p.service.is_some() {
+            return Err(ErrorObject::invalid_argument(
+                "service",
+                "a virtual machine has no services to choose among",
+            ));
+        }
+        let (record, _) = self.running(&p.sandbox_id)?;
+        let out = self
+            .guest(&record)
+            .exec(&p.argv, p.stdin.as_deref().map(str::as_bytes), p.timeout())
+            .await
+            .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
+        Ok(ExecResult::from_output(
+            out.status.code().unwrap_or(-1),
+            &out.stdout,
+            &out.stderr,
+        ))
+    }
+
+    async fn snapshot(&self, _ctx: &Context, p: SnapshotParams) -> ExtResult<Snapshot> {
+        self.take_snapshot(&p.sandbox_id, &p.snapshot_name).await
+    }
+
+    async fn restore(&self, ctx: &Context, p: RestoreParams) -> ExtResult<Sandbox> {
+        let manifest = self.snapshots.read(&p.snapshot_id).ok_or_else(|| {
+            failed(
+                ErrorKind::NotFound,
+                format!("no snapshot {}", p.snapshot_id),
+            )
+        })?;
+        self.provision(ctx, p.create, Some(manifest)).await
+    }
+
+    async fn snapshot_list(
+        &self,
+        _ctx: &Context,
+        _p: SnapshotListParams,
+    ) -> ExtResult<SnapshotListResult> {
+        Ok(SnapshotListResult {
+            snapshots: self
+                .snapshots
+                .list()
+                .iter()
+                .map(SnapshotManifest::to_snapshot)
+                .collect(),
+        })
+    }
+
+    async fn snapshot_delete(
+        &self,
+        _ctx: &Context,
+        p: SnapshotDeleteParams,
+    ) -> ExtResult<SnapshotDeleteResult> {
+        self.snapshots.delete(&p.snapshot_id).map_err(internal)?;
+        Ok(SnapshotDeleteResult { deleted: true })
+    }
+
+    async fn cost_estimate(
+        &self,
+        _ctx: &Context,
+        p: CostEstimateParams,
+    ) -> ExtResult<CostEstimate> {
+        let rate = ProfileSpec::of(&p.profile)?.cost_rate();
+        let hours = Decimal::from(p.duration_s) / Decimal::from(3600);
+        let mut breakdown = JsonObject::new();
+        breakdown.insert("rate_per_hour".into(), json!(money::text_of(rate.per_hour)));
+        breakdown.insert("hours".into(), json!(money::text_of(hours)));
+        Ok(CostEstimate {
+            currency: rate.currency,
+            amount: rate.per_hour * hours,
+            breakdown,
+        })
+    }
+
+    async fn profile_check(
+        &self,
+        _ctx: &Context,
+        p: ProfileCheckParams,
+    ) -> ExtResult<ProfileCheckResult> {
+        // A recipe cannot ask for anything of the host: nothing to refuse or relax.
+        ProfileSpec::of(&p.profile)?;
+        Ok(ProfileCheckResult::default())
+    }
+
+    async fn host_health(
+        &self,
+        _ctx: &Context,
+        p: HostHealthParams,
+    ) -> ExtResult<HostHealthResult> {
+        if let Some(host) = p.host.as_deref().filter(|h| *h != "local") {
+            return Err(failed(ErrorKind::NotFound, format!("no host {host}")));
+        }
+        let running = inventory::scan(&self.machines, None)
+            .values()
+            .filter(|h| h.pid.is_some())
+            .count();
+        let load1 = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok());
+        let mut details = JsonObject::new();
+        match &self.accel {
+            Ok(a) => details.insert("accelerator".into(), json!(a.as_str())),
+            Err(e) => details.insert("accelerator_error".into(), json!(e)),
+        };
+        Ok(HostHealthResult {
+            hosts: vec![HostHealth {
+                host: "local".into(),
+                reachable: true,
+                load1,
+                mem_free_mb: mem_available_mb(),
+                disk_free_mb: disk_free_mb(&self.options.state_dir),
+                sandboxes: Some(running as u64),
+                error: None,
+                details,
+            }],
+        })
+    }
+
+    async fn host_doctor(
+        &self,
+        _ctx: &Context,
+        _p: HostDoctorParams,
+    ) -> ExtResult<HostDoctorResult> {
+        Ok(HostDoctorResult {
+            hosts: vec![HostDoctor {
+                host: "local".into(),
+                checks: crate::doctor::checks(
+                    &self.options,
+                    &self.accel,
+                    &self.kernel,
+                    &self.run_as,
+                )
+                .await,
+            }],
+        })
+    }
+}

@@ -1,0 +1,41 @@
+//! The vm-packer backend. Each sandbox is a QEMU virtual machine booted from an
+//! image built from the profile's recipe (a guest kernel and an initramfs made of
+//! busybox, dropbear and the recipe's files and services), restored from the
+//! image's template (a booted guest saved once) so that a create takes well under a
+//! second even without hardware virtualization. Every QEMU process, folder and
+//! socket carries the sandbox id. Only this crate knows QEMU.
+//!
+//! - `config`: the extension's options (state folder, guest kernel, accelerator,
+//!   the user QEMU runs as).
+//! - `spec`: the profile spec (recipe, endpoints, the machine's size).
+//! - `kernel`: the guest kernel and its modules, in load order.
+//! - `initramfs`: the guest's root file system, built from a recipe.
+//! - `images`: images built once per recipe hash and kept; their templates.
+//! - `accel`: which accelerator this host gives (KVM or TCG).
+//! - `qemu`: the QEMU command line of a machine.
+//! - `qmp`: QEMU's machine protocol (stop, migrate, continue, quit).
+//! - `ports`: free loopback ports for forwarded endpoints.
+//! - `guest`: commands in a guest over ssh.
+//! - `machine`: one sandbox's folder, process and record.
+//! - `inventory`: every machine this extension runs, found by its id.
+//! - `snapshot`: snapshots as saved machine state.
+//! - `doctor`: `host/doctor`, what this host needs, checked, with fixes.
+//! - `backend`: the protocol methods.
+
+pub mod accel;
+pub mod backend;
+pub mod config;
+pub mod doctor;
+pub mod guest;
+pub mod images;
+pub mod initramfs;
+pub mod inventory;
+pub mod kernel;
+pub mod machine;
+pub mod ports;
+pub mod qemu;
+pub mod qmp;
+pub mod snapshot;
+pub mod spec;
+
+pub use backend::VmPacker;
