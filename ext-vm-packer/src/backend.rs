@@ -985,7 +985,10 @@ impl Extension for VmPacker {
         p: HostHealthParams,
     ) -> ExtResult<HostHealthResult> {
         if let Some(host) = p.host.as_deref().filter(|h| *h != "local") {
-            return Err(failed(ErrorKind::NotFound, format!("no host {host}")));
+            return Err(ErrorObject::invalid_argument(
+                "host",
+                format!("no host {host}: vm-packer runs machines on `local` only"),
+            ));
         }
         let running = inventory::scan(&self.machines, None)
             .values()

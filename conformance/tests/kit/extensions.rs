@@ -1,5 +1,5 @@
 //! The kit passes the extensions this project ships: the Rust fixture, the Python
-//! example, and compose-ssh on the loopback host (leaving nothing behind).
+//! example, compose-ssh on the loopback host and vm-packer (leaving nothing behind).
 
 use super::support::kit;
 use sandboxer_tests::loopback;
@@ -109,4 +109,45 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
     }
     let left = std::fs::read_dir(&workdir).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "sandbox folders left on the host");
+}
+
+#[test]
+fn vm_packer_passes_every_check_and_leaves_no_machine() {
+    // Under /var/lib/sandboxer: QEMU's own account must reach the state folder.
+    let state = std::path::PathBuf::from(format!(
+        "/var/lib/sandboxer/test-vm/kit-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&state).unwrap();
+    let params = state.join("params.yaml");
+    std::fs::write(
+        &params,
+        format!(
+            "options:\n  state_dir: {}\nprofile:\n  id: profile.conformance\n  version: '1'\n  \
+             spec:\n    cost: {{currency: USD, per_hour: 0.01}}\n    recipe:\n      \
+             services: ['sleep 86400']\n",
+            state.display()
+        ),
+    )
+    .unwrap();
+    let run = kit(
+        &sandboxer_tests::bin("sandboxer-ext-vm-packer"),
+        &["--params", params.to_str().unwrap(), "--timeout-scale", "3"],
+        &[],
+    );
+    let machines = vm_packer::inventory::processes_under(&state);
+    let folders = std::fs::read_dir(state.join("machines"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&state);
+    assert!(
+        run.failed().is_empty(),
+        "{:?}\n{}",
+        run.failed(),
+        run.stderr
+    );
+    assert_eq!(run.code, 0);
+    assert_eq!(run.count("skip"), 0, "snapshots and exec are checked too");
+    assert!(machines.is_empty(), "machines still run: {machines:?}");
+    assert_eq!(folders, 0, "machine folders left");
 }

@@ -1,6 +1,6 @@
-//! End-to-end tests of sandboxer with the compose-ssh extension: real podman
+//! End-to-end tests of sandboxer with the compose-ssh extension (real podman
 //! containers on this machine, reached through the real sshd on 127.0.0.1 that
-//! `scripts/setup-host.sh` prepares.
+//! `scripts/setup-host.sh` prepares) and with vm-packer (real QEMU machines).
 
 mod compose;
 mod daemon;
@@ -13,3 +13,4 @@ mod placement;
 mod routing;
 mod secrets;
 mod support;
+mod vm;

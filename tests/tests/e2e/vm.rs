@@ -1,0 +1,301 @@
+//! End-to-end tests of sandboxer with vm-packer: real QEMU machines (TCG here)
+//! booted from an image built from a recipe, reached over their forwarded
+//! loopback ports. The only listener a guest is let through to is this test's,
+//! on 127.0.0.1; guests stay on QEMU's restricted network and reach nothing else.
+
+use super::support::http_get;
+use assert_cmd::Command;
+use sandboxer_tests::{TestEnv, bin};
+use serde_json::Value;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// An installation with vm-packer, its state folder of its own (under
+/// /var/lib/sandboxer, which QEMU's account can reach), removed on drop with any
+/// machine still running from it.
+pub struct VmE2e {
+    pub env: TestEnv,
+    pub state_dir: PathBuf,
+}
+
+impl VmE2e {
+    pub fn new() -> VmE2e {
+        let env = TestEnv::new();
+        env.install_extension("vm-packer", &bin("sandboxer-ext-vm-packer"));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let state_dir = PathBuf::from(format!(
+            "/var/lib/sandboxer/test-vm/{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&state_dir).unwrap();
+        std::fs::write(
+            env.config_path(),
+            format!(
+                "extensions:\n  vm-packer:\n    options:\n      state_dir: {}\n",
+                state_dir.display()
+            ),
+        )
+        .unwrap();
+        VmE2e { env, state_dir }
+    }
+
+    /// Writes profile `name` with this recipe and network (YAML lines).
+    pub fn profile(&self, name: &str, network: &str) {
+        self.env.write_profile(
+            name,
+            &format!(
+                "id: profile.{name}\nversion: 1\nextension: ext.vm-packer\n\
+                 ttl: {{default: 1h, max: 2h}}\nresources: {{cpus: 1, memory_mb: 256}}\n\
+                 network: {network}\ncost: {{currency: USD, per_hour: 0.01}}\nspec:\n  recipe:\n    \
+                 files:\n      /www/index.html: \"vm e2e page\\n\"\n    \
+                 services: [\"httpd -f -p 8080 -h /www\"]\n  endpoints:\n    \
+                 - {{name: web, port: 8080, protocol: http}}\n  ready:\n    \
+                 http: {{port: 8080, path: /}}\n"
+            ),
+        );
+    }
+
+    pub fn sandboxer(&self, args: &[&str]) -> Command {
+        let mut cmd = self.env.command(&bin("sandboxer"));
+        cmd.args(args).timeout(Duration::from_secs(300));
+        cmd
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.sandboxer(&all).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+
+    pub fn create(&self, profile: &str, extra: &[&str]) -> Value {
+        let mut args = vec![
+            "create",
+            "--profile",
+            profile,
+            "--consumer",
+            "atm:vm",
+            "--project",
+            "vm",
+            "--wait",
+        ];
+        args.extend_from_slice(extra);
+        self.json(&args)
+    }
+
+    /// Runs `sh -c SCRIPT` in sandbox `id`: (exit code, stdout).
+    pub fn sh(&self, id: &str, script: &str) -> (i64, String) {
+        let r = self.json(&["exec", id, "--", "sh", "-c", script]);
+        (
+            r["exit_code"].as_i64().unwrap(),
+            r["stdout"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// QEMU processes whose QMP socket lies under this test's state folder.
+    pub fn machines_running(&self) -> usize {
+        vm_packer::inventory::processes_under(&self.state_dir).len()
+    }
+
+    /// Entries left in `machines/` and `builds/`.
+    pub fn folders_left(&self) -> usize {
+        ["machines", "builds"]
+            .iter()
+            .map(|d| {
+                std::fs::read_dir(self.state_dir.join(d))
+                    .map(|e| e.count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+impl Drop for VmE2e {
+    fn drop(&mut self) {
+        for (pid, _, _) in vm_packer::inventory::processes_under(&self.state_dir) {
+            // SAFETY: a QEMU process of this test's own state folder.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A listener on 127.0.0.1 that answers every connection with `answer` and
+/// counts them.
+fn listener(answer: &'static str) -> (u16, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for mut stream in l.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    (port, count)
+}
+
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+fn endpoint_url(sandbox: &Value, name: &str) -> String {
+    sandbox["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == name)
+        .and_then(|e| e["url"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
+    let vm = VmE2e::new();
+    let (port, connections) = listener("allowed-listener\n");
+    vm.profile(
+        "vmtest",
+        &format!("{{egress: deny, allow: [\"127.0.0.1:{port}\"]}}"),
+    );
+
+    // A recipe built and a machine booted from it, reached over its endpoint.
+    let first = vm.create("profile.vmtest", &[]);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(first["state"], "ready");
+    assert_eq!(first["details"]["accelerator"], "tcg");
+    assert_eq!(http_get(&endpoint_url(&first, "web")), "vm e2e page\n");
+
+    // A command run, a file written; the guest's clock is the host's.
+    let (code, out) = vm.sh(id, "echo kept > /root/note && date +%s && uname -r");
+    assert_eq!(code, 0);
+    let guest_now: i64 = out.lines().next().unwrap().parse().unwrap();
+    let host_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (host_now - guest_now).abs() < 30,
+        "guest clock {guest_now} vs {host_now}"
+    );
+
+    // Egress: the host through the gateway is refused; the one allowed endpoint
+    // answers at its guest address.
+    let (code, _) = vm.sh(id, &format!("echo | nc -w 3 10.0.2.2 {port}"));
+    assert_ne!(code, 0, "the host's listener must not be reachable");
+    assert_eq!(connections.load(Ordering::SeqCst), 0);
+    let allowed = first["details"]["egress_allowed"][format!("127.0.0.1:{port}")]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (ip, guest_port) = allowed.split_once(':').unwrap();
+    let (code, out) = vm.sh(id, &format!("echo | nc -w 3 {ip} {guest_port}"));
+    assert_eq!((code, out.as_str()), (0, "allowed-listener\n"));
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    let (code, _) = vm.sh(id, "echo | nc -w 3 10.0.2.3 53");
+    assert_ne!(code, 0, "QEMU's DNS relay is closed too");
+
+    // Snapshot → restore into a second machine that has the file, with fresh
+    // randomness of its own.
+    let snap = vm.json(&["snapshot", "create", id, "--name", "s1"]);
+    let snap_id = snap["id"].as_str().unwrap();
+    let second = vm.json(&[
+        "restore",
+        snap_id,
+        "--consumer",
+        "atm:vm",
+        "--project",
+        "vm",
+        "--ttl",
+        "5s",
+    ]);
+    let second_id = second["id"].as_str().unwrap();
+    assert_ne!(second_id, id);
+    assert_eq!(
+        vm.sh(second_id, "cat /root/note"),
+        (0, "kept\n".to_string())
+    );
+    let random = "head -c 16 /dev/urandom | od -An -tx1";
+    assert_ne!(vm.sh(id, random).1, vm.sh(second_id, random).1);
+    assert_eq!(vm.machines_running(), 2);
+
+    // One destroyed, the other reaped at its TTL: no QEMU process, no folder left.
+    vm.sandboxer(&["destroy", id]).assert().success();
+    assert_eq!(vm.machines_running(), 1);
+    assert!(wait_until(Duration::from_secs(30), || {
+        vm.sandboxer(&["reap-stale"]).assert().success();
+        vm.json(&["get", second_id])["state"] == "destroyed"
+    }));
+    assert!(wait_until(Duration::from_secs(10), || vm
+        .machines_running()
+        == 0));
+    assert_eq!(vm.folders_left(), 0);
+}
+
+/// Kills every vm-packer extension process started by `cli`.
+fn kill_extension_of(cli: u32) {
+    for pid in sandboxer_tests::extension_children(cli) {
+        // SAFETY: a signal to a process of this test's own tree.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+}
+
+#[test]
+fn the_extension_killed_mid_create_leaves_nothing_the_reconciler_does_not_clean() {
+    let vm = VmE2e::new();
+    vm.profile("vmkill", "{egress: deny}");
+    // Twice: once while the template boots (a cold image), once while the
+    // machine is restored from it.
+    for after in [Duration::from_millis(2500), Duration::from_millis(300)] {
+        if after < Duration::from_secs(1) {
+            // The template exists after one successful create.
+            let warm = vm.create("profile.vmkill", &[]);
+            vm.sandboxer(&["destroy", warm["id"].as_str().unwrap()])
+                .assert()
+                .success();
+        }
+        let mut child = vm
+            .env
+            .process(&bin("sandboxer"))
+            .args([
+                "create",
+                "--profile",
+                "profile.vmkill",
+                "--consumer",
+                "atm:vm",
+                "--project",
+                "vm",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(after);
+        kill_extension_of(child.id());
+        let _ = child.wait();
+        vm.json(&["inspect", "--fix"]);
+        vm.sandboxer(&["reap-stale"]).assert().success();
+        // The next extension start's list reaps an abandoned template build.
+        vm.json(&["inspect", "--fix"]);
+        assert!(
+            wait_until(Duration::from_secs(10), || vm.machines_running() == 0),
+            "a QEMU process outlived the reconciler ({after:?})"
+        );
+        assert_eq!(vm.folders_left(), 0, "folders left ({after:?})");
+    }
+}
