@@ -18,6 +18,7 @@ run foundation -p sandboxer --bench foundation
 run daemon -p sandboxer --bench daemon
 run compose -p sandboxer-tests --bench compose
 run warm -p sandboxer-tests --bench warm
+run vm -p sandboxer-tests --bench vm
 run kit -p sandboxer-conformance --bench kit
 
 figures() { echo '```'; cat "$RAW/$1.txt"; echo '```'; }
@@ -65,6 +66,16 @@ The same one-service profile created three ways, each timed as a whole command:
 --wait\` cold through compose-ssh, and a bare \`podman run -d\` of the same image.
 Goals: warm ≥ 20× faster than cold, and faster than \`podman run -d\`.
 $(figures warm)
+
+## VM sandboxes (\`tests/benches/vm.rs\`)
+vm-packer beside compose-ssh, each timed as whole commands: a cold create (no
+image yet: the recipe built, a template booted and saved, the machine restored
+from it), a warm create (restored from the saved template), a create taken from
+a filled warm pool, and each one's time to interactive (the create plus a first
+\`sandboxer exec ID -- true\`). The accelerator is named in the figures (TCG where
+the CPU has no hardware virtualization). Goal: warm VM time to interactive under
+1 s under TCG.
+$(figures vm)
 
 ## Conformance kit (\`conformance/benches/kit.rs\`)
 Wall time of \`sandboxer-conformance run\` against the Python example (goal under

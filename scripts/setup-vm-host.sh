@@ -5,8 +5,9 @@
 # images are built with (mmdebstrap, busybox, dropbear) and guests' allowed
 # endpoints are forwarded with (socat). Prints the accelerator this host gives:
 # kvm where the CPU has vmx/svm and /dev/kvm works, tcg otherwise.
-# Also makes the account QEMU runs as (sandboxer-vm) and fetches a Debian guest kernel (linux-image-amd64's, not installed on this
-# host: unpacked into $KERNEL_ROOT with the few modules a guest loads).
+# Also makes the account QEMU runs as (sandboxer-vm) and fetches a Debian guest
+# kernel (linux-image-amd64's, not installed on this host: unpacked into
+# $KERNEL_ROOT with the few modules a guest loads).
 set -euo pipefail
 
 say() { printf '[setup-vm-host] %s\n' "$*"; }
@@ -45,7 +46,10 @@ fi
 # The guest kernel: the package linux-image-amd64 points at, downloaded and
 # unpacked (vmlinuz, config and the virtio, vsock and ext4 modules) into
 # $KERNEL_ROOT/<version>; `current` names the one guests boot.
-KERNEL_ROOT=${SANDBOXER_VM_KERNEL_ROOT:-/var/lib/sandboxer/vm/kernel}
+# vm-packer's folder: its own, not under /var/lib/sandboxer (0700), because
+# QEMU's account reads and writes saved machines in it (each folder guarded).
+install -d -m 0711 /var/lib/sandboxer-vm
+KERNEL_ROOT=${SANDBOXER_VM_KERNEL_ROOT:-/var/lib/sandboxer-vm/kernel}
 package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 version=${package#linux-image-}
 if [ -z "$package" ]; then

@@ -739,13 +739,13 @@ impl Extension for VmPacker {
                 (
                     "state_dir".to_string(),
                     option(
-                        "folder of images, machines, snapshots and the extension's ssh key (default /var/lib/sandboxer/vm)",
+                        "folder of images, machines, snapshots and the extension's ssh key (default /var/lib/sandboxer-vm)",
                     ),
                 ),
                 (
                     "kernel".to_string(),
                     option(
-                        "folder of the guest kernel: vmlinuz and modules/*.ko (default /var/lib/sandboxer/vm/kernel/current, made by make setup-vm-host)",
+                        "folder of the guest kernel: vmlinuz and modules/*.ko (default /var/lib/sandboxer-vm/kernel/current, made by make setup-vm-host)",
                     ),
                 ),
                 (

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use std::path::PathBuf;
 
 /// Where `scripts/setup-vm-host.sh` puts the guest kernel.
-pub const DEFAULT_KERNEL: &str = "/var/lib/sandboxer/vm/kernel/current";
+pub const DEFAULT_KERNEL: &str = "/var/lib/sandboxer-vm/kernel/current";
 /// The extension's folder: images, machines, snapshots and its ssh key.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/sandboxer/vm";
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/sandboxer-vm";
 /// The unprivileged account `scripts/setup-vm-host.sh` makes for QEMU.
 pub const DEFAULT_RUN_AS: &str = "sandboxer-vm";
 

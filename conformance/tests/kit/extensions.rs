@@ -113,9 +113,9 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
 
 #[test]
 fn vm_packer_passes_every_check_and_leaves_no_machine() {
-    // Under /var/lib/sandboxer: QEMU's own account must reach the state folder.
+    // Under /var/lib/sandboxer-vm: QEMU's own account must reach the state folder.
     let state = std::path::PathBuf::from(format!(
-        "/var/lib/sandboxer/test-vm/kit-{}",
+        "/var/lib/sandboxer-vm/test/kit-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&state).unwrap();

@@ -137,6 +137,21 @@ pub fn verdicts(
         }
     });
 
+    out.push(match profile.isolation {
+        None => verdict("isolation", "-".into(), Support::NotAsked, ""),
+        Some(crate::profile::Isolation::Vm) if has(features::ISOLATION_VM) => verdict(
+            "isolation",
+            "vm".into(),
+            Support::Native,
+            "a virtual machine: a kernel of its own",
+        ),
+        Some(crate::profile::Isolation::Vm) => verdict(
+            "isolation",
+            "vm".into(),
+            Support::Cannot,
+            "shares the host's kernel (no isolation.vm declared)",
+        ),
+    });
     let snapshots = has_method(m::SandboxSnapshot::METHOD) && has_method(m::SandboxRestore::METHOD);
     out.push(verdict(
         "snapshots",

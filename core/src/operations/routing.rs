@@ -1,6 +1,6 @@
 //! Routing: which of a profile's candidate extensions a create goes to, and why.
 //! A candidate is excluded when it is not installed or does not start, cannot give
-//! one of the profile's guarantees (TTL, egress, resources, secrets), reports no
+//! one of the profile's guarantees (TTL, isolation, egress, resources, secrets), reports no
 //! reachable host (`host/health`), or would exceed the budget at its rate. The rest
 //! are ranked by the profile's preference, then by cost, then by the order the
 //! profile lists them. `create` tries them in that order, failing over on
@@ -20,6 +20,7 @@ use serde::Serialize;
 /// create.
 const REQUIRED: &[&str] = &[
     "ttl",
+    "isolation",
     "egress",
     "resources.cpus",
     "resources.memory_mb",

@@ -38,6 +38,9 @@ pub struct Profile {
     pub ttl: Ttl,
     pub resources: Resources,
     pub network: NetworkPolicy,
+    /// The isolation class a backend must give (`isolation: vm`), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
     /// Secret name → where its value comes from; resolved at create only.
     pub secrets: BTreeMap<String, SecretRef>,
     pub labels: Labels,
@@ -49,6 +52,14 @@ pub struct Profile {
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
     pub source: Source,
+}
+
+/// An isolation class a profile may require of its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// A kernel of its own: the backend declares `isolation.vm`.
+    Vm,
 }
 
 /// One backend a profile may run on.

@@ -179,6 +179,8 @@ struct RawProfile {
     #[serde(default)]
     network: NetworkPolicy,
     #[serde(default)]
+    isolation: Option<super::Isolation>,
+    #[serde(default)]
     secrets: BTreeMap<String, SecretRef>,
     #[serde(default)]
     labels: Option<LabelMap>,
@@ -404,6 +406,7 @@ pub fn parse_profile(
         ttl: raw.ttl,
         resources: raw.resources,
         network: raw.network,
+        isolation: raw.isolation,
         secrets: raw.secrets,
         labels: raw.labels.map(|l| l.0).unwrap_or_default(),
         cost: raw.cost,

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// An installation with vm-packer, its state folder of its own (under
-/// /var/lib/sandboxer, which QEMU's account can reach), removed on drop with any
-/// machine still running from it.
+/// /var/lib/sandboxer-vm, which QEMU's account can reach), removed on drop with
+/// any machine still running from it.
 pub struct VmE2e {
     pub env: TestEnv,
     pub state_dir: PathBuf,
@@ -31,7 +31,7 @@ impl VmE2e {
             .unwrap()
             .subsec_nanos();
         let state_dir = PathBuf::from(format!(
-            "/var/lib/sandboxer/test-vm/{}-{nanos}",
+            "/var/lib/sandboxer-vm/test/{}-{nanos}",
             std::process::id()
         ));
         std::fs::create_dir_all(&state_dir).unwrap();
@@ -298,4 +298,69 @@ fn the_extension_killed_mid_create_leaves_nothing_the_reconciler_does_not_clean(
         );
         assert_eq!(vm.folders_left(), 0, "folders left ({after:?})");
     }
+}
+
+/// The candidates of `route --explain` as (extension, rank, why excluded).
+fn route(e2e: &super::support::E2e, profile: &str) -> Vec<(String, Option<u64>, String)> {
+    e2e.json(&[
+        "route",
+        "--profile",
+        profile,
+        "--explain",
+        "--consumer",
+        "atm:e2e",
+        "--project",
+        &e2e.project,
+    ])["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["extension"].as_str().unwrap().to_string(),
+                c["rank"].as_u64(),
+                c["excluded"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_profile_that_requires_a_vm_is_routed_past_containers_to_vm_packer() {
+    let e2e = super::support::E2e::new();
+    let vm = VmE2e::new();
+    e2e.env
+        .install_extension("vm-packer", &bin("sandboxer-ext-vm-packer"));
+    // compose-ssh's configuration, then vm-packer's beside it.
+    let mut config = std::fs::read_to_string(e2e.env.config_path()).unwrap();
+    config.push_str(&format!(
+        "  vm-packer:\n    options:\n      state_dir: {}\n",
+        vm.state_dir.display()
+    ));
+    std::fs::write(e2e.env.config_path(), config).unwrap();
+    let candidates = "extensions:\n  - {extension: ext.compose-ssh, prefer: 2, spec: {compose_file: compose.yaml}}\n  \
+         - {extension: ext.vm-packer, prefer: 1, spec: {recipe: {services: ['sleep 3600']}}}\n";
+    let common = "ttl: {default: 1h, max: 2h}\nresources: {cpus: 1, memory_mb: 256}\nnetwork: {egress: deny}\n";
+    e2e.sleeper_profile("either", &format!("{common}{candidates}"));
+    e2e.sleeper_profile("needs-vm", &format!("{common}isolation: vm\n{candidates}"));
+
+    // Without the requirement the preferred container backend comes first.
+    let either = route(&e2e, "profile.either");
+    assert_eq!(either[0].0, "ext.compose-ssh");
+    assert_eq!(either[0].1, Some(1));
+
+    // With it, compose-ssh is excluded for isolation and the VM is made.
+    let needs = route(&e2e, "profile.needs-vm");
+    let compose = needs.iter().find(|c| c.0 == "ext.compose-ssh").unwrap();
+    assert_eq!(compose.1, None);
+    assert!(compose.2.contains("isolation"), "{compose:?}");
+    let created = e2e.create("profile.needs-vm", &[]);
+    assert_eq!(created["extension"], "ext.vm-packer");
+    let id = created["id"].as_str().unwrap();
+    let r = e2e.json(&["exec", id, "--", "cat", "/proc/version"]);
+    assert!(r["stdout"].as_str().unwrap().contains("6.1.0"), "{r}");
+    e2e.sandboxer(&["destroy", id]).assert().success();
+    assert!(wait_until(Duration::from_secs(10), || vm
+        .machines_running()
+        == 0));
 }
