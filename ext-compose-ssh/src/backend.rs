@@ -15,7 +15,6 @@ use crate::ssh;
 use sandboxer_ext_protocol::features;
 use sandboxer_ext_protocol::locks::SandboxLocks;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::money::{self, Decimal};
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
 use serde_json::json;
@@ -371,16 +370,7 @@ impl Extension for ComposeSsh {
         p: CostEstimateParams,
     ) -> ExtResult<CostEstimate> {
         let rate = ProfileSpec::of(&p.profile)?.cost_rate();
-        // Exactly: the rate times the seconds, over an hour.
-        let hours = Decimal::from(p.duration_s) / Decimal::from(3600);
-        let mut breakdown = JsonObject::new();
-        breakdown.insert("rate_per_hour".into(), json!(money::text_of(rate.per_hour)));
-        breakdown.insert("hours".into(), json!(money::text_of(hours)));
-        Ok(CostEstimate {
-            currency: rate.currency,
-            amount: rate.per_hour * hours,
-            breakdown,
-        })
+        Ok(CostEstimate::at_rate(rate, p.duration_s))
     }
 
     async fn profile_check(

@@ -564,6 +564,22 @@ struct CostEstimateWire {
     breakdown: JsonObject,
 }
 
+impl CostEstimate {
+    /// The cost of `duration_s` seconds at `rate`, exactly (the rate times the
+    /// seconds, over an hour), with the rate and the hours in the breakdown.
+    pub fn at_rate(rate: CostRate, duration_s: u64) -> CostEstimate {
+        let hours = Decimal::from(duration_s) / Decimal::from(3600);
+        let mut breakdown = JsonObject::new();
+        breakdown.insert("rate_per_hour".into(), money::text_of(rate.per_hour).into());
+        breakdown.insert("hours".into(), money::text_of(hours).into());
+        CostEstimate {
+            amount: rate.per_hour * hours,
+            currency: rate.currency,
+            breakdown,
+        }
+    }
+}
+
 impl TryFrom<CostEstimateWire> for CostEstimate {
     type Error = String;
 

@@ -20,7 +20,6 @@ use crate::spec::ProfileSpec;
 use sandboxer_ext_protocol::features;
 use sandboxer_ext_protocol::locks::SandboxLocks;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::money::{self, Decimal};
 use sandboxer_ext_protocol::sdk::{Context, ExtResult, Extension, Manifest};
 use sandboxer_ext_protocol::*;
 use serde_json::json;
@@ -206,7 +205,6 @@ impl VmPacker {
                 (image, shape, state)
             }
         };
-        let names: Vec<String> = spec.endpoints.iter().map(|e| e.name.clone()).collect();
         let mut record = MachineRecord {
             sandbox_id: p.sandbox_id.clone(),
             labels: {
@@ -234,7 +232,6 @@ impl VmPacker {
                 &image,
                 &mut record,
                 &spec,
-                &names,
                 &state,
                 run_as.map(|r| (r.uid, r.gid)),
             )
@@ -253,13 +250,7 @@ impl VmPacker {
         record.ready = true;
         self.machines.write(&record).map_err(internal)?;
         ctx.progress("ready", Some(100));
-        Ok(self.to_sandbox(
-            &p.sandbox_id,
-            &Holding {
-                record: Some(record),
-                pid: Some(0),
-            },
-        ))
+        Ok(self.to_sandbox(&p.sandbox_id, Some(&record), true))
     }
 
     /// Ports, the record, QEMU (tried again with new ports when one was taken
@@ -269,7 +260,6 @@ impl VmPacker {
         image: &Image,
         record: &mut MachineRecord,
         spec: &ProfileSpec,
-        names: &[String],
         state: &Path,
         owner: Option<(u32, u32)>,
     ) -> ExtResult<()> {
@@ -282,9 +272,8 @@ impl VmPacker {
                 .endpoints
                 .iter()
                 .zip(&ports[1..])
-                .zip(names)
-                .map(|((e, port), name)| Forward {
-                    name: name.clone(),
+                .map(|(e, port)| Forward {
+                    name: e.name.clone(),
                     protocol: e.protocol.clone(),
                     host_port: *port,
                     guest_port: e.port,
@@ -358,10 +347,7 @@ impl VmPacker {
         let kernel = self.kernel()?.clone();
         let recipe = spec.recipe.clone();
         let key = self.key.1.clone();
-        let images = Images {
-            dir: self.images.dir.clone(),
-            tools: self.images.tools.clone(),
-        };
+        let images = self.images.clone();
         tokio::task::spawn_blocking(move || images.ensure(&recipe, &kernel, &key))
             .await
             .map_err(|e| internal(e.to_string()))?
@@ -472,7 +458,7 @@ impl VmPacker {
         };
         match &holding.record {
             Some(r) if r.request == digest && r.ready && holding.pid.is_some() => {
-                Ok(Some(self.to_sandbox(sandbox_id, &holding)))
+                Ok(Some(self.holding_to_sandbox(sandbox_id, &holding)))
             }
             Some(r) if r.request != digest => Err(failed(
                 ErrorKind::AlreadyExists,
@@ -488,13 +474,23 @@ impl VmPacker {
         }
     }
 
-    fn to_sandbox(&self, sandbox_id: &str, holding: &Holding) -> Sandbox {
-        let Some(record) = &holding.record else {
+    fn holding_to_sandbox(&self, sandbox_id: &str, holding: &Holding) -> Sandbox {
+        self.to_sandbox(sandbox_id, holding.record.as_ref(), holding.pid.is_some())
+    }
+
+    /// The sandbox of a machine with this record (if any), running or not.
+    fn to_sandbox(
+        &self,
+        sandbox_id: &str,
+        record: Option<&MachineRecord>,
+        running: bool,
+    ) -> Sandbox {
+        let Some(record) = record else {
             let mut labels = Labels::new();
             labels.insert(LABEL_SANDBOX_ID.into(), sandbox_id.into());
             return Sandbox {
                 sandbox_id: sandbox_id.into(),
-                state: if holding.pid.is_some() {
+                state: if running {
                     BackendState::Provisioning
                 } else {
                     BackendState::Failed
@@ -505,7 +501,7 @@ impl VmPacker {
                 details: JsonObject::new(),
             };
         };
-        let state = match (holding.pid.is_some(), record.ready) {
+        let state = match (running, record.ready) {
             (true, true) => BackendState::Ready,
             (true, false) => BackendState::Provisioning,
             (false, _) => BackendState::Failed,
@@ -563,7 +559,10 @@ impl VmPacker {
             (Some(r), Some(pid)) if r.ready => Ok((r, pid)),
             _ => Err(failed(
                 ErrorKind::FailedPrecondition,
-                format!("sandbox {sandbox_id} is not running"),
+                format!(
+                    "sandbox {sandbox_id} is not running (its machine stopped or never became \
+                     ready): destroy it and create another"
+                ),
             )),
         }
     }
@@ -843,7 +842,10 @@ impl Extension for VmPacker {
         if running >= self.options.max_machines {
             return Err(failed(
                 ErrorKind::ResourceExhausted,
-                format!("{running} machines run here, the most allowed (max_machines)"),
+                format!(
+                    "{running} machines run here, the most allowed: destroy one, or raise the \
+                     extension's option max_machines"
+                ),
             ));
         }
         self.provision(ctx, p, None).await
@@ -853,7 +855,7 @@ impl Extension for VmPacker {
         let holding = inventory::scan(&self.machines, Some(&p.sandbox_id))
             .remove(&p.sandbox_id)
             .ok_or_else(|| failed(ErrorKind::NotFound, format!("no sandbox {}", p.sandbox_id)))?;
-        Ok(self.to_sandbox(&p.sandbox_id, &holding))
+        Ok(self.holding_to_sandbox(&p.sandbox_id, &holding))
     }
 
     async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
@@ -861,7 +863,7 @@ impl Extension for VmPacker {
         let wanted = p.labels.unwrap_or_default();
         let sandboxes = inventory::scan(&self.machines, None)
             .iter()
-            .map(|(id, holding)| self.to_sandbox(id, holding))
+            .map(|(id, holding)| self.holding_to_sandbox(id, holding))
             .filter(|s| wanted.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
             .collect();
         Ok(ListResult { sandboxes })
@@ -888,7 +890,7 @@ impl Extension for VmPacker {
             record.expires_at = p.expires_at.clone();
             self.machines.write(record).map_err(internal)?;
         }
-        Ok(self.to_sandbox(&p.sandbox_id, &holding))
+        Ok(self.holding_to_sandbox(&p.sandbox_id, &holding))
     }
 
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
@@ -958,15 +960,7 @@ impl Extension for VmPacker {
         p: CostEstimateParams,
     ) -> ExtResult<CostEstimate> {
         let rate = ProfileSpec::of(&p.profile)?.cost_rate();
-        let hours = Decimal::from(p.duration_s) / Decimal::from(3600);
-        let mut breakdown = JsonObject::new();
-        breakdown.insert("rate_per_hour".into(), json!(money::text_of(rate.per_hour)));
-        breakdown.insert("hours".into(), json!(money::text_of(hours)));
-        Ok(CostEstimate {
-            currency: rate.currency,
-            amount: rate.per_hour * hours,
-            breakdown,
-        })
+        Ok(CostEstimate::at_rate(rate, p.duration_s))
     }
 
     async fn profile_check(

@@ -54,6 +54,7 @@ impl Image {
 pub const HOST_KEY_ALIAS: &str = "sandboxer-vm";
 
 /// The images of one state folder.
+#[derive(Clone)]
 pub struct Images {
     pub dir: PathBuf,
     pub tools: Tools,

@@ -61,8 +61,25 @@ pub fn processes_under(folder: &Path) -> Vec<(u32, String, String)> {
         .collect()
 }
 
-/// Every machine of `machines`, or only `only`'s.
+/// The live QEMU process named in the pid file of `sandbox_id`'s folder.
+fn pid_from_file(machines: &Machines, sandbox_id: &str) -> Option<u32> {
+    let file = crate::qemu::LaunchPlan::pid_file(&machines.folder(sandbox_id));
+    let pid: u32 = std::fs::read_to_string(file).ok()?.trim().parse().ok()?;
+    crate::machine::is_machine(pid, &crate::qemu::guest_name(sandbox_id)).then_some(pid)
+}
+
+/// Every machine of `machines`, or only `only`'s. For one machine its pid file
+/// answers (the path of every exec); /proc is read only when it does not.
 pub fn scan(machines: &Machines, only: Option<&str>) -> BTreeMap<String, Holding> {
+    if let Some(id) = only {
+        if let Some(pid) = pid_from_file(machines, id) {
+            let holding = Holding {
+                record: machines.read(id),
+                pid: Some(pid),
+            };
+            return BTreeMap::from([(id.to_string(), holding)]);
+        }
+    }
     let mut found: BTreeMap<String, Holding> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(&machines.dir) {
         for entry in entries.flatten() {

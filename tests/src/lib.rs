@@ -126,6 +126,22 @@ impl TestEnv {
         assert_cmd::Command::from_std(self.process(executable))
     }
 
+    /// `sandboxer ARGS` in this installation, given at most five minutes.
+    pub fn sandboxer(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = self.command(&bin("sandboxer"));
+        cmd.args(args).timeout(std::time::Duration::from_secs(300));
+        cmd
+    }
+
+    /// `sandboxer --json ARGS`, which must succeed: its output.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        // First: after `--`, `--json` would be part of an exec's argv.
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.sandboxer(&all).assert().success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    }
+
     /// The same as a plain process, for tests that spawn it and act while it runs.
     pub fn process(&self, executable: &Path) -> std::process::Command {
         let mut cmd = std::process::Command::new(executable);

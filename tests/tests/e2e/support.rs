@@ -88,17 +88,11 @@ impl E2e {
     }
 
     pub fn sandboxer(&self, args: &[&str]) -> Command {
-        let mut cmd = self.env.command(&bin("sandboxer"));
-        cmd.args(args).timeout(Duration::from_secs(300));
-        cmd
+        self.env.sandboxer(args)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
-        // First: after `--`, `--json` would be part of an exec's argv.
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.sandboxer(&all).assert().success();
-        serde_json::from_slice(&out.get_output().stdout).unwrap()
+        self.env.json(args)
     }
 
     /// Creates a sandbox of `profile` and waits until it is ready.

@@ -63,16 +63,11 @@ impl VmE2e {
     }
 
     pub fn sandboxer(&self, args: &[&str]) -> Command {
-        let mut cmd = self.env.command(&bin("sandboxer"));
-        cmd.args(args).timeout(Duration::from_secs(300));
-        cmd
+        self.env.sandboxer(args)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.sandboxer(&all).assert().success();
-        serde_json::from_slice(&out.get_output().stdout).unwrap()
+        self.env.json(args)
     }
 
     pub fn create(&self, profile: &str, extra: &[&str]) -> Value {
@@ -178,7 +173,8 @@ fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
     let first = vm.create("profile.vmtest", &[]);
     let id = first["id"].as_str().unwrap();
     assert_eq!(first["state"], "ready");
-    assert_eq!(first["details"]["accelerator"], "tcg");
+    let accel = vm_packer::accel::Accel::choose(Default::default()).unwrap();
+    assert_eq!(first["details"]["accelerator"], accel.as_str());
     assert_eq!(http_get(&endpoint_url(&first, "web")), "vm e2e page\n");
 
     // A command run, a file written; the guest's clock is the host's.
