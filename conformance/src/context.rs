@@ -33,6 +33,15 @@ pub struct Params {
     pub exec_cat: Vec<String>,
     /// A command that runs for at least 30 s (for timeout and cancel checks).
     pub exec_sleep: Vec<String>,
+    /// The egress checks' probe: a command that connects to `{host}` port `{port}`
+    /// and prints what it reads, exiting 0 only when it connected (e.g. `[sh, -c,
+    /// "echo | nc -w 3 {host} {port}"]`). Empty: the egress checks are skipped.
+    pub egress_probe: Vec<String>,
+    /// The address at which a sandbox would reach the kit's host were it not
+    /// fenced (e.g. `10.0.2.2` in QEMU's user network).
+    pub egress_host: String,
+    /// Where the kit's listeners bind; an allowed destination is `LISTEN:PORT`.
+    pub egress_listen: String,
 }
 
 impl Default for Params {
@@ -55,6 +64,9 @@ impl Default for Params {
             exec_exit3: vec!["sh".into(), "-c".into(), "exit 3".into()],
             exec_cat: vec!["cat".into()],
             exec_sleep: vec!["sleep".into(), "30".into()],
+            egress_probe: vec![],
+            egress_host: String::new(),
+            egress_listen: "127.0.0.1".into(),
         }
     }
 }
@@ -124,6 +136,8 @@ pub struct Ctx {
     pub parallel: usize,
     /// Optional methods the extension advertises.
     pub methods: Vec<String>,
+    /// Features (guarantees) the extension declares.
+    pub features: Vec<String>,
     /// Sandbox ids (and snapshot ids, prefixed `snapshot:`) created, in order.
     pub ledger: Vec<String>,
     counter: usize,
@@ -153,6 +167,7 @@ impl Ctx {
             repeat,
             parallel,
             methods: vec![],
+            features: vec![],
             ledger: vec![],
             counter: 0,
             selected,
@@ -241,6 +256,10 @@ impl Ctx {
 
     pub fn advertises(&self, method: &str) -> bool {
         self.methods.iter().any(|m| m == method)
+    }
+
+    pub fn declares(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
     }
 
     /// Records a result with the peer's recent conversation as evidence.

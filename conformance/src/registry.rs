@@ -453,6 +453,20 @@ pub const CHECKS: &[Check] = &[
         "4",
         "a secret never appears in get, list or destroy answers",
     ),
+    // egress (sandbox/exec, the feature declared and the params' egress_probe)
+    opt(
+        "egress.deny-keeps-the-host-out",
+        methods::SandboxExec::METHOD,
+        "3",
+        "under egress deny, code in the sandbox does not reach a listener of the kit's host",
+    ),
+    opt(
+        "egress.allowlist-lets-only-the-listed-through",
+        methods::SandboxExec::METHOD,
+        "3",
+        "under an allow-list, code in the sandbox reaches the listed listener (where \
+         details.egress_allowed says) and not an unlisted one",
+    ),
     // optional
     opt(
         "optional.extend-ttl",

@@ -115,14 +115,17 @@ pub fn run(options: RunOptions) -> RunReport {
     if let Ok(mut peer) = ctx.raw_peer()
         && let Ok(result) = peer.initialize(&ctx.params.options)
     {
-        ctx.methods = result["capabilities"]["methods"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let names = |list: &serde_json::Value| -> Vec<String> {
+            list.as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        ctx.methods = names(&result["capabilities"]["methods"]);
+        ctx.features = names(&result["capabilities"]["features"]);
     }
     let interrupted = Arc::new(AtomicBool::new(false));
     for scenario in SCENARIOS {

@@ -2,6 +2,7 @@
 //! one sandbox). Each scenario declares the checks it reports.
 
 mod concurrency;
+mod egress;
 mod framing;
 mod handshake;
 mod launch;
@@ -29,6 +30,7 @@ pub const SCENARIOS: &[Scenario] = &[
     validation::SCENARIO,
     secrets::SCENARIO,
     optional::SCENARIO,
+    egress::SCENARIO,
     notifications::SCENARIO,
     concurrency::SCENARIO,
     robustness::SCENARIO,

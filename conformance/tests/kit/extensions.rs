@@ -45,8 +45,9 @@ fn the_python_example_passes_every_check() {
     assert_eq!(run.code, 0);
     assert_eq!(
         run.count("skip"),
-        6,
-        "only the snapshot checks and those of profile/check and host/doctor (1.1) are skipped"
+        8,
+        "only the snapshot checks, those of profile/check and host/doctor (1.1) and the \
+         egress checks (pydirs enforces no egress) are skipped"
     );
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
@@ -68,7 +69,9 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
              compose_file: compose.yaml\n    cost: {{currency: USD, per_hour: 0.01}}\n    files:\n      compose.yaml: |\n        \
              services:\n          app:\n            image: localhost/sandboxer-busybox:latest\n            \
              command: [sleep, '86400']\n            stop_signal: SIGKILL\n    \
-             placement: {{labels: {{tier: conformance}}}}\n",
+             placement: {{labels: {{tier: conformance}}}}\n\
+             egress_probe: [sh, -c, 'echo | nc -w 3 {{host}} {{port}}']\n\
+             egress_host: host.containers.internal\negress_listen: 0.0.0.0\n",
             dir.path().join("ctl").display(),
             loopback::host_yaml("loopback", &workdir).replacen('}', ", labels: {tier: conformance}}", 1)
         ),
@@ -86,6 +89,9 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
         run.stderr
     );
     assert_eq!(run.code, 0);
+    // A container on an open network reaches the host's listener at
+    // host.containers.internal; the sandbox's internal network does not.
+    assert_eq!(run.status("egress.deny-keeps-the-host-out"), "pass");
     let prefix = run.report["run_prefix"].as_str().unwrap();
     for kind in [
         &["ps", "-a"][..],
@@ -125,7 +131,8 @@ fn vm_packer_passes_every_check_and_leaves_no_machine() {
         format!(
             "options:\n  state_dir: {}\nprofile:\n  id: profile.conformance\n  version: '1'\n  \
              spec:\n    cost: {{currency: USD, per_hour: 0.01}}\n    recipe:\n      \
-             services: ['sleep 86400']\n",
+             services: ['sleep 86400']\negress_probe: [sh, -c, 'echo | nc -w 3 {{host}} {{port}}']\n\
+             egress_host: 10.0.2.2\n",
             state.display()
         ),
     )
@@ -147,7 +154,17 @@ fn vm_packer_passes_every_check_and_leaves_no_machine() {
         run.stderr
     );
     assert_eq!(run.code, 0);
-    assert_eq!(run.count("skip"), 0, "snapshots and exec are checked too");
+    assert_eq!(
+        run.count("skip"),
+        0,
+        "snapshots, exec and egress are checked too"
+    );
+    for check in [
+        "egress.deny-keeps-the-host-out",
+        "egress.allowlist-lets-only-the-listed-through",
+    ] {
+        assert_eq!(run.status(check), "pass", "{check}");
+    }
     assert!(machines.is_empty(), "machines still run: {machines:?}");
     assert_eq!(folders, 0, "machine folders left");
 }

@@ -23,6 +23,18 @@ impl KitRun {
             .collect()
     }
 
+    /// The status a check ended with ("" when it was not reported).
+    pub fn status(&self, id: &str) -> String {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .and_then(|c| c["status"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
     pub fn count(&self, status: &str) -> usize {
         self.report["checks"]
             .as_array()
