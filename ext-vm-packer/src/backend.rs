@@ -6,6 +6,7 @@
 
 use crate::accel::Accel;
 use crate::config::Options;
+use crate::disk;
 use crate::guest::{self, Guest};
 use crate::images::{Image, Images};
 use crate::initramfs::READY_MARKER;
@@ -93,6 +94,31 @@ fn shape_of(resources: &Resources) -> ExtResult<(u64, u32)> {
     Ok((memory, cpus as u32))
 }
 
+/// The disk size a request asks for, checked against the image: only disk
+/// images have one, and it cannot be smaller than the image's.
+fn disk_of(resources: &Resources, image: &Image) -> ExtResult<Option<u64>> {
+    let Some(asked) = resources.disk_mb else {
+        return Ok(None);
+    };
+    let Some(base) = image.disk() else {
+        return Err(ErrorObject::invalid_argument(
+            "resources.disk_mb",
+            "this profile's guest has no disk (its recipe is of kind initramfs; its files \
+             live in memory_mb): use kind debian for a disk",
+        ));
+    };
+    let base_mb = disk::virtual_size(&base)
+        .map_err(internal)?
+        .div_ceil(1 << 20);
+    if asked < base_mb {
+        return Err(ErrorObject::invalid_argument(
+            "resources.disk_mb",
+            format!("this profile's image needs a disk of at least {base_mb} MB, not {asked}"),
+        ));
+    }
+    Ok(Some(asked))
+}
+
 /// The allowed endpoints of a request, checked; whether egress is open.
 fn network_of(network: &NetworkPolicy) -> ExtResult<(Vec<AllowedEndpoint>, bool)> {
     if network.egress == Egress::Allow {
@@ -160,6 +186,7 @@ impl VmPacker {
             egress_open: record.egress_open,
             run_as: self.run_as()?.map(|r| r.name),
             incoming,
+            disk: image.disk().map(|_| machine_disk(dir)),
         })
     }
 
@@ -184,7 +211,7 @@ impl VmPacker {
         }
         let accel = self.accel()?;
         let run_as = self.run_as()?;
-        let (image, (memory_mb, cpus), state) = match &from {
+        let (image, (memory_mb, cpus), state, disk_mb) = match &from {
             Some(s) => {
                 let image = Image {
                     hash: s.image.clone(),
@@ -194,15 +221,16 @@ impl VmPacker {
                     .snapshots
                     .state_file(&s.snapshot_id)
                     .ok_or_else(|| internal("snapshot without a state file"))?;
-                (image, (s.memory_mb, s.cpus), state)
+                (image, (s.memory_mb, s.cpus), state, s.disk_mb)
             }
             None => {
                 let shape = shape_of(&p.resources)?;
                 ctx.progress("building the image (once per recipe)", Some(5));
                 let image = self.image_of(&spec).await?;
                 ctx.progress("making the template (once per image and shape)", Some(20));
+                let disk_mb = disk_of(&p.resources, &image)?;
                 let state = self.template(&image, accel, shape, &spec).await?;
-                (image, shape, state)
+                (image, shape, state, disk_mb)
             }
         };
         let mut record = MachineRecord {
@@ -217,6 +245,7 @@ impl VmPacker {
             accel: accel.as_str().into(),
             memory_mb,
             cpus,
+            disk_mb,
             ssh_port: 0,
             forwards: vec![],
             allowed,
@@ -281,15 +310,28 @@ impl VmPacker {
                 .collect();
             let dir = self.machines.prepare(record, owner).map_err(internal)?;
             let plan = self.plan(image, record, &dir, true)?;
+            if let Some(overlay) = &plan.disk {
+                new_overlay(&saved_disk(state), overlay, owner)?;
+            }
             match machine::start(&plan).await {
                 Ok(()) => {
                     let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(&dir))
                         .await
                         .map_err(internal)?;
-                    return qmp
-                        .restore_from(state)
+                    qmp.restore_from(state)
                         .await
-                        .map_err(|e| internal(format!("restoring the machine: {e}")));
+                        .map_err(|e| internal(format!("restoring the machine: {e}")))?;
+                    if let Some(mb) = record.disk_mb {
+                        // The guest sees the larger disk at once (virtio
+                        // announces it); the first command grows its file system.
+                        qmp.execute(
+                            "block_resize",
+                            Some(json!({"node-name": disk::NODE, "size": mb << 20})),
+                        )
+                        .await
+                        .map_err(|e| internal(format!("growing the disk: {e}")))?;
+                    }
+                    return Ok(());
                 }
                 Err(e) if e.contains("host forwarding") => last = e,
                 Err(e) => return Err(failed(ErrorKind::Unavailable, e)),
@@ -315,6 +357,14 @@ impl VmPacker {
                     shlex::try_quote(&entry).map_err(|e| internal(e.to_string()))?
                 ));
             }
+        }
+        if let Some(mb) = record.disk_mb {
+            let sectors = (mb << 20) / 512;
+            line.push_str(&format!(
+                " && for i in $(seq 50); do [ \"$(cat /sys/block/vda/size)\" -ge {sectors} ] && break; \
+                 sleep 0.1; done && resize2fs {} >/dev/null 2>&1",
+                crate::initramfs::DISK
+            ));
         }
         let guest = self.guest(record);
         let out = guest
@@ -391,6 +441,11 @@ impl VmPacker {
         let kept = result.and_then(|state| {
             let folder = path.parent().expect("template folder");
             std::fs::create_dir_all(folder).map_err(|e| internal(e.to_string()))?;
+            // The disk first: a state file without its disk is never seen.
+            if image.disk().is_some() {
+                std::fs::rename(saved_disk(&state), saved_disk(&path))
+                    .map_err(|e| internal(e.to_string()))?;
+            }
             std::fs::rename(state, &path).map_err(|e| internal(e.to_string()))
         });
         for (pid, name, _) in inventory::processes_under(&build) {
@@ -419,6 +474,22 @@ impl VmPacker {
             std::os::unix::fs::chown(build, Some(uid), Some(gid))
                 .map_err(|e| internal(e.to_string()))?;
         }
+        let disk = match image.disk() {
+            Some(base) => {
+                let overlay = machine_disk(build);
+                new_overlay(&base, &overlay, owner)?;
+                Some(overlay)
+            }
+            None => None,
+        };
+        let commands = &spec.recipe.commands;
+        let ssh_port = if commands.is_empty() {
+            None
+        } else {
+            let ports = ports::free_loopback_ports(1)
+                .map_err(|e| internal(format!("no free loopback port: {e}")))?;
+            Some(ports[0])
+        };
         let plan = LaunchPlan {
             qemu: self.options.qemu.clone(),
             accel,
@@ -428,16 +499,21 @@ impl VmPacker {
             initramfs: image.initramfs(),
             sandbox_id: format!("template-{}", image.hash),
             dir: build.to_path_buf(),
-            forwards: vec![],
+            forwards: ssh_port.map(|p| (p, 22)).into_iter().collect(),
             allowed: vec![],
             egress_open: false,
             run_as: self.run_as()?.map(|r| r.name),
             incoming: false,
+            disk,
         };
         machine::start(&plan)
             .await
             .map_err(|e| failed(ErrorKind::Unavailable, e))?;
         wait_for_marker(&LaunchPlan::serial_log(build), spec.ready.timeout).await?;
+        if let Some(port) = ssh_port {
+            self.run_recipe_commands(image, port, commands, spec.ready.timeout)
+                .await?;
+        }
         let state = build.join("state.mig");
         let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(build))
             .await
@@ -447,6 +523,53 @@ impl VmPacker {
             .map_err(|e| internal(format!("saving the template: {e}")))?;
         let _ = qmp.execute("quit", None).await;
         Ok(state)
+    }
+
+    /// The recipe's commands, one by one, in the template's guest (ssh on
+    /// `port`); then the guest's writes flushed to its disk.
+    async fn run_recipe_commands(
+        &self,
+        image: &Image,
+        port: u16,
+        commands: &[String],
+        limit: Duration,
+    ) -> ExtResult<()> {
+        let guest = Guest {
+            port,
+            key: self.key.0.clone(),
+            known_hosts: image.known_hosts(),
+        };
+        guest
+            .first_command("true", limit)
+            .await
+            .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
+        for (i, command) in commands.iter().enumerate() {
+            let argv = ["/bin/sh".to_string(), "-c".into(), command.clone()];
+            let out = guest
+                .exec(&argv, None, Duration::from_secs(600))
+                .await
+                .map_err(|e| internal(format!("recipe.commands[{i}]: {e}")))?;
+            if !out.status.success() {
+                let err = String::from_utf8_lossy(&out.stderr);
+                return Err(failed(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "profile.spec.recipe.commands[{i}] exited with {}: {}",
+                        out.status.code().unwrap_or(-1),
+                        err.trim()
+                            .chars()
+                            .rev()
+                            .take(400)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect::<String>()
+                    ),
+                ));
+            }
+        }
+        let _ = guest.run("sync", None, limit).await;
+        Ok(())
     }
 
     /// The sandbox if it already exists from this same create; AlreadyExists if
@@ -532,6 +655,9 @@ impl VmPacker {
         details.insert("image".into(), json!(record.image));
         details.insert("memory_mb".into(), json!(record.memory_mb));
         details.insert("cpus".into(), json!(record.cpus));
+        if let Some(mb) = record.disk_mb {
+            details.insert("disk_mb".into(), json!(mb));
+        }
         details.insert("origin".into(), json!(record.origin));
         details.insert("expires_at".into(), json!(record.expires_at));
         let allowed: BTreeMap<&str, String> = record
@@ -580,10 +706,23 @@ impl VmPacker {
         let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(&dir))
             .await
             .map_err(internal)?;
-        let saved = qmp.save_to(&file).await;
+        let mut saved = qmp.save_to(&file).await;
+        // The machine stands still with its disk flushed: its copy matches the
+        // saved memory.
+        let disk_copy = dir.join(format!("{id}.disk.qcow2"));
+        let has_disk = machine_disk(&dir).is_file();
+        if saved.is_ok() && has_disk {
+            saved = std::fs::copy(machine_disk(&dir), &disk_copy)
+                .map(drop)
+                .map_err(|e| format!("copying the disk: {e}"));
+        }
         // The sandbox runs on whatever happened to the save.
         let resumed = qmp.execute("cont", None).await;
-        saved.map_err(|e| internal(format!("saving the machine: {e}")))?;
+        if let Err(e) = saved {
+            let _ = std::fs::remove_file(&file);
+            let _ = std::fs::remove_file(&disk_copy);
+            return Err(internal(format!("saving the machine: {e}")));
+        }
         resumed.map_err(internal)?;
         let size_bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let manifest = SnapshotManifest {
@@ -594,13 +733,37 @@ impl VmPacker {
             accel: record.accel.clone(),
             memory_mb: record.memory_mb,
             cpus: record.cpus,
+            disk_mb: record.disk_mb,
             taken_at: now_rfc3339(),
             size_bytes,
         };
         std::fs::create_dir_all(&self.snapshots.dir).map_err(|e| internal(e.to_string()))?;
-        self.snapshots.keep(&manifest, &file).map_err(internal)?;
+        self.snapshots
+            .keep(&manifest, &file, has_disk.then_some(disk_copy.as_path()))
+            .map_err(internal)?;
         Ok(manifest.to_snapshot())
     }
+}
+
+/// A machine's own disk, in its folder.
+fn machine_disk(dir: &Path) -> PathBuf {
+    dir.join("disk.qcow2")
+}
+
+/// The disk saved beside a state file (a template's, a snapshot's).
+fn saved_disk(state: &Path) -> PathBuf {
+    state.with_file_name("disk.qcow2")
+}
+
+/// A new overlay at `path` on `backing`, handed to QEMU's account.
+fn new_overlay(backing: &Path, path: &Path, owner: Option<(u32, u32)>) -> ExtResult<()> {
+    let _ = std::fs::remove_file(path);
+    disk::overlay(backing, path).map_err(internal)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(|e| internal(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Kills the machines of template builds (`builds/<builder pid>-<n>`) whose
@@ -729,6 +892,7 @@ impl Extension for VmPacker {
                 features::EGRESS_ALLOWLIST,
                 features::RESOURCES_CPUS,
                 features::RESOURCES_MEMORY,
+                features::RESOURCES_DISK,
                 features::CONTAINMENT,
                 features::ISOLATION_VM,
             ]

@@ -1,13 +1,15 @@
 //! Images, built once per recipe and kept by the recipe's hash: a folder
-//! `images/<hash>/` with the guest kernel, the initramfs and the guest's host key
-//! (as a known-hosts line), and `templates/<shape>/` — a booted guest of one
-//! machine shape saved to a file, which every sandbox of that shape is restored
-//! from. A build happens in a folder of its own and is renamed into place, so
+//! `images/<hash>/` with the guest kernel, the initramfs (the whole root, or a
+//! disk image's first stage), the base disk `disk.qcow2` of a Debian recipe,
+//! the guest's host key (as a known-hosts line), and `templates/<shape>/` — a
+//! booted guest of one machine shape saved to a file (with its frozen disk),
+//! which every sandbox of that shape is restored from. A build happens in a folder of its own and is renamed into place, so
 //! two builds of one recipe never see each other's half-made files.
 
 use crate::initramfs::{self, Tools};
 use crate::kernel::Kernel;
-use crate::spec::Recipe;
+use crate::rootfs;
+use crate::spec::{Recipe, RecipeKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs;
@@ -15,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Changes whenever what a build makes from one recipe changes.
-const BUILDER_VERSION: &str = "vm-packer-initramfs-1";
+const BUILDER_VERSION: &str = "vm-packer-2";
 
 /// A built image.
 #[derive(Debug, Clone)]
@@ -43,6 +45,10 @@ impl Image {
     /// `sandboxer-vm ssh-ed25519 AAAA…`: the guest's host key, for ssh.
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.join("known_hosts")
+    }
+    /// The base disk, which only images of a disk recipe have.
+    pub fn disk(&self) -> Option<PathBuf> {
+        Some(self.dir.join("disk.qcow2")).filter(|d| d.is_file())
     }
     /// The saved guest of `shape`, once one was made.
     pub fn template(&self, shape: &str) -> PathBuf {
@@ -121,18 +127,45 @@ impl Images {
     ) -> Result<(), String> {
         let image = work.join("image");
         fs::create_dir_all(image.join("templates")).map_err(|e| e.to_string())?;
-        let built = initramfs::build(
-            recipe,
-            kernel,
-            extension_key,
-            &self.tools,
-            work,
-            &image.join("initramfs.cpio"),
-        )?;
+        let host_key = match recipe.kind {
+            RecipeKind::Initramfs => {
+                initramfs::build(
+                    recipe,
+                    kernel,
+                    extension_key,
+                    &self.tools,
+                    work,
+                    &image.join("initramfs.cpio"),
+                )?
+                .host_key
+            }
+            RecipeKind::Debian => {
+                let host_key = rootfs::build(
+                    recipe,
+                    extension_key,
+                    &self.tools,
+                    work,
+                    &image.join("disk.qcow2"),
+                )?;
+                let modules: Vec<PathBuf> = kernel
+                    .modules
+                    .iter()
+                    .chain(&kernel.disk_modules)
+                    .cloned()
+                    .collect();
+                initramfs::build_stage1(
+                    &modules,
+                    &self.tools,
+                    work,
+                    &image.join("initramfs.cpio"),
+                )?;
+                host_key
+            }
+        };
         fs::copy(&kernel.vmlinuz, image.join("vmlinuz")).map_err(|e| e.to_string())?;
         fs::write(
             image.join("known_hosts"),
-            format!("{HOST_KEY_ALIAS} {}\n", built.host_key),
+            format!("{HOST_KEY_ALIAS} {host_key}\n"),
         )
         .map_err(|e| e.to_string())?;
         let record = ImageRecord {
@@ -153,7 +186,11 @@ impl Images {
             "initramfs.cpio",
             "known_hosts",
             "image.json",
+            "disk.qcow2",
         ] {
+            if !image.join(entry).exists() {
+                continue;
+            }
             let mode = if entry.is_empty() || entry == "templates" {
                 0o755
             } else {
@@ -200,6 +237,7 @@ mod tests {
             vmlinuz: "/nowhere".into(),
             release: release.into(),
             modules: vec![],
+            disk_modules: vec![],
         }
     }
 

@@ -1,12 +1,11 @@
-//! The guest's root file system, built from a recipe: busybox (its `init` runs
-//! the guest), dropbear with the libraries it links, the kernel's virtio modules,
-//! the recipe's files and services, the keys let in over ssh, and a host key made
-//! for this image. Packed as an uncompressed `newc` cpio archive (an uncompressed
-//! initramfs unpacks faster under emulation) by busybox's `cpio`.
-//!
-//! Nothing the recipe says reaches a shell on the host: files are written by
-//! this process, services become scripts inside the image.
+//! Initramfs archives. For an image of kind `initramfs` it is the guest's whole
+//! root: busybox (its `init` runs the guest), dropbear with the libraries it
+//! links, the kernel's virtio modules, and what `furnish` adds. For a disk image
+//! it is only the first stage, which mounts the disk and hands over to it.
+//! Packed as an uncompressed `newc` cpio archive (an uncompressed initramfs
+//! unpacks faster under emulation) by busybox's `cpio`.
 
+use crate::furnish::{Layout, furnish};
 use crate::kernel::Kernel;
 use crate::spec::Recipe;
 use std::fs;
@@ -57,10 +56,85 @@ pub fn build(
     out: &Path,
 ) -> Result<Built, String> {
     let root = work.join("root");
+    let modules = base_tree(&root, tools, &kernel.modules)?;
+    copy(&tools.dropbear, &root.join("sbin/dropbear"), 0o755)?;
+    for library in linked_libraries(&tools.dropbear)? {
+        let inside = root.join(library.strip_prefix("/").unwrap_or(&library));
+        fs::create_dir_all(inside.parent().unwrap()).map_err(|e| e.to_string())?;
+        copy(&library, &inside, 0o755)?;
+    }
+    write(
+        &root,
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/sh\n",
+        0o644,
+    )?;
+    write(&root, "etc/group", "root:x:0:\n", 0o644)?;
+    write(&root, "etc/shells", "/bin/sh\n", 0o644)?;
+    write(&root, "etc/hosts", "127.0.0.1 localhost sandbox\n", 0o644)?;
+    write(&root, "init", INIT, 0o755)?;
+    let layout = Layout {
+        dropbear: "/sbin/dropbear",
+        modules,
+    };
+    let host_key = furnish(&root, recipe, extension_key, tools, &layout)?;
+    pack(&tools.busybox, &root, out)?;
+    Ok(Built {
+        initramfs: out.to_path_buf(),
+        host_key,
+    })
+}
+
+/// Builds the first stage of a disk image's boot into `out`: busybox and the
+/// kernel's modules (disk ones included), and an `/init` that loads them, mounts
+/// the disk and hands over to its `/sbin/sandboxer-init`.
+pub fn build_stage1(
+    modules: &[PathBuf],
+    tools: &Tools,
+    work: &Path,
+    out: &Path,
+) -> Result<(), String> {
+    let root = work.join("stage1");
+    let order = base_tree(&root, tools, modules)?;
+    let mut init = String::from(
+        "#!/bin/busybox sh\n/bin/busybox --install -s /bin\nmount -t proc proc /proc\n\
+         mount -t sysfs sys /sys\nmount -t devtmpfs dev /dev\n",
+    );
+    for m in &order {
+        init.push_str(&format!("insmod {m}\n"));
+    }
+    init.push_str(&format!(
+        "mkdir -p /newroot\nmount -t ext4 -o rw {DISK} /newroot || {{ echo 'no root disk'; poweroff -f; }}\n\
+         umount /proc /sys\nmount --move /dev /newroot/dev\nexec switch_root /newroot {DISK_INIT}\n"
+    ));
+    write(&root, "init", &init, 0o755)?;
+    pack(&tools.busybox, &root, out)
+}
+
+/// The guest's disk, and the program the first stage hands over to on it.
+pub const DISK: &str = "/dev/vda";
+pub const DISK_INIT: &str = "/sbin/sandboxer-init";
+
+/// PID 1 on a disk image, started by the first stage: busybox's applets in a
+/// folder of their own (the boot script's `ip`, `insmod`; never ahead of
+/// Debian's programs on a user's PATH), the kernel's file systems, then busybox
+/// `init` (Debian's busybox) with the table `furnish` wrote.
+pub const DISK_INIT_SCRIPT: &str = "#!/bin/busybox sh
+/bin/busybox mkdir -p /usr/lib/sandboxer/bin
+/bin/busybox --install -s /usr/lib/sandboxer/bin
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mkdir -p /dev/pts && /bin/busybox mount -t devpts devpts /dev/pts
+/bin/busybox mount -t tmpfs -o mode=0755 run /run
+exec /bin/busybox init
+";
+
+/// The folders, busybox and the modules every initramfs has; the modules'
+/// paths in the guest, in load order.
+fn base_tree(root: &Path, tools: &Tools, modules: &[PathBuf]) -> Result<Vec<String>, String> {
     for dir in [
         "bin",
         "sbin",
-        "etc/dropbear",
         "etc/sandboxer/services",
         "root/.ssh",
         "proc",
@@ -77,75 +151,13 @@ pub fn build(
     }
     std::os::unix::fs::symlink("/run", root.join("var/run")).map_err(|e| e.to_string())?;
     copy(&tools.busybox, &root.join("bin/busybox"), 0o755)?;
-    copy(&tools.dropbear, &root.join("sbin/dropbear"), 0o755)?;
-    for library in linked_libraries(&tools.dropbear)? {
-        let inside = root.join(library.strip_prefix("/").unwrap_or(&library));
-        fs::create_dir_all(inside.parent().unwrap()).map_err(|e| e.to_string())?;
-        copy(&library, &inside, 0o755)?;
+    let mut order = vec![];
+    for module in modules {
+        let name = module.file_name().unwrap().to_string_lossy().into_owned();
+        copy(module, &root.join("lib/modules").join(&name), 0o644)?;
+        order.push(format!("/lib/modules/{name}"));
     }
-    let mut order = String::new();
-    for module in &kernel.modules {
-        let name = module.file_name().unwrap();
-        copy(module, &root.join("lib/modules").join(name), 0o644)?;
-        order.push_str(&format!("/lib/modules/{}\n", name.to_string_lossy()));
-    }
-    write(&root, "etc/sandboxer/modules", &order, 0o644)?;
-    write(
-        &root,
-        "etc/passwd",
-        "root:x:0:0:root:/root:/bin/sh\n",
-        0o644,
-    )?;
-    write(&root, "etc/group", "root:x:0:\n", 0o644)?;
-    write(&root, "etc/shells", "/bin/sh\n", 0o644)?;
-    write(&root, "etc/hosts", "127.0.0.1 localhost sandbox\n", 0o644)?;
-    let mut keys = format!("{}\n", extension_key.trim());
-    for key in &recipe.authorized_keys {
-        keys.push_str(key.trim());
-        keys.push('\n');
-    }
-    write(&root, "root/.ssh/authorized_keys", &keys, 0o600)?;
-    fs::set_permissions(root.join("root/.ssh"), fs::Permissions::from_mode(0o700))
-        .map_err(|e| e.to_string())?;
-    let host_key = make_host_key(tools, &root.join("etc/dropbear/dropbear_ed25519_host_key"))?;
-    let mut inittab =
-        String::from("::sysinit:/etc/sandboxer/boot\n::respawn:/sbin/dropbear -F -s -p 22\n");
-    for (i, service) in recipe.services.iter().enumerate() {
-        let script = format!(
-            "#!/bin/sh\n# service {i} of the recipe\nexec /bin/sh -c {} >>/var/log/service-{i}.log 2>&1\n",
-            shlex::try_quote(service).map_err(|e| format!("services[{i}]: {e}"))?
-        );
-        write(
-            &root,
-            &format!("etc/sandboxer/services/{i}"),
-            &script,
-            0o755,
-        )?;
-        inittab.push_str(&format!("::respawn:/etc/sandboxer/services/{i}\n"));
-    }
-    inittab.push_str(&format!(
-        "::once:/bin/sh -c 'echo {READY_MARKER} > /dev/ttyS0'\n::ctrlaltdel:/bin/poweroff -f\n"
-    ));
-    write(&root, "etc/inittab", &inittab, 0o644)?;
-    write(&root, "etc/sandboxer/boot", &boot_script(), 0o755)?;
-    write(&root, "init", INIT, 0o755)?;
-    for (path, content) in &recipe.files {
-        let relative = path.trim_start_matches('/');
-        let mode = if content.starts_with("#!") {
-            0o755
-        } else {
-            0o644
-        };
-        if let Some(parent) = Path::new(relative).parent() {
-            fs::create_dir_all(root.join(parent)).map_err(|e| format!("{path}: {e}"))?;
-        }
-        write(&root, relative, content, mode)?;
-    }
-    pack(&tools.busybox, &root, out)?;
-    Ok(Built {
-        initramfs: out.to_path_buf(),
-        host_key,
-    })
+    Ok(order)
 }
 
 /// PID 1 until busybox's `init` takes over: the applets, the kernel's file
@@ -159,20 +171,6 @@ mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=0755 run /run
 exec /bin/init
 ";
-
-/// The guest's first steps: modules, network (QEMU's user network, static), name.
-fn boot_script() -> String {
-    format!(
-        "#!/bin/sh
-for m in $(cat /etc/sandboxer/modules); do insmod \"$m\"; done
-ip link set lo up
-ip link set eth0 up
-ip addr add {GUEST_ADDRESS}/24 dev eth0
-ip route add default via {GUEST_GATEWAY}
-hostname sandbox
-"
-    )
-}
 
 fn write(root: &Path, relative: &str, content: &str, mode: u32) -> Result<(), String> {
     let path = root.join(relative);
@@ -203,26 +201,6 @@ fn linked_libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
         .filter(|word| word.starts_with('/'))
         .map(PathBuf::from)
         .collect())
-}
-
-/// A new ed25519 host key at `path` (dropbear's format); its public line.
-fn make_host_key(tools: &Tools, path: &Path) -> Result<String, String> {
-    let out = Command::new(&tools.dropbearkey)
-        .args(["-t", "ed25519", "-f"])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("dropbearkey: {e}"))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.starts_with("ssh-ed25519 "))
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .ok_or_else(|| {
-            format!(
-                "dropbearkey gave no key: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
 }
 
 /// Packs `root` into a `newc` cpio archive at `out`, every file owned by root.

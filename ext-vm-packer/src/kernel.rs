@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 /// The modules a guest needs, before their dependencies.
 pub const GUEST_MODULES: [&str; 3] = ["virtio_pci", "virtio_net", "virtio-rng"];
+/// The modules a guest booting from a disk needs besides (ext4 asks the crypto
+/// layer for crc32c, which nothing loads on demand in a first stage).
+pub const DISK_MODULES: [&str; 3] = ["virtio_blk", "crc32c_generic", "ext4"];
 
 #[derive(Debug, Clone)]
 pub struct Kernel {
@@ -16,6 +19,8 @@ pub struct Kernel {
     pub release: String,
     /// `.ko` files in load order.
     pub modules: Vec<PathBuf>,
+    /// `.ko` files a disk image's first stage loads after `modules`.
+    pub disk_modules: Vec<PathBuf>,
 }
 
 impl Kernel {
@@ -38,10 +43,16 @@ impl Kernel {
             add_with_dependencies(&dir.join("modules"), name, &mut seen, &mut modules)
                 .map_err(|e| format!("{e}; {fix}"))?;
         }
+        let mut disk_modules = Vec::new();
+        for name in DISK_MODULES {
+            add_with_dependencies(&dir.join("modules"), name, &mut seen, &mut disk_modules)
+                .map_err(|e| format!("{e}; {fix}"))?;
+        }
         Ok(Kernel {
             vmlinuz,
             release,
             modules,
+            disk_modules,
         })
     }
 }
@@ -102,6 +113,12 @@ mod tests {
         module(&modules, "failover", "");
         module(&modules, "virtio_net", "virtio_ring,virtio,failover");
         module(&modules, "virtio-rng", "virtio,virtio_ring");
+        module(&modules, "virtio_blk", "virtio,virtio_ring");
+        module(&modules, "crc32c_generic", "");
+        module(&modules, "crc16", "");
+        module(&modules, "ext4", "mbcache,jbd2,crc16");
+        module(&modules, "mbcache", "");
+        module(&modules, "jbd2", "");
         let kernel = Kernel::load(&dir.path().join("6.1.0-test")).unwrap();
         let names: Vec<String> = kernel
             .modules
@@ -120,6 +137,23 @@ mod tests {
             ]
         );
         assert_eq!(kernel.release, "6.1.0-test");
+        let disk: Vec<String> = kernel
+            .disk_modules
+            .iter()
+            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            disk,
+            [
+                "virtio_blk",
+                "crc32c_generic",
+                "mbcache",
+                "jbd2",
+                "crc16",
+                "ext4"
+            ],
+            "after the base modules, none twice"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The vm-packer backend. Each sandbox is a QEMU virtual machine booted from an
 //! image built from the profile's recipe (a guest kernel and an initramfs made of
-//! busybox, dropbear and the recipe's files and services), restored from the
+//! busybox, dropbear and the recipe's files and services, or a Debian root file
+//! system on a qcow2 disk), restored from the
 //! image's template (a booted guest saved once) so that a create takes well under a
 //! second even without hardware virtualization. Every QEMU process, folder and
 //! socket carries the sandbox id. Only this crate knows QEMU.
@@ -9,7 +10,12 @@
 //!   the user QEMU runs as).
 //! - `spec`: the profile spec (recipe, endpoints, the machine's size).
 //! - `kernel`: the guest kernel and its modules, in load order.
-//! - `initramfs`: the guest's root file system, built from a recipe.
+//! - `furnish`: what sandboxer puts into every guest's root (keys, init table,
+//!   services, files).
+//! - `tree`: writing into a guest's root folder without leaving it.
+//! - `initramfs`: initramfs archives (a whole root, or a disk's first stage).
+//! - `rootfs`: Debian root file systems made into a base disk.
+//! - `disk`: qcow2 disks and overlays through `qemu-img`.
 //! - `images`: images built once per recipe hash and kept; their templates.
 //! - `accel`: which accelerator this host gives (KVM or TCG).
 //! - `qemu`: the QEMU command line of a machine.
@@ -25,7 +31,9 @@
 pub mod accel;
 pub mod backend;
 pub mod config;
+pub mod disk;
 pub mod doctor;
+pub mod furnish;
 pub mod guest;
 pub mod images;
 pub mod initramfs;
@@ -35,7 +43,9 @@ pub mod machine;
 pub mod ports;
 pub mod qemu;
 pub mod qmp;
+pub mod rootfs;
 pub mod snapshot;
 pub mod spec;
+pub mod tree;
 
 pub use backend::VmPacker;

@@ -40,6 +40,9 @@ pub struct MachineRecord {
     pub accel: String,
     pub memory_mb: u64,
     pub cpus: u32,
+    /// The disk size asked for (disk images only; None: the image's own).
+    #[serde(default)]
+    pub disk_mb: Option<u64>,
     pub ssh_port: u16,
     pub forwards: Vec<Forward>,
     pub allowed: Vec<AllowedEndpoint>,

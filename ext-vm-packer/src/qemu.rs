@@ -87,6 +87,8 @@ pub struct LaunchPlan {
     pub run_as: Option<String>,
     /// Waits for a saved state (`migrate-incoming`) instead of booting.
     pub incoming: bool,
+    /// The machine's own disk (a qcow2 overlay), for images that have one.
+    pub disk: Option<PathBuf>,
 }
 
 /// The shape a template is saved for: a restored machine must match it.
@@ -139,6 +141,17 @@ impl LaunchPlan {
         push("virtio-rng-pci");
         push("-device");
         push("vmgenid,guid=auto");
+        if let Some(disk) = &self.disk {
+            // JSON: a path is a string there, whatever commas it holds.
+            push("-blockdev");
+            push(
+                &serde_json::json!({"driver": "qcow2", "node-name": crate::disk::NODE,
+                    "file": {"driver": "file", "filename": disk}})
+                .to_string(),
+            );
+            push("-device");
+            push(&format!("virtio-blk-pci,drive={}", crate::disk::NODE));
+        }
         push("-append");
         push("console=ttyS0 quiet panic=-1");
         push("-sandbox");
@@ -212,6 +225,7 @@ mod tests {
             egress_open: false,
             run_as: Some("sandboxer-vm".into()),
             incoming: true,
+            disk: None,
         }
     }
 
@@ -240,6 +254,22 @@ mod tests {
             ..plan()
         };
         assert!(!joined(&open).contains("restrict=on"));
+    }
+
+    #[test]
+    fn a_disk_is_a_block_node_whatever_its_path_holds() {
+        assert!(!joined(&plan()).contains("-blockdev"));
+        let with_disk = LaunchPlan {
+            disk: Some("/state/m,x/disk.qcow2".into()),
+            ..plan()
+        };
+        let args = with_disk.args();
+        let at = args.iter().position(|a| a == "-blockdev").unwrap();
+        let node: serde_json::Value =
+            serde_json::from_str(&args[at + 1].to_string_lossy()).unwrap();
+        assert_eq!(node["file"]["filename"], "/state/m,x/disk.qcow2");
+        assert_eq!(node["node-name"], crate::disk::NODE);
+        assert!(joined(&with_disk).contains("-device virtio-blk-pci,drive=disk0"));
     }
 
     #[test]

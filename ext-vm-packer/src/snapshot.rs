@@ -1,6 +1,8 @@
 //! Snapshots: a machine's whole state (memory, devices — and so the files in its
-//! in-memory root) saved by QEMU to `snapshots/<id>/state.mig`, with a manifest
-//! naming the image and the machine shape a restore must boot with.
+//! in-memory root) saved by QEMU to `snapshots/<id>/state.mig`, a copy of its
+//! disk overlay `disk.qcow2` when it has one (taken while the machine stood
+//! still), and a manifest naming the image and the machine shape a restore must
+//! boot with.
 
 use sandboxer_ext_protocol::{JsonObject, Snapshot};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,8 @@ pub struct SnapshotManifest {
     pub accel: String,
     pub memory_mb: u64,
     pub cpus: u32,
+    #[serde(default)]
+    pub disk_mb: Option<u64>,
     pub taken_at: String,
     pub size_bytes: u64,
 }
@@ -71,8 +75,14 @@ impl Snapshots {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Keeps `state` (moved in) under `manifest`'s id.
-    pub fn keep(&self, manifest: &SnapshotManifest, state: &Path) -> Result<(), String> {
+    /// Keeps `state` and the machine's `disk` copy, if it has a disk (both
+    /// moved in), under `manifest`'s id.
+    pub fn keep(
+        &self,
+        manifest: &SnapshotManifest,
+        state: &Path,
+        disk: Option<&Path>,
+    ) -> Result<(), String> {
         let folder = self
             .folder(&manifest.snapshot_id)
             .ok_or_else(|| format!("{}: not a snapshot id", manifest.snapshot_id))?;
@@ -80,6 +90,9 @@ impl Snapshots {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(state, tmp.join("state.mig")).map_err(|e| e.to_string())?;
+        if let Some(disk) = disk {
+            std::fs::rename(disk, tmp.join("disk.qcow2")).map_err(|e| e.to_string())?;
+        }
         std::fs::write(
             tmp.join("manifest.json"),
             serde_json::to_vec_pretty(manifest).expect("manifest serializes"),

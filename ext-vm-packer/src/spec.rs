@@ -11,14 +11,17 @@ fn invalid(field: &str, message: impl Into<String>) -> ErrorObject {
     ErrorObject::invalid_argument(field, message)
 }
 
-/// How an image is made. Today one kind: a guest kernel and an initramfs holding
-/// busybox, dropbear and the recipe's files; its root file system lives in the
-/// guest's memory.
+/// How an image is made.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RecipeKind {
+    /// A guest kernel and an initramfs holding busybox, dropbear and the
+    /// recipe's files; the root file system lives in the guest's memory.
     #[default]
     Initramfs,
+    /// A Debian root file system (`mmdebstrap` minbase plus `packages`) on a
+    /// qcow2 disk; every machine writes to an overlay of its own.
+    Debian,
 }
 
 /// What goes into the image. Everything here is part of the recipe's hash.
@@ -27,9 +30,19 @@ pub enum RecipeKind {
 pub struct Recipe {
     #[serde(default)]
     pub kind: RecipeKind,
+    /// Debian only: the release (default: the host's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
+    /// Debian only: packages installed beside minbase.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
     /// Guest path → content: files placed in the image.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// Shell commands run once in the booted guest (as root, with egress denied)
+    /// before its template is saved; each must exit 0.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
     /// Shell commands started at boot, each restarted when it ends.
     #[serde(default)]
     pub services: Vec<String>,
@@ -108,14 +121,28 @@ pub struct ProfileSpec {
 }
 
 /// Guest paths the image builder owns; a recipe may not replace them.
-const RESERVED: [&str; 6] = [
+const RESERVED: [&str; 10] = [
     "/init",
     "/bin",
     "/sbin",
     "/lib",
+    "/usr/lib/sandboxer",
     "/etc/sandboxer",
+    "/etc/inittab",
+    "/etc/dropbear",
     "/root/.ssh",
+    "/dev",
 ];
+
+/// A Debian package name (policy §5.6.1) or release name.
+fn debian_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+.-".contains(&b))
+}
 
 impl ProfileSpec {
     /// The spec of `profile`, checked.
@@ -136,6 +163,36 @@ impl ProfileSpec {
         for (i, service) in self.recipe.services.iter().enumerate() {
             if service.trim().is_empty() || service.contains('\0') {
                 let field = format!("profile.spec.recipe.services[{i}]");
+                return Err(invalid(&field, format!("{field}: an empty command")));
+            }
+        }
+        let debian = self.recipe.kind == RecipeKind::Debian;
+        if !debian && (self.recipe.suite.is_some() || !self.recipe.packages.is_empty()) {
+            return Err(invalid(
+                "profile.spec.recipe.kind",
+                "profile.spec.recipe: suite and packages need kind: debian",
+            ));
+        }
+        if let Some(suite) = &self.recipe.suite
+            && !debian_name(suite)
+        {
+            return Err(invalid(
+                "profile.spec.recipe.suite",
+                format!("profile.spec.recipe.suite {suite:?} is not a Debian release name"),
+            ));
+        }
+        for (i, package) in self.recipe.packages.iter().enumerate() {
+            if !debian_name(package) {
+                let field = format!("profile.spec.recipe.packages[{i}]");
+                return Err(invalid(
+                    &field,
+                    format!("{field}: {package:?} is not a Debian package name"),
+                ));
+            }
+        }
+        for (i, command) in self.recipe.commands.iter().enumerate() {
+            if command.trim().is_empty() || command.contains('\0') {
+                let field = format!("profile.spec.recipe.commands[{i}]");
                 return Err(invalid(&field, format!("{field}: an empty command")));
             }
         }
@@ -242,6 +299,17 @@ mod tests {
     }
 
     #[test]
+    fn a_debian_recipe_is_read() {
+        let spec = ProfileSpec::of(&profile(json!({
+            "recipe": {"kind": "debian", "suite": "bookworm", "packages": ["python3", "libc6-dev"],
+                       "commands": ["python3 -c 'print(1)'"]}
+        })))
+        .unwrap();
+        assert_eq!(spec.recipe.kind, RecipeKind::Debian);
+        assert_eq!(spec.recipe.packages, ["python3", "libc6-dev"]);
+    }
+
+    #[test]
     fn bad_fields_are_named() {
         assert!(message(json!({"recipe": {"files": {"../x": ""}}})).contains("recipe.files"));
         assert!(message(json!({"recipe": {"files": {"/a/../etc": ""}}})).contains("`..`"));
@@ -254,5 +322,16 @@ mod tests {
         assert!(message(json!({"endpoints": [{"name": "ssh", "port": 80}]})).contains("name"));
         assert!(message(json!({"endpoints": [{"name": "a", "port": 22}]})).contains(".port"));
         assert!(message(json!({"recipe": {"servics": []}})).contains("servics"));
+        assert!(message(json!({"recipe": {"packages": ["python3"]}})).contains("kind: debian"));
+        assert!(
+            message(json!({"recipe": {"kind": "debian", "packages": ["python3", "x; rm -rf /"]}}))
+                .contains("packages[1]")
+        );
+        assert!(
+            message(json!({"recipe": {"kind": "debian", "suite": "../bookworm"}}))
+                .contains("recipe.suite")
+        );
+        assert!(message(json!({"recipe": {"commands": [" "]}})).contains("commands[0]"));
+        assert!(message(json!({"recipe": {"files": {"/etc/inittab": ""}}})).contains("builder"));
     }
 }

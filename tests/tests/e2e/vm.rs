@@ -360,3 +360,67 @@ fn a_profile_that_requires_a_vm_is_routed_past_containers_to_vm_packer() {
         .machines_running()
         == 0));
 }
+
+#[test]
+fn the_catalog_vm_dev_is_a_debian_guest_with_python_and_a_disk_of_its_own() {
+    let vm = VmE2e::new();
+    let shipped = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../profiles/vm-dev/profile.yaml"),
+    )
+    .unwrap();
+    vm.env.write_profile("vm-dev", &shipped);
+
+    // Built with mmdebstrap (the recipe's command ran in the guest before its
+    // template was saved), restored, its disk grown to the profile's disk_mb.
+    let first = vm.create("profile.vm-dev", &[]);
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(first["state"], "ready");
+    assert_eq!(first["details"]["disk_mb"], 2048);
+    let (code, out) = vm.sh(id, "python3 -c 'print(6 * 7)' && cat /etc/motd");
+    assert_eq!(code, 0);
+    assert!(out.starts_with("42\nsandboxer vm-dev"), "{out}");
+    let (code, out) = vm.sh(id, "df -m / | tail -1 | awk '{print $2}'");
+    assert_eq!(code, 0);
+    let size_mb: u64 = out.trim().parse().unwrap();
+    assert!(size_mb > 1800, "the root file system has {size_mb} MB");
+
+    // A file on the disk, a snapshot, and a second machine restored from it: it
+    // has the file, and what each writes afterwards stays its own.
+    let (code, _) = vm.sh(id, "echo on-disk > /root/work.txt && sync");
+    assert_eq!(code, 0);
+    let snap = vm.json(&["snapshot", "create", id, "--name", "dev1"]);
+    let second = vm.json(&[
+        "restore",
+        snap["id"].as_str().unwrap(),
+        "--consumer",
+        "atm:vm",
+        "--project",
+        "vm",
+        "--wait",
+    ]);
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(second["state"], "ready");
+    let (code, out) = vm.sh(
+        second_id,
+        "cat /root/work.txt && echo mine > /root/second.txt",
+    );
+    assert_eq!((code, out.as_str()), (0, "on-disk\n"));
+    let (code, _) = vm.sh(id, "test -e /root/second.txt");
+    assert_ne!(code, 0, "the first machine's disk is its own");
+    let (code, out) = vm.sh(id, "cat /root/work.txt");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "on-disk\n"),
+        "and runs on after the snapshot"
+    );
+
+    for sandbox in [id, second_id] {
+        vm.sandboxer(&["destroy", sandbox]).assert().success();
+    }
+    assert_eq!(vm.machines_running(), 0);
+    assert_eq!(
+        vm.folders_left(),
+        0,
+        "no machine folder (nor its disk) is left"
+    );
+}
