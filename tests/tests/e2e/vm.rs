@@ -424,3 +424,70 @@ fn the_catalog_vm_dev_is_a_debian_guest_with_python_and_a_disk_of_its_own() {
         "no machine folder (nor its disk) is left"
     );
 }
+
+#[test]
+fn recipe_commands_run_once_inside_the_guest_and_a_failing_one_is_named() {
+    let vm = VmE2e::new();
+    let profile = |name: &str, commands: &str| {
+        vm.env.write_profile(
+            name,
+            &format!(
+                "id: profile.{name}\nversion: 1\nextension: ext.vm-packer\n\
+                 ttl: {{default: 1h, max: 2h}}\nresources: {{cpus: 1, memory_mb: 256}}\n\
+                 network: {{egress: deny}}\ncost: {{currency: USD, per_hour: 0.01}}\nspec:\n  \
+                 recipe:\n    services: ['sleep 86400']\n    commands: {commands}\n"
+            ),
+        )
+    };
+    let marker = format!("/etc/sandboxer-recipe-{}", std::process::id());
+    profile(
+        "vmcmd",
+        &format!("['uname -r > {marker}', 'date +%s%N >> {marker}']"),
+    );
+    let first = vm.create("profile.vmcmd", &[]);
+    let second = vm.create("profile.vmcmd", &[]);
+    let read = |s: &Value| vm.sh(s["id"].as_str().unwrap(), &format!("cat {marker}"));
+    let (code, out) = read(&first);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert_eq!(
+        read(&second),
+        (0, out.clone()),
+        "run once, before the template was saved"
+    );
+    assert!(
+        !std::path::Path::new(&marker).exists(),
+        "the commands ran in the guest, not on the host"
+    );
+
+    profile("vmbad", "['true', 'echo recipe-broke >&2; exit 4']");
+    let failed = vm
+        .sandboxer(&[
+            "create",
+            "--profile",
+            "profile.vmbad",
+            "--consumer",
+            "atm:vm",
+            "--project",
+            "vm",
+            "--wait",
+        ])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("recipe.commands[1]") && stderr.contains("recipe-broke"),
+        "{stderr}"
+    );
+    for s in [&first, &second] {
+        vm.sandboxer(&["destroy", s["id"].as_str().unwrap()])
+            .assert()
+            .success();
+    }
+    assert_eq!(
+        vm.machines_running(),
+        0,
+        "the failed template build left no machine"
+    );
+    assert_eq!(vm.folders_left(), 0);
+}
