@@ -235,6 +235,7 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
             operator::doctor(local(v, "doctor")?, host.as_deref(), out).await?
         }
         Command::Canary(args) => operator::canary(local(v, "canary")?, args, out).await?,
+        Command::Images(command) => operator::images(local(v, "images")?, command, out).await?,
     }
     Ok(())
 }

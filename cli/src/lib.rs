@@ -180,6 +180,31 @@ pub enum Command {
     /// Create the canary profile on each host, check it answers, destroy it, and
     /// record the result; exits 5 if any host failed.
     Canary(CanaryArgs),
+    /// The images extensions keep (vm-packer's, built from recipes): build a
+    /// profile's ahead of creates, list them, prune what nothing needs.
+    #[command(subcommand)]
+    Images(ImagesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build the image a profile needs (with each candidate extension that
+    /// builds images), so that its first create does not wait for it.
+    Build {
+        #[arg(long = "profile")]
+        profile: String,
+    },
+    /// Every image each extension keeps, with its size and what uses it.
+    List,
+    /// Remove images no sandbox, snapshot or catalog profile needs.
+    Prune {
+        /// Only this image (repeatable).
+        #[arg(long = "image")]
+        images: Vec<String>,
+        /// Say what would be removed; remove nothing.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +517,9 @@ const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
         ("route", None),
         ("doctor", None),
         ("canary", None),
+        ("images build", None),
+        ("images list", None),
+        ("images prune", None),
     ]
 };
 

@@ -1,10 +1,10 @@
 //! The operator's commands: they work on the local state file only (the daemon
 //! runs its own reaper, reconciler and samplers): `serve`, `token new`,
-//! `reap-stale`, `inspect`, `route`, `doctor`, `canary`.
+//! `reap-stale`, `inspect`, `route`, `doctor`, `canary`, `images`.
 
 use super::outcome::Outcome;
 use super::render::{self, Out};
-use super::{CanaryArgs, Cli, RouteArgs, TokenCommand};
+use super::{CanaryArgs, Cli, ImagesCommand, RouteArgs, TokenCommand};
 use sandboxer_core::api::CoreVerbs;
 use sandboxer_core::attribution::Attribution;
 use sandboxer_core::config::Config;
@@ -165,6 +165,32 @@ pub async fn canary(v: &CoreVerbs, args: &CanaryArgs, out: &mut Out) -> Outcome 
             failed.error.as_deref().unwrap_or("unknown")
         ))
         .into());
+    }
+    Ok(())
+}
+
+pub async fn images(v: &CoreVerbs, command: &ImagesCommand, out: &mut Out) -> Outcome {
+    match command {
+        ImagesCommand::Build { profile } => {
+            let built = operations::build_images(&v.core, profile).await?;
+            render::images_built(out, &built)?;
+        }
+        ImagesCommand::List => {
+            let reports = operations::list_images(&v.core).await?;
+            render::image_reports(out, &reports)?;
+            if let Some(failed) = reports.iter().find(|r| r.error.is_some()) {
+                return Err(Error::Backend(format!(
+                    "{} could not list its images: {}",
+                    failed.extension,
+                    failed.error.as_deref().unwrap_or_default()
+                ))
+                .into());
+            }
+        }
+        ImagesCommand::Prune { images, dry_run } => {
+            let reports = operations::prune_images(&v.core, images, *dry_run).await?;
+            render::images_pruned(out, &reports, *dry_run)?;
+        }
     }
     Ok(())
 }

@@ -743,3 +743,97 @@ pub fn canary_runs(out: &mut Out, runs: &[sandboxer_core::store::CanaryRun]) -> 
     }
     out.table(t)
 }
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Images built for a profile, one per extension.
+pub fn images_built(
+    out: &mut Out,
+    built: &[sandboxer_core::operations::BuiltImage],
+) -> io::Result<()> {
+    if out.json {
+        return out.json(&built);
+    }
+    for b in built {
+        out.line(&format!(
+            "{}: image {} {} ({} MB)",
+            b.extension,
+            b.image.image_id,
+            if b.built { "built" } else { "already built" },
+            megabytes(b.image.size_bytes)
+        ))?;
+    }
+    out.flush()
+}
+
+/// Every extension's images.
+pub fn image_reports(
+    out: &mut Out,
+    reports: &[sandboxer_core::operations::ImageReport],
+) -> io::Result<()> {
+    if out.json {
+        return out.json(&reports);
+    }
+    let mut t = table(&[
+        "EXTENSION",
+        "IMAGE",
+        "PROFILE",
+        "SIZE-MB",
+        "BUILT",
+        "USED BY",
+    ]);
+    for r in reports {
+        for i in &r.images {
+            t.add_row(vec![
+                r.extension.clone(),
+                i.image_id.clone(),
+                i.profile.clone().unwrap_or_else(|| "-".into()),
+                megabytes(i.size_bytes),
+                i.built_at.clone(),
+                if i.used_by.is_empty() {
+                    "-".into()
+                } else {
+                    i.used_by.join(", ")
+                },
+            ]);
+        }
+    }
+    out.table(t)?;
+    for r in reports {
+        if let Some(e) = &r.error {
+            out.line(&format!("{}: could not list: {e}", r.extension))?;
+        }
+    }
+    out.flush()
+}
+
+/// What prune removed (or would) and kept, per extension.
+pub fn images_pruned(
+    out: &mut Out,
+    reports: &[sandboxer_core::operations::PruneReport],
+    dry_run: bool,
+) -> io::Result<()> {
+    if out.json {
+        return out.json(&reports);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for r in reports {
+        for i in &r.removed {
+            out.line(&format!(
+                "{}: {verb} {} ({} MB)",
+                r.extension,
+                i.image_id,
+                megabytes(i.size_bytes)
+            ))?;
+        }
+        for k in &r.kept {
+            out.line(&format!(
+                "{}: kept {}: {}",
+                r.extension, k.image_id, k.reason
+            ))?;
+        }
+    }
+    out.flush()
+}

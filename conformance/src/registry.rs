@@ -467,6 +467,14 @@ pub const CHECKS: &[Check] = &[
         "under an allow-list, code in the sandbox reaches the listed listener (where \
          details.egress_allowed says) and not an unlisted one",
     ),
+    // images (protocol 1.5)
+    opt(
+        "images.build-list-prune",
+        methods::ImageBuild::METHOD,
+        "4",
+        "image/build builds the profile's image once, image/list lists it, image/prune keeps \
+         it while a kept profile uses it",
+    ),
     // optional
     opt(
         "optional.extend-ttl",

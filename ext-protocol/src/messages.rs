@@ -707,6 +707,80 @@ pub struct HostDoctorResult {
     pub hosts: Vec<HostDoctor>,
 }
 
+/// `image/build` params (protocol 1.5): build the image `profile` needs now,
+/// ahead of any create (a create builds it too, when it is missing).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageBuildParams {
+    pub profile: ProfileRef,
+    /// A progress token, as for `sandbox/create`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_token: Option<Value>,
+}
+
+/// One image an extension keeps: its id (the recipe's hash, for vm-packer), the
+/// profile that first built it, its size on disk and what holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub image_id: String,
+    /// `profile.x@version` that first built it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub built_at: String,
+    pub size_bytes: u64,
+    /// Sandboxes and snapshots of this image, which prune never removes.
+    #[serde(default)]
+    pub used_by: Vec<String>,
+    #[serde(default)]
+    pub details: JsonObject,
+}
+
+/// `image/build` result: the image, and whether this call built it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageBuildResult {
+    pub image: ImageInfo,
+    pub built: bool,
+}
+
+/// `image/list` params (protocol 1.5).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ImageListParams {}
+
+/// `image/list` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImageListResult {
+    pub images: Vec<ImageInfo>,
+}
+
+/// `image/prune` params (protocol 1.5): remove images nothing needs. An image
+/// is kept while a sandbox or snapshot uses it, or one of `keep_profiles`
+/// (the host's current catalog) would use it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImagePruneParams {
+    /// Only these images (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub keep_profiles: Vec<ProfileRef>,
+    /// Say what would go, remove nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// An image prune left, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageKept {
+    pub image_id: String,
+    pub reason: String,
+}
+
+/// `image/prune` result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ImagePruneResult {
+    /// Removed (or, with `dry_run`, to be removed).
+    pub removed: Vec<ImageInfo>,
+    pub kept: Vec<ImageKept>,
+}
+
 /// `$/progress` params, extension → host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressParams {

@@ -137,6 +137,15 @@ requests! {
     /// Checks hosts for what the backend needs, with the fix of each failure.
     HostDoctor = "host/doctor": HostDoctorParams => HostDoctorResult,
         Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 1;
+    /// Builds the image a profile needs, ahead of creates.
+    ImageBuild = "image/build": ImageBuildParams => ImageBuildResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Create, since_minor: 5;
+    /// The images the extension keeps.
+    ImageList = "image/list": ImageListParams => ImageListResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 5;
+    /// Removes images no sandbox, snapshot or kept profile needs.
+    ImagePrune = "image/prune": ImagePruneParams => ImagePruneResult,
+        Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 5;
 }
 
 macro_rules! notifications {

@@ -8,12 +8,13 @@ use crate::accel::Accel;
 use crate::config::Options;
 use crate::disk;
 use crate::guest::{self, Guest};
-use crate::images::{Image, Images};
+use crate::images::{Image, ImageRecord, Images};
 use crate::initramfs::READY_MARKER;
 use crate::inventory::{self, Holding};
 use crate::kernel::Kernel;
 use crate::machine::{self, Forward, MachineRecord, Machines, Origin, QemuUser, RunAs};
 use crate::ports;
+use crate::prune::{self, ImagesLock};
 use crate::qemu::{self, AllowedEndpoint, LaunchPlan};
 use crate::qmp::Qmp;
 use crate::snapshot::{self, SnapshotManifest, Snapshots};
@@ -211,6 +212,8 @@ impl VmPacker {
         }
         let accel = self.accel()?;
         let run_as = self.run_as()?;
+        // Until the machine runs on it, no prune removes the image.
+        let images_lock = self.images_in_use().await?;
         let (image, (memory_mb, cpus), state, disk_mb) = match &from {
             Some(s) => {
                 let image = Image {
@@ -226,7 +229,7 @@ impl VmPacker {
             None => {
                 let shape = shape_of(&p.resources)?;
                 ctx.progress("building the image (once per recipe)", Some(5));
-                let image = self.image_of(&spec).await?;
+                let (image, _) = self.image_of(&spec, &p.profile).await?;
                 ctx.progress("making the template (once per image and shape)", Some(20));
                 let disk_mb = disk_of(&p.resources, &image)?;
                 let state = self.template(&image, accel, shape, &spec).await?;
@@ -265,6 +268,7 @@ impl VmPacker {
                 run_as.map(|r| (r.uid, r.gid)),
             )
             .await;
+        drop(images_lock);
         let ready = match started {
             Ok(()) => self.make_ready(&record, &spec).await,
             Err(e) => Err(e),
@@ -393,16 +397,52 @@ impl VmPacker {
         Ok(())
     }
 
-    async fn image_of(&self, spec: &ProfileSpec) -> ExtResult<Image> {
+    /// The image of `spec`, built now unless it already is; whether this call
+    /// built it. `profile` names the profile for the image's record.
+    async fn image_of(&self, spec: &ProfileSpec, profile: &ProfileRef) -> ExtResult<(Image, bool)> {
         let kernel = self.kernel()?.clone();
         let recipe = spec.recipe.clone();
         let key = self.key.1.clone();
         let images = self.images.clone();
-        tokio::task::spawn_blocking(move || images.ensure(&recipe, &kernel, &key))
+        let label = format!("{}@{}", profile.id, profile.version);
+        tokio::task::spawn_blocking(move || images.ensure(&recipe, &kernel, &key, &label))
             .await
             .map_err(|e| internal(e.to_string()))?
-            .map(|(image, _)| image)
             .map_err(|e| internal(format!("building the image: {e}")))
+    }
+
+    /// Holds the images lock shared (a prune waits for this create).
+    async fn images_in_use(&self) -> ExtResult<ImagesLock> {
+        let images = self.images.clone();
+        tokio::task::spawn_blocking(move || ImagesLock::shared(&images))
+            .await
+            .map_err(|e| internal(e.to_string()))?
+            .map_err(internal)
+    }
+
+    /// What `image/list` and `image/prune` say of image `record`.
+    fn image_info(&self, record: &ImageRecord, used_by: Vec<String>) -> ImageInfo {
+        let dir = self.images.dir.join(&record.hash);
+        let templates: Vec<String> = std::fs::read_dir(dir.join("templates"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("state.mig").is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut details = JsonObject::new();
+        details.insert("kind".into(), json!(record.recipe.kind));
+        details.insert("kernel_release".into(), json!(record.kernel_release));
+        details.insert("templates".into(), json!(templates));
+        ImageInfo {
+            image_id: record.hash.clone(),
+            profile: record.profile.clone(),
+            built_at: record.built_at.clone(),
+            size_bytes: prune::size_of(&dir),
+            used_by,
+            details,
+        }
     }
 
     /// The saved template of `image` in this shape, booted and saved now if
@@ -469,6 +509,7 @@ impl VmPacker {
     ) -> ExtResult<PathBuf> {
         std::fs::create_dir_all(build).map_err(|e| internal(e.to_string()))?;
         std::fs::write(build.join("builder.pid"), std::process::id().to_string())
+            .and_then(|()| std::fs::write(build.join("image"), &image.hash))
             .map_err(|e| internal(e.to_string()))?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(build, Some(uid), Some(gid))
@@ -674,6 +715,13 @@ impl VmPacker {
             endpoints,
             details,
         }
+    }
+
+    /// Image hash → what uses it, abandoned template builds removed first.
+    fn image_users(&self) -> BTreeMap<String, Vec<String>> {
+        let builds = self.options.state_dir.join("builds");
+        reap_abandoned_builds(&builds);
+        prune::users(&self.machines, &self.snapshots, &builds)
     }
 
     /// A running, ready machine of `sandbox_id`.
@@ -886,6 +934,9 @@ impl Extension for VmPacker {
                 m::SnapshotDelete::METHOD,
                 m::ProfileCheck::METHOD,
                 m::HostDoctor::METHOD,
+                m::ImageBuild::METHOD,
+                m::ImageList::METHOD,
+                m::ImagePrune::METHOD,
             ],
             features: [
                 features::EGRESS_DENY,
@@ -1092,6 +1143,96 @@ impl Extension for VmPacker {
             )
         })?;
         self.provision(ctx, p.create, Some(manifest)).await
+    }
+
+    async fn image_build(
+        &self,
+        _ctx: &Context,
+        p: ImageBuildParams,
+    ) -> ExtResult<ImageBuildResult> {
+        let spec = ProfileSpec::of(&p.profile)?;
+        let _lock = self.images_in_use().await?;
+        let (image, built) = self.image_of(&spec, &p.profile).await?;
+        let record = self
+            .images
+            .read(&image.hash)
+            .ok_or_else(|| internal(format!("image {} has no record", image.hash)))?;
+        let users = self.image_users().remove(&image.hash).unwrap_or_default();
+        Ok(ImageBuildResult {
+            image: self.image_info(&record, users),
+            built,
+        })
+    }
+
+    async fn image_list(&self, _ctx: &Context, _p: ImageListParams) -> ExtResult<ImageListResult> {
+        let mut users = self.image_users();
+        Ok(ImageListResult {
+            images: self
+                .images
+                .list()
+                .iter()
+                .map(|r| self.image_info(r, users.remove(&r.hash).unwrap_or_default()))
+                .collect(),
+        })
+    }
+
+    async fn image_prune(
+        &self,
+        _ctx: &Context,
+        p: ImagePruneParams,
+    ) -> ExtResult<ImagePruneResult> {
+        let Some(_lock) = ImagesLock::exclusive_now(&self.images).map_err(internal)? else {
+            return Err(failed(
+                ErrorKind::Unavailable,
+                "a create is using the images right now; prune again when it is done",
+            ));
+        };
+        let all = self.images.list();
+        if let Some(ids) = &p.image_ids
+            && let Some(unknown) = ids.iter().find(|id| !all.iter().any(|r| &r.hash == *id))
+        {
+            return Err(failed(ErrorKind::NotFound, format!("no image {unknown}")));
+        }
+        // The images the kept profiles would be built into.
+        let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+        if let Ok(kernel) = self.kernel() {
+            for profile in &p.keep_profiles {
+                if let Ok(spec) = ProfileSpec::of(profile) {
+                    let hash = Images::hash(&spec.recipe, kernel, &self.key.1);
+                    wanted.insert(hash, format!("{}@{}", profile.id, profile.version));
+                }
+            }
+        }
+        let mut users = self.image_users();
+        let mut result = ImagePruneResult::default();
+        for record in &all {
+            if p.image_ids
+                .as_ref()
+                .is_some_and(|ids| !ids.contains(&record.hash))
+            {
+                continue;
+            }
+            let used_by = users.remove(&record.hash).unwrap_or_default();
+            let reason = if !used_by.is_empty() {
+                Some(format!("used by {}", used_by.join(", ")))
+            } else {
+                wanted.get(&record.hash).map(|p| format!("{p} uses it"))
+            };
+            match reason {
+                Some(reason) => result.kept.push(ImageKept {
+                    image_id: record.hash.clone(),
+                    reason,
+                }),
+                None => {
+                    let info = self.image_info(record, vec![]);
+                    if !p.dry_run {
+                        prune::remove(&self.images, record).map_err(internal)?;
+                    }
+                    result.removed.push(info);
+                }
+            }
+        }
+        Ok(result)
     }
 
     async fn snapshot_list(

@@ -33,6 +33,9 @@ pub struct ImageRecord {
     pub kernel_release: String,
     pub recipe: Recipe,
     pub built_at: String,
+    /// `profile.x@version` that first built it.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 impl Image {
@@ -98,6 +101,7 @@ impl Images {
         recipe: &Recipe,
         kernel: &Kernel,
         extension_key: &str,
+        profile: &str,
     ) -> Result<(Image, bool), String> {
         let hash = Self::hash(recipe, kernel, extension_key);
         let dir = self.dir.join(&hash);
@@ -106,7 +110,7 @@ impl Images {
         }
         fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
         let work = tempfile_dir(&self.dir, &hash)?;
-        let result = self.build_into(recipe, kernel, extension_key, &hash, &work);
+        let result = self.build_into(recipe, kernel, extension_key, &hash, profile, &work);
         let outcome = result.and_then(|()| match fs::rename(work.join("image"), &dir) {
             Ok(()) => Ok(true),
             // Another build of the same recipe finished first: keep that one.
@@ -123,6 +127,7 @@ impl Images {
         kernel: &Kernel,
         extension_key: &str,
         hash: &str,
+        profile: &str,
         work: &Path,
     ) -> Result<(), String> {
         let image = work.join("image");
@@ -173,6 +178,7 @@ impl Images {
             kernel_release: kernel.release.clone(),
             recipe: recipe.clone(),
             built_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            profile: Some(profile.to_string()),
         };
         fs::write(
             image.join("image.json"),
@@ -200,6 +206,15 @@ impl Images {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+
+    /// The record of image `hash`, when it is built.
+    pub fn read(&self, hash: &str) -> Option<ImageRecord> {
+        let plain = !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_hexdigit());
+        if !plain {
+            return None;
+        }
+        serde_json::from_slice(&fs::read(self.dir.join(hash).join("image.json")).ok()?).ok()
     }
 
     /// Every built image.

@@ -25,6 +25,7 @@
 //! - `machine`: one sandbox's folder, process and record.
 //! - `inventory`: every machine this extension runs, found by its id.
 //! - `snapshot`: snapshots as saved machine state.
+//! - `prune`: what holds each image, removing the rest, and the images lock.
 //! - `doctor`: `host/doctor`, what this host needs, checked, with fixes.
 //! - `backend`: the protocol methods.
 
@@ -41,6 +42,7 @@ pub mod inventory;
 pub mod kernel;
 pub mod machine;
 pub mod ports;
+pub mod prune;
 pub mod qemu;
 pub mod qmp;
 pub mod rootfs;

@@ -5,6 +5,7 @@ mod concurrency;
 mod egress;
 mod framing;
 mod handshake;
+mod images;
 mod launch;
 mod lifecycle;
 mod notifications;
@@ -31,6 +32,7 @@ pub const SCENARIOS: &[Scenario] = &[
     secrets::SCENARIO,
     optional::SCENARIO,
     egress::SCENARIO,
+    images::SCENARIO,
     notifications::SCENARIO,
     concurrency::SCENARIO,
     robustness::SCENARIO,

@@ -45,9 +45,9 @@ fn the_python_example_passes_every_check() {
     assert_eq!(run.code, 0);
     assert_eq!(
         run.count("skip"),
-        8,
-        "only the snapshot checks, those of profile/check and host/doctor (1.1) and the \
-         egress checks (pydirs enforces no egress) are skipped"
+        9,
+        "only the snapshot checks, those of profile/check and host/doctor (1.1), the egress \
+         checks (pydirs enforces no egress) and the images check (1.5) are skipped"
     );
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),

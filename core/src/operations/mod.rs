@@ -13,6 +13,7 @@ mod enforcement;
 mod exec;
 mod fleet;
 mod guarantees;
+mod images;
 mod ledger;
 mod lifetimes;
 mod pools;
@@ -38,6 +39,7 @@ pub use fleet::{
     Finding, FleetView, LoopCounters, ReconcileState, compare, inspect, reap_expired, reconcile,
 };
 pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
+pub use images::{BuiltImage, ImageReport, PruneReport, build_images, list_images, prune_images};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
 pub use pools::{POOL_CONSUMER, POOL_PROJECT};

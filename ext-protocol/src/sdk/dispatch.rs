@@ -219,6 +219,15 @@ pub(crate) fn methods<E: Extension>(shared: Shared<E>, offered: &[&'static str])
     offer::<E, m::HostDoctor, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
         s.ext.host_doctor(&c, p).await
     });
+    offer::<E, m::ImageBuild, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.image_build(&c, p).await
+    });
+    offer::<E, m::ImageList, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.image_list(&c, p).await
+    });
+    offer::<E, m::ImagePrune, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.image_prune(&c, p).await
+    });
     module.into()
 }
 

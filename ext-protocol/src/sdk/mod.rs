@@ -162,6 +162,30 @@ pub trait Extension: Sized + Send + Sync + 'static {
         async { unimplemented(m::HostDoctor::METHOD) }
     }
 
+    fn image_build(
+        &self,
+        _ctx: &Context,
+        _params: ImageBuildParams,
+    ) -> impl Future<Output = ExtResult<ImageBuildResult>> + Send {
+        async { unimplemented(m::ImageBuild::METHOD) }
+    }
+
+    fn image_list(
+        &self,
+        _ctx: &Context,
+        _params: ImageListParams,
+    ) -> impl Future<Output = ExtResult<ImageListResult>> + Send {
+        async { unimplemented(m::ImageList::METHOD) }
+    }
+
+    fn image_prune(
+        &self,
+        _ctx: &Context,
+        _params: ImagePruneParams,
+    ) -> impl Future<Output = ExtResult<ImagePruneResult>> + Send {
+        async { unimplemented(m::ImagePrune::METHOD) }
+    }
+
     /// Called on `shutdown`, after every in-flight call has finished.
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
         async {}

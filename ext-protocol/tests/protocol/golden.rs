@@ -352,6 +352,49 @@ fn optional_method_messages() {
             }],
         },
     );
+    let image = ImageInfo {
+        image_id: "89030ec467ca6b9fbe6aa16f".into(),
+        profile: Some("profile.vm-dev@1".into()),
+        built_at: "2026-12-02T10:00:00Z".into(),
+        size_bytes: 97_517_568,
+        used_by: vec!["sandbox 01jdx3k9qz".into()],
+        details: [("kind".to_string(), json!("debian"))]
+            .into_iter()
+            .collect(),
+    };
+    check_request::<methods::ImageBuild>(
+        &ImageBuildParams {
+            profile: profile(),
+            progress_token: Some(json!("img-1")),
+        },
+        &ImageBuildResult {
+            image: image.clone(),
+            built: true,
+        },
+    );
+    check_request::<methods::ImageList>(
+        &ImageListParams {},
+        &ImageListResult {
+            images: vec![image.clone()],
+        },
+    );
+    check_request::<methods::ImagePrune>(
+        &ImagePruneParams {
+            image_ids: None,
+            keep_profiles: vec![profile()],
+            dry_run: true,
+        },
+        &ImagePruneResult {
+            removed: vec![ImageInfo {
+                used_by: vec![],
+                ..image
+            }],
+            kept: vec![ImageKept {
+                image_id: "5c1d0e2f9a7b3c4d5e6f7a8b".into(),
+                reason: "profile.sandbox-canary@1 uses it".into(),
+            }],
+        },
+    );
 }
 
 #[test]

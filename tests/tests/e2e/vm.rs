@@ -491,3 +491,107 @@ fn recipe_commands_run_once_inside_the_guest_and_a_failing_one_is_named() {
     );
     assert_eq!(vm.folders_left(), 0);
 }
+
+/// The images vm-packer lists: (image id, used by).
+fn images_of(vm: &VmE2e) -> Vec<(String, Vec<String>)> {
+    let reports = vm.json(&["images", "list"]);
+    reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["extension"] == "ext.vm-packer")
+        .flat_map(|r| r["images"].as_array().unwrap().clone())
+        .map(|i| {
+            let users = i["used_by"].as_array().unwrap();
+            (
+                i["image_id"].as_str().unwrap().to_string(),
+                users
+                    .iter()
+                    .map(|u| u.as_str().unwrap().to_string())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn images_are_built_ahead_listed_with_their_users_and_pruned_only_when_unneeded() {
+    let vm = VmE2e::new();
+    vm.profile("vmimg", "{egress: deny}");
+    assert!(images_of(&vm).is_empty());
+
+    // Built ahead of any create, once.
+    let built = vm.json(&["images", "build", "--profile", "vmimg"]);
+    assert_eq!(built[0]["extension"], "ext.vm-packer");
+    assert_eq!(built[0]["built"], true);
+    let image = built[0]["image"]["image_id"].as_str().unwrap().to_string();
+    assert_eq!(built[0]["image"]["profile"], "profile.vmimg@1");
+    assert!(built[0]["image"]["size_bytes"].as_u64().unwrap() > 1 << 20);
+    let again = vm.json(&["images", "build", "--profile", "vmimg"]);
+    assert_eq!(
+        (
+            again[0]["built"].clone(),
+            again[0]["image"]["image_id"].clone()
+        ),
+        (false.into(), image.clone().into())
+    );
+
+    // A sandbox and a snapshot hold it; so does the catalog while the profile
+    // still builds into it.
+    let sandbox = vm.create("profile.vmimg", &[]);
+    let id = sandbox["id"].as_str().unwrap().to_string();
+    let snap = vm.json(&["snapshot", "create", &id, "--name", "img"]);
+    let snap_id = snap["id"].as_str().unwrap().to_string();
+    let users = &images_of(&vm)[0].1;
+    assert!(
+        users.iter().any(|u| u == &format!("sandbox {id}")),
+        "{users:?}"
+    );
+    assert!(
+        users.iter().any(|u| u.starts_with("snapshot ")),
+        "{users:?}"
+    );
+    vm.sandboxer(&["destroy", &id]).assert().success();
+    let kept = vm.json(&["images", "prune"]);
+    assert!(kept[0]["removed"].as_array().unwrap().is_empty(), "{kept}");
+    assert!(
+        kept[0]["kept"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("snapshot"),
+        "{kept}"
+    );
+    vm.sandboxer(&["snapshot", "delete", &snap_id])
+        .assert()
+        .success();
+    let kept = vm.json(&["images", "prune"]);
+    assert_eq!(
+        kept[0]["kept"][0]["reason"], "profile.vmimg@1 uses it",
+        "{kept}"
+    );
+
+    // Once the profile's recipe changes, nothing needs the old image: a dry
+    // run names it and keeps it, a prune removes it.
+    vm.env.write_profile(
+        "vmimg",
+        &std::fs::read_to_string(vm.env.path("profiles/vmimg.profile.yaml"))
+            .unwrap()
+            .replace("vm e2e page", "vm e2e page, second recipe"),
+    );
+    let dry = vm.json(&["images", "prune", "--dry-run"]);
+    assert_eq!(dry[0]["removed"][0]["image_id"], image.as_str(), "{dry}");
+    assert_eq!(images_of(&vm).len(), 1, "a dry run removes nothing");
+    let unknown = vm
+        .sandboxer(&["images", "prune", "--image", "0123abcd"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&unknown.get_output().stderr).into_owned();
+    assert!(
+        stderr.contains("no extension keeps an image 0123abcd"),
+        "{stderr}"
+    );
+    let pruned = vm.json(&["images", "prune", "--image", &image]);
+    assert_eq!(pruned[0]["removed"][0]["image_id"], image.as_str());
+    assert!(images_of(&vm).is_empty());
+    assert!(!vm.state_dir.join("images").join(&image).exists());
+}
