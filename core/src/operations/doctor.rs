@@ -33,41 +33,15 @@ impl DoctorReport {
 /// Asks every extension that offers `host/doctor` about `host` (every host when
 /// `None`).
 pub async fn doctor(core: &Core, host: Option<&str>) -> Result<Vec<DoctorReport>> {
-    let mut reports = vec![];
-    for found in crate::exthost::find_all() {
-        let extension = format!("ext.{}", found.name);
-        let lease = match core.extension(&found.name).await {
-            Ok(lease) => lease,
-            Err(e) => {
-                reports.push(DoctorReport {
-                    extension,
-                    hosts: vec![],
-                    error: Some(e.to_string()),
-                });
-                continue;
-            }
-        };
-        if !lease.offers::<m::HostDoctor>() {
-            lease.release().await;
-            continue;
-        }
-        let profiles = core
-            .catalog()
-            .profiles()
-            .filter(|p| {
-                p.candidates
-                    .iter()
-                    .any(|c| c.extension_name() == found.name)
-            })
-            .map(|p| p.to_wire_for(&found.name).for_peer(lease.peer_version()))
-            .collect();
-        let params = HostDoctorParams {
+    let answers = core
+        .ask_every::<m::HostDoctor>(|name, version| HostDoctorParams {
             host: host.map(str::to_string),
-            profiles,
-        };
-        let answer = lease.request::<m::HostDoctor>(&params).await;
-        lease.release().await;
-        reports.push(match answer {
+            profiles: core.profiles_for(name, version),
+        })
+        .await;
+    let reports = answers
+        .into_iter()
+        .map(|(extension, answer)| match answer {
             Ok(result) => DoctorReport {
                 extension,
                 hosts: result.hosts,
@@ -76,9 +50,9 @@ pub async fn doctor(core: &Core, host: Option<&str>) -> Result<Vec<DoctorReport>
             Err(e) => DoctorReport {
                 extension,
                 hosts: vec![],
-                error: Some(e.to_string()),
+                error: Some(e),
             },
-        });
-    }
+        })
+        .collect();
     Ok(reports)
 }

@@ -73,27 +73,12 @@ pub async fn build_images(core: &Core, profile: &str) -> Result<Vec<BuiltImage>>
 
 /// The images of every installed extension that lists them.
 pub async fn list_images(core: &Core) -> Result<Vec<ImageReport>> {
-    let mut reports = vec![];
-    for found in crate::exthost::find_all() {
-        let extension = format!("ext.{}", found.name);
-        let lease = match core.extension(&found.name).await {
-            Ok(lease) => lease,
-            Err(e) => {
-                reports.push(ImageReport {
-                    extension,
-                    images: vec![],
-                    error: Some(e.to_string()),
-                });
-                continue;
-            }
-        };
-        if !lease.offers::<m::ImageList>() {
-            lease.release().await;
-            continue;
-        }
-        let answer = lease.request::<m::ImageList>(&Default::default()).await;
-        lease.release().await;
-        reports.push(match answer {
+    let answers = core
+        .ask_every::<m::ImageList>(|_, _| Default::default())
+        .await;
+    Ok(answers
+        .into_iter()
+        .map(|(extension, answer)| match answer {
             Ok(result) => ImageReport {
                 extension,
                 images: result.images,
@@ -102,11 +87,10 @@ pub async fn list_images(core: &Core) -> Result<Vec<ImageReport>> {
             Err(e) => ImageReport {
                 extension,
                 images: vec![],
-                error: Some(e.to_string()),
+                error: Some(e),
             },
-        });
-    }
-    Ok(reports)
+        })
+        .collect())
 }
 
 /// Prunes every extension's images (only `images`, when given: each goes to
@@ -142,12 +126,7 @@ pub async fn prune_images(
             lease.release().await;
             continue;
         }
-        let keep_profiles = core
-            .catalog()
-            .profiles()
-            .filter(|p| p.candidates.iter().any(|c| c.extension_name() == name))
-            .map(|p| p.to_wire_for(&name).for_peer(lease.peer_version()))
-            .collect();
+        let keep_profiles = core.profiles_for(&name, lease.peer_version());
         let params = ImagePruneParams {
             image_ids: (!images.is_empty()).then_some(mine),
             keep_profiles,

@@ -113,6 +113,50 @@ impl Lease {
 }
 
 impl Core {
+    /// Asks every installed extension that offers `M`, with the params `make`
+    /// gives for it (from its name and the protocol version it speaks): per
+    /// extension (`ext.<name>`) its answer, or why it could not be asked.
+    /// Extensions that do not offer `M` are left out.
+    pub async fn ask_every<M: sandboxer_ext_protocol::methods::Request>(
+        &self,
+        make: impl Fn(&str, sandboxer_ext_protocol::ProtocolVersion) -> M::Params,
+    ) -> Vec<(String, std::result::Result<M::Result, String>)> {
+        let mut answers = vec![];
+        for found in exthost::find_all() {
+            let extension = format!("ext.{}", found.name);
+            let lease = match self.extension(&found.name).await {
+                Ok(lease) => lease,
+                Err(e) => {
+                    answers.push((extension, Err(e.to_string())));
+                    continue;
+                }
+            };
+            if !lease.offers::<M>() {
+                lease.release().await;
+                continue;
+            }
+            let params = make(&found.name, lease.peer_version());
+            let answer = lease.request::<M>(&params).await.map_err(|e| e.to_string());
+            lease.release().await;
+            answers.push((extension, answer));
+        }
+        answers
+    }
+
+    /// The catalog's profiles that name extension `name`, in the form a peer
+    /// of `version` reads.
+    pub fn profiles_for(
+        &self,
+        name: &str,
+        version: sandboxer_ext_protocol::ProtocolVersion,
+    ) -> Vec<sandboxer_ext_protocol::ProfileRef> {
+        self.catalog()
+            .profiles()
+            .filter(|p| p.candidates.iter().any(|c| c.extension_name() == name))
+            .map(|p| p.to_wire_for(name).for_peer(version))
+            .collect()
+    }
+
     /// A core that starts extensions per use (the CLI).
     pub fn new(store: Store, config: Config) -> Core {
         Core {
