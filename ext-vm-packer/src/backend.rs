@@ -17,6 +17,7 @@ use crate::ports;
 use crate::prune::{self, ImagesLock};
 use crate::qemu::{self, AllowedEndpoint, LaunchPlan};
 use crate::qmp::Qmp;
+use crate::secrets;
 use crate::snapshot::{self, SnapshotManifest, Snapshots};
 use crate::spec::ProfileSpec;
 use sandboxer_ext_protocol::features;
@@ -201,6 +202,7 @@ impl VmPacker {
     ) -> ExtResult<Sandbox> {
         let spec = ProfileSpec::of(&p.profile)?;
         let (allowed, egress_open) = network_of(&p.network)?;
+        let secrets_file = secrets::env_file(&p.secrets)?;
         let origin = match &from {
             Some(s) => Origin::Snapshot(s.snapshot_id.clone()),
             None => Origin::Template,
@@ -253,6 +255,7 @@ impl VmPacker {
             forwards: vec![],
             allowed,
             egress_open,
+            secret_names: p.secrets.0.keys().cloned().collect(),
             origin,
             created_at: now_rfc3339(),
             expires_at: p.expires_at.clone(),
@@ -270,7 +273,7 @@ impl VmPacker {
             .await;
         drop(images_lock);
         let ready = match started {
-            Ok(()) => self.make_ready(&record, &spec).await,
+            Ok(()) => self.make_ready(&record, &spec, &secrets_file).await,
             Err(e) => Err(e),
         };
         if let Err(e) = ready {
@@ -346,7 +349,12 @@ impl VmPacker {
 
     /// The restored guest's first command (its clock set, the allowed
     /// endpoints' names), then the profile's HTTP probe.
-    async fn make_ready(&self, record: &MachineRecord, spec: &ProfileSpec) -> ExtResult<()> {
+    async fn make_ready(
+        &self,
+        record: &MachineRecord,
+        spec: &ProfileSpec,
+        secrets_file: &str,
+    ) -> ExtResult<()> {
         let epoch = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -370,9 +378,13 @@ impl VmPacker {
                 crate::initramfs::DISK
             ));
         }
+        if !secrets_file.is_empty() {
+            line.push_str(&format!(" && {}", secrets::store_line()));
+        }
         let guest = self.guest(record);
+        let stdin = (!secrets_file.is_empty()).then_some(secrets_file.as_bytes());
         let out = guest
-            .first_command(&line, spec.ready.timeout)
+            .first_command(&line, stdin, spec.ready.timeout)
             .await
             .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
         if !out.status.success() {
@@ -581,7 +593,7 @@ impl VmPacker {
             known_hosts: image.known_hosts(),
         };
         guest
-            .first_command("true", limit)
+            .first_command("true", None, limit)
             .await
             .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
         for (i, command) in commands.iter().enumerate() {
@@ -749,6 +761,16 @@ impl VmPacker {
             return Ok(taken.to_snapshot());
         }
         let (record, _) = self.running(sandbox_id)?;
+        if !record.secret_names.is_empty() {
+            return Err(failed(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "sandbox {sandbox_id} holds secrets ({}): a snapshot would write its memory, \
+                     and them, to disk; snapshot a sandbox created without secrets",
+                    record.secret_names.join(", ")
+                ),
+            ));
+        }
         let dir = self.machines.folder(sandbox_id);
         let file = dir.join(format!("{id}.mig"));
         let mut qmp = Qmp::connect(&LaunchPlan::qmp_socket(&dir))
@@ -944,6 +966,7 @@ impl Extension for VmPacker {
                 features::RESOURCES_CPUS,
                 features::RESOURCES_MEMORY,
                 features::RESOURCES_DISK,
+                features::SECRETS,
                 features::CONTAINMENT,
                 features::ISOLATION_VM,
             ]
@@ -1119,9 +1142,19 @@ impl Extension for VmPacker {
             ));
         }
         let (record, _) = self.running(&p.sandbox_id)?;
+        let prefix = if record.secret_names.is_empty() {
+            String::new()
+        } else {
+            secrets::exec_prefix()
+        };
         let out = self
             .guest(&record)
-            .exec(&p.argv, p.stdin.as_deref().map(str::as_bytes), p.timeout())
+            .exec_after(
+                &prefix,
+                &p.argv,
+                p.stdin.as_deref().map(str::as_bytes),
+                p.timeout(),
+            )
             .await
             .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
         Ok(ExecResult::from_output(

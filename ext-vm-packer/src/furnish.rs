@@ -75,6 +75,12 @@ pub fn furnish(
     tree::write(root, "/etc/inittab", inittab.as_bytes(), 0o644)?;
     tree::write(
         root,
+        "/etc/profile.d/sandboxer-secrets.sh",
+        crate::secrets::LOGIN_SCRIPT.as_bytes(),
+        0o644,
+    )?;
+    tree::write(
+        root,
         "/etc/sandboxer/boot",
         boot_script(&layout.modules).as_bytes(),
         0o755,

@@ -83,9 +83,20 @@ impl Guest {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output, String> {
+        self.exec_after("", argv, stdin, timeout).await
+    }
+
+    /// Runs `argv` as `exec` does, after `prefix` (a line of this crate's own).
+    pub async fn exec_after(
+        &self,
+        prefix: &str,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, String> {
         let line =
             shlex::try_join(argv.iter().map(String::as_str)).map_err(|e| format!("argv: {e}"))?;
-        self.run(&line, stdin, timeout).await
+        self.run(&format!("{prefix}{line}"), stdin, timeout).await
     }
 
     /// Runs a shell line of this crate's own making in the guest.
@@ -121,12 +132,17 @@ impl Guest {
 
     /// Waits until the guest runs a command over ssh, running `first` (a line of
     /// this crate's own) as that command; its output.
-    pub async fn first_command(&self, first: &str, limit: Duration) -> Result<Output, String> {
+    pub async fn first_command(
+        &self,
+        first: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
+    ) -> Result<Output, String> {
         let started = Instant::now();
         loop {
             let left = limit.saturating_sub(started.elapsed());
             let last = match self
-                .run(first, None, left.max(Duration::from_secs(1)))
+                .run(first, stdin, left.max(Duration::from_secs(1)))
                 .await
             {
                 Ok(out) if out.status.code() != Some(255) => return Ok(out),

@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Changes whenever what a build makes from one recipe changes.
-const BUILDER_VERSION: &str = "vm-packer-2";
+const BUILDER_VERSION: &str = "vm-packer-3";
 
 /// A built image.
 #[derive(Debug, Clone)]

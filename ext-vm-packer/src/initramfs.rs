@@ -72,6 +72,12 @@ pub fn build(
     write(&root, "etc/group", "root:x:0:\n", 0o644)?;
     write(&root, "etc/shells", "/bin/sh\n", 0o644)?;
     write(&root, "etc/hosts", "127.0.0.1 localhost sandbox\n", 0o644)?;
+    write(
+        &root,
+        "etc/profile",
+        "for f in /etc/profile.d/*.sh; do [ -r \"$f\" ] && . \"$f\"; done\n",
+        0o644,
+    )?;
     write(&root, "init", INIT, 0o755)?;
     let layout = Layout {
         dropbear: "/sbin/dropbear",

@@ -25,6 +25,7 @@
 //! - `machine`: one sandbox's folder, process and record.
 //! - `inventory`: every machine this extension runs, found by its id.
 //! - `snapshot`: snapshots as saved machine state.
+//! - `secrets`: a create's secrets in the guest (tmpfs env file, never on the host).
 //! - `prune`: what holds each image, removing the rest, and the images lock.
 //! - `doctor`: `host/doctor`, what this host needs, checked, with fixes.
 //! - `backend`: the protocol methods.
@@ -46,6 +47,7 @@ pub mod prune;
 pub mod qemu;
 pub mod qmp;
 pub mod rootfs;
+pub mod secrets;
 pub mod snapshot;
 pub mod spec;
 pub mod tree;

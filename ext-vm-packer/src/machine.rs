@@ -47,6 +47,9 @@ pub struct MachineRecord {
     pub forwards: Vec<Forward>,
     pub allowed: Vec<AllowedEndpoint>,
     pub egress_open: bool,
+    /// The names of the create's secrets (their values are only in the guest).
+    #[serde(default)]
+    pub secret_names: Vec<String>,
     pub origin: Origin,
     pub created_at: String,
     pub expires_at: String,

@@ -595,3 +595,90 @@ fn images_are_built_ahead_listed_with_their_users_and_pruned_only_when_unneeded(
     assert!(images_of(&vm).is_empty());
     assert!(!vm.state_dir.join("images").join(&image).exists());
 }
+
+/// Every file under `dir` whose bytes hold `needle`.
+fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => found.extend(files_holding(&path, needle)),
+            Ok(t) if t.is_file() => {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(path);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+#[test]
+fn a_secret_reaches_the_guest_only_and_its_machine_is_never_snapshotted() {
+    let vm = VmE2e::new();
+    vm.profile("vmsecret", "{egress: deny}");
+    let path = vm.env.path("profiles/vmsecret.profile.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "spec:\n",
+            "secrets: {API_TOKEN: env:VM_E2E_SECRET}\nspec:\n",
+        ),
+    )
+    .unwrap();
+    let secret = format!("vm-s3cret-'$(x)-{}", std::process::id());
+    let out = vm
+        .sandboxer(&[
+            "create",
+            "--profile",
+            "profile.vmsecret",
+            "--consumer",
+            "atm:vm",
+            "--project",
+            "vm",
+            "--wait",
+            "--json",
+        ])
+        .env("VM_E2E_SECRET", &secret)
+        .assert()
+        .success();
+    let sandbox: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let id = sandbox["id"].as_str().unwrap();
+
+    // Code in the guest has it in its environment, quoting intact.
+    let (code, seen) = vm.sh(id, "printf %s \"$API_TOKEN\"");
+    assert_eq!((code, seen.as_str()), (0, secret.as_str()));
+
+    // Nowhere on the host: not in the extension's files (records, logs,
+    // serial console), not on QEMU's command line, not in the state file.
+    let needle = secret.as_bytes();
+    assert!(
+        !files_holding(&vm.state_dir, id.as_bytes()).is_empty(),
+        "the search reads the machine's files"
+    );
+    assert!(files_holding(&vm.state_dir, needle).is_empty());
+    assert!(files_holding(vm.env.state_path().parent().unwrap(), needle).is_empty());
+    for (pid, _, _) in vm_packer::inventory::processes_under(&vm.state_dir) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(!cmdline.windows(needle.len()).any(|w| w == needle));
+    }
+
+    // Its memory holds the secret: a snapshot would write it to disk.
+    let refused = vm
+        .sandboxer(&["snapshot", "create", id, "--name", "leak"])
+        .assert()
+        .failure();
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("holds secrets (API_TOKEN)"), "{stderr}");
+    assert!(!stderr.contains(&secret));
+    assert!(
+        std::fs::read_dir(vm.state_dir.join("snapshots"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    vm.sandboxer(&["destroy", id]).assert().success();
+}
