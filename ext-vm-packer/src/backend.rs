@@ -162,7 +162,18 @@ impl VmPacker {
             port: record.ssh_port,
             key: self.key.0.clone(),
             known_hosts: self.images.dir.join(&record.image).join("known_hosts"),
+            control: Some(self.control_socket(&record.sandbox_id)),
         }
+    }
+
+    fn control_socket(&self, sandbox_id: &str) -> PathBuf {
+        guest::control_socket(&self.options.state_dir.join("control"), sandbox_id)
+    }
+
+    /// Stops the machine of `sandbox_id` with its shared connection.
+    async fn destroy_machine(&self, sandbox_id: &str, pid: Option<u32>) -> Result<(), String> {
+        guest::close_master(&self.control_socket(sandbox_id)).await;
+        self.machines.destroy(sandbox_id, pid).await
     }
 
     fn plan(
@@ -280,7 +291,7 @@ impl VmPacker {
             let pid = inventory::scan(&self.machines, Some(&p.sandbox_id))
                 .remove(&p.sandbox_id)
                 .and_then(|h| h.pid);
-            let _ = self.machines.destroy(&p.sandbox_id, pid).await;
+            let _ = self.destroy_machine(&p.sandbox_id, pid).await;
             return Err(e);
         }
         record.ready = true;
@@ -382,6 +393,10 @@ impl VmPacker {
             line.push_str(&format!(" && {}", secrets::store_line()));
         }
         let guest = self.guest(record);
+        guest
+            .open_master(spec.ready.timeout)
+            .await
+            .map_err(|e| failed(ErrorKind::DeadlineExceeded, e))?;
         let stdin = (!secrets_file.is_empty()).then_some(secrets_file.as_bytes());
         let out = guest
             .first_command(&line, stdin, spec.ready.timeout)
@@ -591,6 +606,7 @@ impl VmPacker {
             port,
             key: self.key.0.clone(),
             known_hosts: image.known_hosts(),
+            control: None,
         };
         guest
             .first_command("true", None, limit)
@@ -641,8 +657,7 @@ impl VmPacker {
                 format!("sandbox {sandbox_id} exists with other params"),
             )),
             _ => {
-                self.machines
-                    .destroy(sandbox_id, holding.pid)
+                self.destroy_machine(sandbox_id, holding.pid)
                     .await
                     .map_err(internal)?;
                 Ok(None)
@@ -804,6 +819,7 @@ impl VmPacker {
             memory_mb: record.memory_mb,
             cpus: record.cpus,
             disk_mb: record.disk_mb,
+            model: qemu::MACHINE_MODEL.into(),
             taken_at: now_rfc3339(),
             size_bytes,
         };
@@ -1023,6 +1039,7 @@ impl Extension for VmPacker {
             ("images", 0o755),
             ("machines", 0o711),
             ("snapshots", 0o711),
+            ("control", 0o700),
         ] {
             let path = state.join(dir);
             std::fs::create_dir_all(&path)
@@ -1098,6 +1115,7 @@ impl Extension for VmPacker {
 
     async fn list(&self, _ctx: &Context, p: ListParams) -> ExtResult<ListResult> {
         reap_abandoned_builds(&self.options.state_dir.join("builds"));
+        guest::sweep_control_sockets(&self.options.state_dir.join("control"));
         let wanted = p.labels.unwrap_or_default();
         let sandboxes = inventory::scan(&self.machines, None)
             .iter()
@@ -1112,8 +1130,7 @@ impl Extension for VmPacker {
         let pid = inventory::scan(&self.machines, Some(&p.sandbox_id))
             .remove(&p.sandbox_id)
             .and_then(|h| h.pid);
-        self.machines
-            .destroy(&p.sandbox_id, pid)
+        self.destroy_machine(&p.sandbox_id, pid)
             .await
             .map_err(internal)?;
         Ok(DestroyResult { destroyed: true })
@@ -1175,6 +1192,18 @@ impl Extension for VmPacker {
                 format!("no snapshot {}", p.snapshot_id),
             )
         })?;
+        if manifest.model != qemu::MACHINE_MODEL {
+            return Err(failed(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "snapshot {} was saved from machines of another model ({:?}; this \
+                     vm-packer makes {}), which cannot restore it",
+                    p.snapshot_id,
+                    manifest.model,
+                    qemu::MACHINE_MODEL
+                ),
+            ));
+        }
         self.provision(ctx, p.create, Some(manifest)).await
     }
 

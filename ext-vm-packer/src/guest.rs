@@ -2,6 +2,11 @@
 //! own key, the guest's host key pinned from its image (no trust on first use),
 //! the argv quoted once for the guest's shell. The extension's key pair is made
 //! on first start in its state folder.
+//!
+//! A ready machine keeps one shared connection (an ssh master in the background,
+//! its socket in the extension's own `control/` folder): commands ride on it and
+//! skip the key exchange, which costs about 0.2 s under TCG. Without it (gone,
+//! or never opened) a command connects on its own.
 
 use crate::images::HOST_KEY_ALIAS;
 use std::path::{Path, PathBuf};
@@ -16,6 +21,51 @@ pub struct Guest {
     pub port: u16,
     pub key: PathBuf,
     pub known_hosts: PathBuf,
+    /// The shared connection's socket, for a machine that keeps one.
+    pub control: Option<PathBuf>,
+}
+
+/// The shared connection's socket of `sandbox_id` under `control_dir` (named by
+/// a digest: a socket's path must stay under 108 bytes).
+pub fn control_socket(control_dir: &Path, sandbox_id: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let digest: String = Sha256::digest(sandbox_id.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    control_dir.join(format!("{digest}.sock"))
+}
+
+/// Ends the shared connection at `socket`, if one is open, and removes it.
+pub async fn close_master(socket: &Path) {
+    if socket.exists() {
+        let _ = Command::new("ssh")
+            .args(["-F", "/dev/null", "-o", "LogLevel=QUIET", "-S"])
+            .arg(socket)
+            .args(["-O", "exit", "sandboxer-vm"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        let _ = std::fs::remove_file(socket);
+    }
+}
+
+/// Removes the sockets under `control_dir` that no master answers any more
+/// (their machine was destroyed by a process that is gone).
+pub fn sweep_control_sockets(control_dir: &Path) {
+    for entry in std::fs::read_dir(control_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let socket = entry.path().extension().is_some_and(|e| e == "sock");
+        if socket && std::os::unix::net::UnixStream::connect(entry.path()).is_err() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// The extension's private key in `state_dir` (made when missing) and its
@@ -52,8 +102,97 @@ pub fn extension_key(state_dir: &Path) -> Result<(PathBuf, String), String> {
     Ok((key, public.trim().to_string()))
 }
 
+/// Where a running exec's process group is recorded in the guest (tmpfs).
+const EXEC_DIR: &str = "/run/sandboxer/exec";
+
+/// A tag unique enough among one guest's running execs.
+fn rand_tag() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom(2) fills the buffer it is given.
+    let filled = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if filled != bytes.len() as isize {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        return nanos as u64 ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// Kills an exec's process group in the guest when its call is dropped
+/// (cancelled) before it finished.
+struct KillOnDrop {
+    guest: Option<Guest>,
+    tag: String,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let (Some(guest), Ok(runtime)) =
+            (self.guest.take(), tokio::runtime::Handle::try_current())
+        {
+            let tag = std::mem::take(&mut self.tag);
+            runtime.spawn(async move { guest.kill_group(&tag).await });
+        }
+    }
+}
+
 impl Guest {
     fn command(&self, remote: &str) -> Command {
+        let mut c = self.ssh();
+        if let Some(socket) = &self.control {
+            c.args(["-o", "ControlMaster=no", "-o"])
+                .arg(format!("ControlPath={}", socket.display()));
+        }
+        c.arg("root@127.0.0.1").arg("--").arg(remote);
+        c
+    }
+
+    /// Opens the shared connection: waits until the guest lets ssh in, then
+    /// leaves a master in the background (holding none of our pipes).
+    pub async fn open_master(&self, limit: Duration) -> Result<(), String> {
+        let socket = self
+            .control
+            .as_ref()
+            .ok_or("this guest keeps no shared connection")?;
+        let started = Instant::now();
+        // The master keeps the standard streams it was given (`-f` does not
+        // close them): a file, not a pipe we would wait on forever.
+        let errors = socket.with_extension("err");
+        loop {
+            let _ = std::fs::remove_file(socket);
+            let log =
+                std::fs::File::create(&errors).map_err(|e| format!("{}: {e}", errors.display()))?;
+            let status = self
+                .ssh()
+                .args(["-M", "-N", "-f", "-o", "ControlPersist=no", "-S"])
+                .arg(socket)
+                .arg("root@127.0.0.1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .status()
+                .await
+                .map_err(|e| format!("ssh: {e}"))?;
+            let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            if status.success() {
+                let _ = std::fs::remove_file(&errors);
+                return Ok(());
+            }
+            if started.elapsed() >= limit {
+                let _ = std::fs::remove_file(&errors);
+                return Err(format!(
+                    "ssh did not answer within {limit:?}: {}",
+                    said.trim()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// ssh with the guest's identity and host key, no destination yet.
+    fn ssh(&self) -> Command {
         let mut c = Command::new("ssh");
         c.arg("-F")
             .arg("/dev/null")
@@ -68,9 +207,6 @@ impl Guest {
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .args(["-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR"])
             .args(["-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3"])
-            .arg("root@127.0.0.1")
-            .arg("--")
-            .arg(remote)
             .kill_on_drop(true);
         c
     }
@@ -87,6 +223,9 @@ impl Guest {
     }
 
     /// Runs `argv` as `exec` does, after `prefix` (a line of this crate's own).
+    /// A command that outlives its timeout, or whose call is dropped
+    /// (cancelled), is killed in the guest with its whole process group: ending
+    /// the ssh session alone leaves it running.
     pub async fn exec_after(
         &self,
         prefix: &str,
@@ -94,9 +233,32 @@ impl Guest {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output, String> {
-        let line =
+        let command =
             shlex::try_join(argv.iter().map(String::as_str)).map_err(|e| format!("argv: {e}"))?;
-        self.run(&format!("{prefix}{line}"), stdin, timeout).await
+        let tag = format!("{EXEC_DIR}/{:016x}", rand_tag());
+        // Sessions sharing one connection share dropbear's process group, so
+        // the command gets a session of its own (`setsid`: not a group leader,
+        // it does not fork) and records its id, which names its group.
+        let inner = format!("{{ echo $$ > {tag}; }} 2>/dev/null; {prefix}exec \"$@\"");
+        let line = format!(
+            "mkdir -p {EXEC_DIR} 2>/dev/null; setsid sh -c '{inner}' sh {command}; rc=$?; rm -f {tag}; exit $rc"
+        );
+        let mut guard = KillOnDrop {
+            guest: Some(self.clone()),
+            tag: tag.clone(),
+        };
+        let result = self.run(&line, stdin, timeout).await;
+        let guest = guard.guest.take().expect("armed until here");
+        if result.is_err() {
+            guest.kill_group(&tag).await;
+        }
+        result
+    }
+
+    /// Kills the process group recorded at `tag` in the guest.
+    async fn kill_group(&self, tag: &str) {
+        let line = format!("pg=$(cat {tag} 2>/dev/null) && kill -9 -$pg; rm -f {tag}");
+        let _ = self.run(&line, None, Duration::from_secs(10)).await;
     }
 
     /// Runs a shell line of this crate's own making in the guest.

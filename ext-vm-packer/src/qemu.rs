@@ -91,9 +91,14 @@ pub struct LaunchPlan {
     pub disk: Option<PathBuf>,
 }
 
+/// The machine model: the devices `LaunchPlan::args` gives every machine. A
+/// saved machine (template, snapshot) restores only into the same model, so
+/// this changes whenever those devices do.
+pub const MACHINE_MODEL: &str = "q35v1";
+
 /// The shape a template is saved for: a restored machine must match it.
 pub fn shape(accel: Accel, memory_mb: u64, cpus: u32) -> String {
-    format!("{}-m{memory_mb}-c{cpus}", accel.as_str())
+    format!("{}-m{memory_mb}-c{cpus}-{MACHINE_MODEL}", accel.as_str())
 }
 
 impl LaunchPlan {
@@ -254,6 +259,34 @@ mod tests {
             ..plan()
         };
         assert!(!joined(&open).contains("restrict=on"));
+    }
+
+    #[test]
+    fn the_machine_model_changes_with_the_devices() {
+        // Saved machines restore only into the devices they were saved with:
+        // whoever changes this list changes MACHINE_MODEL with it.
+        let args: Vec<String> = plan()
+            .args()
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let devices: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "-device" || w[0] == "-machine")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(
+            (MACHINE_MODEL, devices),
+            (
+                "q35v1",
+                vec![
+                    "q35",
+                    "virtio-net-pci,netdev=n0",
+                    "virtio-rng-pci",
+                    "vmgenid,guid=auto"
+                ]
+            )
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub struct SnapshotManifest {
     pub cpus: u32,
     #[serde(default)]
     pub disk_mb: Option<u64>,
+    /// `qemu::MACHINE_MODEL` of the machine it was taken from.
+    #[serde(default)]
+    pub model: String,
     pub taken_at: String,
     pub size_bytes: u64,
 }

@@ -99,6 +99,36 @@ impl VmE2e {
         vm_packer::inventory::processes_under(&self.state_dir).len()
     }
 
+    /// ssh masters (shared connections) into this test's machines still running.
+    pub fn masters_running(&self) -> usize {
+        let control = self.state_dir.join("control");
+        let needle = control.to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .filter(|c| {
+                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                args.first().is_some_and(|a| a.ends_with(b"ssh"))
+                    && args.contains(&&b"-M"[..])
+                    && String::from_utf8_lossy(c).contains(&needle)
+            })
+            .count()
+    }
+
+    /// Shared-connection sockets in `control/`.
+    pub fn control_sockets(&self) -> usize {
+        std::fs::read_dir(self.state_dir.join("control"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     /// Entries left in `machines/` and `builds/`.
     pub fn folders_left(&self) -> usize {
         ["machines", "builds"]
@@ -190,6 +220,27 @@ fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
         "guest clock {guest_now} vs {host_now}"
     );
 
+    // A command past its timeout is killed in the guest, with what it started.
+    vm.sandboxer(&[
+        "exec",
+        "--timeout",
+        "2s",
+        id,
+        "--",
+        "sh",
+        "-c",
+        "sleep 41 & sleep 42",
+    ])
+    .assert()
+    .failure();
+    assert!(
+        wait_until(Duration::from_secs(10), || vm
+            .sh(id, "ps | grep -c '[s]leep 4[12]' || true")
+            .1
+            == "0\n"),
+        "the timed-out command still runs in the guest"
+    );
+
     // Egress: the host through the gateway is refused; the one allowed endpoint
     // answers at its guest address.
     let (code, _) = vm.sh(id, &format!("echo | nc -w 3 10.0.2.2 {port}"));
@@ -229,6 +280,8 @@ fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
     let random = "head -c 16 /dev/urandom | od -An -tx1";
     assert_ne!(vm.sh(id, random).1, vm.sh(second_id, random).1);
     assert_eq!(vm.machines_running(), 2);
+    // Each ready machine keeps one shared ssh connection, which exec rides on.
+    assert_eq!((vm.masters_running(), vm.control_sockets()), (2, 2));
 
     // One destroyed, the other reaped at its TTL: no QEMU process, no folder left.
     vm.sandboxer(&["destroy", id]).assert().success();
@@ -241,6 +294,7 @@ fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
         .machines_running()
         == 0));
     assert_eq!(vm.folders_left(), 0);
+    assert_eq!((vm.masters_running(), vm.control_sockets()), (0, 0));
 }
 
 /// Kills every vm-packer extension process started by `cli`.
@@ -293,6 +347,10 @@ fn the_extension_killed_mid_create_leaves_nothing_the_reconciler_does_not_clean(
             "a QEMU process outlived the reconciler ({after:?})"
         );
         assert_eq!(vm.folders_left(), 0, "folders left ({after:?})");
+        assert!(
+            wait_until(Duration::from_secs(20), || vm.masters_running() == 0),
+            "an ssh master outlived its machine ({after:?})"
+        );
     }
 }
 
