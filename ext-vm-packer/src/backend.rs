@@ -620,19 +620,14 @@ impl VmPacker {
                 .map_err(|e| internal(format!("recipe.commands[{i}]: {e}")))?;
             if !out.status.success() {
                 let err = String::from_utf8_lossy(&out.stderr);
-                return Err(failed(
-                    ErrorKind::InvalidArgument,
+                let tail: String = err.trim().chars().rev().take(400).collect();
+                let field = format!("profile.spec.recipe.commands[{i}]");
+                return Err(ErrorObject::invalid_argument(
+                    &field,
                     format!(
-                        "profile.spec.recipe.commands[{i}] exited with {}: {}",
+                        "{field} exited with {} in the guest: {}",
                         out.status.code().unwrap_or(-1),
-                        err.trim()
-                            .chars()
-                            .rev()
-                            .take(400)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect::<String>()
+                        tail.chars().rev().collect::<String>()
                     ),
                 ));
             }

@@ -120,13 +120,14 @@ mod tests {
         module(&modules, "mbcache", "");
         module(&modules, "jbd2", "");
         let kernel = Kernel::load(&dir.path().join("6.1.0-test")).unwrap();
-        let names: Vec<String> = kernel
-            .modules
-            .iter()
-            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
+        let stems = |paths: &[PathBuf]| -> Vec<String> {
+            paths
+                .iter()
+                .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+                .collect()
+        };
         assert_eq!(
-            names,
+            stems(&kernel.modules),
             [
                 "virtio_ring",
                 "virtio",
@@ -137,13 +138,8 @@ mod tests {
             ]
         );
         assert_eq!(kernel.release, "6.1.0-test");
-        let disk: Vec<String> = kernel
-            .disk_modules
-            .iter()
-            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            disk,
+            stems(&kernel.disk_modules),
             [
                 "virtio_blk",
                 "crc32c_generic",
