@@ -1251,13 +1251,13 @@ impl Extension for VmPacker {
             return Err(failed(ErrorKind::NotFound, format!("no image {unknown}")));
         }
         // The images the kept profiles would be built into.
+        // Without the kernel no profile's image can be named: prune nothing.
+        let kernel = self.kernel()?;
         let mut wanted: BTreeMap<String, String> = BTreeMap::new();
-        if let Ok(kernel) = self.kernel() {
-            for profile in &p.keep_profiles {
-                if let Ok(spec) = ProfileSpec::of(profile) {
-                    let hash = Images::hash(&spec.recipe, kernel, &self.key.1);
-                    wanted.insert(hash, format!("{}@{}", profile.id, profile.version));
-                }
+        for profile in &p.keep_profiles {
+            if let Ok(spec) = ProfileSpec::of(profile) {
+                let hash = Images::hash(&spec.recipe, kernel, &self.key.1);
+                wanted.insert(hash, format!("{}@{}", profile.id, profile.version));
             }
         }
         let mut users = self.image_users();
