@@ -268,6 +268,28 @@ impl Guest {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output, String> {
+        let out = self.run_once(line, stdin, timeout).await?;
+        // A shared connection that broke (its master lost the guest) fails
+        // before the command runs, with ssh's own mux error: connect directly.
+        let mux_failed = self.control.is_some()
+            && out.status.code() == Some(255)
+            && String::from_utf8_lossy(&out.stderr).contains("mux_client_");
+        if mux_failed {
+            let direct = Guest {
+                control: None,
+                ..self.clone()
+            };
+            return direct.run_once(line, stdin, timeout).await;
+        }
+        Ok(out)
+    }
+
+    async fn run_once(
+        &self,
+        line: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, String> {
         let mut child = self
             .command(line)
             .stdin(if stdin.is_some() {

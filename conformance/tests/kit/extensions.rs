@@ -16,7 +16,7 @@ fn the_fixture_passes_every_check() {
             state.path().to_str().unwrap(),
         )],
     );
-    assert!(run.failed().is_empty(), "{:?}", run.failed());
+    assert!(run.failed().is_empty(), "{:?}", run.failure_messages());
     assert_eq!(run.code, 0);
     assert!(run.count("pass") >= 60, "{} passed", run.count("pass"));
     assert_eq!(
@@ -39,7 +39,7 @@ fn the_python_example_passes_every_check() {
     assert!(
         run.failed().is_empty(),
         "{:?}\n{}",
-        run.failed(),
+        run.failure_messages(),
         run.stderr
     );
     assert_eq!(run.code, 0);
@@ -85,7 +85,7 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
     assert!(
         run.failed().is_empty(),
         "{:?}\n{}",
-        run.failed(),
+        run.failure_messages(),
         run.stderr
     );
     assert_eq!(run.code, 0);
@@ -150,7 +150,7 @@ fn vm_packer_passes_every_check_and_leaves_no_machine() {
     assert!(
         run.failed().is_empty(),
         "{:?}\n{}",
-        run.failed(),
+        run.failure_messages(),
         run.stderr
     );
     assert_eq!(run.code, 0);

@@ -23,6 +23,23 @@ impl KitRun {
             .collect()
     }
 
+    /// Each failed check with its message and the extension's last answers
+    /// (for a test's failure message).
+    pub fn failure_messages(&self) -> Vec<String> {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .map(|c| {
+                format!(
+                    "{}: {} (received {}; stderr {})",
+                    c["id"], c["message"], c["received"], c["stderr_tail"]
+                )
+            })
+            .collect()
+    }
+
     /// The status a check ended with ("" when it was not reported).
     pub fn status(&self, id: &str) -> String {
         self.report["checks"]
