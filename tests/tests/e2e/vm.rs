@@ -648,6 +648,18 @@ fn images_are_built_ahead_listed_with_their_users_and_pruned_only_when_unneeded(
         stderr.contains("no extension keeps an image 0123abcd"),
         "{stderr}"
     );
+    // While a create holds the images (the lock, shared), a prune is refused
+    // at once rather than removing an image under it.
+    let held = vm_packer::prune::ImagesLock::shared(&vm_packer::images::Images::new(&vm.state_dir))
+        .unwrap();
+    let refused = vm
+        .sandboxer(&["images", "prune", "--image", &image])
+        .assert()
+        .code(5);
+    let stderr = String::from_utf8_lossy(&refused.get_output().stderr).into_owned();
+    assert!(stderr.contains("a create is using the images"), "{stderr}");
+    assert_eq!(images_of(&vm).len(), 1);
+    drop(held);
     let pruned = vm.json(&["images", "prune", "--image", &image]);
     assert_eq!(pruned[0]["removed"][0]["image_id"], image.as_str());
     assert!(images_of(&vm).is_empty());
