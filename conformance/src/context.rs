@@ -258,6 +258,22 @@ impl Ctx {
         self.methods.iter().any(|m| m == method)
     }
 
+    /// Reports each of `ids` whose method is not advertised as skipped.
+    pub fn skip_unadvertised(&mut self, ids: &[&str]) {
+        for id in ids {
+            if let Some(needs) = registry::check(id).needs
+                && !self.advertises(needs)
+            {
+                self.skip(id, &format!("{needs} is not advertised"));
+            }
+        }
+    }
+
+    /// Whether check `id` is selected and its method advertised.
+    pub fn runnable(&self, id: &str) -> bool {
+        self.is_selected(id) && registry::check(id).needs.is_none_or(|n| self.advertises(n))
+    }
+
     pub fn declares(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
     }

@@ -466,7 +466,7 @@ impl VmPacker {
             image_id: record.hash.clone(),
             profile: record.profile.clone(),
             built_at: record.built_at.clone(),
-            size_bytes: prune::size_of(&dir),
+            size_bytes: crate::tree::bytes_under(&dir, 0, 0),
             used_by,
             details,
         }
@@ -1192,7 +1192,8 @@ impl Extension for VmPacker {
                 ErrorKind::FailedPrecondition,
                 format!(
                     "snapshot {} was saved from machines of another model ({:?}; this \
-                     vm-packer makes {}), which cannot restore it",
+                     vm-packer makes {}), which cannot restore it: delete it (`sandboxer \
+                     snapshot delete`) and take a new one from a sandbox of this version",
                     p.snapshot_id,
                     manifest.model,
                     qemu::MACHINE_MODEL
@@ -1248,7 +1249,10 @@ impl Extension for VmPacker {
         if let Some(ids) = &p.image_ids
             && let Some(unknown) = ids.iter().find(|id| !all.iter().any(|r| &r.hash == *id))
         {
-            return Err(failed(ErrorKind::NotFound, format!("no image {unknown}")));
+            return Err(failed(
+                ErrorKind::NotFound,
+                format!("no image {unknown}; `sandboxer images list` shows them"),
+            ));
         }
         // The images the kept profiles would be built into.
         // Without the kernel no profile's image can be named: prune nothing.

@@ -61,20 +61,6 @@ pub fn remove(images: &Images, record: &ImageRecord) -> Result<(), String> {
     std::fs::remove_dir_all(&trash).map_err(|e| format!("{}: {e}", trash.display()))
 }
 
-/// Bytes the files under `dir` take.
-pub fn size_of(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size_of(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
-}
-
 /// A held lock on the images folder; released on drop.
 pub struct ImagesLock {
     _file: File,

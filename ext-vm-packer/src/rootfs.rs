@@ -46,7 +46,10 @@ pub fn host_sources() -> Result<std::path::PathBuf, String> {
     .map(std::path::PathBuf::from)
     .find(|p| p.is_file())
     .ok_or_else(|| {
-        "the host has no apt sources for Debian (/etc/apt/sources.list.d/debian.sources)".into()
+        "the host has no apt sources for Debian (/etc/apt/sources.list.d/debian.sources or \
+         /etc/apt/sources.list), which Debian recipes are built from: add the host's Debian \
+         mirror there"
+            .into()
     })
 }
 
@@ -90,7 +93,7 @@ pub fn build(
     };
     let host_key = furnish(&root, recipe, extension_key, tools, &layout)?;
     let raw = work.join("rootfs.ext4");
-    let size_mb = used_bytes(&root) / (1 << 20) * 13 / 10 + HEADROOM_MB;
+    let size_mb = tree::bytes_under(&root, 512, 4096) / (1 << 20) * 13 / 10 + HEADROOM_MB;
     let out = Command::new("mkfs.ext4")
         .args(["-q", "-F", "-L", "sandbox", "-d"])
         .arg(&root)
@@ -107,18 +110,4 @@ pub fn build(
     disk::compress(&raw, disk_out)?;
     let _ = std::fs::remove_file(&raw);
     Ok(host_key)
-}
-
-/// Bytes the files under `dir` take (links not followed).
-fn used_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => used_bytes(&e.path()) + 4096,
-            _ => e.metadata().map(|m| m.len().max(512)).unwrap_or(0),
-        })
-        .sum()
 }

@@ -4,7 +4,7 @@
 //! would land outside the folder, in the host's own files. Here a link on the
 //! way is followed only when it is relative and stays inside the folder
 //! (Debian's `/bin → usr/bin`); the file itself replaces a link in its place and
-//! is opened with `O_NOFOLLOW`.
+//! is opened with `O_NOFOLLOW`. Also: how many bytes a folder's files take.
 
 use std::fs;
 use std::io::Write;
@@ -29,7 +29,8 @@ fn folder_inside(root: &Path, parts: &[&str], guest: &str) -> Result<PathBuf, St
                         .all(|c| matches!(c, Component::Normal(_)));
                 if !inside || hops > 8 {
                     return Err(format!(
-                        "{guest}: its folder {} is a link leading out of the guest's tree",
+                        "{guest}: its folder {} is a link leading out of the guest's tree; \
+                         write the file at the link's target instead",
                         next.strip_prefix(root).unwrap_or(&next).display()
                     ));
                 }
@@ -76,10 +77,46 @@ pub fn write(root: &Path, guest: &str, content: &[u8], mode: u32) -> Result<(), 
         .map_err(|e| format!("{guest}: {e}"))
 }
 
+/// Bytes the files under `dir` take (links not followed), counting each file
+/// as at least `least_per_file` and each folder as `per_folder`: an image's
+/// size with both 0, room for a file system with a block's worth.
+pub fn bytes_under(dir: &Path, least_per_file: u64, per_folder: u64) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => bytes_under(&e.path(), least_per_file, per_folder) + per_folder,
+            _ => e
+                .metadata()
+                .map(|m| m.len().max(least_per_file))
+                .unwrap_or(0),
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn a_folder_is_measured_with_its_rounding() {
+        let root = tempfile::tempdir().unwrap();
+        fs::create_dir_all(root.path().join("a/b")).unwrap();
+        fs::write(root.path().join("a/one"), vec![0u8; 100]).unwrap();
+        fs::write(root.path().join("a/b/two"), vec![0u8; 1000]).unwrap();
+        symlink("/nowhere/big", root.path().join("a/link")).unwrap();
+        assert_eq!(
+            bytes_under(root.path(), 0, 0),
+            1100 + "/nowhere/big".len() as u64
+        );
+        assert_eq!(
+            bytes_under(root.path(), 512, 4096),
+            512 + 1000 + 512 + 2 * 4096
+        );
+    }
 
     #[test]
     fn relative_links_inside_the_tree_are_followed() {

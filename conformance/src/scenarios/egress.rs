@@ -86,13 +86,12 @@ fn unmet(ctx: &Ctx, feature: &str) -> Option<String> {
 }
 
 fn run(ctx: &mut Ctx) {
+    ctx.skip_unadvertised(SCENARIO.checks);
     for (check, feature) in [
         (DENY, features::EGRESS_DENY),
         (ALLOWLIST, features::EGRESS_ALLOWLIST),
     ] {
-        if !ctx.is_selected(check) || !ctx.advertises(methods::SandboxExec::METHOD) {
-            // The registry's `needs` reports the missing method.
-            ctx.record(check, None, Instant::now(), Ok(()));
+        if !ctx.runnable(check) {
             continue;
         }
         if let Some(why) = unmet(ctx, feature) {

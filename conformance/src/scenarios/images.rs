@@ -16,9 +16,9 @@ pub const SCENARIO: Scenario = Scenario {
 };
 
 fn run(ctx: &mut Ctx) {
-    if !ctx.advertises(methods::ImageBuild::METHOD) {
-        // The registry's `needs` reports it skipped.
-        return ctx.record(BUILD_LIST_PRUNE, None, Instant::now(), Ok(()));
+    ctx.skip_unadvertised(SCENARIO.checks);
+    if !ctx.runnable(BUILD_LIST_PRUNE) {
+        return;
     }
     let started = Instant::now();
     let mut peer = match ctx.peer() {

@@ -33,19 +33,8 @@ pub const SCENARIO: Scenario = Scenario {
     run,
 };
 
-fn skip_unadvertised(ctx: &mut Ctx) {
-    for id in SCENARIO.checks {
-        let check = crate::registry::check(id);
-        if let Some(needs) = check.needs
-            && !ctx.advertises(needs)
-        {
-            ctx.skip(id, &format!("{needs} is not advertised"));
-        }
-    }
-}
-
 fn run(ctx: &mut Ctx) {
-    skip_unadvertised(ctx);
+    ctx.skip_unadvertised(SCENARIO.checks);
     let mut peer = match ctx.peer() {
         Ok(p) => p,
         Err(e) => {
