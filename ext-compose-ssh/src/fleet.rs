@@ -5,11 +5,11 @@
 use crate::config::HostConfig;
 use crate::host::Host;
 use crate::inventory::Holdings;
-use crate::placement::{self, HostState, Reservation};
 use crate::policy::{self, Exceptions, Review, Setting};
 use crate::snapshot::{self, SnapshotManifest};
 use crate::spec::{PlacementConstraints, ProfileSpec};
 use sandboxer_ext_protocol::sdk::ExtResult;
+use sandboxer_ext_protocol::sdk::placement::{self, HostState, Reservation};
 use sandboxer_ext_protocol::{
     CreateParams, ErrorKind, ErrorObject, HostHealth, ProfileCheckParams, ProfileCheckResult,
     Resources,

@@ -21,7 +21,6 @@
 //! - `host`: one host (`Host`) and what is run there, failures as `HostError`.
 //! - `probe`: the HTTP readiness probe.
 //! - `ready`: waiting until a new sandbox is ready.
-//! - `placement`: which host a new sandbox goes to (headroom, marks).
 //! - `fleet`: the configured hosts (`Fleet`): finding sandboxes and snapshots,
 //!   placing new sandboxes, the containment verdict per host.
 //! - `backend`: the protocol methods and the create pipeline.
@@ -34,7 +33,6 @@ pub mod hardening;
 pub mod host;
 pub mod inventory;
 pub mod labels;
-pub mod placement;
 pub mod podman;
 pub mod podman_api;
 pub mod policy;

@@ -37,7 +37,8 @@ pub const MIN_MEMORY_MB: u64 = 64;
 /// At most this many vCPUs per machine.
 pub const MAX_CPUS: u32 = 16;
 
-pub struct VmPacker {
+/// Machines run on this host.
+pub struct LocalVms {
     options: Options,
     accel: Result<Accel, String>,
     kernel: Result<Kernel, String>,
@@ -138,7 +139,7 @@ fn network_of(network: &NetworkPolicy) -> ExtResult<(Vec<AllowedEndpoint>, bool)
     Ok((allowed, false))
 }
 
-impl VmPacker {
+impl LocalVms {
     fn kernel(&self) -> ExtResult<&Kernel> {
         self.kernel
             .as_ref()
@@ -159,6 +160,7 @@ impl VmPacker {
 
     fn guest(&self, record: &MachineRecord) -> Guest {
         Guest {
+            address: self.options.forward_address,
             port: record.ssh_port,
             key: self.key.0.clone(),
             known_hosts: self.images.dir.join(&record.image).join("known_hosts"),
@@ -194,6 +196,7 @@ impl VmPacker {
             initramfs: image.initramfs(),
             sandbox_id: record.sandbox_id.clone(),
             dir: dir.to_path_buf(),
+            forward_address: self.options.forward_address,
             forwards,
             allowed: record.allowed.clone(),
             egress_open: record.egress_open,
@@ -312,8 +315,13 @@ impl VmPacker {
     ) -> ExtResult<()> {
         let mut last = String::new();
         for _ in 0..3 {
-            let ports = ports::free_loopback_ports(1 + spec.endpoints.len())
-                .map_err(|e| internal(format!("no free loopback port: {e}")))?;
+            let ports = ports::free_ports(self.options.forward_address, 1 + spec.endpoints.len())
+                .map_err(|e| {
+                internal(format!(
+                    "no free port on {}: {e}",
+                    self.options.forward_address
+                ))
+            })?;
             record.ssh_port = ports[0];
             record.forwards = spec
                 .endpoints
@@ -419,7 +427,12 @@ impl VmPacker {
                         format!("port {} is not one of the endpoints", probe.port),
                     )
                 })?;
-            http_ready(forward.host_port, &probe.path, spec.ready.timeout).await?;
+            http_ready(
+                (self.options.forward_address, forward.host_port),
+                &probe.path,
+                spec.ready.timeout,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -554,8 +567,12 @@ impl VmPacker {
         let ssh_port = if commands.is_empty() {
             None
         } else {
-            let ports = ports::free_loopback_ports(1)
-                .map_err(|e| internal(format!("no free loopback port: {e}")))?;
+            let ports = ports::free_ports(self.options.forward_address, 1).map_err(|e| {
+                internal(format!(
+                    "no free port on {}: {e}",
+                    self.options.forward_address
+                ))
+            })?;
             Some(ports[0])
         };
         let plan = LaunchPlan {
@@ -567,6 +584,7 @@ impl VmPacker {
             initramfs: image.initramfs(),
             sandbox_id: format!("template-{}", image.hash),
             dir: build.to_path_buf(),
+            forward_address: self.options.forward_address,
             forwards: ssh_port.map(|p| (p, 22)).into_iter().collect(),
             allowed: vec![],
             egress_open: false,
@@ -603,6 +621,7 @@ impl VmPacker {
         limit: Duration,
     ) -> ExtResult<()> {
         let guest = Guest {
+            address: self.options.forward_address,
             port,
             key: self.key.0.clone(),
             known_hosts: image.known_hosts(),
@@ -695,7 +714,7 @@ impl VmPacker {
         let mut endpoints = vec![Endpoint {
             name: "ssh".into(),
             protocol: EndpointProtocol::Ssh,
-            host: "127.0.0.1".into(),
+            host: self.options.forward_address.to_string(),
             port: record.ssh_port,
             url: None,
         }];
@@ -708,9 +727,10 @@ impl VmPacker {
                 } else {
                     EndpointProtocol::Tcp
                 },
-                host: "127.0.0.1".into(),
+                host: self.options.forward_address.to_string(),
                 port: f.host_port,
-                url: http.then(|| format!("http://127.0.0.1:{}/", f.host_port)),
+                url: http
+                    .then(|| format!("http://{}:{}/", self.options.forward_address, f.host_port)),
             });
         }
         let mut details = JsonObject::new();
@@ -895,14 +915,18 @@ async fn wait_for_marker(serial: &Path, limit: Duration) -> ExtResult<()> {
     }
 }
 
-/// GET `path` on 127.0.0.1:`port` until it answers 2xx or 3xx.
-async fn http_ready(port: u16, path: &str, limit: Duration) -> ExtResult<()> {
+/// GET `path` on `address` until it answers 2xx or 3xx.
+async fn http_ready(
+    address: (std::net::Ipv4Addr, u16),
+    path: &str,
+    limit: Duration,
+) -> ExtResult<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let started = std::time::Instant::now();
     let mut last = String::from("no answer");
     while started.elapsed() < limit {
-        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", address.0);
             let mut head = [0u8; 16];
             let answered = async {
                 stream.write_all(request.as_bytes()).await?;
@@ -947,7 +971,7 @@ fn disk_free_mb(path: &Path) -> Option<u64> {
     }
 }
 
-impl Extension for VmPacker {
+impl Extension for LocalVms {
     fn manifest() -> Manifest {
         let option = |description: &str| OptionSpec {
             description: description.into(),
@@ -1014,6 +1038,21 @@ impl Extension for VmPacker {
                     "max_machines".to_string(),
                     option("at most this many machines at once (default 16)"),
                 ),
+                (
+                    "forward_address".to_string(),
+                    option(
+                        "IPv4 address endpoints are forwarded from (default 127.0.0.1; a remote \
+                         host's own address, filled in by the relay)",
+                    ),
+                ),
+                (
+                    "hosts".to_string(),
+                    option(
+                        "remote hosts to relay to instead of running machines here: name, \
+                         address, port, user, identity, known_hosts, host_key_checking, \
+                         connect_timeout_s, command, labels, capacity, options",
+                    ),
+                ),
             ]),
         }
     }
@@ -1070,7 +1109,7 @@ impl Extension for VmPacker {
         } else {
             Ok(None)
         };
-        Ok(VmPacker {
+        Ok(LocalVms {
             accel: Accel::choose(options.accelerator),
             kernel: Kernel::load(&options.kernel),
             key,

@@ -3,6 +3,7 @@
 //! boots, which accelerator runs guests and which user QEMU runs as.
 
 use serde::Deserialize;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 /// Where `scripts/setup-vm-host.sh` puts the guest kernel.
@@ -42,6 +43,11 @@ pub struct Options {
     /// At most this many machines run at once (each costs its memory).
     #[serde(default = "default_max_machines")]
     pub max_machines: usize,
+    /// The address machines' endpoints are forwarded from: loopback for a core on
+    /// this host, the host's own address when the core reaches it over the network
+    /// (a remote host of the relay, see `relay`).
+    #[serde(default = "default_forward_address")]
+    pub forward_address: Ipv4Addr,
 }
 
 impl Options {
@@ -70,6 +76,10 @@ fn default_max_machines() -> usize {
     16
 }
 
+fn default_forward_address() -> Ipv4Addr {
+    Ipv4Addr::LOCALHOST
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +90,7 @@ mod tests {
         let o = Options::from_json(Default::default()).unwrap();
         assert_eq!(o.state_dir, PathBuf::from(DEFAULT_STATE_DIR));
         assert_eq!(o.accelerator, AccelChoice::Auto);
+        assert_eq!(o.forward_address, Ipv4Addr::LOCALHOST);
         let bad = json!({"stat_dir": "/x"}).as_object().unwrap().clone();
         assert!(Options::from_json(bad).unwrap_err().contains("stat_dir"));
     }

@@ -18,6 +18,8 @@ use tokio::process::Command;
 /// How to reach one guest.
 #[derive(Debug, Clone)]
 pub struct Guest {
+    /// Where the guest's ssh is forwarded from: the forward address and port.
+    pub address: std::net::Ipv4Addr,
     pub port: u16,
     pub key: PathBuf,
     pub known_hosts: PathBuf,
@@ -145,7 +147,9 @@ impl Guest {
             c.args(["-o", "ControlMaster=no", "-o"])
                 .arg(format!("ControlPath={}", socket.display()));
         }
-        c.arg("root@127.0.0.1").arg("--").arg(remote);
+        c.arg(format!("root@{}", self.address))
+            .arg("--")
+            .arg(remote);
         c
     }
 
@@ -168,7 +172,7 @@ impl Guest {
                 .ssh()
                 .args(["-M", "-N", "-f", "-o", "ControlPersist=no", "-S"])
                 .arg(socket)
-                .arg("root@127.0.0.1")
+                .arg(format!("root@{}", self.address))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)

@@ -28,13 +28,18 @@
 //! - `secrets`: a create's secrets in the guest (tmpfs env file, never on the host).
 //! - `prune`: what holds each image, removing the rest, and the images lock.
 //! - `doctor`: `host/doctor`, what this host needs, checked, with fixes.
-//! - `backend`: the protocol methods.
+//! - `backend`: the protocol methods for machines on this host (`LocalVms`).
+//! - `remote`: the relay's remote hosts and the ssh connection to each.
+//! - `relay`: the protocol methods relayed over remote hosts (placement, which
+//!   host holds what, merged answers).
+//! - `extension`: `VmPacker`, local machines or the relay, by the options.
 
 pub mod accel;
 pub mod backend;
 pub mod config;
 pub mod disk;
 pub mod doctor;
+pub mod extension;
 pub mod furnish;
 pub mod guest;
 pub mod images;
@@ -46,10 +51,12 @@ pub mod ports;
 pub mod prune;
 pub mod qemu;
 pub mod qmp;
+pub mod relay;
+pub mod remote;
 pub mod rootfs;
 pub mod secrets;
 pub mod snapshot;
 pub mod spec;
 pub mod tree;
 
-pub use backend::VmPacker;
+pub use extension::VmPacker;

@@ -78,7 +78,9 @@ pub struct LaunchPlan {
     pub sandbox_id: String,
     /// The machine's folder: QMP socket, serial log, pid file.
     pub dir: PathBuf,
-    /// (loopback port on the host, port in the guest).
+    /// The host address forwards listen on (loopback unless the host is remote).
+    pub forward_address: std::net::Ipv4Addr,
+    /// (port on the forward address, port in the guest).
     pub forwards: Vec<(u16, u16)>,
     pub allowed: Vec<AllowedEndpoint>,
     /// `network.egress: allow` without a list: the guest reaches out freely.
@@ -191,7 +193,7 @@ impl LaunchPlan {
     }
 
     /// The user network: restricted (no way out, no way to the host) unless
-    /// egress is open; forwards from loopback ports; one `guestfwd` per allowed
+    /// egress is open; forwards from ports on the forward address; one `guestfwd` per allowed
     /// endpoint.
     fn netdev(&self) -> String {
         let mut n = String::from("user,id=n0");
@@ -199,7 +201,10 @@ impl LaunchPlan {
             n.push_str(",restrict=on");
         }
         for (host, guest) in &self.forwards {
-            n.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}"));
+            n.push_str(&format!(
+                ",hostfwd=tcp:{}:{host}-:{guest}",
+                self.forward_address
+            ));
         }
         for e in &self.allowed {
             n.push_str(&format!(
@@ -225,6 +230,7 @@ mod tests {
             initramfs: "/img/initramfs.cpio".into(),
             sandbox_id: "abc".into(),
             dir: "/state/machines/abc".into(),
+            forward_address: std::net::Ipv4Addr::LOCALHOST,
             forwards: vec![(40022, 22), (40080, 8080)],
             allowed: vec![AllowedEndpoint::parse("127.0.0.1:4000", 0).unwrap()],
             egress_open: false,

@@ -106,11 +106,32 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     humantime::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
+/// Which hosts may run the profile's machines, when the extension relays to
+/// several (`placement.labels`, each one among the host's labels).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementSpec {
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl PlacementSpec {
+    /// The first label asked for that `labels` lacks.
+    pub fn missing_in<'a>(
+        &'a self,
+        labels: &BTreeMap<String, String>,
+    ) -> Option<(&'a String, &'a String)> {
+        self.labels.iter().find(|(k, v)| labels.get(*k) != Some(*v))
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileSpec {
     #[serde(default)]
     pub recipe: Recipe,
+    #[serde(default)]
+    pub placement: PlacementSpec,
     #[serde(default)]
     pub endpoints: Vec<EndpointSpec>,
     #[serde(default)]

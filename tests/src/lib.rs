@@ -243,6 +243,39 @@ pub mod loopback {
     }
 }
 
+/// The test hosts `scripts/test-hosts.sh` makes (h1–h3, 10.215.N.2): network
+/// namespaces of this machine, each with its own sshd, sharing its files.
+pub mod test_hosts {
+    use std::path::Path;
+
+    pub const KNOWN_HOSTS: &str = "/var/lib/sandboxer/test-hosts/known_hosts";
+
+    /// Test host `n`'s address, and this machine's address on its link.
+    pub fn address(n: u8) -> String {
+        format!("10.215.{n}.2")
+    }
+
+    pub fn gateway(n: u8) -> String {
+        format!("10.215.{n}.1")
+    }
+
+    /// A vm-packer relay host entry (YAML flow mapping) for test host `n`: the
+    /// built extension started there over ssh, its machines under `state_dir`
+    /// (which must be under /var/lib/sandboxer-vm for QEMU's account), `extra`
+    /// fields (`capacity: 1`) if any.
+    pub fn vm_host_yaml(n: u8, state_dir: &Path, extra: &str) -> String {
+        format!(
+            "{{name: h{n}, address: {}, user: root, identity: {}, known_hosts: {KNOWN_HOSTS}, \
+             command: {}, options: {{state_dir: {}}}{}{extra}}}",
+            address(n),
+            super::loopback::identity().display(),
+            super::bin("sandboxer-ext-vm-packer").display(),
+            state_dir.display(),
+            if extra.is_empty() { "" } else { ", " }
+        )
+    }
+}
+
 /// A bare protocol session with an extension: spawn it with `--stdio`, send
 /// requests, read answers. For tests that must talk to an extension without the
 /// core in between.

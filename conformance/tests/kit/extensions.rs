@@ -1,5 +1,6 @@
 //! The kit passes the extensions this project ships: the Rust fixture, the Python
-//! example, compose-ssh on the loopback host and vm-packer (leaving nothing behind).
+//! example, compose-ssh on the loopback host and vm-packer, on this host and relayed
+//! to a test host over ssh (leaving nothing behind).
 
 use super::support::kit;
 use sandboxer_tests::loopback;
@@ -167,4 +168,56 @@ fn vm_packer_passes_every_check_and_leaves_no_machine() {
     }
     assert!(machines.is_empty(), "machines still run: {machines:?}");
     assert_eq!(folders, 0, "machine folders left");
+}
+
+#[test]
+fn vm_packer_relayed_to_a_test_host_passes_every_check() {
+    use sandboxer_tests::test_hosts;
+    // Test host h1 shares this machine's files: its state folder is its own.
+    let state = PathBuf::from(format!(
+        "/var/lib/sandboxer-vm/test/kit-relay-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&state).unwrap();
+    let params = state.join("params.yaml");
+    // The kit listens on this machine's side of h1's link: an address the guest
+    // must not reach (egress denied), and reaches through its allow-list only.
+    std::fs::write(
+        &params,
+        format!(
+            "options:\n  hosts: [{}]\nprofile:\n  id: profile.conformance\n  version: '1'\n  \
+             spec:\n    cost: {{currency: USD, per_hour: 0.01}}\n    recipe:\n      \
+             services: ['sleep 86400']\negress_probe: [sh, -c, 'echo | nc -w 3 {{host}} {{port}}']\n\
+             egress_host: {gw}\negress_listen: {gw}\n",
+            test_hosts::vm_host_yaml(1, &state.join("h1"), ""),
+            gw = test_hosts::gateway(1),
+        ),
+    )
+    .unwrap();
+    let run = kit(
+        &sandboxer_tests::bin("sandboxer-ext-vm-packer"),
+        &["--params", params.to_str().unwrap(), "--timeout-scale", "3"],
+        &[],
+    );
+    let machines = vm_packer::inventory::processes_under(&state.join("h1"));
+    let folders = std::fs::read_dir(state.join("h1/machines"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&state);
+    assert!(
+        run.failed().is_empty(),
+        "{:?}\n{}",
+        run.failure_messages(),
+        run.stderr
+    );
+    assert_eq!(run.count("skip"), 0, "every check runs through the relay");
+    assert_eq!(
+        run.status("egress.allowlist-lets-only-the-listed-through"),
+        "pass"
+    );
+    assert!(
+        machines.is_empty(),
+        "machines still run on h1: {machines:?}"
+    );
+    assert_eq!(folders, 0, "machine folders left on h1");
 }

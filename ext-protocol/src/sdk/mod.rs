@@ -8,6 +8,8 @@ mod context;
 mod dispatch;
 pub mod harness;
 mod outbox;
+pub mod peer;
+pub mod placement;
 mod serve;
 
 pub use crate::errors::{ErrorKind, ErrorObject};

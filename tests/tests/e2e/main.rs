@@ -14,3 +14,4 @@ mod routing;
 mod secrets;
 mod support;
 mod vm;
+mod vm_hosts;

@@ -1,11 +1,13 @@
-//! Placement: which configured host a new sandbox goes to when the request names
-//! none. Hosts that carry the profile's placement labels, answer, and have room
+//! Placement for extensions that spread sandboxes over several hosts (compose-ssh,
+//! vm-packer's relay): which configured host a new sandbox goes to when the
+//! request names none. Hosts that carry the profile's placement labels, answer, and have room
 //! are ranked by headroom — free sandbox slots (capacity less the sandboxes there
 //! and the creates in flight), bounded by free memory over what one sandbox needs —
 //! then by a clearly lower load, then by the order of the configuration. A host that does not
 //! answer is skipped and marked, and not asked again for a while.
 
-use sandboxer_ext_protocol::{ErrorKind, ErrorObject, HostHealth};
+use crate::errors::{ErrorKind, ErrorObject};
+use crate::messages::HostHealth;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
