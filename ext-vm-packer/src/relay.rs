@@ -579,3 +579,96 @@ fn unreachable_health(name: &str, why: String) -> HostHealth {
         details: Default::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::VmPacker;
+    use sandboxer_ext_protocol::methods as m;
+    use sandboxer_ext_protocol::sdk::harness::{CallError, Harness};
+    use sandboxer_ext_protocol::*;
+    use serde_json::json;
+
+    /// A relay to one host whose sshd does not answer (nothing listens on
+    /// 127.0.0.1:1).
+    async fn relay_to_a_silent_host() -> Harness<VmPacker> {
+        Harness::<VmPacker>::start(json!({"hosts": [
+            {"name": "silent", "address": "127.0.0.1", "port": 1, "connect_timeout_s": 2}
+        ]}))
+        .await
+        .expect("the relay starts without reaching its hosts")
+    }
+
+    fn remote_error(e: CallError) -> ErrorObject {
+        match e {
+            CallError::Remote(e) => e,
+            CallError::NoAnswer(why) => panic!("no answer: {why}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_host_fails_the_list_instead_of_making_its_machines_look_gone() {
+        let mut relay = relay_to_a_silent_host().await;
+        let err = remote_error(
+            relay
+                .request::<m::SandboxList>(&ListParams::default())
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.kind(), Some(ErrorKind::Unavailable), "{err:?}");
+        assert!(err.message.contains("host silent"), "{}", err.message);
+
+        let health = relay
+            .request::<m::HostHealth>(&HostHealthParams { host: None })
+            .await
+            .unwrap();
+        assert_eq!(health.hosts.len(), 1);
+        assert_eq!(health.hosts[0].host, "silent");
+        assert!(!health.hosts[0].reachable);
+
+        let doctor = relay
+            .request::<m::HostDoctor>(&HostDoctorParams {
+                host: None,
+                profiles: vec![],
+            })
+            .await
+            .unwrap();
+        let check = &doctor.hosts[0].checks[0];
+        assert!(!check.ok && check.fix.as_deref().unwrap().contains("ssh 127.0.0.1"));
+
+        let err = remote_error(
+            relay
+                .request::<m::SandboxGet>(&GetParams {
+                    sandbox_id: "sbx-0123456789abcdef".into(),
+                    backend_ref: None,
+                })
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(
+            err.kind(),
+            Some(ErrorKind::Unavailable),
+            "not NotFound: the silent host may hold it"
+        );
+        relay.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_unknown_host_is_refused_with_the_names_there_are() {
+        let mut relay = relay_to_a_silent_host().await;
+        let err = remote_error(
+            relay
+                .request::<m::HostHealth>(&HostHealthParams {
+                    host: Some("silnet".into()),
+                })
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(err.kind(), Some(ErrorKind::InvalidArgument));
+        assert!(
+            err.message.contains("the hosts are silent"),
+            "{}",
+            err.message
+        );
+        relay.shutdown().await;
+    }
+}

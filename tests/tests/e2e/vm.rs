@@ -168,7 +168,7 @@ fn listener(answer: &'static str) -> (u16, Arc<AtomicUsize>) {
     (port, count)
 }
 
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let started = Instant::now();
     while started.elapsed() < limit {
         if done() {
@@ -298,7 +298,7 @@ fn a_vm_sandbox_is_built_reached_snapshotted_restored_fenced_and_reaped() {
 }
 
 /// Kills every vm-packer extension process started by `cli`.
-fn kill_extension_of(cli: u32) {
+pub fn kill_extension_of(cli: u32) {
     for pid in sandboxer_tests::extension_children(cli) {
         // SAFETY: a signal to a process of this test's own tree.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };

@@ -118,3 +118,60 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
         assert_eq!(left, 0, "machine folders left on h{n}");
     }
 }
+
+#[test]
+fn the_relay_killed_mid_create_leaves_nothing_on_the_host_that_the_reconciler_does_not_clean() {
+    use super::vm::{kill_extension_of, wait_until};
+    use std::time::Duration;
+    let vm = VmE2e::new();
+    let h1 = vm.state_dir.join("h1");
+    std::fs::write(
+        vm.env.config_path(),
+        format!(
+            "extensions:\n  vm-packer:\n    options:\n      hosts:\n        - {}\n",
+            test_hosts::vm_host_yaml(1, &h1, ""),
+        ),
+    )
+    .unwrap();
+    vm.profile("vmkill", "{egress: deny}");
+    // The template is made by a first create, so the next one is a restore.
+    let warm = vm.create("vmkill", &[]);
+    vm.json(&["destroy", warm["id"].as_str().unwrap()]);
+
+    let mut child = vm
+        .env
+        .process(&sandboxer_tests::bin("sandboxer"))
+        .args([
+            "create",
+            "--profile",
+            "vmkill",
+            "--consumer",
+            "atm:vm",
+            "--project",
+            "vm",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the host has begun the machine: its folder exists there.
+    let begun = wait_until(Duration::from_secs(60), || {
+        std::fs::read_dir(h1.join("machines")).is_ok_and(|mut d| d.next().is_some())
+    });
+    kill_extension_of(child.id());
+    let _ = child.wait();
+    assert!(begun, "the create never reached h1");
+
+    // A new relay lists h1, and the reconciler removes what it finds there.
+    vm.json(&["inspect", "--fix"]);
+    vm.sandboxer(&["reap-stale"]).assert().success();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let _ = vm.json(&["inspect", "--fix"]);
+            vm_packer::inventory::processes_under(&h1).is_empty()
+                && std::fs::read_dir(h1.join("machines")).is_ok_and(|d| d.count() == 0)
+        }),
+        "a machine on h1 outlived the reconciler: {:?}",
+        vm_packer::inventory::processes_under(&h1)
+    );
+}
