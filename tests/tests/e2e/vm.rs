@@ -667,7 +667,7 @@ fn images_are_built_ahead_listed_with_their_users_and_pruned_only_when_unneeded(
 }
 
 /// Every file under `dir` whose bytes hold `needle`.
-fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<PathBuf> {
+pub fn files_holding(dir: &std::path::Path, needle: &[u8]) -> Vec<PathBuf> {
     let mut found = vec![];
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -41,11 +41,40 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
     )
     .unwrap();
     vm.profile("vmspread", "{egress: deny}");
+    let path = vm.env.path("profiles/vmspread.profile.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "spec:\n",
+            "secrets: {API_TOKEN: env:VM_E2E_SECRET}\nspec:\n",
+        ),
+    )
+    .unwrap();
+    let secret = format!("relayed-s3cret-'$(x)-{}", std::process::id());
+    let create = || -> Value {
+        let out = vm
+            .sandboxer(&[
+                "create",
+                "--profile",
+                "vmspread",
+                "--consumer",
+                "atm:vm",
+                "--project",
+                "vm",
+                "--wait",
+                "--json",
+            ])
+            .env("VM_E2E_SECRET", &secret)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
 
     // Capacity one each: the first machine on h1 (configuration order breaks
     // the tie), the second on h2.
-    let a = vm.create("vmspread", &[]);
-    let b = vm.create("vmspread", &[]);
+    let a = create();
+    let b = create();
     assert_eq!(placed(&a), ("h1".into(), test_hosts::address(1)), "{a}");
     assert_eq!(placed(&b), ("h2".into(), test_hosts::address(2)), "{b}");
     for (sandbox, n) in [(&a, 1), (&b, 2)] {
@@ -75,6 +104,11 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
     let b_id = b["id"].as_str().unwrap();
     let (code, out) = vm.sh(b_id, "echo made-on-h2 > /root/mark && cat /root/mark");
     assert_eq!((code, out.trim()), (0, "made-on-h2"));
+    // The secret went through the relay to the guest, and into no file of
+    // either host's state folder.
+    let (code, seen) = vm.sh(b_id, "printf %s \"$API_TOKEN\"");
+    assert_eq!((code, seen.as_str()), (0, secret.as_str()));
+    assert!(super::vm::files_holding(&vm.state_dir, secret.as_bytes()).is_empty());
 
     // Both hosts full: the create is refused, host by host.
     let out = vm
@@ -88,6 +122,7 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
             "vm",
             "--wait",
         ])
+        .env("VM_E2E_SECRET", &secret)
         .assert()
         .failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
