@@ -225,19 +225,7 @@ impl Fleet {
             return Err(policy::refusal(&verdict.refused, "any configured host"));
         }
         if matching.is_empty() {
-            let wanted: Vec<String> = constraints
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            return Err(ErrorObject::domain(
-                ErrorKind::FailedPrecondition,
-                format!(
-                    "no configured host has the labels {} the profile's placement asks for; \
-                     give a host those labels in the extension's `hosts` option",
-                    wanted.join(", ")
-                ),
-            ));
+            return Err(placement::no_host_with(&constraints.labels));
         }
         if let [only] = matching.as_slice()
             && only.config().capacity.is_none()
@@ -283,13 +271,7 @@ impl Fleet {
     fn check_labels(&self, name: &str, constraints: &PlacementConstraints) -> ExtResult<()> {
         let host = self.host(name, "placement.host")?;
         match constraints.missing_on(host.config()) {
-            Some((k, v)) => Err(ErrorObject::domain(
-                ErrorKind::FailedPrecondition,
-                format!(
-                    "host {name} lacks the label {k}={v} the profile's placement asks for; \
-                     name a host with it, or none to let placement choose"
-                ),
-            )),
+            Some((k, v)) => Err(placement::host_lacks(name, k, v)),
             None => Ok(()),
         }
     }

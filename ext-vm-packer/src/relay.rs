@@ -201,13 +201,7 @@ impl Relay {
         if let Some(name) = &p.placement.host {
             let at = self.host_named(name, "placement.host")?;
             if let Some((k, v)) = spec.placement.missing_in(&self.hosts[at].0.labels) {
-                return Err(ErrorObject::domain(
-                    ErrorKind::FailedPrecondition,
-                    format!(
-                        "host {name} lacks the label {k}={v} the profile's placement asks for; \
-                         name a host with it, or none to let placement choose"
-                    ),
-                ));
+                return Err(placement::host_lacks(name, k, v));
             }
             return Ok((at, self.marks.reserve(name)));
         }
@@ -219,20 +213,7 @@ impl Relay {
             })
             .collect();
         if matching.is_empty() {
-            let wanted: Vec<String> = spec
-                .placement
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            return Err(ErrorObject::domain(
-                ErrorKind::FailedPrecondition,
-                format!(
-                    "no host has the labels {} the profile's placement asks for; give a host \
-                     those labels in the extension's `hosts` option",
-                    wanted.join(", ")
-                ),
-            ));
+            return Err(placement::no_host_with(&spec.placement.labels));
         }
         let _placing = self.placing.lock().await;
         let all_marked = matching

@@ -71,6 +71,32 @@ impl Observed {
 /// The host with the most headroom among `hosts` (in configuration order), or
 /// why none will do: Unavailable when a host that could have had room did not
 /// answer (it may come back), ResourceExhausted when every host is full.
+/// The refusal when no configured host carries the labels a profile's placement
+/// asks for.
+pub fn no_host_with(labels: &BTreeMap<String, String>) -> ErrorObject {
+    let wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    ErrorObject::domain(
+        ErrorKind::FailedPrecondition,
+        format!(
+            "no configured host has the labels {} the profile's placement asks for; \
+             give a host those labels in the extension's `hosts` option",
+            wanted.join(", ")
+        ),
+    )
+}
+
+/// The refusal of a host named for a profile whose placement asks for a label
+/// `key=value` it lacks.
+pub fn host_lacks(host: &str, key: &str, value: &str) -> ErrorObject {
+    ErrorObject::domain(
+        ErrorKind::FailedPrecondition,
+        format!(
+            "host {host} lacks the label {key}={value} the profile's placement asks for; \
+             name a host with it, or none to let placement choose"
+        ),
+    )
+}
+
 pub fn choose(hosts: &[Observed], memory_mb: u64) -> Result<String, ErrorObject> {
     let mut best: Option<(&Observed, u64)> = None;
     let mut reasons = Vec::new();

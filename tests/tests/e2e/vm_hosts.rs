@@ -52,29 +52,29 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
     )
     .unwrap();
     let secret = format!("relayed-s3cret-'$(x)-{}", std::process::id());
-    let create = || -> Value {
-        let out = vm
-            .sandboxer(&[
-                "create",
-                "--profile",
-                "vmspread",
-                "--consumer",
-                "atm:vm",
-                "--project",
-                "vm",
-                "--wait",
-                "--json",
-            ])
-            .env("VM_E2E_SECRET", &secret)
-            .assert()
-            .success();
-        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    let create = || {
+        vm.sandboxer(&[
+            "create",
+            "--profile",
+            "vmspread",
+            "--consumer",
+            "atm:vm",
+            "--project",
+            "vm",
+            "--wait",
+            "--json",
+        ])
+        .env("VM_E2E_SECRET", &secret)
+        .assert()
+    };
+    let created = |assert: assert_cmd::assert::Assert| -> Value {
+        serde_json::from_slice(&assert.success().get_output().stdout).unwrap()
     };
 
     // Capacity one each: the first machine on h1 (configuration order breaks
     // the tie), the second on h2.
-    let a = create();
-    let b = create();
+    let a = created(create());
+    let b = created(create());
     assert_eq!(placed(&a), ("h1".into(), test_hosts::address(1)), "{a}");
     assert_eq!(placed(&b), ("h2".into(), test_hosts::address(2)), "{b}");
     for (sandbox, n) in [(&a, 1), (&b, 2)] {
@@ -111,20 +111,7 @@ fn vm_machines_spread_over_remote_hosts_and_are_found_again_by_a_new_relay() {
     assert!(super::vm::files_holding(&vm.state_dir, secret.as_bytes()).is_empty());
 
     // Both hosts full: the create is refused, host by host.
-    let out = vm
-        .sandboxer(&[
-            "create",
-            "--profile",
-            "vmspread",
-            "--consumer",
-            "atm:vm",
-            "--project",
-            "vm",
-            "--wait",
-        ])
-        .env("VM_E2E_SECRET", &secret)
-        .assert()
-        .failure();
+    let out = create().failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(err.contains("h1: full (1 of capacity 1 in use)"), "{err}");
     assert!(err.contains("h2: full (1 of capacity 1 in use)"), "{err}");
