@@ -122,20 +122,36 @@ fn rand_tag() -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// Kills an exec's process group in the guest when its call is dropped
-/// (cancelled) before it finished.
-struct KillOnDrop {
-    guest: Option<Guest>,
-    tag: String,
+/// Everything `pipe` gives until it ends.
+async fn read_all<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    if let Some(mut p) = pipe {
+        let _ = p.read_to_end(&mut bytes).await;
+    }
+    bytes
 }
 
-impl Drop for KillOnDrop {
+/// How long an exec that is ended (timed out or cancelled) may take to end in
+/// the guest before its ssh session is cut from this side.
+const END_WITHIN: Duration = Duration::from_secs(5);
+
+/// One exec's ssh session while it runs. Dropped before it finished (the call
+/// was cancelled), it ends the command in the guest from a task of its own.
+struct Session {
+    guest: Guest,
+    tag: String,
+    child: Option<tokio::process::Child>,
+}
+
+impl Drop for Session {
     fn drop(&mut self) {
-        if let (Some(guest), Ok(runtime)) =
-            (self.guest.take(), tokio::runtime::Handle::try_current())
+        if let (Some(child), Ok(runtime)) =
+            (self.child.take(), tokio::runtime::Handle::try_current())
         {
+            let guest = self.guest.clone();
             let tag = std::mem::take(&mut self.tag);
-            runtime.spawn(async move { guest.kill_group(&tag).await });
+            runtime.spawn(async move { guest.end(&tag, child).await });
         }
     }
 }
@@ -247,22 +263,101 @@ impl Guest {
         let line = format!(
             "mkdir -p {EXEC_DIR} 2>/dev/null; setsid sh -c '{inner}' sh {command}; rc=$?; rm -f {tag}; exit $rc"
         );
-        let mut guard = KillOnDrop {
-            guest: Some(self.clone()),
-            tag: tag.clone(),
-        };
-        let result = self.run(&line, stdin, timeout).await;
-        let guest = guard.guest.take().expect("armed until here");
-        if result.is_err() {
-            guest.kill_group(&tag).await;
+        let out = self.session(&line, &tag, stdin, timeout).await?;
+        // A shared connection that broke (its master lost the guest) fails
+        // before the command runs, with ssh's own mux error: connect directly.
+        if self.mux_failed(&out) {
+            let direct = Guest {
+                control: None,
+                ..self.clone()
+            };
+            return direct.session(&line, &tag, stdin, timeout).await;
         }
-        result
+        Ok(out)
+    }
+
+    /// Runs the exec `line` (whose command records its group at `tag`) for at
+    /// most `timeout`. A command still running then is killed in the guest and
+    /// its session left to end there: cutting a session from this side while
+    /// its command runs can make the guest's ssh server drop the next session
+    /// on the same connection.
+    async fn session(
+        &self,
+        line: &str,
+        tag: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, String> {
+        let mut child = self
+            .command(line)
+            .kill_on_drop(false)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("ssh: {e}"))?;
+        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let bytes = bytes.to_vec();
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&bytes).await;
+            });
+        }
+        let stdout = tokio::spawn(read_all(child.stdout.take()));
+        let stderr = tokio::spawn(read_all(child.stderr.take()));
+        let mut session = Session {
+            guest: self.clone(),
+            tag: tag.to_string(),
+            child: Some(child),
+        };
+        let running = session.child.as_mut().expect("set above");
+        match tokio::time::timeout(timeout, running.wait()).await {
+            Ok(status) => {
+                session.child = None;
+                let status = status.map_err(|e| format!("ssh: {e}"))?;
+                Ok(Output {
+                    status,
+                    stdout: stdout.await.unwrap_or_default(),
+                    stderr: stderr.await.unwrap_or_default(),
+                })
+            }
+            Err(_) => {
+                let child = session.child.take().expect("still running");
+                self.end(tag, child).await;
+                Err(format!("the command did not finish within {timeout:?}"))
+            }
+        }
+    }
+
+    /// Ends an exec still running: kills its process group in the guest (again,
+    /// should the command start only now) until its session ends by itself, and
+    /// cuts the session only after `END_WITHIN`.
+    async fn end(&self, tag: &str, mut child: tokio::process::Child) {
+        let started = Instant::now();
+        while started.elapsed() < END_WITHIN {
+            self.kill_group(tag).await;
+            let ended = tokio::time::timeout(Duration::from_millis(300), child.wait()).await;
+            if ended.is_ok() {
+                return;
+            }
+        }
+        let _ = child.kill().await;
     }
 
     /// Kills the process group recorded at `tag` in the guest.
     async fn kill_group(&self, tag: &str) {
         let line = format!("pg=$(cat {tag} 2>/dev/null) && kill -9 -$pg; rm -f {tag}");
         let _ = self.run(&line, None, Duration::from_secs(10)).await;
+    }
+
+    /// Whether `out` is ssh's own failure to use the shared connection.
+    fn mux_failed(&self, out: &Output) -> bool {
+        self.control.is_some()
+            && out.status.code() == Some(255)
+            && String::from_utf8_lossy(&out.stderr).contains("mux_client_")
     }
 
     /// Runs a shell line of this crate's own making in the guest.
@@ -273,12 +368,8 @@ impl Guest {
         timeout: Duration,
     ) -> Result<Output, String> {
         let out = self.run_once(line, stdin, timeout).await?;
-        // A shared connection that broke (its master lost the guest) fails
-        // before the command runs, with ssh's own mux error: connect directly.
-        let mux_failed = self.control.is_some()
-            && out.status.code() == Some(255)
-            && String::from_utf8_lossy(&out.stderr).contains("mux_client_");
-        if mux_failed {
+        // As for an exec: a broken shared connection, then a direct one.
+        if self.mux_failed(&out) {
             let direct = Guest {
                 control: None,
                 ..self.clone()
