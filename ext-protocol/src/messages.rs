@@ -16,7 +16,7 @@ pub type Labels = BTreeMap<String, String>;
 pub type JsonObject = serde_json::Map<String, Value>;
 
 /// The name and version of a peer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PeerInfo {
     pub name: String,
     pub version: String,
@@ -35,7 +35,7 @@ pub struct InitializeParams {
 }
 
 /// `initialize` result, extension → host.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct InitializeResult {
     pub protocol_version: String,
     pub extension: PeerInfo,

@@ -288,24 +288,7 @@ impl Guest {
         stdin: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<Output, String> {
-        let mut child = self
-            .command(line)
-            .kill_on_drop(false)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("ssh: {e}"))?;
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let bytes = bytes.to_vec();
-            tokio::spawn(async move {
-                let _ = pipe.write_all(&bytes).await;
-            });
-        }
+        let mut child = self.spawn(line, stdin, false)?;
         let stdout = tokio::spawn(read_all(child.stdout.take()));
         let stderr = tokio::spawn(read_all(child.stderr.take()));
         let mut session = Session {
@@ -379,14 +362,18 @@ impl Guest {
         Ok(out)
     }
 
-    async fn run_once(
+    /// Starts `line` in the guest over ssh, output piped, `stdin` fed from a
+    /// task of its own (a guest that does not read its input must not block
+    /// the call); killed when dropped only with `kill_on_drop`.
+    fn spawn(
         &self,
         line: &str,
         stdin: Option<&[u8]>,
-        timeout: Duration,
-    ) -> Result<Output, String> {
+        kill_on_drop: bool,
+    ) -> Result<tokio::process::Child, String> {
         let mut child = self
             .command(line)
+            .kill_on_drop(kill_on_drop)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -397,12 +384,21 @@ impl Guest {
             .spawn()
             .map_err(|e| format!("ssh: {e}"))?;
         if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            // A guest that does not read its input must not block the call.
             let bytes = bytes.to_vec();
             tokio::spawn(async move {
                 let _ = pipe.write_all(&bytes).await;
             });
         }
+        Ok(child)
+    }
+
+    async fn run_once(
+        &self,
+        line: &str,
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, String> {
+        let child = self.spawn(line, stdin, true)?;
         match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(out) => out.map_err(|e| format!("ssh: {e}")),
             Err(_) => Err(format!("the command did not finish within {timeout:?}")),

@@ -307,7 +307,11 @@ impl Relay {
             // A partial list would make the missing machines look gone.
             return Err(ErrorObject::domain(
                 ErrorKind::Unavailable,
-                format!("not every host answered: {}", unanswered.join("; ")),
+                format!(
+                    "not every host answered, and a partial list would make their machines \
+                     look gone; try again when they answer: {}",
+                    unanswered.join("; ")
+                ),
             ));
         }
         Ok(ListResult { sandboxes })

@@ -193,15 +193,23 @@ impl Connection {
             return Ok(peer.clone());
         }
         let limit = Duration::from_secs(u64::from(host.connect_timeout_s) + 30);
-        let peer = Arc::new(
-            Peer::start(
-                &format!("host {}", host.name),
-                host.ssh_command(),
-                host.remote_options(),
-                limit,
-            )
-            .await?,
-        );
+        let peer = Peer::start(
+            &format!("host {}", host.name),
+            host.ssh_command(),
+            host.remote_options(),
+            limit,
+        )
+        .await
+        .map_err(|mut e| {
+            e.message = format!(
+                "{}; check that `ssh {}` logs in without a prompt and that {} is installed there",
+                e.message,
+                host.address(),
+                host.command
+            );
+            e
+        })?;
+        let peer = Arc::new(peer);
         *slot = Some(peer.clone());
         Ok(peer)
     }

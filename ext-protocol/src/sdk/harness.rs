@@ -65,15 +65,7 @@ impl<E: Extension> Harness<E> {
             task,
             next_id: 0,
             notifications: vec![],
-            info: InitializeResult {
-                protocol_version: String::new(),
-                extension: PeerInfo {
-                    name: String::new(),
-                    version: String::new(),
-                },
-                capabilities: Default::default(),
-                options_schema: Default::default(),
-            },
+            info: InitializeResult::default(),
             extension: PhantomData,
         };
         let params = InitializeParams {

@@ -87,15 +87,7 @@ impl Peer {
             calls,
             next_id: AtomicI64::new(0),
             _child: child,
-            info: InitializeResult {
-                protocol_version: String::new(),
-                extension: PeerInfo {
-                    name: String::new(),
-                    version: String::new(),
-                },
-                capabilities: Default::default(),
-                options_schema: Default::default(),
-            },
+            info: InitializeResult::default(),
         };
         let params = InitializeParams {
             protocol_version: PROTOCOL_VERSION.to_string(),
