@@ -9,6 +9,7 @@
 pub mod errors;
 pub mod features;
 pub mod framing;
+pub mod inside;
 pub mod limits;
 pub mod messages;
 pub mod methods;
@@ -24,6 +25,7 @@ pub mod locks;
 pub mod sdk;
 
 pub use errors::{ErrorData, ErrorKind, ErrorObject, codes};
+pub use inside::*;
 pub use messages::*;
 pub use version::{PROTOCOL_VERSION, ProtocolVersion};
 

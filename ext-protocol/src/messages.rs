@@ -318,6 +318,9 @@ impl CreateParams {
 pub enum BackendState {
     Provisioning,
     Ready,
+    /// Frozen by `sandbox/pause` (protocol 1.6; reported only after a pause),
+    /// its processes and memory kept.
+    Paused,
     Stopped,
     Failed,
 }
@@ -327,6 +330,7 @@ impl BackendState {
         match self {
             BackendState::Provisioning => "provisioning",
             BackendState::Ready => "ready",
+            BackendState::Paused => "paused",
             BackendState::Stopped => "stopped",
             BackendState::Failed => "failed",
         }

@@ -6,6 +6,7 @@
 //! client (`request::<SandboxCreate>`), the SDK's dispatch table, the kit, the
 //! golden files and the required/optional lists all derive from these.
 
+use crate::inside::*;
 use crate::messages::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +30,9 @@ pub enum Deadline {
     /// Work that builds a sandbox or an image of one.
     Create,
     Destroy,
+    /// A call that lasts as long as what it streams (an attached command, a
+    /// followed log): no deadline; it ends by its answer or by a cancel.
+    Open,
 }
 
 /// What a request is, apart from its types.
@@ -146,6 +150,53 @@ requests! {
     /// Removes images no sandbox, snapshot or kept profile needs.
     ImagePrune = "image/prune": ImagePruneParams => ImagePruneResult,
         Optional, sandbox_id: false, mutates: false, deadline: Call, since_minor: 5;
+    /// Starts a command as a session: output kept for `exec/attach`, stdin,
+    /// signals, a terminal.
+    ExecStart = "exec/start": ExecStartParams => ExecStarted,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    /// Streams a command's output as `$/output` and answers with its exit.
+    ExecAttach = "exec/attach": ExecAttachParams => ExecExit,
+        Optional, sandbox_id: true, mutates: false, deadline: Open, since_minor: 6;
+    /// Bytes for a command's stdin, or its end.
+    ExecWrite = "exec/write": ExecWriteParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    ExecSignal = "exec/signal": ExecSignalParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    ExecResize = "exec/resize": ExecResizeParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    /// The commands a sandbox runs, and those that ended lately.
+    ExecList = "exec/list": ExecListParams => ExecListResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsRead = "fs/read": FsReadParams => FsReadResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsWrite = "fs/write": FsWriteParams => FsWriteResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsList = "fs/list": FsPathParams => FsListResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsStat = "fs/stat": FsPathParams => FileInfo,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsMkdir = "fs/mkdir": FsMkdirParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsRemove = "fs/remove": FsRemoveParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    FsRename = "fs/rename": FsRenameParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    /// One chunk of a tree going in, as a tar stream.
+    FsTarPut = "fs/tar_put": FsTarPutParams => FsTarPutResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    /// The next chunk of a tree coming out, as a tar stream.
+    FsTarGet = "fs/tar_get": FsTarGetParams => FsTarGetResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
+    /// Freezes a sandbox, its processes and memory kept.
+    SandboxPause = "sandbox/pause": PauseParams => Sandbox,
+        Optional, sandbox_id: true, mutates: true, deadline: Create, since_minor: 6;
+    SandboxResume = "sandbox/resume": PauseParams => Sandbox,
+        Optional, sandbox_id: true, mutates: true, deadline: Create, since_minor: 6;
+    /// The sandbox's own output, streamed as `$/output`.
+    SandboxLogs = "sandbox/logs": LogsParams => Ack,
+        Optional, sandbox_id: true, mutates: false, deadline: Open, since_minor: 6;
+    SandboxMetrics = "sandbox/metrics": PauseParams => MetricsResult,
+        Optional, sandbox_id: true, mutates: false, deadline: Call, since_minor: 6;
 }
 
 macro_rules! notifications {
@@ -182,6 +233,9 @@ notifications! {
     Log = "$/log": LogParams;
     /// Host to extension: stop the call with this id.
     CancelRequest = "$/cancelRequest": CancelParams;
+    /// Extension to host: a chunk of a stream a call asked for by its
+    /// `output_token` (protocol 1.6).
+    Output = "$/output": OutputParams;
 }
 
 /// The definition of the request named `name`.

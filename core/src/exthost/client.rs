@@ -15,7 +15,7 @@ use jsonrpsee::types::Id as RpcId;
 use sandboxer_ext_protocol::methods::{self as m, NoParams, Request as _};
 use sandboxer_ext_protocol::{
     CancelParams, ErrorObject, InitializeParams, InitializeResult, JsonObject, PROTOCOL_VERSION,
-    PeerInfo, ProgressParams, ProtocolVersion, Secrets, codes,
+    OutputParams, PeerInfo, ProgressParams, ProtocolVersion, Secrets, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -294,6 +294,11 @@ impl ExtensionClient {
     /// Receives `$/progress` sent for `token`.
     pub fn subscribe_progress(&self, token: &Value) -> mpsc::UnboundedReceiver<ProgressParams> {
         self.shared.subscribe_progress(token)
+    }
+
+    /// Receives `$/output` sent for `token` (an attached command, a followed log).
+    pub fn subscribe_output(&self, token: &Value) -> mpsc::UnboundedReceiver<OutputParams> {
+        self.shared.subscribe_output(token)
     }
 
     /// Calls `M` under the deadline its definition names. An optional method the

@@ -55,6 +55,8 @@ impl Timeouts {
             Deadline::Destroy => self.destroy,
             Deadline::Handshake => self.handshake,
             Deadline::Call => self.call,
+            // Bounded by what it streams; a caller cancels it.
+            Deadline::Open => Duration::from_secs(365 * 24 * 3600),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The stdio transport under the jsonrpsee client: the sender writes one line per
 //! message to the extension's stdin; the receiver reads its stdout line by line,
-//! hands responses to jsonrpsee, routes `$/progress` and `$/log` itself, and treats
+//! hands responses to jsonrpsee, routes `$/progress`, `$/output` and `$/log` itself, and treats
 //! anything that is not JSON-RPC (or answers an id never asked) as a protocol
 //! violation that kills the extension. Every line is redacted of the secret
 //! values the client protects before anything reads it.
@@ -12,7 +12,7 @@ use jsonrpsee::core::client::{ReceivedMessage, TransportReceiverT, TransportSend
 use sandboxer_ext_protocol::framing::{Frame, Id, Incoming, parse_message};
 use sandboxer_ext_protocol::io::{LineCodec, frames};
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{LogLevel, LogParams, ProgressParams};
+use sandboxer_ext_protocol::{LogLevel, LogParams, OutputParams, ProgressParams};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -31,13 +31,45 @@ pub enum TransportError {
     Violation(String),
 }
 
+/// Where notifications carrying a token go: one receiver per token, until it
+/// is dropped.
+struct Routes<T>(Mutex<HashMap<String, mpsc::UnboundedSender<T>>>);
+
+impl<T> Default for Routes<T> {
+    fn default() -> Self {
+        Routes(Mutex::default())
+    }
+}
+
+impl<T> Routes<T> {
+    fn subscribe(&self, token: &Value) -> mpsc::UnboundedReceiver<T> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.0
+            .lock()
+            .expect("routes poisoned")
+            .insert(token.to_string(), tx);
+        rx
+    }
+
+    fn route(&self, token: &Value, message: T) {
+        let mut routes = self.0.lock().expect("routes poisoned");
+        let key = token.to_string();
+        if let Some(tx) = routes.get(&key)
+            && tx.send(message).is_err()
+        {
+            routes.remove(&key);
+        }
+    }
+}
+
 /// What the two halves share: ids awaiting an answer, the first violation seen,
-/// and where progress goes.
+/// and where progress and streamed output go.
 #[derive(Default)]
 pub struct Shared {
     pending: Mutex<HashSet<Id>>,
     violation: Mutex<Option<String>>,
-    progress: Mutex<HashMap<String, mpsc::UnboundedSender<ProgressParams>>>,
+    progress: Routes<ProgressParams>,
+    output: Routes<OutputParams>,
     /// The secret values this extension's output is redacted of.
     pub redactor: Redactor,
 }
@@ -49,22 +81,12 @@ impl Shared {
 
     /// Routes `$/progress` for `token` to the returned receiver until dropped.
     pub fn subscribe_progress(&self, token: &Value) -> mpsc::UnboundedReceiver<ProgressParams> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.progress
-            .lock()
-            .expect("progress poisoned")
-            .insert(token.to_string(), tx);
-        rx
+        self.progress.subscribe(token)
     }
 
-    fn route_progress(&self, params: ProgressParams) {
-        let mut routes = self.progress.lock().expect("progress poisoned");
-        let key = params.token.to_string();
-        if let Some(tx) = routes.get(&key)
-            && tx.send(params).is_err()
-        {
-            routes.remove(&key);
-        }
+    /// Routes `$/output` for `token` to the returned receiver until dropped.
+    pub fn subscribe_output(&self, token: &Value) -> mpsc::UnboundedReceiver<OutputParams> {
+        self.output.subscribe(token)
     }
 }
 
@@ -191,8 +213,17 @@ impl TransportReceiverT for StdoutReceiver {
                 }
                 Ok(Incoming::Notification { method, params }) => match method.as_str() {
                     m::Progress::METHOD => {
-                        if let Some(p) = params.and_then(|p| serde_json::from_value(p).ok()) {
-                            self.shared.route_progress(p);
+                        if let Some(p) = params.and_then(|p| {
+                            serde_json::from_value::<ProgressParams>(p).ok()
+                        }) {
+                            self.shared.progress.route(&p.token.clone(), p);
+                        }
+                    }
+                    m::Output::METHOD => {
+                        if let Some(o) =
+                            params.and_then(|p| serde_json::from_value::<OutputParams>(p).ok())
+                        {
+                            self.shared.output.route(&o.token.clone(), o);
                         }
                     }
                     m::Log::METHOD => self.log(params),

@@ -503,7 +503,7 @@ async fn settle(
                 )?;
                 return Ok(record);
             }
-            BackendState::Failed | BackendState::Stopped => {
+            BackendState::Failed | BackendState::Stopped | BackendState::Paused => {
                 return Err(Error::Backend(format!(
                     "extension {} reports sandbox {id} as {} after create: {}",
                     client.name(),

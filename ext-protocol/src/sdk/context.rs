@@ -4,8 +4,9 @@
 
 use super::outbox::Outbox;
 use crate::framing::notification_of;
+use crate::inside::OutputParams;
 use crate::messages::{LogLevel, LogParams, ProgressParams};
-use crate::methods::{Log, Progress};
+use crate::methods::{Log, Output, Progress};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -71,6 +72,13 @@ impl Context {
             message: message.into(),
         };
         self.outbox.send(notification_of::<Log>(&params));
+    }
+
+    /// Sends one chunk of a stream a call asked for by its `output_token`
+    /// (`exec/attach`, `sandbox/logs`). Sent before the call's answer when
+    /// called before the method returns.
+    pub fn output(&self, params: &OutputParams) {
+        self.outbox.send(notification_of::<Output>(params));
     }
 
     /// Whether the host asked for progress on this request.

@@ -228,6 +228,63 @@ pub(crate) fn methods<E: Extension>(shared: Shared<E>, offered: &[&'static str])
     offer::<E, m::ImagePrune, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
         s.ext.image_prune(&c, p).await
     });
+    offer::<E, m::ExecStart, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_start(&c, p).await
+    });
+    offer::<E, m::ExecAttach, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_attach(&c, p).await
+    });
+    offer::<E, m::ExecWrite, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_write(&c, p).await
+    });
+    offer::<E, m::ExecSignal, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_signal(&c, p).await
+    });
+    offer::<E, m::ExecResize, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_resize(&c, p).await
+    });
+    offer::<E, m::ExecList, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.exec_list(&c, p).await
+    });
+    offer::<E, m::FsRead, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_read(&c, p).await
+    });
+    offer::<E, m::FsWrite, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_write(&c, p).await
+    });
+    offer::<E, m::FsList, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_list(&c, p).await
+    });
+    offer::<E, m::FsStat, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_stat(&c, p).await
+    });
+    offer::<E, m::FsMkdir, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_mkdir(&c, p).await
+    });
+    offer::<E, m::FsRemove, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_remove(&c, p).await
+    });
+    offer::<E, m::FsRename, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_rename(&c, p).await
+    });
+    offer::<E, m::FsTarPut, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_tar_put(&c, p).await
+    });
+    offer::<E, m::FsTarGet, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.fs_tar_get(&c, p).await
+    });
+    offer::<E, m::SandboxPause, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.pause(&c, p).await
+    });
+    offer::<E, m::SandboxResume, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.resume(&c, p).await
+    });
+    offer::<E, m::SandboxLogs, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.logs(&c, p).await
+    });
+    offer::<E, m::SandboxMetrics, _, _>(&mut module, o, |s: Arc<Shared<E>>, c, p| async move {
+        s.ext.metrics(&c, p).await
+    });
     module.into()
 }
 

@@ -13,6 +13,7 @@ pub mod placement;
 mod serve;
 
 pub use crate::errors::{ErrorKind, ErrorObject};
+pub use crate::inside::*;
 pub use crate::messages::*;
 pub use context::Context;
 pub use dispatch::decode_params;
@@ -186,6 +187,161 @@ pub trait Extension: Sized + Send + Sync + 'static {
         _params: ImagePruneParams,
     ) -> impl Future<Output = ExtResult<ImagePruneResult>> + Send {
         async { unimplemented(m::ImagePrune::METHOD) }
+    }
+
+    fn exec_start(
+        &self,
+        _ctx: &Context,
+        _params: ExecStartParams,
+    ) -> impl Future<Output = ExtResult<ExecStarted>> + Send {
+        async { unimplemented(m::ExecStart::METHOD) }
+    }
+
+    /// Streams through `ctx.output` until the command ends; a cancel drops the
+    /// future, which must leave the command running.
+    fn exec_attach(
+        &self,
+        _ctx: &Context,
+        _params: ExecAttachParams,
+    ) -> impl Future<Output = ExtResult<ExecExit>> + Send {
+        async { unimplemented(m::ExecAttach::METHOD) }
+    }
+
+    fn exec_write(
+        &self,
+        _ctx: &Context,
+        _params: ExecWriteParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::ExecWrite::METHOD) }
+    }
+
+    fn exec_signal(
+        &self,
+        _ctx: &Context,
+        _params: ExecSignalParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::ExecSignal::METHOD) }
+    }
+
+    fn exec_resize(
+        &self,
+        _ctx: &Context,
+        _params: ExecResizeParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::ExecResize::METHOD) }
+    }
+
+    fn exec_list(
+        &self,
+        _ctx: &Context,
+        _params: ExecListParams,
+    ) -> impl Future<Output = ExtResult<ExecListResult>> + Send {
+        async { unimplemented(m::ExecList::METHOD) }
+    }
+
+    fn fs_read(
+        &self,
+        _ctx: &Context,
+        _params: FsReadParams,
+    ) -> impl Future<Output = ExtResult<FsReadResult>> + Send {
+        async { unimplemented(m::FsRead::METHOD) }
+    }
+
+    fn fs_write(
+        &self,
+        _ctx: &Context,
+        _params: FsWriteParams,
+    ) -> impl Future<Output = ExtResult<FsWriteResult>> + Send {
+        async { unimplemented(m::FsWrite::METHOD) }
+    }
+
+    fn fs_list(
+        &self,
+        _ctx: &Context,
+        _params: FsPathParams,
+    ) -> impl Future<Output = ExtResult<FsListResult>> + Send {
+        async { unimplemented(m::FsList::METHOD) }
+    }
+
+    fn fs_stat(
+        &self,
+        _ctx: &Context,
+        _params: FsPathParams,
+    ) -> impl Future<Output = ExtResult<FileInfo>> + Send {
+        async { unimplemented(m::FsStat::METHOD) }
+    }
+
+    fn fs_mkdir(
+        &self,
+        _ctx: &Context,
+        _params: FsMkdirParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::FsMkdir::METHOD) }
+    }
+
+    fn fs_remove(
+        &self,
+        _ctx: &Context,
+        _params: FsRemoveParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::FsRemove::METHOD) }
+    }
+
+    fn fs_rename(
+        &self,
+        _ctx: &Context,
+        _params: FsRenameParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::FsRename::METHOD) }
+    }
+
+    fn fs_tar_put(
+        &self,
+        _ctx: &Context,
+        _params: FsTarPutParams,
+    ) -> impl Future<Output = ExtResult<FsTarPutResult>> + Send {
+        async { unimplemented(m::FsTarPut::METHOD) }
+    }
+
+    fn fs_tar_get(
+        &self,
+        _ctx: &Context,
+        _params: FsTarGetParams,
+    ) -> impl Future<Output = ExtResult<FsTarGetResult>> + Send {
+        async { unimplemented(m::FsTarGet::METHOD) }
+    }
+
+    fn pause(
+        &self,
+        _ctx: &Context,
+        _params: PauseParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
+        async { unimplemented(m::SandboxPause::METHOD) }
+    }
+
+    fn resume(
+        &self,
+        _ctx: &Context,
+        _params: PauseParams,
+    ) -> impl Future<Output = ExtResult<Sandbox>> + Send {
+        async { unimplemented(m::SandboxResume::METHOD) }
+    }
+
+    /// Streams through `ctx.output`; a cancel drops the future.
+    fn logs(
+        &self,
+        _ctx: &Context,
+        _params: LogsParams,
+    ) -> impl Future<Output = ExtResult<Ack>> + Send {
+        async { unimplemented(m::SandboxLogs::METHOD) }
+    }
+
+    fn metrics(
+        &self,
+        _ctx: &Context,
+        _params: PauseParams,
+    ) -> impl Future<Output = ExtResult<MetricsResult>> + Send {
+        async { unimplemented(m::SandboxMetrics::METHOD) }
     }
 
     /// Called on `shutdown`, after every in-flight call has finished.

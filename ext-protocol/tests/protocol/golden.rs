@@ -397,6 +397,239 @@ fn optional_method_messages() {
     );
 }
 
+/// Protocol 1.6: working inside a sandbox.
+#[test]
+fn working_inside_messages() {
+    let sid = || "01jdx3k9qz".to_string();
+    let exec_id = || "e-3".to_string();
+    let exit = ExecExit {
+        exit_code: 130,
+        signal: Some(2),
+        timed_out: false,
+        next_seq: 12,
+    };
+    check_request::<methods::ExecStart>(
+        &ExecStartParams {
+            sandbox_id: sid(),
+            argv: vec!["sh".into(), "-c".into(), "make test".into()],
+            cwd: Some("/work".into()),
+            env: BTreeMap::from([("CI".into(), "1".into())]),
+            service: Some("app".into()),
+            pty: Some(TerminalSize { rows: 24, cols: 80 }),
+            stdin: true,
+            timeout_s: Some(600),
+        },
+        &ExecStarted {
+            exec_id: exec_id(),
+            pid: Some(41),
+        },
+    );
+    check_request::<methods::ExecAttach>(
+        &ExecAttachParams {
+            sandbox_id: sid(),
+            exec_id: exec_id(),
+            output_token: json!("o-1"),
+            from_seq: 4,
+        },
+        &exit,
+    );
+    check_request::<methods::ExecWrite>(
+        &ExecWriteParams {
+            sandbox_id: sid(),
+            exec_id: exec_id(),
+            data: Data(b"ls\n".to_vec()),
+            eof: false,
+        },
+        &Ack {},
+    );
+    check_request::<methods::ExecSignal>(
+        &ExecSignalParams {
+            sandbox_id: sid(),
+            exec_id: exec_id(),
+            signal: Signal::Interrupt,
+        },
+        &Ack {},
+    );
+    check_request::<methods::ExecResize>(
+        &ExecResizeParams {
+            sandbox_id: sid(),
+            exec_id: exec_id(),
+            size: TerminalSize {
+                rows: 50,
+                cols: 132,
+            },
+        },
+        &Ack {},
+    );
+    check_request::<methods::ExecList>(
+        &ExecListParams { sandbox_id: sid() },
+        &ExecListResult {
+            sessions: vec![ExecSession {
+                exec_id: exec_id(),
+                argv: vec!["sh".into()],
+                service: Some("app".into()),
+                pty: true,
+                started_at: "2026-12-02T10:00:00Z".into(),
+                exit: Some(exit.clone()),
+                attached: 1,
+            }],
+        },
+    );
+    let file = FileInfo {
+        name: "notes.txt".into(),
+        path: "/work/notes.txt".into(),
+        kind: FileKind::File,
+        size: 5,
+        mode: 0o644,
+        modified_unix: 1_796_205_600,
+        link_target: None,
+    };
+    let at = |path: &str| FsPathParams {
+        sandbox_id: sid(),
+        path: path.into(),
+        service: None,
+    };
+    check_request::<methods::FsRead>(
+        &FsReadParams {
+            sandbox_id: sid(),
+            path: "/work/notes.txt".into(),
+            service: None,
+            offset: 0,
+            length: Some(1024),
+        },
+        &FsReadResult {
+            data: Data(b"hello".to_vec()),
+            size: 5,
+            eof: true,
+        },
+    );
+    check_request::<methods::FsWrite>(
+        &FsWriteParams {
+            sandbox_id: sid(),
+            path: "/work/notes.txt".into(),
+            service: None,
+            data: Data(b"hello".to_vec()),
+            append: false,
+            mode: Some(0o600),
+        },
+        &FsWriteResult { size: 5 },
+    );
+    check_request::<methods::FsList>(
+        &at("/work"),
+        &FsListResult {
+            entries: vec![
+                file.clone(),
+                FileInfo {
+                    name: "latest".into(),
+                    path: "/work/latest".into(),
+                    kind: FileKind::Symlink,
+                    size: 9,
+                    mode: 0o777,
+                    modified_unix: 1_796_205_600,
+                    link_target: Some("notes.txt".into()),
+                },
+            ],
+        },
+    );
+    check_request::<methods::FsStat>(&at("/work/notes.txt"), &file);
+    check_request::<methods::FsMkdir>(
+        &FsMkdirParams {
+            sandbox_id: sid(),
+            path: "/work/out".into(),
+            service: None,
+            parents: true,
+        },
+        &Ack {},
+    );
+    check_request::<methods::FsRemove>(
+        &FsRemoveParams {
+            sandbox_id: sid(),
+            path: "/work/out".into(),
+            service: None,
+            recursive: true,
+        },
+        &Ack {},
+    );
+    check_request::<methods::FsRename>(
+        &FsRenameParams {
+            sandbox_id: sid(),
+            from: "/work/a".into(),
+            to: "/work/b".into(),
+            service: None,
+        },
+        &Ack {},
+    );
+    check_request::<methods::FsTarPut>(
+        &FsTarPutParams {
+            sandbox_id: sid(),
+            path: "/work".into(),
+            service: None,
+            transfer_id: Some("t-1".into()),
+            data: Data(vec![0; 8]),
+            done: true,
+        },
+        &FsTarPutResult {
+            transfer_id: "t-1".into(),
+            received: 10248,
+        },
+    );
+    check_request::<methods::FsTarGet>(
+        &FsTarGetParams {
+            sandbox_id: sid(),
+            path: "/work".into(),
+            service: None,
+            transfer_id: None,
+        },
+        &FsTarGetResult {
+            transfer_id: "t-2".into(),
+            data: Data(vec![0; 8]),
+            eof: false,
+        },
+    );
+    let paused = Sandbox {
+        state: BackendState::Paused,
+        ..sandbox()
+    };
+    check_request::<methods::SandboxPause>(&PauseParams { sandbox_id: sid() }, &paused);
+    check_request::<methods::SandboxResume>(&PauseParams { sandbox_id: sid() }, &sandbox());
+    check_request::<methods::SandboxLogs>(
+        &LogsParams {
+            sandbox_id: sid(),
+            output_token: json!("l-1"),
+            service: Some("app".into()),
+            follow: true,
+            tail: Some(100),
+        },
+        &Ack {},
+    );
+    let figures = Figures {
+        cpu_percent: 12.5,
+        memory_bytes: 52_428_800,
+        memory_limit_bytes: Some(268_435_456),
+        net_rx_bytes: 2048,
+        net_tx_bytes: 1024,
+        block_read_bytes: 4096,
+        block_write_bytes: 8192,
+        disk_bytes: Some(65_536),
+        pids: 3,
+    };
+    check_request::<methods::SandboxMetrics>(
+        &PauseParams { sandbox_id: sid() },
+        &MetricsResult {
+            at: "2026-12-02T10:00:00Z".into(),
+            total: figures.clone(),
+            services: BTreeMap::from([("app".into(), figures)]),
+        },
+    );
+    check_notification::<methods::Output>(&OutputParams {
+        token: json!("o-1"),
+        seq: 4,
+        stream: OutputStream::Stdout,
+        service: None,
+        data: Data(b"ok 1 - builds\n".to_vec()),
+    });
+}
+
 #[test]
 fn notification_messages() {
     check_notification::<methods::Initialized>(&methods::NoParams {});
