@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build release test lint bench demo setup-host setup-vm-host test-hosts tools fuzz clean
+.PHONY: build agent release test lint bench demo setup-host setup-vm-host test-hosts tools fuzz clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent): podman
 # and sshd for compose-ssh, QEMU and a guest kernel for vm-packer.
@@ -23,10 +23,20 @@ test-hosts: setup-host
 demo:
 	scripts/main-job.sh
 
-build:
+# The agent runs inside sandboxes whatever their image (busybox has no C
+# library): it is linked statically, for the host's own triple, into
+# target/<triple>/<profile>/sandboxer-agent, where extensions look for it.
+HOST_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+STATIC_AGENT = RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build -p sandboxer-agent --bin sandboxer-agent --target $(HOST_TRIPLE)
+
+build: agent
 	$(CARGO) build --workspace --bins
 
+agent:
+	$(STATIC_AGENT)
+
 release:
+	$(STATIC_AGENT) --release
 	$(CARGO) build --release --workspace --bins
 
 # schemathesis checks the daemon against docs/openapi.yaml (a test runs it).

@@ -28,3 +28,9 @@ pub const USER_NAMESPACE: &str = "user-namespace";
 /// Code in a sandbox runs under a kernel of its own in a virtual machine, not on
 /// the host's kernel (protocol 1.4; a profile's `requires: [isolation.vm]`).
 pub const ISOLATION_VM: &str = "isolation.vm";
+/// `exec/start` runs a command under a terminal when asked (`pty`), and
+/// `exec/resize` resizes it (protocol 1.6).
+pub const EXEC_PTY: &str = "exec.pty";
+/// `sandbox/pause` keeps a sandbox's processes and memory and `sandbox/resume`
+/// continues them where they were (protocol 1.6).
+pub const PAUSE: &str = "pause";

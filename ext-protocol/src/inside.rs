@@ -292,8 +292,9 @@ pub struct FsReadParams {
 impl FsReadParams {
     /// How many bytes to read: `length`, capped at [`MAX_CHUNK`].
     pub fn wanted(&self) -> usize {
-        self.length
-            .map_or(MAX_CHUNK, |n| usize::try_from(n).unwrap_or(MAX_CHUNK).min(MAX_CHUNK))
+        self.length.map_or(MAX_CHUNK, |n| {
+            usize::try_from(n).unwrap_or(MAX_CHUNK).min(MAX_CHUNK)
+        })
     }
 }
 

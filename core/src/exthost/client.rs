@@ -14,8 +14,8 @@ use jsonrpsee::core::traits::ToRpcParams;
 use jsonrpsee::types::Id as RpcId;
 use sandboxer_ext_protocol::methods::{self as m, NoParams, Request as _};
 use sandboxer_ext_protocol::{
-    CancelParams, ErrorObject, InitializeParams, InitializeResult, JsonObject, PROTOCOL_VERSION,
-    OutputParams, PeerInfo, ProgressParams, ProtocolVersion, Secrets, codes,
+    CancelParams, ErrorObject, InitializeParams, InitializeResult, JsonObject, OutputParams,
+    PROTOCOL_VERSION, PeerInfo, ProgressParams, ProtocolVersion, Secrets, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -213,9 +213,9 @@ impl TransportReceiverT for StdoutReceiver {
                 }
                 Ok(Incoming::Notification { method, params }) => match method.as_str() {
                     m::Progress::METHOD => {
-                        if let Some(p) = params.and_then(|p| {
-                            serde_json::from_value::<ProgressParams>(p).ok()
-                        }) {
+                        if let Some(p) =
+                            params.and_then(|p| serde_json::from_value::<ProgressParams>(p).ok())
+                        {
                             self.shared.progress.route(&p.token.clone(), p);
                         }
                     }
