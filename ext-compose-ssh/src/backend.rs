@@ -2,10 +2,12 @@
 //! create pipeline that joins the other modules. Each sandbox lives on one host;
 //! its `backend_ref` is `<host>/sbx-<id>`. Without a ref, every host is searched.
 
+use crate::agent::{self, AgentBinary};
 use crate::config::{Options, project_name};
 use crate::fleet::Fleet;
 use crate::hardening;
 use crate::host::Host;
+use crate::inside::Inside;
 use crate::labels::{self, EXEC_SERVICE_LABEL, REQUEST_LABEL};
 use crate::project::{self, Project};
 use crate::ready;
@@ -28,6 +30,11 @@ pub struct ComposeSsh {
     /// One lock per sandbox id: creates and destroys of one id never overlap
     /// (podman-compose cannot build one project twice at once).
     locks: SandboxLocks,
+    /// The agent binary mounted into new sandboxes (none found: sandboxes
+    /// have no agent, and only `sandbox/exec` works in them).
+    agent: Option<AgentBinary>,
+    /// Connections to the agents of sandboxes.
+    inside: Inside,
 }
 
 fn chrono_now() -> String {
@@ -56,7 +63,10 @@ impl ComposeSsh {
             return Ok(same);
         }
         let userns = hardening::user_namespace(host.config(), review.runtime);
-        let project = self.build(&spec, &p, digest, userns, restore)?;
+        let mut project = self.build(&spec, &p, digest, userns, restore)?;
+        if let Some(binary) = &self.agent {
+            project = project.with_agent(&host.place_agent(binary).await?);
+        }
         ctx.progress(
             format!(
                 "starting {} on host {}",
@@ -177,6 +187,21 @@ impl Extension for ComposeSsh {
                 m::SnapshotDelete::METHOD,
                 m::ProfileCheck::METHOD,
                 m::HostDoctor::METHOD,
+                m::ExecStart::METHOD,
+                m::ExecAttach::METHOD,
+                m::ExecWrite::METHOD,
+                m::ExecSignal::METHOD,
+                m::ExecResize::METHOD,
+                m::ExecList::METHOD,
+                m::FsRead::METHOD,
+                m::FsWrite::METHOD,
+                m::FsList::METHOD,
+                m::FsStat::METHOD,
+                m::FsMkdir::METHOD,
+                m::FsRemove::METHOD,
+                m::FsRename::METHOD,
+                m::FsTarPut::METHOD,
+                m::FsTarGet::METHOD,
             ],
             features: [
                 features::EGRESS_DENY,
@@ -185,6 +210,7 @@ impl Extension for ComposeSsh {
                 features::SECRETS,
                 features::CONTAINMENT,
                 features::USER_NAMESPACE,
+                features::EXEC_PTY,
             ]
             .map(String::from)
             .to_vec(),
@@ -217,6 +243,14 @@ impl Extension for ComposeSsh {
                          unconfined, sysctls, host-user (hosts take `allow` too)",
                     ),
                 ),
+                (
+                    "agent".to_string(),
+                    option(
+                        "path of the static sandboxer-agent binary mounted into sandboxes \
+                         (default: next to this executable, or target/<triple>/<profile>/ \
+                         in a cargo build)",
+                    ),
+                ),
             ]),
         }
     }
@@ -234,6 +268,8 @@ impl Extension for ComposeSsh {
             fleet: Fleet::new(&options.hosts, options.containment, &control_dir),
             gateway_image: options.gateway_image,
             locks: Default::default(),
+            agent: agent::locate(options.agent.as_deref()),
+            inside: Default::default(),
         })
     }
 
@@ -332,12 +368,127 @@ impl Extension for ComposeSsh {
                 }
             }
         }
+        self.inside.forget(&p.sandbox_id);
         Ok(DestroyResult { destroyed: true })
+    }
+
+    async fn exec_start(&self, ctx: &Context, p: ExecStartParams) -> ExtResult<ExecStarted> {
+        self.inside.exec_start(&self.fleet, ctx, p).await
+    }
+
+    async fn exec_attach(&self, ctx: &Context, p: ExecAttachParams) -> ExtResult<ExecExit> {
+        let (sid, id) = (p.sandbox_id.clone(), p.exec_id.clone());
+        self.inside
+            .on_exec::<m::ExecAttach>(&self.fleet, ctx, &sid, &id, |exec_id| ExecAttachParams {
+                exec_id,
+                ..p
+            })
+            .await
+    }
+
+    async fn exec_write(&self, ctx: &Context, p: ExecWriteParams) -> ExtResult<Ack> {
+        let (sid, id) = (p.sandbox_id.clone(), p.exec_id.clone());
+        self.inside
+            .on_exec::<m::ExecWrite>(&self.fleet, ctx, &sid, &id, |exec_id| ExecWriteParams {
+                exec_id,
+                ..p
+            })
+            .await
+    }
+
+    async fn exec_signal(&self, ctx: &Context, p: ExecSignalParams) -> ExtResult<Ack> {
+        let (sid, id) = (p.sandbox_id.clone(), p.exec_id.clone());
+        self.inside
+            .on_exec::<m::ExecSignal>(&self.fleet, ctx, &sid, &id, |exec_id| ExecSignalParams {
+                exec_id,
+                ..p
+            })
+            .await
+    }
+
+    async fn exec_resize(&self, ctx: &Context, p: ExecResizeParams) -> ExtResult<Ack> {
+        let (sid, id) = (p.sandbox_id.clone(), p.exec_id.clone());
+        self.inside
+            .on_exec::<m::ExecResize>(&self.fleet, ctx, &sid, &id, |exec_id| ExecResizeParams {
+                exec_id,
+                ..p
+            })
+            .await
+    }
+
+    async fn exec_list(&self, ctx: &Context, p: ExecListParams) -> ExtResult<ExecListResult> {
+        self.inside.exec_list(&self.fleet, ctx, p).await
+    }
+
+    async fn fs_read(&self, ctx: &Context, p: FsReadParams) -> ExtResult<FsReadResult> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsRead>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_write(&self, ctx: &Context, p: FsWriteParams) -> ExtResult<FsWriteResult> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsWrite>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_list(&self, ctx: &Context, p: FsPathParams) -> ExtResult<FsListResult> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsList>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_stat(&self, ctx: &Context, p: FsPathParams) -> ExtResult<FileInfo> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsStat>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_mkdir(&self, ctx: &Context, p: FsMkdirParams) -> ExtResult<Ack> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsMkdir>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_remove(&self, ctx: &Context, p: FsRemoveParams) -> ExtResult<Ack> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsRemove>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_rename(&self, ctx: &Context, p: FsRenameParams) -> ExtResult<Ack> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsRename>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_tar_put(&self, ctx: &Context, p: FsTarPutParams) -> ExtResult<FsTarPutResult> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsTarPut>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
+    }
+
+    async fn fs_tar_get(&self, ctx: &Context, p: FsTarGetParams) -> ExtResult<FsTarGetResult> {
+        let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
+        self.inside
+            .call::<m::FsTarGet>(&self.fleet, ctx, &sid, service.as_deref(), &p)
+            .await
     }
 
     async fn exec(&self, _ctx: &Context, p: ExecParams) -> ExtResult<ExecResult> {
         if p.argv.is_empty() {
             return Err(ErrorObject::invalid_argument("argv", "argv is empty"));
+        }
+        if let Some(done) = self.inside.exec(&self.fleet, &p).await? {
+            return Ok(done);
         }
         let (host, holdings) = self.fleet.find(&p.sandbox_id, None).await?;
         let service = match &p.service {

@@ -26,6 +26,10 @@ pub struct Options {
     /// What the containment policy lets through on every host (see `policy`).
     #[serde(default)]
     pub containment: Exceptions,
+    /// The static `sandboxer-agent` binary mounted into sandboxes (found next
+    /// to this executable, or in the cargo target folder, when not given).
+    #[serde(default)]
+    pub agent: Option<PathBuf>,
 }
 
 /// The host ids a sandbox's users are mapped to: container id N is host id

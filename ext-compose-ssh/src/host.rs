@@ -3,6 +3,7 @@
 //! typed result and each failure (transport, a script's exit status) into a
 //! `HostError`, the one place these become protocol errors.
 
+use crate::agent::{AGENT_SCRIPT, AgentBinary, MOUNT_PATH};
 use crate::config::{HostConfig, project_name};
 use crate::doctor;
 use crate::hardening;
@@ -136,6 +137,8 @@ pub struct Host {
     /// The host's podman API, looked for once per process (`None`: it does not
     /// answer; use the CLI).
     api: tokio::sync::OnceCell<Option<PodmanApi>>,
+    /// Where the agent is on the host, once placed there by this process.
+    agent: tokio::sync::OnceCell<String>,
 }
 
 fn trimmed_stderr(out: &Output) -> String {
@@ -147,7 +150,45 @@ impl Host {
         Host {
             ssh: Ssh::new(config, control_dir),
             api: Default::default(),
+            agent: Default::default(),
         }
+    }
+
+    /// The agent's path on the host, copying it there first when it is not
+    /// (once per process; a copy is never changed, a new binary gets a new name).
+    pub async fn place_agent(&self, binary: &AgentBinary) -> Result<String, HostError> {
+        self.agent
+            .get_or_try_init(|| async {
+                let dir = format!("{}/.agent", self.config().workdir.trim_end_matches('/'));
+                let path = format!("{dir}/{}", binary.name);
+                let args = [dir.as_str(), binary.name.as_str()];
+                let there = self
+                    .ssh
+                    .run(&podman::script_argv(AGENT_SCRIPT, &args), None, QUICK)
+                    .await?;
+                if there.status.success() {
+                    return Ok(path);
+                }
+                let bytes = std::fs::read(&binary.local).map_err(|e| {
+                    HostError::UnreadableInventory(format!(
+                        "reading the agent {}: {e}",
+                        binary.local.display()
+                    ))
+                })?;
+                let upload = [dir.as_str(), binary.name.as_str(), "upload"];
+                self.run_script("copying the agent", AGENT_SCRIPT, &upload, Some(bytes), QUICK)
+                    .await?;
+                Ok(path)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The command that connects to the agent in `container` (its stdin and
+    /// stdout are the connection).
+    pub fn agent_command(&self, container: &str) -> Result<tokio::process::Command, TransportError> {
+        let remote = ["podman", "exec", "-i", container, MOUNT_PATH, "connect"];
+        self.ssh.interactive(&remote)
     }
 
     pub fn config(&self) -> &HostConfig {

@@ -25,12 +25,14 @@
 //!   placing new sandboxes, the containment verdict per host.
 //! - `backend`: the protocol methods and the create pipeline.
 
+pub mod agent;
 pub mod backend;
 pub mod config;
 pub mod doctor;
 pub mod fleet;
 pub mod hardening;
 pub mod host;
+pub mod inside;
 pub mod inventory;
 pub mod labels;
 pub mod podman;

@@ -497,6 +497,43 @@ fn project_files(
 }
 
 impl Project {
+    /// The project with the agent (at `host_path` on the host) mounted read-only
+    /// at [`crate::agent::MOUNT_PATH`] in every service but the gateway.
+    pub fn with_agent(mut self, host_path: &str) -> Project {
+        if let Some(services) = self
+            .compose
+            .get_mut("services")
+            .and_then(Value::as_object_mut)
+        {
+            for (name, service) in services.iter_mut() {
+                let Some(svc) = service.as_object_mut() else {
+                    continue;
+                };
+                if name == GATEWAY_SERVICE {
+                    continue;
+                }
+                let mount = Value::String(format!("{host_path}:{}:ro", crate::agent::MOUNT_PATH));
+                match svc.get_mut("volumes").and_then(Value::as_array_mut) {
+                    Some(volumes) => volumes.push(mount),
+                    None => {
+                        svc.insert("volumes".into(), Value::Array(vec![mount]));
+                    }
+                }
+            }
+        }
+        self.rewrite_effective();
+        self
+    }
+
+    fn rewrite_effective(&mut self) {
+        let effective = serde_json::to_vec_pretty(&self.compose).expect("JSON serializes");
+        for file in &mut self.files {
+            if file.0 == EFFECTIVE_COMPOSE {
+                file.1 = effective.clone();
+            }
+        }
+    }
+
     /// The project with services run from other images (a snapshot's), keyed by
     /// service; services not named keep theirs.
     pub fn with_images(mut self, images: &BTreeMap<String, String>) -> Project {
@@ -517,12 +554,7 @@ impl Project {
             self.images.sort();
             self.images.dedup();
         }
-        let effective = serde_json::to_vec_pretty(&self.compose).expect("JSON serializes");
-        for file in &mut self.files {
-            if file.0 == EFFECTIVE_COMPOSE {
-                file.1 = effective.clone();
-            }
-        }
+        self.rewrite_effective();
         self
     }
 }

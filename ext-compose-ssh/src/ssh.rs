@@ -211,6 +211,16 @@ impl Ssh {
         Ok(cmd)
     }
 
+    /// A command for `remote` whose stdin and stdout its caller uses as a
+    /// connection (stderr is dropped); killed when dropped.
+    pub fn interactive<S: AsRef<str>>(&self, remote: &[S]) -> Result<Command, TransportError> {
+        let mut cmd = self.command(remote)?;
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        Ok(cmd)
+    }
+
     /// Runs `remote` on the host, feeding `stdin` if given; waits at most `timeout`.
     /// A non-zero exit is returned as an `Output`, not an error; an ssh connection
     /// failure (exit 255 from ssh itself) is `Unreachable`.

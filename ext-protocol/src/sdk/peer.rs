@@ -2,7 +2,8 @@
 //! extensions that relay to others (vm-packer's remote hosts, each one
 //! `ssh HOST sandboxer-ext-vm-packer --stdio`). The peer does the handshake, lets
 //! many calls be in flight at once (answers matched by id), passes the other
-//! side's `$/progress` on to the caller's [`Context`], sends `$/cancelRequest`
+//! side's `$/progress` and `$/output` on to the caller's [`Context`] (or collects
+//! the output, [`Peer::call_collecting`]), sends `$/cancelRequest`
 //! when a call is dropped before its answer, and fails every call in flight as
 //! `Unavailable` when the process ends.
 
@@ -10,6 +11,7 @@ use super::Context;
 use crate::errors::{ErrorKind, ErrorObject};
 use crate::framing::{Frame, Id, Incoming, notification_of, parse_message, request_line};
 use crate::io::frames;
+use crate::inside::OutputParams;
 use crate::messages::{
     CancelParams, InitializeParams, InitializeResult, JsonObject, LogParams, PeerInfo,
     ProgressParams,
@@ -24,12 +26,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, Command};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-/// A call waiting for its answer, and where its progress goes.
+/// Where the `$/output` of a call goes.
+#[derive(Clone)]
+enum OutputSink {
+    /// On to the caller's host, under the token it gave.
+    Context(Context, Value),
+    Collect(mpsc::UnboundedSender<OutputParams>),
+}
+
+/// A call waiting for its answer, and where its progress and output go.
 struct Pending {
     answer: oneshot::Sender<Result<Value, ErrorObject>>,
     progress: Option<Context>,
+    output: Option<OutputSink>,
 }
 
 /// What the reader task and the callers share.
@@ -132,23 +143,57 @@ impl Peer {
             .is_some()
     }
 
-    /// Calls `M` with `params` and waits for its answer. With `progress`, a
+    /// Calls `M` with `params` and waits for its answer. With a context, a
     /// `progress_token` field of the params is set so that the other side's
-    /// progress reaches that context; dropping the future cancels the call there.
+    /// progress reaches it, and the `$/output` of an `output_token` is passed on
+    /// to it under the caller's token; dropping the future cancels the call there.
     pub async fn call<M: Request>(
         &self,
         params: &M::Params,
-        progress: Option<&Context>,
+        ctx: Option<&Context>,
+    ) -> Result<M::Result, ErrorObject> {
+        self.call_routed::<M>(params, ctx, None).await
+    }
+
+    /// Calls `M` (one with an `output_token`) and collects its `$/output`
+    /// instead of passing it on: the answer, and every chunk sent before it.
+    pub async fn call_collecting<M: Request>(
+        &self,
+        params: &M::Params,
+    ) -> Result<(M::Result, Vec<OutputParams>), ErrorObject> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let answer = self.call_routed::<M>(params, None, Some(tx)).await?;
+        let mut chunks = vec![];
+        while let Ok(chunk) = rx.try_recv() {
+            chunks.push(chunk);
+        }
+        Ok((answer, chunks))
+    }
+
+    async fn call_routed<M: Request>(
+        &self,
+        params: &M::Params,
+        ctx: Option<&Context>,
+        collect: Option<mpsc::UnboundedSender<OutputParams>>,
     ) -> Result<M::Result, ErrorObject> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let mut params = serde_json::to_value(params)
             .map_err(|e| unavailable(format!("{}: params of {}: {e}", self.name, M::METHOD)))?;
-        let progress = progress.filter(|ctx| ctx.wants_progress());
+        let progress = ctx.filter(|ctx| ctx.wants_progress());
         if let Some(token) = params.get_mut("progress_token") {
             *token = if progress.is_some() {
                 Value::from(id)
             } else {
                 Value::Null
+            };
+        }
+        let mut output = None;
+        if let Some(token) = params.get_mut("output_token") {
+            let theirs = std::mem::replace(token, Value::from(id));
+            output = match (collect, ctx) {
+                (Some(tx), _) => Some(OutputSink::Collect(tx)),
+                (None, Some(ctx)) => Some(OutputSink::Context(ctx.clone(), theirs)),
+                (None, None) => None,
             };
         }
         let (answer, answered) = oneshot::channel();
@@ -162,6 +207,7 @@ impl Peer {
                 Pending {
                     answer,
                     progress: progress.cloned(),
+                    output,
                 },
             );
         }
@@ -300,6 +346,25 @@ async fn read_answers(name: String, stdout: tokio::process::ChildStdout, calls: 
                 });
                 if let Some(ctx) = context {
                     ctx.progress(p.message, p.percent);
+                }
+            }
+            Ok(Incoming::Notification { method, params }) if method == m::Output::METHOD => {
+                let Some(o) = params.and_then(|v| serde_json::from_value::<OutputParams>(v).ok())
+                else {
+                    continue;
+                };
+                let sink = o.token.as_i64().and_then(|id| {
+                    let calls = calls.lock().expect("peer calls poisoned");
+                    calls.pending.get(&id).and_then(|c| c.output.clone())
+                });
+                match sink {
+                    Some(OutputSink::Context(ctx, token)) => {
+                        ctx.output(&OutputParams { token, ..o });
+                    }
+                    Some(OutputSink::Collect(tx)) => {
+                        let _ = tx.send(o);
+                    }
+                    None => {}
                 }
             }
             Ok(Incoming::Notification { method, params }) if method == m::Log::METHOD => {

@@ -1,0 +1,319 @@
+//! Working inside compose-ssh's sandboxes: commands and files go to the agent
+//! of the service's container ([`crate::agent`]); every path is resolved by the
+//! agent inside the container, never here. An `exec_id` this extension hands
+//! out is `SERVICE/ID` (the agent's id within that container), so later calls
+//! find the container without asking the host.
+
+use crate::agent::Agents;
+use crate::fleet::Fleet;
+use crate::labels::EXEC_SERVICE_LABEL;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::sdk::peer::Peer;
+use sandboxer_ext_protocol::sdk::{Context, ErrorKind, ErrorObject, ExtResult};
+use sandboxer_ext_protocol::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The agents of compose-ssh's sandboxes, and which container each
+/// (sandbox, service) is.
+#[derive(Default)]
+pub struct Inside {
+    pub agents: Agents,
+    /// (sandbox id, service) → container name, learned from the host once.
+    containers: Mutex<HashMap<(String, String), String>>,
+}
+
+/// An `exec_id` of ours: the service, and the agent's id there.
+fn split_exec_id(exec_id: &str) -> ExtResult<(&str, &str)> {
+    exec_id.split_once('/').ok_or_else(|| {
+        ErrorObject::domain(
+            ErrorKind::NotFound,
+            format!("no command {exec_id:?} in this sandbox (exec/list shows those there are)"),
+        )
+    })
+}
+
+impl Inside {
+    /// The agent of `service` (the sandbox's exec service when absent), and the
+    /// service's name.
+    async fn agent(
+        &self,
+        fleet: &Fleet,
+        sandbox_id: &str,
+        service: Option<&str>,
+    ) -> ExtResult<(Arc<Peer>, String)> {
+        let remembered = service.and_then(|s| {
+            let key = (sandbox_id.to_string(), s.to_string());
+            self.containers.lock().expect("containers poisoned").get(&key).cloned()
+        });
+        if let (Some(container), Some(service)) = (&remembered, service)
+            && let Some(peer) = self.agents.open_to(container)
+        {
+            return Ok((peer, service.to_string()));
+        }
+        let (host, holdings) = fleet.find(sandbox_id, None).await?;
+        let service = match service {
+            Some(s) => s.to_string(),
+            None => holdings
+                .labels()
+                .get(EXEC_SERVICE_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let container = holdings
+            .container_of(&service)
+            .ok_or_else(|| {
+                ErrorObject::invalid_argument(
+                    "service",
+                    format!("sandbox {sandbox_id} has no service {service:?}"),
+                )
+            })?
+            .name()
+            .to_string();
+        let peer = self.agents.connect(host, &container).await?;
+        self.containers.lock().expect("containers poisoned").insert(
+            (sandbox_id.to_string(), service.clone()),
+            container,
+        );
+        Ok((peer, service))
+    }
+
+    /// The default service's agent, for a caller that named no service: the
+    /// last one found is remembered under the empty name.
+    async fn agent_for(
+        &self,
+        fleet: &Fleet,
+        sandbox_id: &str,
+        service: Option<&str>,
+    ) -> ExtResult<(Arc<Peer>, String)> {
+        match service {
+            Some(s) => self.agent(fleet, sandbox_id, Some(s)).await,
+            None => {
+                let key = (sandbox_id.to_string(), String::new());
+                let known = self
+                    .containers
+                    .lock()
+                    .expect("containers poisoned")
+                    .get(&key)
+                    .cloned();
+                if let Some(service) = known {
+                    return self.agent(fleet, sandbox_id, Some(&service)).await;
+                }
+                let (peer, service) = self.agent(fleet, sandbox_id, None).await?;
+                self.containers
+                    .lock()
+                    .expect("containers poisoned")
+                    .insert(key, service.clone());
+                Ok((peer, service))
+            }
+        }
+    }
+
+    /// Forgets what was learned of a sandbox (it was destroyed).
+    pub fn forget(&self, sandbox_id: &str) {
+        let mut known = self.containers.lock().expect("containers poisoned");
+        let gone: Vec<String> = known
+            .iter()
+            .filter(|((id, _), _)| id == sandbox_id)
+            .map(|(_, c)| c.clone())
+            .collect();
+        known.retain(|(id, _), _| id != sandbox_id);
+        drop(known);
+        self.agents.forget(&gone);
+    }
+
+    /// Calls `M` on the agent of `service`.
+    pub async fn call<M: m::Request>(
+        &self,
+        fleet: &Fleet,
+        ctx: &Context,
+        sandbox_id: &str,
+        service: Option<&str>,
+        params: &M::Params,
+    ) -> ExtResult<M::Result> {
+        let (peer, _) = self.agent_for(fleet, sandbox_id, service).await?;
+        peer.call::<M>(params, Some(ctx)).await
+    }
+
+    pub async fn exec_start(
+        &self,
+        fleet: &Fleet,
+        ctx: &Context,
+        p: ExecStartParams,
+    ) -> ExtResult<ExecStarted> {
+        let (peer, service) = self
+            .agent_for(fleet, &p.sandbox_id, p.service.as_deref())
+            .await?;
+        let started = peer.call::<m::ExecStart>(&p, Some(ctx)).await?;
+        Ok(ExecStarted {
+            exec_id: format!("{service}/{}", started.exec_id),
+            ..started
+        })
+    }
+
+    /// A call naming one of our `exec_id`s, sent to its container's agent with
+    /// the agent's own id.
+    pub async fn on_exec<M: m::Request>(
+        &self,
+        fleet: &Fleet,
+        ctx: &Context,
+        sandbox_id: &str,
+        exec_id: &str,
+        params: impl FnOnce(String) -> M::Params,
+    ) -> ExtResult<M::Result> {
+        let (service, theirs) = split_exec_id(exec_id)?;
+        let (peer, _) = self.agent(fleet, sandbox_id, Some(service)).await?;
+        peer.call::<M>(&params(theirs.to_string()), Some(ctx)).await
+    }
+
+    /// Every command of every service.
+    pub async fn exec_list(
+        &self,
+        fleet: &Fleet,
+        ctx: &Context,
+        p: ExecListParams,
+    ) -> ExtResult<ExecListResult> {
+        let (_, holdings) = fleet.find(&p.sandbox_id, None).await?;
+        let mut sessions = vec![];
+        for container in &holdings.containers {
+            let Some(service) = container.service() else {
+                continue;
+            };
+            if service == crate::labels::GATEWAY_SERVICE {
+                continue;
+            }
+            let (peer, _) = self.agent(fleet, &p.sandbox_id, Some(service)).await?;
+            let listed = peer.call::<m::ExecList>(&p, Some(ctx)).await?;
+            sessions.extend(listed.sessions.into_iter().map(|s| ExecSession {
+                exec_id: format!("{service}/{}", s.exec_id),
+                service: Some(service.to_string()),
+                ..s
+            }));
+        }
+        Ok(ExecListResult { sessions })
+    }
+
+    /// `sandbox/exec` through the agent: started, fed, read to its end. A
+    /// command still running when the call is dropped (cancelled) is killed.
+    /// `None` when the sandbox has no agent (the caller runs it another way).
+    pub async fn exec(&self, fleet: &Fleet, p: &ExecParams) -> ExtResult<Option<ExecResult>> {
+        let (peer, _) = match self
+            .agent_for(fleet, &p.sandbox_id, p.service.as_deref())
+            .await
+        {
+            Ok(found) => found,
+            Err(e) if e.domain_data().is_some_and(|d| d.kind == ErrorKind::FailedPrecondition) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        let timeout_s = p.timeout().as_secs().max(1);
+        let started = match peer
+            .call::<m::ExecStart>(
+                &ExecStartParams {
+                    sandbox_id: p.sandbox_id.clone(),
+                    argv: p.argv.clone(),
+                    cwd: None,
+                    env: Default::default(),
+                    service: None,
+                    pty: None,
+                    stdin: p.stdin.is_some(),
+                    timeout_s: Some(timeout_s),
+                },
+                None,
+            )
+            .await
+        {
+            Ok(started) => started,
+            // As a shell says it: 127 for a command not found, 126 for one that
+            // may not run.
+            Err(e) => match e.domain_data().map(|d| d.kind) {
+                Some(ErrorKind::NotFound) => {
+                    return Ok(Some(ExecResult::from_output(127, b"", e.message.as_bytes())));
+                }
+                Some(ErrorKind::PermissionDenied) => {
+                    return Ok(Some(ExecResult::from_output(126, b"", e.message.as_bytes())));
+                }
+                _ => return Err(e),
+            },
+        };
+        let exec_id = started.exec_id;
+        let guard = KillOnDrop {
+            peer: peer.clone(),
+            sandbox_id: p.sandbox_id.clone(),
+            exec_id: Some(exec_id.clone()),
+        };
+        if let Some(stdin) = &p.stdin {
+            peer.call::<m::ExecWrite>(
+                &ExecWriteParams {
+                    sandbox_id: p.sandbox_id.clone(),
+                    exec_id: exec_id.clone(),
+                    data: Data(stdin.as_bytes().to_vec()),
+                    eof: true,
+                },
+                None,
+            )
+            .await?;
+        }
+        let (exit, chunks) = peer
+            .call_collecting::<m::ExecAttach>(&ExecAttachParams {
+                sandbox_id: p.sandbox_id.clone(),
+                exec_id: exec_id.clone(),
+                output_token: serde_json::Value::Null,
+                from_seq: 0,
+            })
+            .await?;
+        drop(guard.disarm());
+        if exit.timed_out {
+            return Err(ErrorObject::domain(
+                ErrorKind::DeadlineExceeded,
+                format!("{:?} ran past its timeout of {timeout_s}s and was killed", p.argv[0]),
+            ));
+        }
+        let (mut stdout, mut stderr) = (vec![], vec![]);
+        for chunk in chunks {
+            match chunk.stream {
+                OutputStream::Stderr => stderr.extend(chunk.data.0),
+                _ => stdout.extend(chunk.data.0),
+            }
+        }
+        Ok(Some(ExecResult::from_output(exit.exit_code, &stdout, &stderr)))
+    }
+}
+
+/// Kills a command whose caller went away before its end.
+struct KillOnDrop {
+    peer: Arc<Peer>,
+    sandbox_id: String,
+    exec_id: Option<String>,
+}
+
+impl KillOnDrop {
+    fn disarm(mut self) -> Self {
+        self.exec_id = None;
+        self
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let Some(exec_id) = self.exec_id.take() else {
+            return;
+        };
+        let (peer, sandbox_id) = (self.peer.clone(), self.sandbox_id.clone());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = peer
+                    .call::<m::ExecSignal>(
+                        &ExecSignalParams {
+                            sandbox_id,
+                            exec_id,
+                            signal: Signal::Kill,
+                        },
+                        None,
+                    )
+                    .await;
+            });
+        }
+    }
+}
