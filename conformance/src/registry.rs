@@ -590,6 +590,49 @@ pub const CHECKS: &[Check] = &[
         "5",
         "a cancelled long exec answers -32800 within the grace period",
     ),
+    // inside (1.6)
+    opt(
+        "inside.exec-streams-while-running",
+        methods::ExecAttach::METHOD,
+        "4",
+        "exec/attach sends a command's output as $/output while it runs, and its exit after",
+    ),
+    opt(
+        "inside.exec-stdin-and-signal",
+        methods::ExecWrite::METHOD,
+        "4",
+        "exec/write feeds stdin and ends it; exec/signal terminate ends the command's group (143)",
+    ),
+    opt(
+        "inside.exec-reattach-and-list",
+        methods::ExecList::METHOD,
+        "4",
+        "a command is listed, read again from chunk 0 with the same exit, and from next_seq empty; an unknown exec_id is 1001",
+    ),
+    opt(
+        "inside.exec-terminal-resize",
+        methods::ExecResize::METHOD,
+        "4",
+        "under a terminal (feature exec.pty) stty sees its size, and the size after exec/resize",
+    ),
+    opt(
+        "inside.files",
+        methods::FsWrite::METHOD,
+        "4",
+        "fs/write (with append), fs/read at an offset, fs/list, fs/rename, fs/stat, fs/remove recursive, then 1001",
+    ),
+    opt(
+        "inside.tree-round-trip",
+        methods::FsTarPut::METHOD,
+        "4",
+        "a tree over a chunk goes in by fs/tar_put and comes out by fs/tar_get unchanged, no chunk over 1 MiB",
+    ),
+    opt(
+        "inside.paths-confined",
+        methods::FsRead::METHOD,
+        "4",
+        "no read through `..` or a link made in the sandbox, and no write through `..` or a climbing tar entry, reaches the kit's machine",
+    ),
     // notifications
     c(
         "notifications.progress-only-with-token",

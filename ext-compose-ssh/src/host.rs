@@ -176,8 +176,14 @@ impl Host {
                     ))
                 })?;
                 let upload = [dir.as_str(), binary.name.as_str(), "upload"];
-                self.run_script("copying the agent", AGENT_SCRIPT, &upload, Some(bytes), QUICK)
-                    .await?;
+                self.run_script(
+                    "copying the agent",
+                    AGENT_SCRIPT,
+                    &upload,
+                    Some(bytes),
+                    QUICK,
+                )
+                .await?;
                 Ok(path)
             })
             .await
@@ -186,7 +192,10 @@ impl Host {
 
     /// The command that connects to the agent in `container` (its stdin and
     /// stdout are the connection).
-    pub fn agent_command(&self, container: &str) -> Result<tokio::process::Command, TransportError> {
+    pub fn agent_command(
+        &self,
+        container: &str,
+    ) -> Result<tokio::process::Command, TransportError> {
         let remote = ["podman", "exec", "-i", container, MOUNT_PATH, "connect"];
         self.ssh.interactive(&remote)
     }

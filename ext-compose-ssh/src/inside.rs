@@ -44,7 +44,11 @@ impl Inside {
     ) -> ExtResult<(Arc<Peer>, String)> {
         let remembered = service.and_then(|s| {
             let key = (sandbox_id.to_string(), s.to_string());
-            self.containers.lock().expect("containers poisoned").get(&key).cloned()
+            self.containers
+                .lock()
+                .expect("containers poisoned")
+                .get(&key)
+                .cloned()
         });
         if let (Some(container), Some(service)) = (&remembered, service)
             && let Some(peer) = self.agents.open_to(container)
@@ -71,10 +75,10 @@ impl Inside {
             .name()
             .to_string();
         let peer = self.agents.connect(host, &container).await?;
-        self.containers.lock().expect("containers poisoned").insert(
-            (sandbox_id.to_string(), service.clone()),
-            container,
-        );
+        self.containers
+            .lock()
+            .expect("containers poisoned")
+            .insert((sandbox_id.to_string(), service.clone()), container);
         Ok((peer, service))
     }
 
@@ -202,7 +206,10 @@ impl Inside {
             .await
         {
             Ok(found) => found,
-            Err(e) if e.domain_data().is_some_and(|d| d.kind == ErrorKind::FailedPrecondition) => {
+            Err(e)
+                if e.domain_data()
+                    .is_some_and(|d| d.kind == ErrorKind::FailedPrecondition) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(e),
@@ -229,10 +236,18 @@ impl Inside {
             // may not run.
             Err(e) => match e.domain_data().map(|d| d.kind) {
                 Some(ErrorKind::NotFound) => {
-                    return Ok(Some(ExecResult::from_output(127, b"", e.message.as_bytes())));
+                    return Ok(Some(ExecResult::from_output(
+                        127,
+                        b"",
+                        e.message.as_bytes(),
+                    )));
                 }
                 Some(ErrorKind::PermissionDenied) => {
-                    return Ok(Some(ExecResult::from_output(126, b"", e.message.as_bytes())));
+                    return Ok(Some(ExecResult::from_output(
+                        126,
+                        b"",
+                        e.message.as_bytes(),
+                    )));
                 }
                 _ => return Err(e),
             },
@@ -267,7 +282,10 @@ impl Inside {
         if exit.timed_out {
             return Err(ErrorObject::domain(
                 ErrorKind::DeadlineExceeded,
-                format!("{:?} ran past its timeout of {timeout_s}s and was killed", p.argv[0]),
+                format!(
+                    "{:?} ran past its timeout of {timeout_s}s and was killed",
+                    p.argv[0]
+                ),
             ));
         }
         let (mut stdout, mut stderr) = (vec![], vec![]);
@@ -277,7 +295,11 @@ impl Inside {
                 _ => stdout.extend(chunk.data.0),
             }
         }
-        Ok(Some(ExecResult::from_output(exit.exit_code, &stdout, &stderr)))
+        Ok(Some(ExecResult::from_output(
+            exit.exit_code,
+            &stdout,
+            &stderr,
+        )))
     }
 }
 

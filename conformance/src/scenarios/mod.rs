@@ -6,6 +6,7 @@ mod egress;
 mod framing;
 mod handshake;
 mod images;
+mod inside;
 mod launch;
 mod lifecycle;
 mod notifications;
@@ -31,6 +32,7 @@ pub const SCENARIOS: &[Scenario] = &[
     validation::SCENARIO,
     secrets::SCENARIO,
     optional::SCENARIO,
+    inside::SCENARIO,
     egress::SCENARIO,
     images::SCENARIO,
     notifications::SCENARIO,

@@ -46,9 +46,10 @@ fn the_python_example_passes_every_check() {
     assert_eq!(run.code, 0);
     assert_eq!(
         run.count("skip"),
-        9,
+        16,
         "only the snapshot checks, those of profile/check and host/doctor (1.1), the egress \
-         checks (pydirs enforces no egress) and the images check (1.5) are skipped"
+         checks (pydirs enforces no egress), the images check (1.5) and the checks of working \
+         inside a sandbox (1.6) are skipped"
     );
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
@@ -116,7 +117,10 @@ fn compose_ssh_passes_every_must_and_leaves_nothing_on_the_host() {
     }
     // `.agent` is the host's copy of sandboxer-agent, shared by every sandbox.
     let left = std::fs::read_dir(&workdir)
-        .map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != ".agent")).count())
+        .map(|d| {
+            d.filter(|e| e.as_ref().is_ok_and(|e| e.file_name() != ".agent"))
+                .count()
+        })
         .unwrap_or(0);
     assert_eq!(left, 0, "sandbox folders left on the host");
 }

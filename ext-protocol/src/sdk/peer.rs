@@ -10,8 +10,8 @@
 use super::Context;
 use crate::errors::{ErrorKind, ErrorObject};
 use crate::framing::{Frame, Id, Incoming, notification_of, parse_message, request_line};
-use crate::io::frames;
 use crate::inside::OutputParams;
+use crate::io::frames;
 use crate::messages::{
     CancelParams, InitializeParams, InitializeResult, JsonObject, LogParams, PeerInfo,
     ProgressParams,
