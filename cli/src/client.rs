@@ -5,11 +5,11 @@
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use reqwest::Method;
-use sandboxer_core::api::{self, Created, Pairs, ProfileListing, Query, Verb, Verbs};
+use sandboxer_core::api::{self, ByteStream, Created, Pairs, ProfileListing, Query, Verb, Verbs};
 use sandboxer_core::error::{Error, ErrorClass, Result};
-use sandboxer_core::operations::{DestroyOutcome, ExecRequest, Ledger};
+use sandboxer_core::operations::{Attached, DestroyOutcome, ExecRequest, Ledger, StartCommand};
 use sandboxer_core::store::{Event, SandboxRecord, SandboxView, SnapshotRecord};
-use sandboxer_ext_protocol::ExecResult;
+use sandboxer_ext_protocol::{ExecResult, ExecSession, ExecStarted, FileInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -36,8 +36,12 @@ impl std::fmt::Debug for Client {
 struct Call<'a> {
     verb: Verb,
     param: &'a str,
+    /// A command's id, for the routes of one command.
+    exec_id: Option<&'a str>,
     query: Pairs,
     body: Option<Value>,
+    /// A body sent as it comes (a file, a tar stream), instead of JSON.
+    raw: Option<ByteStream>,
     headers: Vec<(&'static str, String)>,
 }
 
@@ -46,14 +50,27 @@ impl<'a> Call<'a> {
         Call {
             verb,
             param: "",
+            exec_id: None,
             query: Pairs::default(),
             body: None,
+            raw: None,
             headers: vec![],
         }
     }
 
     fn on(mut self, param: &'a str) -> Self {
         self.param = param;
+        self
+    }
+
+    fn command(mut self, id: &'a str, exec_id: &'a str) -> Self {
+        self.param = id;
+        self.exec_id = Some(exec_id);
+        self
+    }
+
+    fn raw(mut self, body: ByteStream) -> Self {
+        self.raw = Some(body);
         self
     }
 
@@ -89,12 +106,11 @@ impl Client {
     async fn send(&self, call: Call<'_>) -> Result<reqwest::Response> {
         let route = call.verb.route();
         let method = Method::from_bytes(route.method.as_bytes()).expect("routes name methods");
-        let url = format!(
-            "{}{}{}",
-            self.base,
-            route.path_with(call.param),
-            call.query.encode()
-        );
+        let path = match call.exec_id {
+            Some(exec_id) => route.path_with_command(call.param, exec_id),
+            None => route.path_with(call.param),
+        };
+        let url = format!("{}{path}{}", self.base, call.query.encode());
         let mut request = self.http.request(method, url);
         if let Some(t) = &self.token {
             request = request.bearer_auth(t);
@@ -104,6 +120,11 @@ impl Client {
         }
         if let Some(b) = call.body {
             request = request.json(&b);
+        }
+        if let Some(raw) = call.raw {
+            request = request
+                .header("content-type", "application/octet-stream")
+                .body(reqwest::Body::wrap_stream(raw));
         }
         let response = request.send().await.map_err(|e| Error::Remote {
             class: ErrorClass::Backend,
@@ -133,6 +154,24 @@ impl Client {
 
     async fn json<T: DeserializeOwned>(&self, call: Call<'_>) -> Result<T> {
         self.send(call).await?.json().await.map_err(bad_answer)
+    }
+
+    /// The answer's body as it arrives.
+    async fn bytes(&self, call: Call<'_>) -> Result<ByteStream> {
+        let response = self.send(call).await?;
+        Ok(response
+            .bytes_stream()
+            .map(|c| c.map_err(broken_stream))
+            .boxed())
+    }
+}
+
+fn broken_stream(e: impl std::fmt::Display) -> Error {
+    Error::Remote {
+        class: ErrorClass::Backend,
+        status: 0,
+        code: "stream".into(),
+        message: e.to_string(),
     }
 }
 
@@ -231,15 +270,10 @@ impl Verbs for Client {
         let response = self
             .send(Call::to(Verb::EventsStream).query(&query))
             .await?;
-        let lines = response.bytes_stream().map(|chunk| {
-            chunk.map_err(|e| Error::Remote {
-                class: ErrorClass::Backend,
-                status: 0,
-                code: "stream".into(),
-                message: e.to_string(),
-            })
-        });
-        Ok(Box::pin(server_sent_events(lines)))
+        let lines = response.bytes_stream().map(|c| c.map_err(broken_stream));
+        Ok(Box::pin(server_sent_events(lines, |data| {
+            serde_json::from_str::<Event>(data).ok().map(Ok)
+        })))
     }
 
     async fn profiles(&self) -> Result<ProfileListing> {
@@ -264,38 +298,177 @@ impl Verbs for Client {
     async fn hosts(&self, query: &api::HostsQuery) -> Result<api::Hosts> {
         self.json(Call::to(Verb::Hosts).query(query)).await
     }
+
+    async fn start_command(&self, id: &str, request: StartCommand) -> Result<ExecStarted> {
+        self.json(Call::to(Verb::StartCommand).on(id).body(&request))
+            .await
+    }
+
+    async fn attach(
+        &self,
+        id: &str,
+        exec_id: &str,
+        query: api::AttachQuery,
+    ) -> Result<BoxStream<'static, Result<Attached>>> {
+        let response = self
+            .send(
+                Call::to(Verb::AttachCommand)
+                    .command(id, exec_id)
+                    .query(&query),
+            )
+            .await?;
+        let lines = response.bytes_stream().map(|c| c.map_err(broken_stream));
+        Ok(Box::pin(server_sent_events(lines, |data| {
+            if let Ok(event) = serde_json::from_str::<Attached>(data) {
+                return Some(Ok(event));
+            }
+            let failed: Value = serde_json::from_str(data).ok()?;
+            Some(Err(Error::Remote {
+                class: ErrorClass::Backend,
+                status: 0,
+                code: "attach".into(),
+                message: failed["message"]
+                    .as_str()
+                    .unwrap_or("the attach failed")
+                    .into(),
+            }))
+        })))
+    }
+
+    async fn write_stdin(&self, id: &str, exec_id: &str, request: api::StdinWrite) -> Result<()> {
+        let _: api::Done = self
+            .json(
+                Call::to(Verb::WriteStdin)
+                    .command(id, exec_id)
+                    .body(&request),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn signal(&self, id: &str, exec_id: &str, request: api::SignalRequest) -> Result<()> {
+        let _: api::Done = self
+            .json(
+                Call::to(Verb::SignalCommand)
+                    .command(id, exec_id)
+                    .body(&request),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn resize(&self, id: &str, exec_id: &str, request: api::ResizeRequest) -> Result<()> {
+        let _: api::Done = self
+            .json(
+                Call::to(Verb::ResizeCommand)
+                    .command(id, exec_id)
+                    .body(&request),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn commands(&self, id: &str) -> Result<Vec<ExecSession>> {
+        self.json(Call::to(Verb::ListCommands).on(id)).await
+    }
+
+    async fn read_file(&self, id: &str, query: &api::FileQuery) -> Result<ByteStream> {
+        self.bytes(Call::to(Verb::ReadFile).on(id).query(query))
+            .await
+    }
+
+    async fn write_file(
+        &self,
+        id: &str,
+        query: &api::FileQuery,
+        body: ByteStream,
+    ) -> Result<api::Written> {
+        self.json(Call::to(Verb::WriteFile).on(id).query(query).raw(body))
+            .await
+    }
+
+    async fn remove_file(&self, id: &str, query: &api::FileQuery) -> Result<()> {
+        let _: api::Done = self
+            .json(Call::to(Verb::RemoveFile).on(id).query(query))
+            .await?;
+        Ok(())
+    }
+
+    async fn list_files(&self, id: &str, query: &api::FileQuery) -> Result<Vec<FileInfo>> {
+        self.json(Call::to(Verb::ListFiles).on(id).query(query))
+            .await
+    }
+
+    async fn stat_file(&self, id: &str, query: &api::FileQuery) -> Result<FileInfo> {
+        self.json(Call::to(Verb::StatFile).on(id).query(query))
+            .await
+    }
+
+    async fn make_dir(&self, id: &str, request: api::MakeDir) -> Result<()> {
+        let _: api::Done = self
+            .json(Call::to(Verb::MakeDir).on(id).body(&request))
+            .await?;
+        Ok(())
+    }
+
+    async fn rename_file(&self, id: &str, request: api::RenameFile) -> Result<()> {
+        let _: api::Done = self
+            .json(Call::to(Verb::RenameFile).on(id).body(&request))
+            .await?;
+        Ok(())
+    }
+
+    async fn get_tree(&self, id: &str, query: &api::FileQuery) -> Result<ByteStream> {
+        self.bytes(Call::to(Verb::GetTree).on(id).query(query))
+            .await
+    }
+
+    async fn put_tree(
+        &self,
+        id: &str,
+        query: &api::FileQuery,
+        body: ByteStream,
+    ) -> Result<api::Written> {
+        self.json(Call::to(Verb::PutTree).on(id).query(query).raw(body))
+            .await
+    }
 }
 
-/// The events of a Server-Sent Events body (`data:` lines), as they arrive.
-fn server_sent_events(
+/// The events of a Server-Sent Events body (`data:` lines, each read by
+/// `read`: `None` skips it), as they arrive.
+fn server_sent_events<T: Send + 'static>(
     chunks: impl futures::Stream<Item = Result<bytes::Bytes>> + Send + 'static,
-) -> impl futures::Stream<Item = Result<Event>> + Send + 'static {
+    read: fn(&str) -> Option<Result<T>>,
+) -> impl futures::Stream<Item = Result<T>> + Send + 'static {
     // Bytes, not text, are buffered: a chunk may end inside a character.
     let state = (
         Box::pin(chunks),
         Vec::<u8>::new(),
         std::collections::VecDeque::new(),
     );
-    futures::stream::unfold(state, |(mut chunks, mut buffer, mut ready)| async move {
-        loop {
-            if let Some(event) = ready.pop_front() {
-                return Some((Ok(event), (chunks, buffer, ready)));
-            }
-            match chunks.next().await? {
-                Err(e) => return Some((Err(e), (chunks, buffer, ready))),
-                Ok(chunk) => buffer.extend_from_slice(&chunk),
-            }
-            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buffer.drain(..=end).collect();
-                let line = String::from_utf8_lossy(&line);
-                if let Some(data) = line.strip_prefix("data:")
-                    && let Ok(event) = serde_json::from_str::<Event>(data.trim())
-                {
-                    ready.push_back(event);
+    futures::stream::unfold(
+        state,
+        move |(mut chunks, mut buffer, mut ready)| async move {
+            loop {
+                if let Some(event) = ready.pop_front() {
+                    return Some((event, (chunks, buffer, ready)));
+                }
+                match chunks.next().await? {
+                    Err(e) => return Some((Err(e), (chunks, buffer, ready))),
+                    Ok(chunk) => buffer.extend_from_slice(&chunk),
+                }
+                while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buffer.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    if let Some(data) = line.strip_prefix("data:")
+                        && let Some(event) = read(data.trim())
+                    {
+                        ready.push_back(event);
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 #[cfg(test)]

@@ -38,7 +38,18 @@ impl Surface for Client {
 fn open_core(cli: &Cli) -> Result<Core, Error> {
     let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
     let path = cli.global.state.clone().unwrap_or_else(store::default_path);
-    Ok(Core::new(Store::open(&path)?, config))
+    let store = Store::open(&path)?;
+    // A command of many calls keeps its extension for all of them.
+    let many_calls = match &cli.command {
+        Command::Exec(a) => a.interactive || a.tty,
+        Command::Cp(_) => true,
+        _ => false,
+    };
+    Ok(if many_calls {
+        Core::with_resident_extensions(store, config)
+    } else {
+        Core::new(store, config)
+    })
 }
 
 /// The consumer recorded as the actor of a change. Creating requires a real
@@ -61,6 +72,7 @@ fn who(command: &Command) -> Option<&Who> {
         Command::Create(a) => Some(&a.launch.who),
         Command::Restore(a) => Some(&a.launch.who),
         Command::Exec(a) => Some(&a.who),
+        Command::Cp(a) => Some(&a.who),
         Command::Destroy { who, .. }
         | Command::Recreate { who, .. }
         | Command::ExtendTtl { who, .. }
@@ -175,6 +187,10 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
             render::extended(out, &record)?;
         }
         Command::Exec(args) => exec(v, cli, args, out).await?,
+        Command::Cp(args) => {
+            let moved = super::inside::copy(v, &args.from, &args.to, args.service.clone()).await?;
+            render::copied(out, moved)?;
+        }
         Command::Snapshot(SnapshotCommand::Create { id, name, .. }) => {
             let request = api::TakeSnapshot { name: name.clone() };
             render::snapshot(out, &v.take_snapshot(id, request).await?)?;
@@ -313,6 +329,9 @@ fn list_query(args: &ListArgs) -> Result<api::ListSandboxes, Error> {
 }
 
 async fn exec(v: &impl Verbs, cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outcome {
+    if args.interactive || args.tty {
+        return exec_session(v, args, out).await;
+    }
     let timeout_s = args
         .timeout
         .as_deref()
@@ -339,6 +358,29 @@ async fn exec(v: &impl Verbs, cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outc
         // Like ssh and docker exec: the command's own exit code.
         out.flush()?;
         std::process::exit(result.exit_code.clamp(1, 255));
+    }
+    Ok(())
+}
+
+/// `exec -i`/`-t`: the command as a session, its exit status as ours.
+async fn exec_session(v: &impl Verbs, args: &ExecArgs, out: &mut Out) -> Outcome {
+    let timeout_s = args
+        .timeout
+        .as_deref()
+        .map(time::parse_duration)
+        .transpose()
+        .map_err(|e| Error::Invalid(format!("--timeout: {e}")))?
+        .map(|d| d.as_secs().max(1));
+    let request = sandboxer_core::operations::StartCommand {
+        argv: args.argv.clone(),
+        service: args.service.clone(),
+        timeout_s,
+        ..Default::default()
+    };
+    let exit = super::inside::session(v, &args.id, request, args.interactive, args.tty).await?;
+    out.flush()?;
+    if exit.exit_code != 0 {
+        std::process::exit(exit.exit_code.clamp(1, 255));
     }
     Ok(())
 }

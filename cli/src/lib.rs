@@ -6,6 +6,7 @@
 
 pub mod client;
 mod commands;
+mod inside;
 mod operator;
 
 pub use operator::Serve;
@@ -123,6 +124,9 @@ pub enum Command {
     },
     /// Run a command in a sandbox; exits with the command's exit code.
     Exec(ExecArgs),
+    /// Copy a file or folder into or out of a sandbox, like `docker cp`:
+    /// `cp ./src ID:/work/src` or `cp ID:/work/out ./out`.
+    Cp(CpArgs),
     /// Snapshots of sandboxes (where the backend offers them).
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -296,14 +300,35 @@ pub struct ExecArgs {
     /// Give up after this long, e.g. 30s.
     #[arg(long = "timeout")]
     pub timeout: Option<String>,
-    /// Pass this process's standard input to the command.
-    #[arg(long = "stdin")]
+    /// Pass this process's standard input to the command (read whole first).
+    #[arg(long = "stdin", conflicts_with_all = ["interactive", "tty"])]
     pub stdin: bool,
+    /// Stream this process's standard input to the command as it comes, and
+    /// its output back as it comes.
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Run it under a terminal of this terminal's size (raw mode, resizes
+    /// passed on), as `docker exec -t`.
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
     #[command(flatten)]
     pub who: Who,
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true)]
     pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// A path here, or ID:/path in a sandbox.
+    pub from: String,
+    /// A path here, or ID:/path in a sandbox (the other side of FROM).
+    pub to: String,
+    /// The part of the sandbox (a compose service).
+    #[arg(long = "service")]
+    pub service: Option<String>,
+    #[command(flatten)]
+    pub who: Who,
 }
 
 #[derive(Debug, Args)]
@@ -499,6 +524,7 @@ const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
         ("recreate", Some(V::RecreateSandbox)),
         ("extend-ttl", Some(V::ExtendTtl)),
         ("exec", Some(V::Exec)),
+        ("cp", Some(V::PutTree)),
         ("snapshot create", Some(V::TakeSnapshot)),
         ("snapshot list", Some(V::ListSnapshots)),
         ("snapshot delete", Some(V::DeleteSnapshot)),

@@ -274,6 +274,15 @@ pub fn exec_result(out: &mut Out, r: &sandboxer_ext_protocol::ExecResult) -> io:
     Ok(())
 }
 
+/// What `cp` moved: bytes of the tar stream.
+pub fn copied(out: &mut Out, bytes: u64) -> io::Result<()> {
+    if out.json {
+        return out.json(&serde_json::json!({ "bytes": bytes }));
+    }
+    writeln!(out.w, "copied {bytes} bytes")?;
+    out.flush()
+}
+
 pub fn extended(out: &mut Out, r: &SandboxRecord) -> io::Result<()> {
     if out.json {
         return out.json(r);

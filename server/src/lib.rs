@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod extract;
 mod fleet;
+mod inside;
 mod listener;
 mod loops;
 mod routes;

@@ -3,7 +3,7 @@
 //! compile). `docs/openapi.yaml` must match the table (a test compares them).
 
 use super::listener::Limits;
-use super::{App, catalog, events, fleet, sandboxes, snapshots};
+use super::{App, catalog, events, fleet, inside, sandboxes, snapshots};
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use sandboxer_core::api::{ROUTES, Verb};
@@ -34,6 +34,21 @@ fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
         Verb::EventsStream => on(method, events::stream),
         Verb::Usage => on(method, fleet::usage),
         Verb::Hosts => on(method, fleet::hosts),
+        Verb::StartCommand => on(method, inside::start_command),
+        Verb::ListCommands => on(method, inside::list_commands),
+        Verb::AttachCommand => on(method, inside::attach),
+        Verb::WriteStdin => on(method, inside::write_stdin),
+        Verb::SignalCommand => on(method, inside::signal),
+        Verb::ResizeCommand => on(method, inside::resize),
+        Verb::ReadFile => on(method, inside::read_file),
+        Verb::WriteFile => on(method, inside::write_file),
+        Verb::RemoveFile => on(method, inside::remove_file),
+        Verb::ListFiles => on(method, inside::list_files),
+        Verb::StatFile => on(method, inside::stat_file),
+        Verb::MakeDir => on(method, inside::make_dir),
+        Verb::RenameFile => on(method, inside::rename_file),
+        Verb::GetTree => on(method, inside::get_tree),
+        Verb::PutTree => on(method, inside::put_tree),
     }
 }
 

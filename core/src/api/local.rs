@@ -2,15 +2,22 @@
 //! `--server`, and what every daemon route calls. Who may see what is decided
 //! here, once, for both.
 
+use super::ByteStream;
 use super::caller::Caller;
+use super::inside::*;
 use super::wire::*;
 use super::{ProfileListing, Verbs};
 use crate::error::{Error, Result};
 use crate::operations::{self, Core, CreateRequest, DestroyOutcome, ExecRequest, Ledger};
+use crate::operations::{Attached, StartCommand};
 use crate::profile::Profile;
 use crate::store::{Event, EventFilter, SandboxRecord, SandboxView, SnapshotRecord, StoreError};
 use futures::stream::BoxStream;
-use sandboxer_ext_protocol::ExecResult;
+use sandboxer_ext_protocol::methods as m;
+use sandboxer_ext_protocol::{
+    ExecResult, ExecSession, ExecStarted, ExecWriteParams, FileInfo, FsMkdirParams, FsPathParams,
+    FsRemoveParams, FsRenameParams,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,5 +407,140 @@ impl Verbs for CoreVerbs {
         Ok(Hosts {
             hosts: operations::host_report(&self.core, since)?,
         })
+    }
+
+    async fn start_command(&self, id: &str, request: StartCommand) -> Result<ExecStarted> {
+        self.visible(id)?;
+        operations::start_command(&self.core, id, request, &self.caller.actor).await
+    }
+
+    async fn attach(
+        &self,
+        id: &str,
+        exec_id: &str,
+        query: AttachQuery,
+    ) -> Result<BoxStream<'static, Result<Attached>>> {
+        self.visible(id)?;
+        operations::attach(self.core.clone(), id, exec_id, query.from_seq).await
+    }
+
+    async fn write_stdin(&self, id: &str, exec_id: &str, request: StdinWrite) -> Result<()> {
+        self.visible(id)?;
+        let params = ExecWriteParams {
+            sandbox_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            data: request.data,
+            eof: request.eof,
+        };
+        operations::write_stdin(&self.core, id, params).await?;
+        Ok(())
+    }
+
+    async fn signal(&self, id: &str, exec_id: &str, request: SignalRequest) -> Result<()> {
+        self.visible(id)?;
+        operations::signal(&self.core, id, exec_id, request.signal).await?;
+        Ok(())
+    }
+
+    async fn resize(&self, id: &str, exec_id: &str, request: ResizeRequest) -> Result<()> {
+        self.visible(id)?;
+        operations::resize(&self.core, id, exec_id, request.into()).await?;
+        Ok(())
+    }
+
+    async fn commands(&self, id: &str) -> Result<Vec<ExecSession>> {
+        self.visible(id)?;
+        Ok(operations::commands(&self.core, id).await?.sessions)
+    }
+
+    async fn read_file(&self, id: &str, query: &FileQuery) -> Result<ByteStream> {
+        self.visible(id)?;
+        operations::read_file(self.core.clone(), id, &query.path, query.service.clone()).await
+    }
+
+    async fn write_file(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written> {
+        self.visible(id)?;
+        let written = operations::write_file(
+            &self.core,
+            id,
+            &query.path,
+            query.service.clone(),
+            query.mode,
+            body,
+        )
+        .await?;
+        Ok(Written {
+            bytes: written.size,
+        })
+    }
+
+    async fn remove_file(&self, id: &str, query: &FileQuery) -> Result<()> {
+        self.visible(id)?;
+        let params = FsRemoveParams {
+            sandbox_id: id.to_string(),
+            path: query.path.clone(),
+            service: query.service.clone(),
+            recursive: query.recursive,
+        };
+        operations::file_call::<m::FsRemove>(&self.core, id, params).await?;
+        Ok(())
+    }
+
+    async fn list_files(&self, id: &str, query: &FileQuery) -> Result<Vec<FileInfo>> {
+        self.visible(id)?;
+        let params = FsPathParams {
+            sandbox_id: id.to_string(),
+            path: query.path.clone(),
+            service: query.service.clone(),
+        };
+        Ok(operations::file_call::<m::FsList>(&self.core, id, params)
+            .await?
+            .entries)
+    }
+
+    async fn stat_file(&self, id: &str, query: &FileQuery) -> Result<FileInfo> {
+        self.visible(id)?;
+        let params = FsPathParams {
+            sandbox_id: id.to_string(),
+            path: query.path.clone(),
+            service: query.service.clone(),
+        };
+        operations::file_call::<m::FsStat>(&self.core, id, params).await
+    }
+
+    async fn make_dir(&self, id: &str, request: MakeDir) -> Result<()> {
+        self.visible(id)?;
+        let params = FsMkdirParams {
+            sandbox_id: id.to_string(),
+            path: request.path,
+            service: request.service,
+            parents: request.parents,
+        };
+        operations::file_call::<m::FsMkdir>(&self.core, id, params).await?;
+        Ok(())
+    }
+
+    async fn rename_file(&self, id: &str, request: RenameFile) -> Result<()> {
+        self.visible(id)?;
+        let params = FsRenameParams {
+            sandbox_id: id.to_string(),
+            from: request.from,
+            to: request.to,
+            service: request.service,
+        };
+        operations::file_call::<m::FsRename>(&self.core, id, params).await?;
+        Ok(())
+    }
+
+    async fn get_tree(&self, id: &str, query: &FileQuery) -> Result<ByteStream> {
+        self.visible(id)?;
+        operations::get_tree(self.core.clone(), id, &query.path, query.service.clone()).await
+    }
+
+    async fn put_tree(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written> {
+        self.visible(id)?;
+        let bytes =
+            operations::put_tree(&self.core, id, &query.path, query.service.clone(), body).await?;
+        Ok(Written { bytes })
     }
 }

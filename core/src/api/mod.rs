@@ -5,6 +5,7 @@
 //! `routes` where the daemon serves it.
 
 mod caller;
+pub mod inside;
 mod local;
 pub mod query;
 pub mod routes;
@@ -12,16 +13,18 @@ pub mod tokens;
 pub mod wire;
 
 pub use caller::Caller;
+pub use inside::*;
 pub use local::CoreVerbs;
 pub use query::{Pairs, Query};
 pub use routes::{ROUTES, Route, Verb};
 pub use wire::*;
 
 use crate::error::{Error, Result};
+use crate::operations::{Attached, StartCommand};
 use crate::operations::{DestroyOutcome, Ledger};
 use crate::store::{Event, SandboxView, SnapshotRecord};
 use futures::stream::BoxStream;
-use sandboxer_ext_protocol::ExecResult;
+use sandboxer_ext_protocol::{ExecResult, ExecSession, ExecStarted, FileInfo};
 use serde_json::Value;
 
 /// A profile catalog's listing: each profile as the caller may see it, and the
@@ -69,4 +72,33 @@ pub trait Verbs {
     async fn extensions(&self) -> Result<Vec<ExtensionReport>>;
     async fn extension(&self, name: &str) -> Result<ExtensionReport>;
     async fn hosts(&self, query: &HostsQuery) -> Result<Hosts>;
+
+    // Working inside a sandbox (extensions of protocol 1.6).
+    async fn start_command(&self, id: &str, request: StartCommand) -> Result<ExecStarted>;
+    /// The command's output from `query.from_seq` on, then its exit; dropping
+    /// the stream detaches.
+    async fn attach(
+        &self,
+        id: &str,
+        exec_id: &str,
+        query: AttachQuery,
+    ) -> Result<BoxStream<'static, Result<Attached>>>;
+    async fn write_stdin(&self, id: &str, exec_id: &str, request: StdinWrite) -> Result<()>;
+    async fn signal(&self, id: &str, exec_id: &str, request: SignalRequest) -> Result<()>;
+    async fn resize(&self, id: &str, exec_id: &str, request: ResizeRequest) -> Result<()>;
+    async fn commands(&self, id: &str) -> Result<Vec<ExecSession>>;
+    async fn read_file(&self, id: &str, query: &FileQuery) -> Result<ByteStream>;
+    async fn write_file(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written>;
+    async fn remove_file(&self, id: &str, query: &FileQuery) -> Result<()>;
+    async fn list_files(&self, id: &str, query: &FileQuery) -> Result<Vec<FileInfo>>;
+    async fn stat_file(&self, id: &str, query: &FileQuery) -> Result<FileInfo>;
+    async fn make_dir(&self, id: &str, request: MakeDir) -> Result<()>;
+    async fn rename_file(&self, id: &str, request: RenameFile) -> Result<()>;
+    /// A tar stream of `query.path`.
+    async fn get_tree(&self, id: &str, query: &FileQuery) -> Result<ByteStream>;
+    /// Unpacks the tar stream `body` into folder `query.path`.
+    async fn put_tree(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written>;
 }
+
+/// Bytes as they come: a file's, a tar stream's.
+pub type ByteStream = BoxStream<'static, Result<bytes::Bytes>>;

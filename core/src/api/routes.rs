@@ -27,6 +27,21 @@ pub enum Verb {
     EventsStream,
     Usage,
     Hosts,
+    StartCommand,
+    ListCommands,
+    AttachCommand,
+    WriteStdin,
+    SignalCommand,
+    ResizeCommand,
+    ReadFile,
+    WriteFile,
+    RemoveFile,
+    ListFiles,
+    StatFile,
+    MakeDir,
+    RenameFile,
+    GetTree,
+    PutTree,
 }
 
 /// One route.
@@ -65,6 +80,37 @@ pub const ROUTES: &[Route] = &[
     route(Verb::EventsStream, "GET", "/v1/events/stream"),
     route(Verb::Usage, "GET", "/v1/usage"),
     route(Verb::Hosts, "GET", "/v1/hosts"),
+    route(Verb::StartCommand, "POST", "/v1/sandboxes/{id}/commands"),
+    route(Verb::ListCommands, "GET", "/v1/sandboxes/{id}/commands"),
+    route(
+        Verb::AttachCommand,
+        "GET",
+        "/v1/sandboxes/{id}/commands/{exec_id}/output",
+    ),
+    route(
+        Verb::WriteStdin,
+        "POST",
+        "/v1/sandboxes/{id}/commands/{exec_id}/stdin",
+    ),
+    route(
+        Verb::SignalCommand,
+        "POST",
+        "/v1/sandboxes/{id}/commands/{exec_id}/signal",
+    ),
+    route(
+        Verb::ResizeCommand,
+        "POST",
+        "/v1/sandboxes/{id}/commands/{exec_id}/resize",
+    ),
+    route(Verb::ReadFile, "GET", "/v1/sandboxes/{id}/files"),
+    route(Verb::WriteFile, "PUT", "/v1/sandboxes/{id}/files"),
+    route(Verb::RemoveFile, "DELETE", "/v1/sandboxes/{id}/files"),
+    route(Verb::ListFiles, "GET", "/v1/sandboxes/{id}/files/list"),
+    route(Verb::StatFile, "GET", "/v1/sandboxes/{id}/files/stat"),
+    route(Verb::MakeDir, "POST", "/v1/sandboxes/{id}/files/mkdir"),
+    route(Verb::RenameFile, "POST", "/v1/sandboxes/{id}/files/rename"),
+    route(Verb::GetTree, "GET", "/v1/sandboxes/{id}/tree"),
+    route(Verb::PutTree, "PUT", "/v1/sandboxes/{id}/tree"),
 ];
 
 impl Verb {
@@ -80,13 +126,22 @@ impl Verb {
 impl Route {
     /// The path with its parameter filled in (percent-encoded).
     pub fn path_with(&self, param: &str) -> String {
-        let encoded =
-            percent_encoding::utf8_percent_encode(param, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+        let encoded = encode(param);
         self.path
             .replace("{id}", &encoded)
             .replace("{name}", &encoded)
     }
+
+    /// The path of a command's route: the sandbox's id and the command's.
+    pub fn path_with_command(&self, id: &str, exec_id: &str) -> String {
+        self.path
+            .replace("{id}", &encode(id))
+            .replace("{exec_id}", &encode(exec_id))
+    }
+}
+
+fn encode(param: &str) -> String {
+    percent_encoding::utf8_percent_encode(param, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 #[cfg(test)]

@@ -75,6 +75,39 @@ impl<S: RpcServiceT + Send + Sync> RpcServiceT for CaptureId<S> {
     }
 }
 
+/// Sends `$/cancelRequest` for a call whose caller went away before its
+/// answer (an HTTP client that disconnected, a stream dropped), so that the
+/// extension stops work nobody waits for.
+struct CancelOnDrop {
+    rpc: Arc<Client<CaptureId<RpcService>>>,
+    /// `None` once the call was answered or cancelled another way.
+    slot: Option<CallIdSlot>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        let Some(id) = slot.lock().expect("call id slot poisoned").take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let rpc = self.rpc.clone();
+        runtime.spawn(async move {
+            let id = serde_json::to_value(&id).unwrap_or(Value::Null);
+            let _ = rpc
+                .notification(
+                    m::CancelRequest::METHOD,
+                    raw(&CancelParams { id }).expect("protocol messages serialize"),
+                )
+                .await;
+        });
+    }
+}
+
 /// Params already serialized.
 struct RawParams(Box<RawValue>);
 
@@ -106,7 +139,7 @@ pub struct LaunchOptions {
 pub struct ExtensionClient {
     name: String,
     path: PathBuf,
-    rpc: Client<CaptureId<RpcService>>,
+    rpc: Arc<Client<CaptureId<RpcService>>>,
     process: Arc<ExtensionProcess>,
     shared: Arc<Shared>,
     info: InitializeResult,
@@ -137,6 +170,7 @@ impl ExtensionClient {
                 StdinSender::new(stdin, shared.clone()),
                 StdoutReceiver::new(stdout, shared.clone(), process.clone()),
             );
+        let rpc = Arc::new(rpc);
         let mut client = ExtensionClient {
             name: found.name.clone(),
             path: found.path.clone(),
@@ -358,14 +392,20 @@ impl ExtensionClient {
             detail: format!("params do not serialize: {e}"),
         })?;
         let slot = CallIdSlot::default();
+        let mut abandoned = CancelOnDrop {
+            rpc: self.rpc.clone(),
+            slot: Some(slot.clone()),
+        };
         let call = CALL_ID.scope(slot.clone(), self.rpc.request::<Value, _>(method, params));
         tokio::pin!(call);
         let outcome = tokio::select! {
             outcome = &mut call => outcome,
             _ = tokio::time::sleep(deadline) => {
+                abandoned.slot = None;
                 return Err(self.cancel_after_deadline(method, deadline, slot, call).await);
             }
         };
+        abandoned.slot = None;
         match outcome {
             Ok(value) => serde_json::from_value(value).map_err(|e| HostError::BadAnswer {
                 name: self.name.clone(),

@@ -14,6 +14,7 @@ mod exec;
 mod fleet;
 mod guarantees;
 mod images;
+mod inside;
 mod ledger;
 mod lifetimes;
 mod pools;
@@ -40,6 +41,10 @@ pub use fleet::{
 };
 pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use images::{BuiltImage, ImageReport, PruneReport, build_images, list_images, prune_images};
+pub use inside::{
+    Attached, StartCommand, attach, commands, file_call, get_tree, put_tree, read_file, resize,
+    signal, start_command, write_file, write_stdin,
+};
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
 pub use pools::{POOL_CONSUMER, POOL_PROJECT};

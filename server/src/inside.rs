@@ -1,0 +1,228 @@
+//! `/v1/sandboxes/{id}/commands`, `/files` and `/tree`: working inside a
+//! sandbox. A command's output is a Server-Sent Events stream (`output`
+//! events, then one `exit`); files and trees travel as raw bodies streamed
+//! both ways (a tree as `application/x-tar`), never held whole in memory.
+
+use super::App;
+use super::auth::Principal;
+use super::error::ApiResult;
+use super::extract::{Body, QueryOf};
+use axum::Json;
+use axum::body::Body as RawBody;
+use axum::extract::{Path, State as AxState};
+use axum::http::header;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::{Stream, StreamExt};
+use sandboxer_core::api::{self, ByteStream, Verbs};
+use sandboxer_core::operations::{Attached, StartCommand};
+use sandboxer_ext_protocol::{ExecSession, ExecStarted, FileInfo};
+use std::convert::Infallible;
+use std::sync::Arc;
+
+type S = AxState<Arc<App>>;
+
+/// A request body as the core's byte stream.
+fn byte_stream(body: RawBody) -> ByteStream {
+    body.into_data_stream()
+        .map(|piece| {
+            piece.map_err(|e| sandboxer_core::Error::Invalid(format!("reading the body: {e}")))
+        })
+        .boxed()
+}
+
+/// A byte stream as a response body; an error midway ends it (the client sees
+/// a body cut short, as HTTP/1 allows nothing better once the status is sent).
+fn streamed(stream: ByteStream, content_type: &'static str) -> Response {
+    let body = RawBody::from_stream(stream.map(|piece| {
+        piece.map_err(|e| {
+            tracing::warn!("a streamed body ended early: {e}");
+            std::io::Error::other(e.to_string())
+        })
+    }));
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+pub async fn start_command(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<StartCommand>,
+) -> ApiResult<Json<ExecStarted>> {
+    Ok(Json(app.verbs(&who).start_command(&id, body).await?))
+}
+
+pub async fn list_commands(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ExecSession>>> {
+    Ok(Json(app.verbs(&who).commands(&id).await?))
+}
+
+fn to_sse(event: Attached) -> SseEvent {
+    let name = match &event {
+        Attached::Output { .. } => "output",
+        Attached::Exit(_) => "exit",
+    };
+    let mut sse = SseEvent::default()
+        .event(name)
+        .data(serde_json::to_string(&event).expect("attach events serialize"));
+    if let Attached::Output { seq, .. } = &event {
+        sse = sse.id(seq.to_string());
+    }
+    sse
+}
+
+pub async fn attach(
+    AxState(app): S,
+    who: Principal,
+    Path((id, exec_id)): Path<(String, String)>,
+    QueryOf(mut query): QueryOf<api::AttachQuery>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>> {
+    // A reconnecting client names the last chunk it saw.
+    if let Some(last) = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        query.from_seq = last + 1;
+    }
+    let events = app.verbs(&who).attach(&id, &exec_id, query).await?;
+    let stream = events.map(|event| {
+        Ok(match event {
+            Ok(e) => to_sse(e),
+            Err(e) => SseEvent::default()
+                .event("error")
+                .data(serde_json::json!({ "message": e.to_string() }).to_string()),
+        })
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+pub async fn write_stdin(
+    AxState(app): S,
+    who: Principal,
+    Path((id, exec_id)): Path<(String, String)>,
+    Body(body): Body<api::StdinWrite>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).write_stdin(&id, &exec_id, body).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn signal(
+    AxState(app): S,
+    who: Principal,
+    Path((id, exec_id)): Path<(String, String)>,
+    Body(body): Body<api::SignalRequest>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).signal(&id, &exec_id, body).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn resize(
+    AxState(app): S,
+    who: Principal,
+    Path((id, exec_id)): Path<(String, String)>,
+    Body(body): Body<api::ResizeRequest>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).resize(&id, &exec_id, body).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn read_file(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+) -> ApiResult<Response> {
+    let bytes = app.verbs(&who).read_file(&id, &query).await?;
+    Ok(streamed(bytes, "application/octet-stream"))
+}
+
+pub async fn write_file(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+    body: RawBody,
+) -> ApiResult<Json<api::Written>> {
+    let written = app
+        .verbs(&who)
+        .write_file(&id, &query, byte_stream(body))
+        .await?;
+    Ok(Json(written))
+}
+
+pub async fn remove_file(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).remove_file(&id, &query).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn list_files(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+) -> ApiResult<Json<Vec<FileInfo>>> {
+    Ok(Json(app.verbs(&who).list_files(&id, &query).await?))
+}
+
+pub async fn stat_file(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+) -> ApiResult<Json<FileInfo>> {
+    Ok(Json(app.verbs(&who).stat_file(&id, &query).await?))
+}
+
+pub async fn make_dir(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<api::MakeDir>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).make_dir(&id, body).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn rename_file(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    Body(body): Body<api::RenameFile>,
+) -> ApiResult<Json<api::Done>> {
+    app.verbs(&who).rename_file(&id, body).await?;
+    Ok(Json(api::Done { ok: true }))
+}
+
+pub async fn get_tree(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+) -> ApiResult<Response> {
+    let tar = app.verbs(&who).get_tree(&id, &query).await?;
+    Ok(streamed(tar, "application/x-tar"))
+}
+
+pub async fn put_tree(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::FileQuery>,
+    body: RawBody,
+) -> ApiResult<Json<api::Written>> {
+    let written = app
+        .verbs(&who)
+        .put_tree(&id, &query, byte_stream(body))
+        .await?;
+    Ok(Json(written))
+}
