@@ -17,7 +17,7 @@ STATE=/var/lib/sandboxer
 SSH_DIR=$STATE/ssh
 PORT=${SANDBOXER_SSHD_PORT:-2222}
 IMAGE=localhost/sandboxer-busybox:latest
-PACKAGES=(podman podman-compose runc netavark aardvark-dns iptables openssh-server openssh-client busybox-static iproute2 tar wrk)
+PACKAGES=(podman podman-compose runc netavark aardvark-dns iptables openssh-server openssh-client busybox-static iproute2 tar wrk tmux)
 
 say() { printf '[setup-host] %s\n' "$*"; }
 

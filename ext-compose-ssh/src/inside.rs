@@ -1,7 +1,7 @@
 //! Working inside compose-ssh's sandboxes: commands and files go to the agent
 //! of the service's container ([`crate::agent`]); every path is resolved by the
 //! agent inside the container, never here. An `exec_id` this extension hands
-//! out is `SERVICE/ID` (the agent's id within that container), so later calls
+//! out is `SERVICE:ID` (the agent's id within that container), so later calls
 //! find the container without asking the host.
 
 use crate::agent::Agents;
@@ -25,7 +25,7 @@ pub struct Inside {
 
 /// An `exec_id` of ours: the service, and the agent's id there.
 fn split_exec_id(exec_id: &str) -> ExtResult<(&str, &str)> {
-    exec_id.split_once('/').ok_or_else(|| {
+    exec_id.split_once(':').ok_or_else(|| {
         ErrorObject::domain(
             ErrorKind::NotFound,
             format!("no command {exec_id:?} in this sandbox (exec/list shows those there are)"),
@@ -150,7 +150,7 @@ impl Inside {
             .await?;
         let started = peer.call::<m::ExecStart>(&p, Some(ctx)).await?;
         Ok(ExecStarted {
-            exec_id: format!("{service}/{}", started.exec_id),
+            exec_id: format!("{service}:{}", started.exec_id),
             ..started
         })
     }
@@ -189,7 +189,7 @@ impl Inside {
             let (peer, _) = self.agent(fleet, &p.sandbox_id, Some(service)).await?;
             let listed = peer.call::<m::ExecList>(&p, Some(ctx)).await?;
             sessions.extend(listed.sessions.into_iter().map(|s| ExecSession {
-                exec_id: format!("{service}/{}", s.exec_id),
+                exec_id: format!("{service}:{}", s.exec_id),
                 service: Some(service.to_string()),
                 ..s
             }));

@@ -8,6 +8,7 @@ mod daemon;
 mod daemon_support;
 mod egress;
 mod hostile;
+mod inside;
 mod ledger;
 mod placement;
 mod routing;

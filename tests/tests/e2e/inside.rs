@@ -1,0 +1,433 @@
+//! Working inside compose-ssh sandboxes through sandboxer (issue 16): a tree
+//! copied in, changed by a command and copied back; a command's output read
+//! line by line from the daemon while it runs; `exec -it` driven in a real
+//! terminal (tmux) with a resize; and a member of another project refused
+//! every way in.
+
+use super::daemon_support::{TOKEN, call, daemon_yaml, start};
+use super::support::E2e;
+use futures::StreamExt;
+use sandboxer_tests::{bin, loopback};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const MEMBER_TOKEN: &str = "e2e-member-of-another-project";
+
+fn sleeper(e2e: &E2e) -> String {
+    e2e.sleeper_profile(
+        "inside",
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h}\nspec: {compose_file: compose.yaml}\n",
+    );
+    let created = e2e.create("profile.inside", &[]);
+    assert_eq!(created["state"], "ready", "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// Every file under `root`, by path relative to it, with its bytes.
+fn tree_of(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = vec![];
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                files.push((rel, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn member_yaml() -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("printf %s '{MEMBER_TOKEN}' | sha256sum")])
+        .output()
+        .unwrap();
+    let digest = String::from_utf8(out.stdout).unwrap();
+    format!(
+        "    - {{consumer: \"atm:intruder\", project: elsewhere, role: member, token_sha256: {}}}\n",
+        digest.split_whitespace().next().unwrap()
+    )
+}
+
+#[tokio::test]
+async fn a_tree_goes_in_is_changed_by_a_command_and_comes_back_through_the_daemon() {
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("30s", "5m"),
+    );
+    let id = sleeper(&e2e);
+    let local = e2e.env.path("tree");
+    std::fs::create_dir_all(local.join("sub/deeper")).unwrap();
+    std::fs::write(local.join("small.txt"), "small\n").unwrap();
+    // Over several protocol chunks.
+    let big: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(local.join("sub/deeper/big.bin"), &big).unwrap();
+
+    // In, with the CLI on the local core.
+    let copied = e2e.json(&["cp", local.to_str().unwrap(), &format!("{id}:/tmp")]);
+    assert!(copied["bytes"].as_u64().unwrap() > 3_500_000, "{copied}");
+    // Changed inside by a command.
+    let changed = e2e.json(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "cd /tmp/tree && echo more >> small.txt && mkdir made && echo new > made/new.txt \
+         && md5sum sub/deeper/big.bin",
+    ]);
+    assert_eq!(changed["exit_code"], 0, "{changed}");
+
+    // Out, through the daemon (streamed both ways).
+    let d = start(&e2e);
+    let back = e2e.env.path("back");
+    let out = e2e
+        .sandboxer(&[
+            "--server",
+            &d.url,
+            "--token",
+            TOKEN,
+            "--json",
+            "cp",
+            &format!("{id}:/tmp/tree"),
+            back.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut expected = tree_of(&local);
+    for (name, bytes) in &mut expected {
+        if name == "small.txt" {
+            bytes.extend_from_slice(b"more\n");
+        }
+    }
+    expected.push(("made/new.txt".into(), b"new\n".to_vec()));
+    expected.sort();
+    assert_eq!(tree_of(&back), expected);
+
+    // One file, and a listing, over the API.
+    let client = reqwest::Client::new();
+    let file = client
+        .get(format!(
+            "{}/v1/sandboxes/{id}/files?path=/tmp/tree/made/new.txt",
+            d.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), b"new\n");
+    let (status, listed) = call(
+        &d,
+        "GET",
+        &format!("/v1/sandboxes/{id}/files/list?path=/tmp/tree"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["made", "small.txt", "sub"]);
+    e2e.json(&["destroy", &id]);
+}
+
+#[tokio::test]
+async fn output_is_read_line_by_line_while_the_command_runs() {
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("30s", "5m"),
+    );
+    let id = sleeper(&e2e);
+    let d = start(&e2e);
+    let (status, started) = call(
+        &d,
+        "POST",
+        &format!("/v1/sandboxes/{id}/commands"),
+        Some(
+            json!({"argv": ["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 1; done; exit 4"]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let exec_id = started["exec_id"].as_str().unwrap();
+    let began = Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/sandboxes/{id}/commands/{exec_id}/output",
+            d.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let mut seen: Vec<(String, Duration)> = vec![];
+    let exit = loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), body.next())
+            .await
+            .expect("the stream stalled")
+            .expect("the stream ended before the exit")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        let mut exit = None;
+        while let Some(end) = text.find("\n\n") {
+            let event: String = text.drain(..end + 2).collect();
+            let Some(data) = event.lines().find_map(|l| l.strip_prefix("data:")) else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(data.trim()).unwrap();
+            match v["event"].as_str() {
+                Some("output") => {
+                    use base64::Engine as _;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v["data"].as_str().unwrap())
+                        .unwrap();
+                    seen.push((String::from_utf8(bytes).unwrap(), began.elapsed()));
+                }
+                Some("exit") => exit = Some(v),
+                _ => {}
+            }
+        }
+        if let Some(e) = exit {
+            break (e, began.elapsed());
+        }
+    };
+    let lines: String = seen.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(lines, "line 1\nline 2\nline 3\n");
+    assert_eq!(exit.0["exit_code"], 4);
+    let first = seen[0].1;
+    assert!(
+        exit.1 - first > Duration::from_millis(1500),
+        "the first line came at {first:?}, the exit at {:?}: not while it ran",
+        exit.1
+    );
+    e2e.json(&["destroy", &id]);
+}
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "tmux {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for_screen(session: &str, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = tmux(&["capture-pane", "-p", "-t", session]);
+        if screen.contains(text) {
+            return screen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{text:?} never showed:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn exec_it_is_a_terminal_that_resizes_and_ends_with_the_shells_status() {
+    let e2e = E2e::new();
+    let id = sleeper(&e2e);
+    let session = format!("sandboxer-e2e-{}", std::process::id());
+    let status_file = e2e.env.path("exit-status");
+    let env: String = e2e
+        .env
+        .vars()
+        .iter()
+        .map(|(k, v)| format!("{k}={} ", shlex::try_quote(&v.to_string_lossy()).unwrap()))
+        .collect();
+    let command = format!(
+        "env {env} {} exec -it {id} -- sh; echo \"status=$?\" > {}; sleep 60",
+        bin("sandboxer").display(),
+        status_file.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "80",
+        "-y",
+        "24",
+        &command,
+    ]);
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = Command::new("tmux")
+                .args(["kill-session", "-t", &self.0])
+                .status();
+        }
+    }
+    let _kill = Kill(session.clone());
+    // Typed until the shell is up to read it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tmux(&["send-keys", "-t", &session, "stty size; tty", "Enter"]);
+        std::thread::sleep(Duration::from_millis(500));
+        if tmux(&["capture-pane", "-p", "-t", &session]).contains("24 80") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shell never answered `stty size`"
+        );
+    }
+    wait_for_screen(&session, "/dev/pts/");
+    tmux(&["resize-window", "-t", &session, "-x", "120", "-y", "40"]);
+    // The resize reaches the shell's terminal (SIGWINCH passed on).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);
+        if tmux(&["capture-pane", "-p", "-t", &session]).contains("40 120") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resize never reached the shell"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Raw mode: Ctrl-C goes to the command in the sandbox, not to sandboxer.
+    tmux(&[
+        "send-keys",
+        "-t",
+        &session,
+        "sleep 30; echo not-interrupted",
+        "Enter",
+    ]);
+    std::thread::sleep(Duration::from_millis(800));
+    tmux(&["send-keys", "-t", &session, "C-c", ""]);
+    tmux(&["send-keys", "-t", &session, "echo still-here", "Enter"]);
+    let screen = wait_for_screen(&session, "\nstill-here");
+    assert!(
+        !screen.lines().any(|l| l.trim() == "not-interrupted"),
+        "Ctrl-C did not interrupt the command in the sandbox:\n{screen}"
+    );
+    tmux(&["send-keys", "-t", &session, "exit 5", "Enter"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !status_file.exists() {
+        assert!(Instant::now() < deadline, "sandboxer exec -it did not end");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        std::fs::read_to_string(&status_file).unwrap().trim(),
+        "status=5"
+    );
+    e2e.json(&["destroy", &id]);
+}
+
+#[tokio::test]
+async fn a_member_of_another_project_cannot_work_inside() {
+    let e2e = E2e::new();
+    let config = daemon_yaml("30s", "5m") + &member_yaml();
+    e2e.configure_with(&[loopback::host_yaml("loopback", &e2e.workdir)], &config);
+    let id = sleeper(&e2e);
+    let d = start(&e2e);
+    let client = reqwest::Client::new();
+    let base = format!("{}/v1/sandboxes/{id}", d.url);
+    let attempts: Vec<(reqwest::Method, String, Option<Value>, Option<Vec<u8>>)> = vec![
+        (
+            reqwest::Method::POST,
+            format!("{base}/commands"),
+            Some(json!({"argv": ["id"]})),
+            None,
+        ),
+        (reqwest::Method::GET, format!("{base}/commands"), None, None),
+        (
+            reqwest::Method::GET,
+            format!("{base}/commands/app:e-1/output"),
+            None,
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            format!("{base}/commands/app:e-1/signal"),
+            Some(json!({"signal": "kill"})),
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{base}/files?path=/etc/hostname"),
+            None,
+            None,
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("{base}/files?path=/tmp/x"),
+            None,
+            Some(b"x".to_vec()),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{base}/files/list?path=/"),
+            None,
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("{base}/files?path=/tmp&recursive=true"),
+            None,
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            format!("{base}/tree?path=/etc"),
+            None,
+            None,
+        ),
+        (
+            reqwest::Method::PUT,
+            format!("{base}/tree?path=/tmp"),
+            None,
+            Some(vec![0; 1024]),
+        ),
+    ];
+    for (method, url, json_body, raw) in attempts {
+        let mut request = client
+            .request(method.clone(), &url)
+            .bearer_auth(MEMBER_TOKEN);
+        if let Some(b) = json_body {
+            request = request.json(&b);
+        }
+        if let Some(r) = raw {
+            request = request.body(r);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            404,
+            "{method} {url} was not refused as unknown"
+        );
+    }
+    // Nothing ran: the sandbox is still untouched, never used.
+    assert_eq!(e2e.json(&["get", &id])["state"], "ready");
+    e2e.json(&["destroy", &id]);
+}
