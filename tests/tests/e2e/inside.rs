@@ -344,6 +344,9 @@ fn exec_it_is_a_terminal_that_resizes_and_ends_with_the_shells_status() {
     e2e.json(&["destroy", &id]);
 }
 
+/// A request: method, URL, a JSON body or a raw one.
+type Attempt = (reqwest::Method, String, Option<Value>, Option<Vec<u8>>);
+
 #[tokio::test]
 async fn a_member_of_another_project_cannot_work_inside() {
     let e2e = E2e::new();
@@ -353,7 +356,7 @@ async fn a_member_of_another_project_cannot_work_inside() {
     let d = start(&e2e);
     let client = reqwest::Client::new();
     let base = format!("{}/v1/sandboxes/{id}", d.url);
-    let attempts: Vec<(reqwest::Method, String, Option<Value>, Option<Vec<u8>>)> = vec![
+    let attempts: Vec<Attempt> = vec![
         (
             reqwest::Method::POST,
             format!("{base}/commands"),
