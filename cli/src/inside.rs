@@ -345,7 +345,7 @@ pub async fn session(
                         .and_then(|()| out.flush())
                         .map_err(io)?;
                 }
-                Attached::Exit(exit) => return Ok(exit),
+                Attached::Exited(exit) => return Ok(exit),
             }
         }
         Err(invalid("the command's output ended before its exit"))

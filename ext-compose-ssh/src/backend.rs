@@ -2,7 +2,7 @@
 //! create pipeline that joins the other modules. Each sandbox lives on one host;
 //! its `backend_ref` is `<host>/sbx-<id>`. Without a ref, every host is searched.
 
-use crate::agent::{self, AgentBinary};
+use crate::agent_binary::{self, AgentBinary};
 use crate::config::{Options, project_name};
 use crate::fleet::Fleet;
 use crate::hardening;
@@ -268,7 +268,7 @@ impl Extension for ComposeSsh {
             fleet: Fleet::new(&options.hosts, options.containment, &control_dir),
             gateway_image: options.gateway_image,
             locks: Default::default(),
-            agent: agent::locate(options.agent.as_deref()),
+            agent: agent_binary::locate(options.agent.as_deref()),
             inside: Default::default(),
         })
     }

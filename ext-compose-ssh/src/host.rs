@@ -3,7 +3,7 @@
 //! typed result and each failure (transport, a script's exit status) into a
 //! `HostError`, the one place these become protocol errors.
 
-use crate::agent::{AGENT_SCRIPT, AgentBinary, MOUNT_PATH};
+use crate::agent_binary::{AGENT_SCRIPT, AgentBinary, MOUNT_PATH};
 use crate::config::{HostConfig, project_name};
 use crate::doctor;
 use crate::hardening;

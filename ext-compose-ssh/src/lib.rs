@@ -26,6 +26,7 @@
 //! - `backend`: the protocol methods and the create pipeline.
 
 pub mod agent;
+pub mod agent_binary;
 pub mod backend;
 pub mod config;
 pub mod doctor;

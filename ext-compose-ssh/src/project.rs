@@ -498,7 +498,7 @@ fn project_files(
 
 impl Project {
     /// The project with the agent (at `host_path` on the host) mounted read-only
-    /// at [`crate::agent::MOUNT_PATH`] in every service but the gateway.
+    /// at [`crate::agent_binary::MOUNT_PATH`] in every service but the gateway.
     pub fn with_agent(mut self, host_path: &str) -> Project {
         if let Some(services) = self
             .compose
@@ -512,7 +512,10 @@ impl Project {
                 if name == GATEWAY_SERVICE {
                     continue;
                 }
-                let mount = Value::String(format!("{host_path}:{}:ro", crate::agent::MOUNT_PATH));
+                let mount = Value::String(format!(
+                    "{host_path}:{}:ro",
+                    crate::agent_binary::MOUNT_PATH
+                ));
                 match svc.get_mut("volumes").and_then(Value::as_array_mut) {
                     Some(volumes) => volumes.push(mount),
                     None => {

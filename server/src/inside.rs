@@ -1,6 +1,6 @@
 //! `/v1/sandboxes/{id}/commands`, `/files` and `/tree`: working inside a
 //! sandbox. A command's output is a Server-Sent Events stream (`output`
-//! events, then one `exit`); files and trees travel as raw bodies streamed
+//! events, then one `exited`); files and trees travel as raw bodies streamed
 //! both ways (a tree as `application/x-tar`), never held whole in memory.
 
 use super::App;
@@ -63,7 +63,7 @@ pub async fn list_commands(
 fn to_sse(event: Attached) -> SseEvent {
     let name = match &event {
         Attached::Output { .. } => "output",
-        Attached::Exit(_) => "exit",
+        Attached::Exited(_) => "exited",
     };
     let mut sse = SseEvent::default()
         .event(name)

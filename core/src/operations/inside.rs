@@ -50,7 +50,7 @@ pub enum Attached {
         stream: OutputStream,
         data: Data,
     },
-    Exit(ExecExit),
+    Exited(ExecExit),
 }
 
 /// The record of a sandbox commands may run in, counted as used now.
@@ -172,7 +172,7 @@ pub async fn attach(
                 }
             }
             let _ = tx
-                .send(outcome.map(Attached::Exit).map_err(Error::from))
+                .send(outcome.map(Attached::Exited).map_err(Error::from))
                 .await;
         }
         lease.release().await;

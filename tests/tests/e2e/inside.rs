@@ -204,7 +204,7 @@ async fn output_is_read_line_by_line_while_the_command_runs() {
                         .unwrap();
                     seen.push((String::from_utf8(bytes).unwrap(), began.elapsed()));
                 }
-                Some("exit") => exit = Some(v),
+                Some("exited") => exit = Some(v),
                 _ => {}
             }
         }
