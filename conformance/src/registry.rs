@@ -633,6 +633,24 @@ pub const CHECKS: &[Check] = &[
         "4",
         "no read through `..` or a link made in the sandbox, and no write through `..` or a climbing tar entry, reaches the kit's machine",
     ),
+    opt(
+        "inside.pause-freezes-and-resume-continues",
+        methods::SandboxPause::METHOD,
+        "4",
+        "sandbox/pause stops a running counter (state paused) and sandbox/resume lets it go on (state ready)",
+    ),
+    opt(
+        "inside.logs",
+        methods::SandboxLogs::METHOD,
+        "4",
+        "sandbox/logs answers, its output under the call's token; an unknown service is 1003",
+    ),
+    opt(
+        "inside.metrics-shape",
+        methods::SandboxMetrics::METHOD,
+        "4",
+        "sandbox/metrics of a running sandbox: a time, memory and processes above zero",
+    ),
     // notifications
     c(
         "notifications.progress-only-with-token",

@@ -202,6 +202,10 @@ impl Extension for ComposeSsh {
                 m::FsRename::METHOD,
                 m::FsTarPut::METHOD,
                 m::FsTarGet::METHOD,
+                m::SandboxPause::METHOD,
+                m::SandboxResume::METHOD,
+                m::SandboxLogs::METHOD,
+                m::SandboxMetrics::METHOD,
             ],
             features: [
                 features::EGRESS_DENY,
@@ -211,6 +215,7 @@ impl Extension for ComposeSsh {
                 features::CONTAINMENT,
                 features::USER_NAMESPACE,
                 features::EXEC_PTY,
+                features::PAUSE,
             ]
             .map(String::from)
             .to_vec(),
@@ -370,6 +375,24 @@ impl Extension for ComposeSsh {
         }
         self.inside.forget(&p.sandbox_id);
         Ok(DestroyResult { destroyed: true })
+    }
+
+    async fn pause(&self, _ctx: &Context, p: PauseParams) -> ExtResult<Sandbox> {
+        let _guard = self.locks.lock(&p.sandbox_id).await;
+        crate::observe::freeze(&self.fleet, &p.sandbox_id, true).await
+    }
+
+    async fn resume(&self, _ctx: &Context, p: PauseParams) -> ExtResult<Sandbox> {
+        let _guard = self.locks.lock(&p.sandbox_id).await;
+        crate::observe::freeze(&self.fleet, &p.sandbox_id, false).await
+    }
+
+    async fn logs(&self, ctx: &Context, p: LogsParams) -> ExtResult<Ack> {
+        crate::observe::logs(&self.fleet, ctx, p).await
+    }
+
+    async fn metrics(&self, _ctx: &Context, p: PauseParams) -> ExtResult<MetricsResult> {
+        crate::observe::metrics(&self.fleet, &p.sandbox_id).await
     }
 
     async fn exec_start(&self, ctx: &Context, p: ExecStartParams) -> ExtResult<ExecStarted> {

@@ -190,6 +190,62 @@ impl Host {
             .cloned()
     }
 
+    /// Freezes (`podman pause`) or thaws (`podman unpause`) these containers:
+    /// their processes stop where they are, memory kept.
+    pub async fn freeze(&self, containers: &[String], frozen: bool) -> Result<(), HostError> {
+        if containers.is_empty() {
+            return Ok(());
+        }
+        let mut argv = vec!["podman".to_string()];
+        argv.push(if frozen { "pause" } else { "unpause" }.into());
+        argv.extend(containers.iter().cloned());
+        let out = self.ssh.run(&argv, None, QUICK).await?;
+        if !out.status.success() {
+            return Err(HostError::ScriptFailed {
+                action: if frozen { "pausing" } else { "resuming" },
+                host: self.name().to_string(),
+                status: out.status,
+                stderr: trimmed_stderr(&out),
+            });
+        }
+        Ok(())
+    }
+
+    /// The host's podman API, or why there is none.
+    pub async fn api_or_unavailable(&self) -> Result<&PodmanApi, ErrorObject> {
+        self.api().await.ok_or_else(|| {
+            ErrorObject::domain(
+                ErrorKind::Unavailable,
+                format!(
+                    "podman's API does not answer on host {} at {} (figures need it: \
+                     `systemctl enable --now podman.socket` there)",
+                    self.name(),
+                    self.config().podman_socket
+                ),
+            )
+        })
+    }
+
+    /// The command that prints a container's log (`podman logs`), its stdout
+    /// and stderr as the container wrote them; with `follow`, until it stops.
+    pub fn logs_command(
+        &self,
+        container: &str,
+        follow: bool,
+        tail: Option<u64>,
+    ) -> Result<tokio::process::Command, TransportError> {
+        let mut remote = vec!["podman".to_string(), "logs".into()];
+        if follow {
+            remote.push("--follow".into());
+        }
+        if let Some(n) = tail {
+            remote.push("--tail".into());
+            remote.push(n.to_string());
+        }
+        remote.push(container.to_string());
+        self.ssh.streaming(&remote)
+    }
+
     /// The command that connects to the agent in `container` (its stdin and
     /// stdout are the connection).
     pub fn agent_command(

@@ -125,6 +125,9 @@ impl Holdings {
         let states: Vec<&str> = self.containers.iter().map(|c| c.state.as_str()).collect();
         if states.iter().all(|s| *s == "running") {
             BackendState::Ready
+        } else if states.iter().all(|s| matches!(*s, "running" | "paused")) {
+            // Paused by `sandbox/pause` (a partial pause or resume is still one).
+            BackendState::Paused
         } else if states
             .iter()
             .any(|s| matches!(*s, "exited" | "dead" | "stopped"))

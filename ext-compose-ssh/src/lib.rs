@@ -36,6 +36,7 @@ pub mod host;
 pub mod inside;
 pub mod inventory;
 pub mod labels;
+pub mod observe;
 pub mod podman;
 pub mod podman_api;
 pub mod policy;

@@ -17,6 +17,30 @@ use tokio::net::UnixStream;
 const API_PREFIX: &str = "/v4.0.0/libpod";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One container's figures, as podman's API gives them.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ContainerStats {
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Percent of one CPU.
+    #[serde(rename = "CPU", default)]
+    pub cpu: f64,
+    #[serde(rename = "MemUsage", default)]
+    pub mem_usage: u64,
+    #[serde(rename = "MemLimit", default)]
+    pub mem_limit: u64,
+    #[serde(rename = "NetInput", default)]
+    pub net_input: u64,
+    #[serde(rename = "NetOutput", default)]
+    pub net_output: u64,
+    #[serde(rename = "BlockInput", default)]
+    pub block_input: u64,
+    #[serde(rename = "BlockOutput", default)]
+    pub block_output: u64,
+    #[serde(rename = "PIDs", default)]
+    pub pids: u64,
+}
+
 /// A podman API socket reachable from here.
 #[derive(Debug, Clone)]
 pub struct PodmanApi {
@@ -110,6 +134,51 @@ impl PodmanApi {
     /// Every container (running or not) carrying `label` (`key` or `key=value`).
     pub async fn containers(&self, label: &str) -> Result<Vec<Container>, String> {
         self.list("containers", label).await
+    }
+
+    /// Figures of the named containers, now (one sample, not a stream).
+    pub async fn stats(&self, names: &[String]) -> Result<Vec<ContainerStats>, String> {
+        let mut path = format!("{API_PREFIX}/containers/stats?stream=false");
+        for name in names {
+            path.push_str(&format!("&containers={}", encode(name)));
+        }
+        let body = self.get(&path).await?;
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "Stats", default)]
+            stats: Option<Vec<ContainerStats>>,
+        }
+        let answer: Answer =
+            serde_json::from_slice(&body).map_err(|e| format!("container stats: {e}"))?;
+        Ok(answer.stats.unwrap_or_default())
+    }
+
+    /// Bytes each container carrying `label` wrote to its own layer, by name.
+    pub async fn written(&self, label: &str) -> Result<Vec<(String, u64)>, String> {
+        let filters = serde_json::json!({ "label": [label] }).to_string();
+        let path = format!(
+            "{API_PREFIX}/containers/json?all=true&size=true&filters={}",
+            encode(&filters)
+        );
+        let body = self.get(&path).await?;
+        #[derive(serde::Deserialize)]
+        struct Sized {
+            #[serde(rename = "Names", default)]
+            names: Vec<String>,
+            #[serde(rename = "Size", default)]
+            size: Option<Size>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Size {
+            #[serde(rename = "rwSize", default)]
+            rw: u64,
+        }
+        let listed: Vec<Sized> =
+            serde_json::from_slice(&body).map_err(|e| format!("container sizes: {e}"))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| Some((c.names.first()?.clone(), c.size.map_or(0, |s| s.rw))))
+            .collect())
     }
 
     /// Every network carrying `label`.

@@ -221,6 +221,12 @@ impl Ssh {
         Ok(cmd)
     }
 
+    /// A command for `remote` whose stdout and stderr its caller reads as they
+    /// come; killed when dropped.
+    pub fn streaming<S: AsRef<str>>(&self, remote: &[S]) -> Result<Command, TransportError> {
+        self.command(remote)
+    }
+
     /// Runs `remote` on the host, feeding `stdin` if given; waits at most `timeout`.
     /// A non-zero exit is returned as an `Output`, not an error; an ssh connection
     /// failure (exit 255 from ssh itself) is `Unreachable`.

@@ -29,6 +29,9 @@ pub const SCENARIO: Scenario = Scenario {
         "inside.files",
         "inside.tree-round-trip",
         "inside.paths-confined",
+        "inside.pause-freezes-and-resume-continues",
+        "inside.logs",
+        "inside.metrics-shape",
     ],
     run,
 };
@@ -129,6 +132,116 @@ fn run(ctx: &mut Ctx) {
         let started = Instant::now();
         let outcome = paths_confined(&mut peer, &sid, &ctx.prefix.clone());
         ctx.record("inside.paths-confined", Some(&peer), started, outcome);
+    }
+    if ctx.runnable("inside.pause-freezes-and-resume-continues") {
+        let started = Instant::now();
+        let outcome = pause_and_resume(&mut peer, &sid, &scratch);
+        ctx.record(
+            "inside.pause-freezes-and-resume-continues",
+            Some(&peer),
+            started,
+            outcome,
+        );
+    }
+    if ctx.runnable("inside.logs") {
+        let started = Instant::now();
+        let outcome = logs(&mut peer, &sid);
+        ctx.record("inside.logs", Some(&peer), started, outcome);
+    }
+    if ctx.runnable("inside.metrics-shape") {
+        let started = Instant::now();
+        let outcome = metrics(&mut peer, &sid);
+        ctx.record("inside.metrics-shape", Some(&peer), started, outcome);
+    }
+}
+
+/// The counter a background command keeps in `file`.
+fn count(peer: &mut Peer, sid: &Value, file: &str) -> Result<u64, String> {
+    let read = peer.ok(
+        methods::FsRead::METHOD,
+        json!({"sandbox_id": sid, "path": file}),
+    )?;
+    let bytes = STANDARD
+        .decode(read["data"].as_str().unwrap_or(""))
+        .map_err(|e| e.to_string())?;
+    String::from_utf8_lossy(&bytes)
+        .trim()
+        .parse()
+        .map_err(|e| format!("the counter file holds {bytes:?}: {e}"))
+}
+
+fn pause_and_resume(peer: &mut Peer, sid: &Value, scratch: &str) -> Result<(), String> {
+    let file = format!("{scratch}-count");
+    let script = format!(
+        "i=0; while true; do i=$((i+1)); echo $i > {file}.new; mv {file}.new {file}; sleep 0.1; done"
+    );
+    start(peer, sid, json!({"argv": ["sh", "-c", script]}))?;
+    std::thread::sleep(Duration::from_millis(800));
+    let paused = peer.ok(methods::SandboxPause::METHOD, json!({"sandbox_id": sid}))?;
+    if paused["state"] != "paused" {
+        return Err(format!("sandbox/pause answered state {}", paused["state"]));
+    }
+    // Read through the host's view is not possible while frozen: the count
+    // is taken after the resume and compared with the time that passed.
+    std::thread::sleep(Duration::from_secs(2));
+    let resumed_at = Instant::now();
+    let resumed = peer.ok(methods::SandboxResume::METHOD, json!({"sandbox_id": sid}))?;
+    if resumed["state"] != "ready" {
+        return Err(format!(
+            "sandbox/resume answered state {}",
+            resumed["state"]
+        ));
+    }
+    let after_resume = count(peer, sid, &file)?;
+    let ran_for = 800 + resumed_at.elapsed().as_millis() as u64;
+    // Had it not been frozen for 2 s it would be past 28 (a tick per 100 ms
+    // over 2.8 s); frozen, it counted only before the pause and since the resume.
+    if after_resume > ran_for / 100 + 5 {
+        return Err(format!(
+            "the counter reached {after_resume} in {ran_for} ms of running time: it did not stop \
+             while paused"
+        ));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
+    let later = count(peer, sid, &file)?;
+    if later < after_resume + 3 {
+        return Err(format!(
+            "after the resume the counter went from {after_resume} to only {later} in a second"
+        ));
+    }
+    Ok(())
+}
+
+fn logs(peer: &mut Peer, sid: &Value) -> Result<(), String> {
+    peer.ok(
+        methods::SandboxLogs::METHOD,
+        json!({"sandbox_id": sid, "output_token": "kit-logs", "tail": 10}),
+    )?;
+    let stray = peer
+        .drain_notifications()
+        .into_iter()
+        .find(|n| n["method"] == methods::Output::METHOD && n["params"]["token"] != "kit-logs");
+    if let Some(n) = stray {
+        return Err(format!("sandbox/logs sent output under another token: {n}"));
+    }
+    let unknown = peer.request(
+        methods::SandboxLogs::METHOD,
+        json!({"sandbox_id": sid, "output_token": "kit-logs", "service": "no-such-part-kit"}),
+    )?;
+    crate::context::expect_invalid_field(&unknown, "service")
+}
+
+fn metrics(peer: &mut Peer, sid: &Value) -> Result<(), String> {
+    let m = peer.ok(methods::SandboxMetrics::METHOD, json!({"sandbox_id": sid}))?;
+    let total = &m["total"];
+    let ok = m["at"].as_str().is_some_and(|a| a.contains('T'))
+        && total["memory_bytes"].as_u64().is_some_and(|b| b > 0)
+        && total["pids"].as_u64().is_some_and(|p| p >= 1)
+        && total["cpu_percent"].is_number();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("sandbox/metrics of a running sandbox: {m}"))
     }
 }
 

@@ -46,7 +46,7 @@ fn the_python_example_passes_every_check() {
     assert_eq!(run.code, 0);
     assert_eq!(
         run.count("skip"),
-        16,
+        19,
         "only the snapshot checks, those of profile/check and host/doctor (1.1), the egress \
          checks (pydirs enforces no egress), the images check (1.5) and the checks of working \
          inside a sandbox (1.6) are skipped"
