@@ -432,6 +432,23 @@ impl Verbs for Client {
         self.json(Call::to(Verb::PutTree).on(id).query(query).raw(body))
             .await
     }
+
+    async fn pause(&self, id: &str) -> Result<SandboxRecord> {
+        self.json(Call::to(Verb::PauseSandbox).on(id)).await
+    }
+
+    async fn resume(&self, id: &str) -> Result<SandboxRecord> {
+        self.json(Call::to(Verb::ResumeSandbox).on(id)).await
+    }
+
+    async fn logs(&self, id: &str, query: &api::LogsQuery) -> Result<ByteStream> {
+        self.bytes(Call::to(Verb::SandboxLogs).on(id).query(query))
+            .await
+    }
+
+    async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult> {
+        self.json(Call::to(Verb::SandboxMetrics).on(id)).await
+    }
 }
 
 /// The events of a Server-Sent Events body (`data:` lines, each read by

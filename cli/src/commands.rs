@@ -76,6 +76,8 @@ fn who(command: &Command) -> Option<&Who> {
         Command::Destroy { who, .. }
         | Command::Recreate { who, .. }
         | Command::ExtendTtl { who, .. }
+        | Command::Pause { who, .. }
+        | Command::Resume { who, .. }
         | Command::Snapshot(SnapshotCommand::Create { who, .. })
         | Command::Snapshot(SnapshotCommand::Delete { who, .. }) => Some(who),
         _ => None,
@@ -187,6 +189,31 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
             render::extended(out, &record)?;
         }
         Command::Exec(args) => exec(v, cli, args, out).await?,
+        Command::Pause { id, .. } => render::sandbox(out, &v.pause(id).await?)?,
+        Command::Resume { id, .. } => render::sandbox(out, &v.resume(id).await?)?,
+        Command::Logs {
+            id,
+            follow,
+            service,
+            tail,
+        } => {
+            let query = api::LogsQuery {
+                service: service.clone(),
+                follow: *follow,
+                tail: *tail,
+            };
+            let mut bytes = v.logs(id, &query).await?;
+            while let Some(piece) = futures::StreamExt::next(&mut bytes).await {
+                render::raw(out, &piece?)?;
+            }
+        }
+        Command::Top { id, watch } => loop {
+            render::figures(out, &v.metrics(id).await?)?;
+            if !watch {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        },
         Command::Cp(args) => {
             let moved = super::inside::copy(v, &args.from, &args.to, args.service.clone()).await?;
             render::copied(out, moved)?;

@@ -127,6 +127,39 @@ pub enum Command {
     /// Copy a file or folder into or out of a sandbox, like `docker cp`:
     /// `cp ./src ID:/work/src` or `cp ID:/work/out ./out`.
     Cp(CpArgs),
+    /// Freeze a sandbox: its processes stop where they are, memory kept,
+    /// billed at its profile's paused rate.
+    Pause {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Let a paused sandbox go on where it stopped.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// What a sandbox's processes wrote to their output.
+    Logs {
+        id: String,
+        /// Keep printing as they write, until the sandbox stops or Ctrl-C.
+        #[arg(long = "follow", short = 'f')]
+        follow: bool,
+        /// Only this part of the sandbox (a compose service).
+        #[arg(long = "service")]
+        service: Option<String>,
+        /// Only the last N lines of each part.
+        #[arg(long = "tail", value_name = "N")]
+        tail: Option<u64>,
+    },
+    /// CPU, memory, network and disk of a sandbox, per part and in all.
+    Top {
+        id: String,
+        /// Again every 2 s, until Ctrl-C.
+        #[arg(long = "watch", short = 'w')]
+        watch: bool,
+    },
     /// Snapshots of sandboxes (where the backend offers them).
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
@@ -525,6 +558,10 @@ const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
         ("extend-ttl", Some(V::ExtendTtl)),
         ("exec", Some(V::Exec)),
         ("cp", Some(V::PutTree)),
+        ("pause", Some(V::PauseSandbox)),
+        ("resume", Some(V::ResumeSandbox)),
+        ("logs", Some(V::SandboxLogs)),
+        ("top", Some(V::SandboxMetrics)),
         ("snapshot create", Some(V::TakeSnapshot)),
         ("snapshot list", Some(V::ListSnapshots)),
         ("snapshot delete", Some(V::DeleteSnapshot)),

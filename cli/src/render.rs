@@ -274,6 +274,72 @@ pub fn exec_result(out: &mut Out, r: &sandboxer_ext_protocol::ExecResult) -> io:
     Ok(())
 }
 
+/// Bytes as they came (a sandbox's log), written at once.
+pub fn raw(out: &mut Out, bytes: &[u8]) -> io::Result<()> {
+    out.w.write_all(bytes)?;
+    out.flush()
+}
+
+/// Bytes as a person reads them: 1.5 MiB.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// A sandbox's figures (`top`): a row per part, then the sum.
+pub fn figures(out: &mut Out, m: &sandboxer_ext_protocol::MetricsResult) -> io::Result<()> {
+    if out.json {
+        return out.json(m);
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header([
+        "PART",
+        "CPU %",
+        "MEMORY",
+        "LIMIT",
+        "NET IN",
+        "NET OUT",
+        "DISK READ",
+        "DISK WRITE",
+        "WRITTEN",
+        "PIDS",
+    ]);
+    let row = |name: &str, f: &sandboxer_ext_protocol::Figures| {
+        vec![
+            name.to_string(),
+            format!("{:.1}", f.cpu_percent),
+            bytes(f.memory_bytes),
+            f.memory_limit_bytes
+                .map(bytes)
+                .unwrap_or_else(|| "-".into()),
+            bytes(f.net_rx_bytes),
+            bytes(f.net_tx_bytes),
+            bytes(f.block_read_bytes),
+            bytes(f.block_write_bytes),
+            f.disk_bytes.map(bytes).unwrap_or_else(|| "-".into()),
+            f.pids.to_string(),
+        ]
+    };
+    for (name, f) in &m.services {
+        table.add_row(row(name, f));
+    }
+    table.add_row(row("(all)", &m.total));
+    writeln!(out.w, "{table}")?;
+    writeln!(out.w, "at {}", m.at)?;
+    out.flush()
+}
+
 /// What `cp` moved: bytes of the tar stream.
 pub fn copied(out: &mut Out, bytes: u64) -> io::Result<()> {
     if out.json {

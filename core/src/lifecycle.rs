@@ -1,12 +1,14 @@
 //! The sandbox lifecycle: states and the transitions allowed between them.
 //!
 //! ```text
-//! pending → provisioning → ready → active
-//!    │           │           │       │
-//!    └───────────┴──→ failed ├───────┴──→ expired
+//! pending → provisioning → ready → active ⇄ paused
+//!    │           │           │       │         │
+//!    └───────────┴──→ failed ├───────┴─────────┴──→ expired
 //!                            ↓
 //!        (any live state, failed, expired) → destroying → destroyed
 //! ```
+//!
+//! (`ready` may be paused too; a resumed sandbox is `active`.)
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -23,6 +25,9 @@ pub enum State {
     Ready,
     /// In use.
     Active,
+    /// Frozen by a pause: processes and memory kept, billed at the profile's
+    /// paused rate; a resume makes it `active` again.
+    Paused,
     /// Being torn down (stays here until the extension confirms).
     Destroying,
     /// Gone. Terminal.
@@ -34,11 +39,12 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Pending,
         State::Provisioning,
         State::Ready,
         State::Active,
+        State::Paused,
         State::Destroying,
         State::Destroyed,
         State::Failed,
@@ -51,6 +57,7 @@ impl State {
             State::Provisioning => "provisioning",
             State::Ready => "ready",
             State::Active => "active",
+            State::Paused => "paused",
             State::Destroying => "destroying",
             State::Destroyed => "destroyed",
             State::Failed => "failed",
@@ -71,7 +78,15 @@ impl State {
     /// Whether time in this state is charged: the backend is working for it or it
     /// can be used. `expired` and `destroying` are not: the core is taking it away.
     pub fn is_billed(self) -> bool {
-        matches!(self, State::Provisioning | State::Ready | State::Active)
+        matches!(
+            self,
+            State::Provisioning | State::Ready | State::Active | State::Paused
+        )
+    }
+
+    /// Whether the sandbox exists and may be used again: usable, or paused.
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Ready | State::Active | State::Paused)
     }
 }
 
@@ -102,8 +117,9 @@ pub fn can_transition(from: State, to: State) -> bool {
         (from, to),
         (Pending, Provisioning | Failed | Destroying)
             | (Provisioning, Ready | Failed | Destroying)
-            | (Ready, Active | Failed | Expired | Destroying)
-            | (Active, Failed | Expired | Destroying)
+            | (Ready, Active | Paused | Failed | Expired | Destroying)
+            | (Active, Paused | Failed | Expired | Destroying)
+            | (Paused, Active | Failed | Expired | Destroying)
             | (Failed | Expired, Destroying)
             | (Destroying, Destroyed)
     )

@@ -1,5 +1,5 @@
-//! `/v1/sandboxes/{id}/commands`, `/files` and `/tree`: working inside a
-//! sandbox. A command's output is a Server-Sent Events stream (`output`
+//! `/v1/sandboxes/{id}/commands`, `/files`, `/tree`, `/logs` and `/metrics`:
+//! working inside a sandbox. A command's output is a Server-Sent Events stream (`output`
 //! events, then one `exited`); files and trees travel as raw bodies streamed
 //! both ways (a tree as `application/x-tar`), never held whole in memory.
 
@@ -225,4 +225,22 @@ pub async fn put_tree(
         .put_tree(&id, &query, byte_stream(body))
         .await?;
     Ok(Json(written))
+}
+
+pub async fn logs(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+    QueryOf(query): QueryOf<api::LogsQuery>,
+) -> ApiResult<Response> {
+    let bytes = app.verbs(&who).logs(&id, &query).await?;
+    Ok(streamed(bytes, "text/plain; charset=utf-8"))
+}
+
+pub async fn metrics(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<sandboxer_ext_protocol::MetricsResult>> {
+    Ok(Json(app.verbs(&who).metrics(&id).await?))
 }

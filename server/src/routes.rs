@@ -49,6 +49,10 @@ fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
         Verb::RenameFile => on(method, inside::rename_file),
         Verb::GetTree => on(method, inside::get_tree),
         Verb::PutTree => on(method, inside::put_tree),
+        Verb::PauseSandbox => on(method, sandboxes::pause),
+        Verb::ResumeSandbox => on(method, sandboxes::resume),
+        Verb::SandboxLogs => on(method, inside::logs),
+        Verb::SandboxMetrics => on(method, inside::metrics),
     }
 }
 

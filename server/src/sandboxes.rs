@@ -1,4 +1,5 @@
-//! `/v1/sandboxes`: create, list, get, destroy, recreate, extend TTL, exec —
+//! `/v1/sandboxes`: create, list, get, destroy, recreate, extend TTL, exec,
+//! pause, resume —
 //! each the caller's verb on the core.
 
 use super::App;
@@ -119,4 +120,20 @@ pub async fn exec(
     Body(body): Body<ExecRequest>,
 ) -> ApiResult<Json<sandboxer_ext_protocol::ExecResult>> {
     Ok(Json(app.verbs(&who).exec(&id, body).await?))
+}
+
+pub async fn pause(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SandboxRecord>> {
+    Ok(Json(app.verbs(&who).pause(&id).await?))
+}
+
+pub async fn resume(
+    AxState(app): S,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SandboxRecord>> {
+    Ok(Json(app.verbs(&who).resume(&id).await?))
 }

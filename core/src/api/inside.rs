@@ -87,6 +87,35 @@ impl Query for AttachQuery {
     }
 }
 
+/// `GET …/logs?service=…&follow=true&tail=N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogsQuery {
+    pub service: Option<String>,
+    pub follow: bool,
+    pub tail: Option<u64>,
+}
+
+impl Query for LogsQuery {
+    fn to_pairs(&self) -> Pairs {
+        let mut pairs = Pairs::default();
+        pairs.push_some("service", self.service.as_ref());
+        if self.follow {
+            pairs.push("follow", "true");
+        }
+        pairs.push_some("tail", self.tail);
+        pairs
+    }
+
+    fn from_pairs(pairs: &Pairs) -> Result<Self> {
+        pairs.only(&["service", "follow", "tail"])?;
+        Ok(LogsQuery {
+            service: pairs.owned("service"),
+            follow: pairs.bool("follow")?,
+            tail: pairs.number("tail")?,
+        })
+    }
+}
+
 /// `POST …/commands/{exec_id}/stdin`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -543,4 +543,31 @@ impl Verbs for CoreVerbs {
             operations::put_tree(&self.core, id, &query.path, query.service.clone(), body).await?;
         Ok(Written { bytes })
     }
+
+    async fn pause(&self, id: &str) -> Result<SandboxRecord> {
+        self.visible(id)?;
+        operations::pause(&self.core, id, &self.caller.actor, "asked").await
+    }
+
+    async fn resume(&self, id: &str) -> Result<SandboxRecord> {
+        self.visible(id)?;
+        operations::resume(&self.core, id, &self.caller.actor).await
+    }
+
+    async fn logs(&self, id: &str, query: &LogsQuery) -> Result<ByteStream> {
+        self.visible(id)?;
+        operations::logs(
+            self.core.clone(),
+            id,
+            query.service.clone(),
+            query.follow,
+            query.tail,
+        )
+        .await
+    }
+
+    async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult> {
+        self.visible(id)?;
+        operations::metrics(&self.core, id).await
+    }
 }

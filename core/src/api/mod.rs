@@ -98,6 +98,11 @@ pub trait Verbs {
     async fn get_tree(&self, id: &str, query: &FileQuery) -> Result<ByteStream>;
     /// Unpacks the tar stream `body` into folder `query.path`.
     async fn put_tree(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written>;
+    async fn pause(&self, id: &str) -> Result<crate::store::SandboxRecord>;
+    async fn resume(&self, id: &str) -> Result<crate::store::SandboxRecord>;
+    /// What the sandbox's processes wrote, as it comes.
+    async fn logs(&self, id: &str, query: &LogsQuery) -> Result<ByteStream>;
+    async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult>;
 }
 
 /// Bytes as they come: a file's, a tar stream's.

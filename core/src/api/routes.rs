@@ -42,6 +42,10 @@ pub enum Verb {
     RenameFile,
     GetTree,
     PutTree,
+    PauseSandbox,
+    ResumeSandbox,
+    SandboxLogs,
+    SandboxMetrics,
 }
 
 /// One route.
@@ -111,6 +115,10 @@ pub const ROUTES: &[Route] = &[
     route(Verb::RenameFile, "POST", "/v1/sandboxes/{id}/files/rename"),
     route(Verb::GetTree, "GET", "/v1/sandboxes/{id}/tree"),
     route(Verb::PutTree, "PUT", "/v1/sandboxes/{id}/tree"),
+    route(Verb::PauseSandbox, "POST", "/v1/sandboxes/{id}/pause"),
+    route(Verb::ResumeSandbox, "POST", "/v1/sandboxes/{id}/resume"),
+    route(Verb::SandboxLogs, "GET", "/v1/sandboxes/{id}/logs"),
+    route(Verb::SandboxMetrics, "GET", "/v1/sandboxes/{id}/metrics"),
 ];
 
 impl Verb {

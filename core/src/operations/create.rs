@@ -409,7 +409,7 @@ fn observed(sandbox: &Sandbox) -> Change {
             .get("host")
             .and_then(|h| h.as_str())
             .map(str::to_string),
-        last_error: None,
+        ..Change::default()
     }
 }
 

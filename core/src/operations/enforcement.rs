@@ -35,7 +35,12 @@ pub async fn enforce(core: &Core) -> Result<usize> {
             continue;
         }
         let running = core.store().list_sandboxes(&SandboxFilter {
-            states: vec![State::Provisioning, State::Ready, State::Active],
+            states: vec![
+                State::Provisioning,
+                State::Ready,
+                State::Active,
+                State::Paused,
+            ],
             project: Some(b.project.clone()),
             consumer: b.consumer.clone(),
             ..Default::default()

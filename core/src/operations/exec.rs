@@ -32,6 +32,7 @@ pub struct ExecRequest {
 
 pub async fn exec(core: &Core, id: &str, request: ExecRequest, actor: &str) -> Result<ExecResult> {
     super::touch(core, id);
+    super::awake(core, core.record(id)?).await?;
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
     if !record.state.is_usable() {

@@ -56,7 +56,11 @@ pub async fn reap_expired(core: &Core, counters: &LoopCounters) {
         tracing::warn!("lifetimes: {e}");
     }
     let now = now_ms();
-    match list(core, &[State::Ready, State::Active], Some(now)) {
+    match list(
+        core,
+        &[State::Ready, State::Active, State::Paused],
+        Some(now),
+    ) {
         Ok(records) => {
             for r in records {
                 let detail = json!({ "expires_at": rfc3339(r.expires_at) });
@@ -184,7 +188,7 @@ pub fn compare(
     for r in records {
         let on_backend = found_by_id.get(r.id.as_str());
         match r.state {
-            State::Ready | State::Active if on_backend.is_none() => {
+            State::Ready | State::Active | State::Paused if on_backend.is_none() => {
                 findings.push(Finding::Vanished { id: r.id.clone() })
             }
             State::Pending | State::Provisioning => match on_backend {

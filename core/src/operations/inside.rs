@@ -53,10 +53,11 @@ pub enum Attached {
     Exited(ExecExit),
 }
 
-/// The record of a sandbox commands may run in, counted as used now.
-fn usable(core: &Core, id: &str) -> Result<SandboxRecord> {
+/// The record of a sandbox commands may run in, counted as used now (a paused
+/// one resumed first, when its profile says `auto_resume`).
+async fn usable(core: &Core, id: &str) -> Result<SandboxRecord> {
     super::touch(core, id);
-    let record = core.record(id)?;
+    let record = super::awake(core, core.record(id)?).await?;
     if !record.state.is_usable() {
         return Err(Error::Refused(format!(
             "sandbox {id} is {}; one can work inside only a ready or active sandbox",
@@ -98,7 +99,7 @@ pub async fn start_command(
     request: StartCommand,
     actor: &str,
 ) -> Result<ExecStarted> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     if request.argv.is_empty() {
         return Err(Error::Invalid("argv: give the command to run".into()));
     }
@@ -140,7 +141,7 @@ pub async fn attach(
     exec_id: &str,
     from_seq: u64,
 ) -> Result<BoxStream<'static, Result<Attached>>> {
-    let record = usable(&core, id)?;
+    let record = usable(&core, id).await?;
     let lease = core.extension_of(&record).await?;
     let token = json!(format!("attach-{}", ulid::Ulid::new()));
     let mut output = lease.subscribe_output(&token);
@@ -215,7 +216,7 @@ impl Drop for AbortOnDrop {
 }
 
 pub async fn write_stdin(core: &Core, id: &str, params: ExecWriteParams) -> Result<Ack> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     call::<m::ExecWrite>(
         core,
         &record,
@@ -228,7 +229,7 @@ pub async fn write_stdin(core: &Core, id: &str, params: ExecWriteParams) -> Resu
 }
 
 pub async fn signal(core: &Core, id: &str, exec_id: &str, signal: Signal) -> Result<Ack> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     let params = ExecSignalParams {
         sandbox_id: id.into(),
         exec_id: exec_id.into(),
@@ -238,7 +239,7 @@ pub async fn signal(core: &Core, id: &str, exec_id: &str, signal: Signal) -> Res
 }
 
 pub async fn resize(core: &Core, id: &str, exec_id: &str, size: TerminalSize) -> Result<Ack> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     let params = ExecResizeParams {
         sandbox_id: id.into(),
         exec_id: exec_id.into(),
@@ -248,7 +249,7 @@ pub async fn resize(core: &Core, id: &str, exec_id: &str, size: TerminalSize) ->
 }
 
 pub async fn commands(core: &Core, id: &str) -> Result<ExecListResult> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     call::<m::ExecList>(
         core,
         &record,
@@ -262,7 +263,7 @@ pub async fn commands(core: &Core, id: &str) -> Result<ExecListResult> {
 /// A call about one path: `fs/list`, `fs/stat`, `fs/mkdir`, `fs/remove`,
 /// `fs/rename`, `fs/read`, `fs/write`, with the sandbox id set.
 pub async fn file_call<M: Request>(core: &Core, id: &str, params: M::Params) -> Result<M::Result> {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     call::<M>(core, &record, &params).await
 }
 
@@ -273,7 +274,7 @@ pub async fn read_file(
     path: &str,
     service: Option<String>,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
-    let record = usable(&core, id)?;
+    let record = usable(&core, id).await?;
     let lease = core.extension_of(&record).await?;
     let mut params = FsReadParams {
         sandbox_id: id.to_string(),
@@ -360,7 +361,7 @@ pub async fn write_file<S>(
 where
     S: Stream<Item = Result<Bytes>> + Unpin,
 {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     let lease = core.extension_of(&record).await?;
     let written = async {
         let mut chunks = Chunks::new(body);
@@ -397,7 +398,7 @@ pub async fn put_tree<S>(
 where
     S: Stream<Item = Result<Bytes>> + Unpin,
 {
-    let record = usable(core, id)?;
+    let record = usable(core, id).await?;
     let lease = core.extension_of(&record).await?;
     let sent = async {
         let mut chunks = Chunks::new(body);
@@ -432,7 +433,7 @@ pub async fn get_tree(
     path: &str,
     service: Option<String>,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
-    let record = usable(&core, id)?;
+    let record = usable(&core, id).await?;
     let lease = core.extension_of(&record).await?;
     let mut params = FsTarGetParams {
         sandbox_id: id.to_string(),
@@ -465,4 +466,84 @@ pub async fn get_tree(
         }
         lease.release().await;
     }))
+}
+
+/// What the sandbox's processes wrote to their output (all its parts, or
+/// `service`'s), as it comes; with `follow`, until the sandbox stops or the
+/// stream is dropped. Readable in any state the backend still holds it in.
+pub async fn logs(
+    core: Arc<Core>,
+    id: &str,
+    service: Option<String>,
+    follow: bool,
+    tail: Option<u64>,
+) -> Result<BoxStream<'static, Result<Bytes>>> {
+    super::touch(&core, id);
+    let record = core.record(id)?;
+    if !record.state.may_hold_resources() {
+        return Err(Error::Refused(format!(
+            "sandbox {id} is {}; its backend no longer has its logs",
+            record.state
+        )));
+    }
+    let lease = core.extension_of(&record).await?;
+    if !lease.offers::<m::SandboxLogs>() {
+        let e = crate::exthost::HostError::Unsupported {
+            name: lease.name().to_string(),
+            method: m::SandboxLogs::METHOD.into(),
+        };
+        lease.release().await;
+        return Err(e.into());
+    }
+    let token = json!(format!("logs-{}", ulid::Ulid::new()));
+    let mut output = lease.subscribe_output(&token);
+    let params = LogsParams {
+        sandbox_id: id.to_string(),
+        output_token: token,
+        service,
+        follow,
+        tail,
+    };
+    Ok(async_stream(move |tx| async move {
+        {
+            let call = lease.request::<m::SandboxLogs>(&params);
+            tokio::pin!(call);
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    Some(chunk) = output.recv() => {
+                        if tx.send(Ok(Bytes::from(chunk.data.0))).await.is_err() {
+                            return;
+                        }
+                    }
+                    outcome = &mut call => break outcome,
+                }
+            };
+            while let Ok(chunk) = output.try_recv() {
+                if tx.send(Ok(Bytes::from(chunk.data.0))).await.is_err() {
+                    return;
+                }
+            }
+            if let Err(e) = outcome {
+                let _ = tx.send(Err(e.into())).await;
+            }
+        }
+        lease.release().await;
+    }))
+}
+
+/// CPU, memory, network and disk figures of a live sandbox.
+pub async fn metrics(core: &Core, id: &str) -> Result<MetricsResult> {
+    super::touch(core, id);
+    let record = core.record(id)?;
+    if !record.state.is_live() {
+        return Err(Error::Refused(format!(
+            "sandbox {id} is {}; figures are for a ready, active or paused sandbox",
+            record.state
+        )));
+    }
+    let params = PauseParams {
+        sandbox_id: id.to_string(),
+    };
+    call::<m::SandboxMetrics>(core, &record, &params).await
 }

@@ -164,7 +164,12 @@ pub fn ledger(
     let now = now_ms();
     let closed = core.store().usage_between(query.since, query.until)?;
     let live = core.store().list_sandboxes(&SandboxFilter {
-        states: vec![State::Provisioning, State::Ready, State::Active],
+        states: vec![
+            State::Provisioning,
+            State::Ready,
+            State::Active,
+            State::Paused,
+        ],
         ..Default::default()
     })?;
     let open = live.iter().map(|r| UsageRecord::open(r, now));

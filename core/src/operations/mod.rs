@@ -17,6 +17,7 @@ mod images;
 mod inside;
 mod ledger;
 mod lifetimes;
+mod pause;
 mod pools;
 mod query;
 mod refill;
@@ -42,11 +43,12 @@ pub use fleet::{
 pub use guarantees::{Candidate, Support, Verdict, candidates, verdicts};
 pub use images::{BuiltImage, ImageReport, PruneReport, build_images, list_images, prune_images};
 pub use inside::{
-    Attached, StartCommand, attach, commands, file_call, get_tree, put_tree, read_file, resize,
-    signal, start_command, write_file, write_stdin,
+    Attached, StartCommand, attach, commands, file_call, get_tree, logs, metrics, put_tree,
+    read_file, resize, signal, start_command, write_file, write_stdin,
 };
 pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
 pub use lifetimes::{Swept, sweep, touch};
+pub use pause::{awake, pause, resume};
 pub use pools::{POOL_CONSUMER, POOL_PROJECT};
 pub use query::{GetOutcome, events, for_each, get};
 pub use refill::refill;

@@ -27,7 +27,7 @@ pub async fn get(core: &Core, id: &str, refresh: bool) -> Result<GetOutcome> {
     let record = core.record(id)?;
     let live = matches!(
         record.state,
-        State::Provisioning | State::Ready | State::Active
+        State::Provisioning | State::Ready | State::Active | State::Paused
     );
     if !refresh || !live {
         return Ok(GetOutcome {

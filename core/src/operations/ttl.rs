@@ -21,6 +21,7 @@ pub async fn extend_ttl(core: &Core, id: &str, by: Duration, actor: &str) -> Res
             | crate::lifecycle::State::Provisioning
             | crate::lifecycle::State::Ready
             | crate::lifecycle::State::Active
+            | crate::lifecycle::State::Paused
     ) {
         return Err(Error::Refused(format!(
             "sandbox {id} is {}; only a live sandbox can be extended",

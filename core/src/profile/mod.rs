@@ -103,7 +103,8 @@ pub struct PoolSpec {
     pub size: u32,
 }
 
-/// Default and ceiling of a sandbox's lifetime, and how long it may sit unused.
+/// Default and ceiling of a sandbox's lifetime, how long it may sit unused,
+/// and what happens then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Ttl {
     #[serde(serialize_with = "as_human")]
@@ -112,6 +113,23 @@ pub struct Ttl {
     pub max: Duration,
     #[serde(serialize_with = "opt_human", skip_serializing_if = "Option::is_none")]
     pub idle: Option<Duration>,
+    /// What an idle sandbox becomes.
+    pub on_idle: OnIdle,
+    /// A call that works inside a paused sandbox resumes it first (otherwise
+    /// it is refused until someone resumes it).
+    pub auto_resume: bool,
+}
+
+/// What becomes of a sandbox idle for its profile's `ttl.idle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnIdle {
+    /// Expired, then destroyed by the reaper.
+    #[default]
+    Expire,
+    /// Paused (processes and memory kept) where the backend can pause;
+    /// expired where it cannot.
+    Pause,
 }
 
 fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +151,10 @@ pub struct CostRate {
     /// Exact decimals, shown as decimal strings.
     pub per_hour: rust_decimal::Decimal,
     pub snapshot_per_hour: rust_decimal::Decimal,
+    /// While paused; `per_hour` when the profile names none (a paused sandbox
+    /// of most backends still holds its memory or disk).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_per_hour: Option<rust_decimal::Decimal>,
 }
 
 /// Where a profile was loaded from.

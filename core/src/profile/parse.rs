@@ -84,6 +84,10 @@ struct RawTtl {
     max: HumanDuration,
     #[serde(default)]
     idle: Option<HumanDuration>,
+    #[serde(default)]
+    on_idle: super::OnIdle,
+    #[serde(default)]
+    auto_resume: bool,
 }
 
 impl<'de> Deserialize<'de> for Ttl {
@@ -100,6 +104,8 @@ impl<'de> Deserialize<'de> for Ttl {
             default: raw.default.0,
             max: raw.max.0,
             idle: raw.idle.map(|i| i.0),
+            on_idle: raw.on_idle,
+            auto_resume: raw.auto_resume,
         })
     }
 }
@@ -113,6 +119,12 @@ struct RawCost {
     per_hour: Decimal,
     #[serde(default, deserialize_with = "snapshot_per_hour")]
     snapshot_per_hour: Decimal,
+    #[serde(default, deserialize_with = "paused_per_hour")]
+    paused_per_hour: Option<Decimal>,
+}
+
+fn paused_per_hour<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    crate::money::read_written(d, "paused_per_hour").map(Some)
 }
 
 fn per_hour<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
@@ -140,6 +152,7 @@ impl<'de> Deserialize<'de> for CostRate {
             currency: raw.currency,
             per_hour: raw.per_hour,
             snapshot_per_hour: raw.snapshot_per_hour,
+            paused_per_hour: raw.paused_per_hour,
         })
     }
 }

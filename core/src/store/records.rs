@@ -222,6 +222,9 @@ pub struct Change {
     pub host: Option<String>,
     /// `Some(None)` clears the last error.
     pub last_error: Option<Option<String>>,
+    /// The rate from this transition on (a pause's paused rate, a resume's
+    /// running rate); the stretch that ends keeps the rate it had.
+    pub cost_per_hour: Option<rust_decimal::Decimal>,
 }
 
 /// Which sandboxes `list_sandboxes` returns. Empty fields match everything.

@@ -213,7 +213,8 @@ impl Store {
                  billed_ms = billed_ms + ?10, \
                  backend_ref = COALESCE(?4, backend_ref), endpoints = COALESCE(?5, endpoints), \
                  details = COALESCE(?6, details), host = COALESCE(?7, host), \
-                 last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END \
+                 last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END, \
+                 cost_per_hour = COALESCE(?11, cost_per_hour) \
                  WHERE id = ?1",
                 params![
                     id,
@@ -226,6 +227,7 @@ impl Store {
                     change.last_error.is_some(),
                     change.last_error.flatten(),
                     billed,
+                    change.cost_per_hour.map(Amount),
                 ],
             )?;
             let event = insert_event(
