@@ -434,3 +434,195 @@ async fn a_member_of_another_project_cannot_work_inside() {
     assert_eq!(e2e.json(&["get", &id])["state"], "ready");
     e2e.json(&["destroy", &id]);
 }
+
+/// A profile whose sandbox pauses when idle and resumes on use.
+fn pausing(e2e: &E2e, idle: &str) -> String {
+    e2e.sleeper_profile(
+        "pausing",
+        &format!(
+            "extension: ext.compose-ssh\nttl: {{default: 1h, max: 2h, idle: {idle}, on_idle: pause, \
+             auto_resume: true}}\ncost: {{per_hour: 0.60, paused_per_hour: 0.06}}\n\
+             spec: {{compose_file: compose.yaml}}\n"
+        ),
+    );
+    let created = e2e.create("profile.pausing", &[]);
+    assert_eq!(created["state"], "ready", "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// A record's rate (an exact decimal, written as a string).
+fn rate(record: &Value) -> f64 {
+    record["cost_per_hour"].as_str().unwrap().parse().unwrap()
+}
+
+/// The state of a sandbox, read without touching it (a `get` is a use).
+fn state_of(e2e: &E2e, id: &str) -> String {
+    let all = e2e.json(&["list", "--all"]);
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+fn counter(e2e: &E2e, id: &str) -> u64 {
+    let out = e2e.json(&["exec", id, "--", "cat", "/tmp/count"]);
+    out["stdout"].as_str().unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn a_paused_sandbox_stops_its_counter_bills_less_and_goes_on_when_resumed() {
+    let e2e = E2e::new();
+    let id = pausing(&e2e, "1h");
+    // A counter in the background, ten ticks a second.
+    let started = e2e.json(&[
+        "exec",
+        &id,
+        "--",
+        "sh",
+        "-c",
+        "(i=0; while true; do i=$((i+1)); echo $i > /tmp/n; mv /tmp/n /tmp/count; sleep 0.1; done) \
+         >/dev/null 2>&1 &",
+    ]);
+    assert_eq!(started["exit_code"], 0, "{started}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let before = counter(&e2e, &id);
+    let paused = e2e.json(&["pause", &id]);
+    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(rate(&paused), 0.06);
+    // Frozen: the container's processes do not run (podman says so too).
+    let ps = Command::new("podman")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=sandboxer.id={id}"),
+            "--format",
+            "{{.State}}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ps.stdout)
+            .to_lowercase()
+            .contains("paused")
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let resumed = e2e.json(&["resume", &id]);
+    assert_eq!(resumed["state"], "active", "{resumed}");
+    assert_eq!(rate(&resumed), 0.60);
+    let after = counter(&e2e, &id);
+    // Over 3 s frozen it would have gone up by 30 or more.
+    assert!(
+        after < before + 15,
+        "the counter ran while paused: {before} -> {after}"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    let later = counter(&e2e, &id);
+    assert!(
+        later >= after + 5,
+        "the counter did not go on: {after} -> {later}"
+    );
+
+    // The paused stretch is billed at the paused rate.
+    let usage = e2e.json(&["usage", "--by", "profile"]);
+    let text = usage.to_string();
+    assert!(text.contains("profile.pausing"), "{text}");
+    let events = e2e.json(&["events", "--sandbox", &id]);
+    let pause = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["to_state"] == "paused")
+        .expect("a pause event");
+    let amount = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    assert_eq!(amount(&pause["detail"]["running_rate"]), 0.60);
+    assert_eq!(amount(&pause["detail"]["paused_rate"]), 0.06);
+
+    // Logs and figures of the running sandbox.
+    let top = e2e.json(&["top", &id]);
+    assert!(top["total"]["memory_bytes"].as_u64().unwrap() > 0, "{top}");
+    assert!(
+        top["services"]["app"]["pids"].as_u64().unwrap() >= 2,
+        "{top}"
+    );
+    e2e.json(&["destroy", &id]);
+}
+
+#[test]
+fn an_idle_sandbox_pauses_and_a_command_resumes_it() {
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("30s", "5m"),
+    );
+    let id = pausing(&e2e, "2s");
+    let d = start(&e2e);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while state_of(&e2e, &id) != "paused" {
+        assert!(Instant::now() < deadline, "the idle sandbox never paused");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // auto_resume: a command resumes it and runs.
+    let out = e2e.json(&["exec", &id, "--", "echo", "awake"]);
+    assert_eq!(out["stdout"], "awake\n");
+    assert_eq!(state_of(&e2e, &id), "active");
+    drop(d);
+    e2e.json(&["destroy", &id]);
+}
+
+#[test]
+fn an_attached_terminal_keeps_an_idle_sandbox_from_expiring() {
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("30s", "5m"),
+    );
+    e2e.sleeper_profile(
+        "idler",
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h, idle: 2s}\n\
+         spec: {compose_file: compose.yaml}\n",
+    );
+    let watched = e2e.create("profile.idler", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let unwatched = e2e.create("profile.idler", &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = start(&e2e);
+    // A terminal open on one, through the daemon, with nothing typed.
+    let mut terminal = std::process::Command::new(bin("sandboxer"))
+        .envs(e2e.env.vars())
+        .env_remove("SANDBOXER_CONSUMER")
+        .args([
+            "--server", &d.url, "--token", TOKEN, "exec", "-i", &watched, "--", "sh",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // The other, idle, is expired within a few reaper passes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let state = state_of(&e2e, &unwatched);
+        if state == "expired" || state == "destroying" || state == "destroyed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle sandbox never expired: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Well past its idle time, the watched one is still in use.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(state_of(&e2e, &watched), "active");
+    let _ = terminal.kill();
+    let _ = terminal.wait();
+    drop(d);
+    e2e.json(&["destroy", &watched]);
+}
