@@ -18,6 +18,7 @@ run foundation -p sandboxer --bench foundation
 run daemon -p sandboxer --bench daemon
 run compose -p sandboxer-tests --bench compose
 run warm -p sandboxer-tests --bench warm
+run inside -p sandboxer-tests --bench inside
 run vm -p sandboxer-tests --bench vm
 run kit -p sandboxer-conformance --bench kit
 
@@ -66,6 +67,17 @@ The same one-service profile created three ways, each timed as a whole command:
 --wait\` cold through compose-ssh, and a bare \`podman run -d\` of the same image.
 Goals: warm ≥ 20× faster than cold, and faster than \`podman run -d\`.
 $(figures warm)
+
+## Working inside a sandbox (\`tests/benches/inside.rs\`)
+Through the daemon on compose-ssh: time to interactive from a warm pool (the claim,
+then an \`exec\` of \`echo\` until its output is back), 100 sequential (the pool of
+20 refilled between batches, not timed) and 20 at once, beside a bare \`podman
+exec\` of a running container; a line written to \`cat\`'s stdin until it is back
+on the attached SSE stream (a bound on output latency); a 100 MB tree (100 files
+of 1 MiB that do not compress) copied in by \`sandboxer cp\` through the daemon,
+against \`podman cp\` of the same tree. Goals: p50 < 100 ms and p95 < 200 ms; output
+within 20 ms; at least half the speed of \`podman cp\`.
+$(figures inside)
 
 ## VM sandboxes (\`tests/benches/vm.rs\`)
 vm-packer beside compose-ssh, each timed as whole commands: a cold create (no

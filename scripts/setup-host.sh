@@ -110,6 +110,18 @@ if ! api_answers; then
   api_answers || { echo "podman's API service did not start (see /var/log/sandboxer-podman-api.log)" >&2; exit 1; }
 fi
 
+# Every sandbox of a host runs as the same unprivileged host user (one user
+# namespace range for all), and each container and each exec takes kernel keys
+# of that user: the default quota (200 keys) ends a host at about a hundred
+# sandboxes with "unable to create session key: disk quota exceeded".
+for limit in "kernel.keys.maxkeys=20000" "kernel.keys.maxbytes=2000000"; do
+  key=${limit%%=*} value=${limit#*=}
+  if [ "$(sysctl -n "$key")" -lt "$value" ]; then
+    say "raising $key to $value"
+    sysctl -q -w "$limit"
+  fi
+done
+
 # sshd on loopback, with keys of its own. sandboxer's folder (keys, state files,
 # sandboxes' folders) is root's alone.
 mkdir -p "$SSH_DIR" /run/sshd /root/.ssh

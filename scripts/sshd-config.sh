@@ -19,7 +19,9 @@ UsePAM no
 # Lets sandboxer send SHLVL=1 so that bash skips its interactive rc files for each
 # command (they can cost more than the command).
 AcceptEnv SHLVL
-MaxSessions 64
+# compose-ssh keeps one session per container it works inside (its agent), all
+# on one master connection.
+MaxSessions 1024
 MaxStartups 64:30:128
 SSHD
 }

@@ -36,7 +36,7 @@ impl std::fmt::Debug for Client {
 struct Call<'a> {
     verb: Verb,
     param: &'a str,
-    /// A command's id, for the routes of one command.
+    /// A command's id or an endpoint's name, for the routes of one.
     exec_id: Option<&'a str>,
     query: Pairs,
     body: Option<Value>,
@@ -63,9 +63,10 @@ impl<'a> Call<'a> {
         self
     }
 
-    fn command(mut self, id: &'a str, exec_id: &'a str) -> Self {
+    /// A route of something inside sandbox `id`: a command, an endpoint.
+    fn pair(mut self, id: &'a str, inner: &'a str) -> Self {
         self.param = id;
-        self.exec_id = Some(exec_id);
+        self.exec_id = Some(inner);
         self
     }
 
@@ -107,7 +108,7 @@ impl Client {
         let route = call.verb.route();
         let method = Method::from_bytes(route.method.as_bytes()).expect("routes name methods");
         let path = match call.exec_id {
-            Some(exec_id) => route.path_with_command(call.param, exec_id),
+            Some(exec_id) => route.path_with_pair(call.param, exec_id),
             None => route.path_with(call.param),
         };
         let url = format!("{}{path}{}", self.base, call.query.encode());
@@ -313,7 +314,7 @@ impl Verbs for Client {
         let response = self
             .send(
                 Call::to(Verb::AttachCommand)
-                    .command(id, exec_id)
+                    .pair(id, exec_id)
                     .query(&query),
             )
             .await?;
@@ -337,11 +338,7 @@ impl Verbs for Client {
 
     async fn write_stdin(&self, id: &str, exec_id: &str, request: api::StdinWrite) -> Result<()> {
         let _: api::Done = self
-            .json(
-                Call::to(Verb::WriteStdin)
-                    .command(id, exec_id)
-                    .body(&request),
-            )
+            .json(Call::to(Verb::WriteStdin).pair(id, exec_id).body(&request))
             .await?;
         Ok(())
     }
@@ -350,7 +347,7 @@ impl Verbs for Client {
         let _: api::Done = self
             .json(
                 Call::to(Verb::SignalCommand)
-                    .command(id, exec_id)
+                    .pair(id, exec_id)
                     .body(&request),
             )
             .await?;
@@ -361,7 +358,7 @@ impl Verbs for Client {
         let _: api::Done = self
             .json(
                 Call::to(Verb::ResizeCommand)
-                    .command(id, exec_id)
+                    .pair(id, exec_id)
                     .body(&request),
             )
             .await?;
@@ -448,6 +445,16 @@ impl Verbs for Client {
 
     async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult> {
         self.json(Call::to(Verb::SandboxMetrics).on(id)).await
+    }
+
+    async fn endpoint_access(
+        &self,
+        id: &str,
+        name: &str,
+        query: &api::AccessQuery,
+    ) -> Result<sandboxer_core::endpoints::EndpointAccess> {
+        self.json(Call::to(Verb::EndpointAccess).pair(id, name).query(query))
+            .await
     }
 }
 

@@ -207,6 +207,16 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
                 render::raw(out, &piece?)?;
             }
         }
+        Command::Endpoint {
+            id,
+            name,
+            valid_for,
+        } => {
+            let query = api::AccessQuery {
+                valid_for: valid_for.clone(),
+            };
+            render::endpoint_access(out, &v.endpoint_access(id, name, &query).await?)?;
+        }
         Command::Top { id, watch } => loop {
             render::figures(out, &v.metrics(id).await?)?;
             if !watch {

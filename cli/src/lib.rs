@@ -153,6 +153,16 @@ pub enum Command {
         #[arg(long = "tail", value_name = "N")]
         tail: Option<u64>,
     },
+    /// How to reach a sandbox's HTTP endpoint through the daemon's proxy: its
+    /// URLs, token and a signed URL for a browser.
+    Endpoint {
+        id: String,
+        /// The endpoint's name (`sandboxer get` lists them).
+        name: String,
+        /// How long the signed URL holds, e.g. 30m (default 1h, at most 7d).
+        #[arg(long = "valid-for")]
+        valid_for: Option<String>,
+    },
     /// CPU, memory, network and disk of a sandbox, per part and in all.
     Top {
         id: String,
@@ -562,6 +572,7 @@ const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
         ("resume", Some(V::ResumeSandbox)),
         ("logs", Some(V::SandboxLogs)),
         ("top", Some(V::SandboxMetrics)),
+        ("endpoint", Some(V::EndpointAccess)),
         ("snapshot create", Some(V::TakeSnapshot)),
         ("snapshot list", Some(V::ListSnapshots)),
         ("snapshot delete", Some(V::DeleteSnapshot)),

@@ -274,6 +274,32 @@ pub fn exec_result(out: &mut Out, r: &sandboxer_ext_protocol::ExecResult) -> io:
     Ok(())
 }
 
+/// How to reach an endpoint through the proxy.
+pub fn endpoint_access(
+    out: &mut Out,
+    a: &sandboxer_core::endpoints::EndpointAccess,
+) -> io::Result<()> {
+    if out.json {
+        return out.json(a);
+    }
+    writeln!(out.w, "url:        {}", a.url)?;
+    writeln!(out.w, "path url:   {}", a.path_url)?;
+    if a.public {
+        writeln!(
+            out.w,
+            "public:     anyone may open it (the profile's public_endpoints)"
+        )?;
+    }
+    if let Some(token) = &a.token {
+        writeln!(out.w, "header:     {}: {token}", a.header)?;
+    }
+    if let (Some(signed), Some(until)) = (&a.signed_url, &a.expires_at) {
+        writeln!(out.w, "signed url: {signed}")?;
+        writeln!(out.w, "            (until {until})")?;
+    }
+    out.flush()
+}
+
 /// Bytes as they came (a sandbox's log), written at once.
 pub fn raw(out: &mut Out, bytes: &[u8]) -> io::Result<()> {
     out.w.write_all(bytes)?;

@@ -178,6 +178,33 @@ pub struct DaemonConfig {
     pub body_timeout: Duration,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The endpoint proxy (`docs/working-inside.md`).
+    pub proxy: ProxyConfig,
+}
+
+/// The endpoint proxy: the host names and URL it is reached at, and where its
+/// key is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// `{endpoint}-{sandbox}.{domain}` reaches the proxy (`localhost` needs no
+    /// DNS: browsers resolve `*.localhost` to this machine).
+    pub domain: String,
+    /// The daemon's URL as callers reach it (default `http://{listen}`).
+    pub public_url: Option<String>,
+    /// The key endpoint tokens are made with (default `endpoint.key` beside the
+    /// state file; made on first use, mode 0600).
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            domain: "localhost".into(),
+            public_url: None,
+            key_file: None,
+        }
+    }
 }
 
 impl Default for DaemonConfig {
@@ -194,6 +221,7 @@ impl Default for DaemonConfig {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            proxy: ProxyConfig::default(),
         }
     }
 }

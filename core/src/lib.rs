@@ -7,6 +7,7 @@
 pub mod api;
 pub mod attribution;
 pub mod config;
+pub mod endpoints;
 pub mod error;
 pub mod exthost;
 pub mod ids;

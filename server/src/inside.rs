@@ -244,3 +244,14 @@ pub async fn metrics(
 ) -> ApiResult<Json<sandboxer_ext_protocol::MetricsResult>> {
     Ok(Json(app.verbs(&who).metrics(&id).await?))
 }
+
+pub async fn endpoint_access(
+    AxState(app): S,
+    who: Principal,
+    Path((id, name)): Path<(String, String)>,
+    QueryOf(query): QueryOf<api::AccessQuery>,
+) -> ApiResult<Json<sandboxer_core::endpoints::EndpointAccess>> {
+    Ok(Json(
+        app.verbs(&who).endpoint_access(&id, &name, &query).await?,
+    ))
+}

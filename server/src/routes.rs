@@ -3,7 +3,7 @@
 //! compile). `docs/openapi.yaml` must match the table (a test compares them).
 
 use super::listener::Limits;
-use super::{App, catalog, events, fleet, inside, sandboxes, snapshots};
+use super::{App, catalog, events, fleet, inside, proxy, sandboxes, snapshots};
 use axum::Router;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use sandboxer_core::api::{ROUTES, Verb};
@@ -53,6 +53,7 @@ fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
         Verb::ResumeSandbox => on(method, sandboxes::resume),
         Verb::SandboxLogs => on(method, inside::logs),
         Verb::SandboxMetrics => on(method, inside::metrics),
+        Verb::EndpointAccess => on(method, inside::endpoint_access),
     }
 }
 
@@ -88,6 +89,17 @@ pub fn app(state: Arc<App>) -> Router {
     for (path, methods) in paths {
         router = router.route(path, methods);
     }
+    // The endpoint proxy by path; by host name it is caught before routing.
+    let proxied = format!("{}/{{id}}/{{name}}", sandboxer_core::endpoints::PATH_PREFIX);
+    router = router
+        .route(
+            &format!("{proxied}/{{*rest}}"),
+            axum::routing::any(proxy::by_path),
+        )
+        .route(
+            &format!("{proxied}/"),
+            axum::routing::any(proxy::by_path_root),
+        );
     router
         .fallback(|| async {
             super::ApiError::new(
@@ -105,5 +117,9 @@ pub fn app(state: Arc<App>) -> Router {
         })
         .layer(axum::Extension(limits))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            proxy::by_host,
+        ))
         .with_state(state)
 }

@@ -116,6 +116,47 @@ impl Query for LogsQuery {
     }
 }
 
+/// `GET …/endpoints/{name}/access?valid_for=1h`: how long a signed URL holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessQuery {
+    pub valid_for: Option<String>,
+}
+
+/// The longest a signed URL may hold.
+pub const MAX_SIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+impl AccessQuery {
+    /// `valid_for` in seconds: 1 hour when absent, at most a week.
+    pub fn seconds(&self) -> Result<i64> {
+        let d = match &self.valid_for {
+            None => std::time::Duration::from_secs(3600),
+            Some(text) => crate::time::parse_duration(text)
+                .map_err(|e| Error::Invalid(format!("valid_for: {e}")))?,
+        };
+        if d.is_zero() || d > MAX_SIGNED_FOR {
+            return Err(Error::Invalid(
+                "valid_for: a signed URL holds for 1 s to 7 d".into(),
+            ));
+        }
+        Ok(d.as_secs() as i64)
+    }
+}
+
+impl Query for AccessQuery {
+    fn to_pairs(&self) -> Pairs {
+        let mut pairs = Pairs::default();
+        pairs.push_some("valid_for", self.valid_for.as_ref());
+        pairs
+    }
+
+    fn from_pairs(pairs: &Pairs) -> Result<Self> {
+        pairs.only(&["valid_for"])?;
+        Ok(AccessQuery {
+            valid_for: pairs.owned("valid_for"),
+        })
+    }
+}
+
 /// `POST …/commands/{exec_id}/stdin`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -570,4 +570,15 @@ impl Verbs for CoreVerbs {
         self.visible(id)?;
         operations::metrics(&self.core, id).await
     }
+
+    async fn endpoint_access(
+        &self,
+        id: &str,
+        name: &str,
+        query: &AccessQuery,
+    ) -> Result<crate::endpoints::EndpointAccess> {
+        let record = self.visible(id)?;
+        let valid_for = query.seconds()?;
+        operations::endpoint_access(&self.core, &record, name, valid_for)
+    }
 }

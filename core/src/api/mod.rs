@@ -103,6 +103,14 @@ pub trait Verbs {
     /// What the sandbox's processes wrote, as it comes.
     async fn logs(&self, id: &str, query: &LogsQuery) -> Result<ByteStream>;
     async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult>;
+    /// How to reach one of a sandbox's HTTP endpoints through the daemon's
+    /// proxy: its URLs, its token, a signed URL.
+    async fn endpoint_access(
+        &self,
+        id: &str,
+        name: &str,
+        query: &AccessQuery,
+    ) -> Result<crate::endpoints::EndpointAccess>;
 }
 
 /// Bytes as they come: a file's, a tar stream's.

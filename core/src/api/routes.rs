@@ -46,6 +46,7 @@ pub enum Verb {
     ResumeSandbox,
     SandboxLogs,
     SandboxMetrics,
+    EndpointAccess,
 }
 
 /// One route.
@@ -119,6 +120,11 @@ pub const ROUTES: &[Route] = &[
     route(Verb::ResumeSandbox, "POST", "/v1/sandboxes/{id}/resume"),
     route(Verb::SandboxLogs, "GET", "/v1/sandboxes/{id}/logs"),
     route(Verb::SandboxMetrics, "GET", "/v1/sandboxes/{id}/metrics"),
+    route(
+        Verb::EndpointAccess,
+        "GET",
+        "/v1/sandboxes/{id}/endpoints/{name}/access",
+    ),
 ];
 
 impl Verb {
@@ -140,11 +146,13 @@ impl Route {
             .replace("{name}", &encoded)
     }
 
-    /// The path of a command's route: the sandbox's id and the command's.
-    pub fn path_with_command(&self, id: &str, exec_id: &str) -> String {
+    /// The path of a route of something inside a sandbox: the sandbox's id,
+    /// and the command's (`{exec_id}`) or the endpoint's (`{name}`).
+    pub fn path_with_pair(&self, id: &str, inner: &str) -> String {
         self.path
             .replace("{id}", &encode(id))
-            .replace("{exec_id}", &encode(exec_id))
+            .replace("{exec_id}", &encode(inner))
+            .replace("{name}", &encode(inner))
     }
 }
 

@@ -9,6 +9,7 @@ mod containment;
 mod create;
 mod destroy;
 mod doctor;
+mod endpoint;
 mod enforcement;
 mod exec;
 mod fleet;
@@ -35,6 +36,7 @@ pub use canary::{CANARY_PROFILE, canary};
 pub use create::{create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
 pub use doctor::{DoctorReport, doctor};
+pub use endpoint::{endpoint_access, http_endpoint, is_public};
 pub use enforcement::enforce;
 pub use exec::{ExecRequest, exec};
 pub use fleet::{
@@ -86,6 +88,8 @@ pub struct Core {
     pub pool_claimed: tokio::sync::Notify,
     /// This installation's id (`Store::installation_id`), once read.
     installation: OnceLock<String>,
+    /// The endpoint proxy's key, once read.
+    endpoint_key: OnceLock<crate::endpoints::EndpointKey>,
 }
 
 /// An extension to call: started for this use (and ended with it), or a
@@ -175,6 +179,7 @@ impl Core {
             touched: Mutex::new(HashMap::new()),
             pool_claimed: tokio::sync::Notify::new(),
             installation: OnceLock::new(),
+            endpoint_key: OnceLock::new(),
         }
     }
 

@@ -44,6 +44,9 @@ pub struct Profile {
     /// Secret name → where its value comes from; resolved at create only.
     pub secrets: BTreeMap<String, SecretRef>,
     pub labels: Labels,
+    /// Endpoints the proxy serves to anyone; the others need their token.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub public_endpoints: Vec<String>,
     /// The rate, when the profile sets one; otherwise the extension's
     /// `cost/estimate` gives it at create.
     pub cost: Option<CostRate>,

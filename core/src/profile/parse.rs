@@ -198,6 +198,8 @@ struct RawProfile {
     #[serde(default)]
     labels: Option<LabelMap>,
     #[serde(default)]
+    public_endpoints: Vec<String>,
+    #[serde(default)]
     cost: Option<CostRate>,
     #[serde(default)]
     files: Vec<String>,
@@ -422,6 +424,7 @@ pub fn parse_profile(
         isolation: raw.isolation,
         secrets: raw.secrets,
         labels: raw.labels.map(|l| l.0).unwrap_or_default(),
+        public_endpoints: raw.public_endpoints,
         cost: raw.cost,
         spec: if raw.spec.is_null() {
             Value::Object(Default::default())

@@ -11,6 +11,7 @@ mod hostile;
 mod inside;
 mod ledger;
 mod placement;
+mod proxy;
 mod routing;
 mod secrets;
 mod support;
