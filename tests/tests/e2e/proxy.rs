@@ -5,7 +5,7 @@
 //! anyone, an upgraded connection (what WebSocket uses) tunnelled both ways,
 //! and proxied traffic counted as use.
 
-use super::daemon_support::{TOKEN, call, daemon_yaml, start};
+use super::daemon_support::{call, daemon_yaml, start};
 use super::support::E2e;
 use sandboxer_tests::loopback;
 use serde_json::Value;
