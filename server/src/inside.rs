@@ -255,3 +255,124 @@ pub async fn endpoint_access(
         app.verbs(&who).endpoint_access(&id, &name, &query).await?,
     ))
 }
+
+/// A control message of a terminal's WebSocket (a text frame).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+enum Control {
+    Resize {
+        rows: u16,
+        cols: u16,
+    },
+    Signal(sandboxer_ext_protocol::Signal),
+    /// `{"eof": true}`; `false` changes nothing.
+    Eof(bool),
+}
+
+/// `GET …/commands/{exec_id}/terminal`: the command over one WebSocket, for a
+/// terminal in a browser or an agent: binary frames in are its input, binary
+/// frames out its output; text frames in are `{"resize": {rows, cols}}`,
+/// `{"signal": "interrupt"}` or `{"eof": true}`; the last frame out is a text
+/// frame `{"exited": {exit_code, …}}`, then the socket closes.
+pub async fn terminal(
+    AxState(app): S,
+    who: Principal,
+    Path((id, exec_id)): Path<(String, String)>,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> ApiResult<Response> {
+    let Ok(upgrade) = upgrade else {
+        return Err(super::error::ApiError::bad_request(
+            "this route is a WebSocket: connect with `Upgrade: websocket` \
+             (…/output is the same output as Server-Sent Events)",
+        ));
+    };
+    let verbs = app.verbs(&who);
+    // Refused (unknown sandbox, another project's, no such command) before
+    // the upgrade, with the API's error.
+    let output = verbs.attach(&id, &exec_id, Default::default()).await?;
+    Ok(upgrade.on_upgrade(move |socket| terminal_session(verbs, id, exec_id, output, socket)))
+}
+
+async fn terminal_session(
+    verbs: sandboxer_core::api::CoreVerbs,
+    id: String,
+    exec_id: String,
+    mut output: futures::stream::BoxStream<'static, sandboxer_core::Result<Attached>>,
+    socket: axum::extract::ws::WebSocket,
+) {
+    use axum::extract::ws::Message;
+    use futures::SinkExt;
+    let (mut to_client, mut from_client) = socket.split();
+    let shown = async {
+        while let Some(event) = output.next().await {
+            let frame = match event {
+                Ok(Attached::Output { data, .. }) => Message::Binary(data.0.into()),
+                Ok(Attached::Exited(exit)) => {
+                    let text = serde_json::json!({ "exited": exit }).to_string();
+                    let _ = to_client.send(Message::Text(text.into())).await;
+                    break;
+                }
+                Err(e) => {
+                    let text = serde_json::json!({ "error": e.to_string() }).to_string();
+                    let _ = to_client.send(Message::Text(text.into())).await;
+                    break;
+                }
+            };
+            if to_client.send(frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = to_client.close().await;
+    };
+    let fed = async {
+        while let Some(Ok(message)) = from_client.next().await {
+            let done = match message {
+                Message::Binary(bytes) => {
+                    let write = api::StdinWrite {
+                        data: sandboxer_ext_protocol::Data(bytes.to_vec()),
+                        eof: false,
+                    };
+                    verbs.write_stdin(&id, &exec_id, write).await
+                }
+                Message::Text(text) => match serde_json::from_str::<Control>(&text) {
+                    Ok(Control::Resize { rows, cols }) => {
+                        verbs
+                            .resize(&id, &exec_id, api::ResizeRequest { rows, cols })
+                            .await
+                    }
+                    Ok(Control::Signal(signal)) => {
+                        verbs
+                            .signal(&id, &exec_id, api::SignalRequest { signal })
+                            .await
+                    }
+                    Ok(Control::Eof(false)) => Ok(()),
+                    Ok(Control::Eof(true)) => {
+                        let eof = api::StdinWrite {
+                            data: Default::default(),
+                            eof: true,
+                        };
+                        verbs.write_stdin(&id, &exec_id, eof).await
+                    }
+                    Err(e) => {
+                        tracing::debug!("a terminal's control frame {text:?}: {e}");
+                        Ok(())
+                    }
+                },
+                Message::Close(_) => break,
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                tracing::debug!("a terminal's input: {e}");
+            }
+        }
+        // The client left: detach, the command goes on.
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        () = shown => {}
+        () = fed => {}
+    }
+}

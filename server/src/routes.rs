@@ -54,6 +54,7 @@ fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
         Verb::SandboxLogs => on(method, inside::logs),
         Verb::SandboxMetrics => on(method, inside::metrics),
         Verb::EndpointAccess => on(method, inside::endpoint_access),
+        Verb::CommandTerminal => on(method, inside::terminal),
     }
 }
 

@@ -47,6 +47,7 @@ pub enum Verb {
     SandboxLogs,
     SandboxMetrics,
     EndpointAccess,
+    CommandTerminal,
 }
 
 /// One route.
@@ -124,6 +125,11 @@ pub const ROUTES: &[Route] = &[
         Verb::EndpointAccess,
         "GET",
         "/v1/sandboxes/{id}/endpoints/{name}/access",
+    ),
+    route(
+        Verb::CommandTerminal,
+        "GET",
+        "/v1/sandboxes/{id}/commands/{exec_id}/terminal",
     ),
 ];
 

@@ -6,7 +6,7 @@
 
 use super::daemon_support::{TOKEN, call, daemon_yaml, start};
 use super::support::E2e;
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use sandboxer_tests::{bin, loopback};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -625,4 +625,87 @@ fn an_attached_terminal_keeps_an_idle_sandbox_from_expiring() {
     let _ = terminal.wait();
     drop(d);
     e2e.json(&["destroy", &watched]);
+}
+
+#[tokio::test]
+async fn a_terminal_over_a_websocket_types_resizes_and_ends() {
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[loopback::host_yaml("loopback", &e2e.workdir)],
+        &daemon_yaml("30s", "5m"),
+    );
+    let id = sleeper(&e2e);
+    let d = start(&e2e);
+    let (status, started) = call(
+        &d,
+        "POST",
+        &format!("/v1/sandboxes/{id}/commands"),
+        Some(json!({"argv": ["sh"], "pty": {"rows": 24, "cols": 80}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{started}");
+    let exec_id = started["exec_id"].as_str().unwrap();
+    let url = format!(
+        "{}/v1/sandboxes/{id}/commands/{exec_id}/terminal",
+        d.url.replacen("http://", "ws://", 1)
+    );
+    let mut request = url.as_str().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut screen = String::new();
+    let mut exited = None;
+    let mut typed = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while exited.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never ended: {screen:?}"
+        );
+        if !typed {
+            socket
+                .send(Message::Binary(b"stty size\n".to_vec().into()))
+                .await
+                .unwrap();
+        }
+        let Ok(Some(frame)) = tokio::time::timeout(Duration::from_millis(500), socket.next()).await
+        else {
+            continue;
+        };
+        match frame.unwrap() {
+            Message::Binary(bytes) => screen.push_str(&String::from_utf8_lossy(&bytes)),
+            Message::Text(text) => exited = Some(serde_json::from_str::<Value>(&text).unwrap()),
+            _ => {}
+        }
+        if !typed && screen.contains("24 80") {
+            typed = true;
+            socket
+                .send(Message::Text(
+                    r#"{"resize": {"rows": 30, "cols": 100}}"#.into(),
+                ))
+                .await
+                .unwrap();
+            socket
+                .send(Message::Binary(b"stty size; exit 3\n".to_vec().into()))
+                .await
+                .unwrap();
+        }
+    }
+    assert!(
+        screen.contains("30 100"),
+        "the resize did not reach it: {screen:?}"
+    );
+    assert_eq!(exited.unwrap()["exited"]["exit_code"], 3);
+    // Without an upgrade the route says what it is.
+    let (status, refused) = call(
+        &d,
+        "GET",
+        &format!("/v1/sandboxes/{id}/commands/{exec_id}/terminal"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    e2e.json(&["destroy", &id]);
 }
