@@ -213,6 +213,7 @@ impl Extension for Agent {
             .put(
                 &params.path,
                 params.transfer_id.as_deref(),
+                params.offset,
                 params.data,
                 params.done,
             )

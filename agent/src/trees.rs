@@ -1,5 +1,6 @@
 //! Trees in and out as tar streams, a chunk per call. Going in, chunks are fed
-//! to an unpacker on a thread of its own as they arrive; coming out, a packer
+//! to an unpacker on a thread of its own in the order of their offsets (a
+//! caller may send several at once; each waits for its turn); coming out, a packer
 //! thread fills a channel of two chunks, so a reader that stops pulling stops
 //! the packing (nothing is buffered whole). A transfer without a call for
 //! [`IDLE_LIMIT`] is dropped.
@@ -26,6 +27,8 @@ struct Upload {
     unpacker: Option<tokio::task::JoinHandle<Outcome>>,
     received: u64,
     used: Instant,
+    /// Woken whenever `received` moves: chunks waiting for their turn look.
+    moved: Arc<tokio::sync::Notify>,
 }
 
 struct Download {
@@ -165,6 +168,7 @@ impl Transfers {
         &self,
         path: &str,
         transfer_id: Option<&str>,
+        offset: u64,
         data: Data,
         done: bool,
     ) -> ExtResult<FsTarPutResult> {
@@ -196,6 +200,7 @@ impl Transfers {
                     unpacker: Some(unpacker),
                     received: 0,
                     used: Instant::now(),
+                    moved: Arc::default(),
                 }));
                 self.uploads
                     .lock()
@@ -204,7 +209,34 @@ impl Transfers {
                 (id, upload)
             }
         };
-        let mut up = upload.lock().await;
+        // This chunk's turn: every byte before its offset has been fed.
+        let mut up = loop {
+            let up = upload.lock().await;
+            if up.received == offset {
+                break up;
+            }
+            if up.received > offset {
+                return Err(ErrorObject::invalid_argument(
+                    "offset",
+                    format!(
+                        "transfer {transfer_id} already has {} bytes; a chunk at {offset} is \
+                         a repeat",
+                        up.received
+                    ),
+                ));
+            }
+            let moved = up.moved.clone();
+            let turn = moved.notified();
+            tokio::pin!(turn);
+            turn.as_mut().enable();
+            drop(up);
+            if tokio::time::timeout(IDLE_LIMIT, turn).await.is_err() {
+                return Err(ErrorObject::domain(
+                    ErrorKind::InvalidArgument,
+                    format!("transfer {transfer_id}: the bytes before offset {offset} never came"),
+                ));
+            }
+        };
         up.used = Instant::now();
         if up.path != Path::new(path) {
             return Err(ErrorObject::invalid_argument(
@@ -215,18 +247,20 @@ impl Transfers {
                 ),
             ));
         }
-        up.received += data.len() as u64;
-        let sender = up
-            .chunks
-            .clone()
-            .expect("an upload in progress has a sender");
+        let Some(sender) = up.chunks.clone() else {
+            return Err(unknown(&transfer_id));
+        };
         let sent = if data.is_empty() {
             Ok(())
         } else {
-            tokio::task::spawn_blocking(move || sender.send(data.0))
+            let len = data.len() as u64;
+            let sent = tokio::task::spawn_blocking(move || sender.send(data.0))
                 .await
-                .expect("the send task does not panic")
+                .expect("the send task does not panic");
+            up.received += len;
+            sent
         };
+        up.moved.notify_waiters();
         if sent.is_err() || done {
             // Either the unpacker stopped (its error says why) or this was the
             // last chunk: close the stream and wait for the unpack to end.

@@ -420,6 +420,7 @@ async fn a_tree_goes_in_and_comes_out_chunk_by_chunk_unchanged() {
                 path: into.display().to_string(),
                 service: None,
                 transfer_id: transfer_id.clone(),
+                offset: (i * 300_000) as u64,
                 data: Data(chunk.to_vec()),
                 done: i + 1 == chunks.len(),
             })

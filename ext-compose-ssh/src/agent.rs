@@ -15,11 +15,12 @@ use std::time::Duration;
 const CONNECT_WITHIN: Duration = Duration::from_secs(20);
 
 /// Open connections to the agents of containers, by container name.
-#[derive(Default)]
+/// Cheap to clone: every clone is the same set of connections.
+#[derive(Default, Clone)]
 pub struct Agents {
-    open: Mutex<HashMap<String, Arc<Peer>>>,
+    open: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
     /// One connect at a time per container.
-    connecting: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    connecting: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 fn no_agent(container: &str, e: ErrorObject) -> ErrorObject {
@@ -46,6 +47,32 @@ impl Agents {
         if let Some(peer) = self.open_to(container) {
             return Ok(peer);
         }
+        let command = host
+            .agent_command(container)
+            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
+        self.open_with(container, command).await
+    }
+
+    /// Opens the connection to `container`'s agent in the background (a new
+    /// sandbox's first command then finds it open: a warm pool's sandbox is
+    /// interactive at once).
+    pub fn open_soon(&self, host: &Host, container: &str) {
+        let Ok(command) = host.agent_command(container) else {
+            return;
+        };
+        let (agents, container) = (self.clone(), container.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = agents.open_with(&container, command).await {
+                tracing::debug!("opening the agent of {container} ahead: {}", e.message);
+            }
+        });
+    }
+
+    async fn open_with(
+        &self,
+        container: &str,
+        command: tokio::process::Command,
+    ) -> ExtResult<Arc<Peer>> {
         let gate = self
             .connecting
             .lock()
@@ -57,9 +84,6 @@ impl Agents {
         if let Some(peer) = self.open_to(container) {
             return Ok(peer);
         }
-        let command = host
-            .agent_command(container)
-            .map_err(|e| ErrorObject::domain(ErrorKind::Internal, e.to_string()))?;
         let peer = Peer::start(
             &format!("agent of {container}"),
             command,

@@ -88,6 +88,9 @@ impl ComposeSsh {
             ready::ready_or_removed(ctx, host, &spec.ready, &project.services, &p.sandbox_id)
                 .await?;
         ctx.progress("ready", Some(100));
+        if self.agent.is_some() {
+            self.inside.prepare(host, &holdings, &p.sandbox_id);
+        }
         Ok(holdings.to_sandbox(&p.sandbox_id, host.config()))
     }
 

@@ -113,6 +113,30 @@ impl Inside {
         }
     }
 
+    /// A sandbox just made ready: its exec service's container is remembered
+    /// and its agent connected in the background.
+    pub fn prepare(
+        &self,
+        host: &crate::host::Host,
+        holdings: &crate::inventory::Holdings,
+        sandbox_id: &str,
+    ) {
+        let service = holdings
+            .labels()
+            .get(EXEC_SERVICE_LABEL)
+            .cloned()
+            .unwrap_or_default();
+        let Some(container) = holdings.container_of(&service) else {
+            return;
+        };
+        let container = container.name().to_string();
+        let mut known = self.containers.lock().expect("containers poisoned");
+        known.insert((sandbox_id.to_string(), service.clone()), container.clone());
+        known.insert((sandbox_id.to_string(), String::new()), service);
+        drop(known);
+        self.agents.open_soon(host, &container);
+    }
+
     /// Forgets what was learned of a sandbox (it was destroyed).
     pub fn forget(&self, sandbox_id: &str) {
         let mut known = self.containers.lock().expect("containers poisoned");

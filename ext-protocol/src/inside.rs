@@ -411,9 +411,10 @@ pub struct FsRenameParams {
 
 /// `fs/tar_put` params: one chunk of a tar stream unpacked into folder `path`
 /// (made when missing). The first call has no `transfer_id` and its answer
-/// gives one; later calls carry it; the call with `done` finishes the unpack
-/// and answers once every file is written. A transfer left without calls for
-/// a minute is dropped.
+/// gives one; later calls carry it and may be sent without waiting for the
+/// answers before (each says where it goes by `offset`, and is applied in that
+/// order); the call with `done` finishes the unpack and answers once every
+/// file is written. A transfer left without calls for a minute is dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsTarPutParams {
     pub sandbox_id: String,
@@ -422,6 +423,9 @@ pub struct FsTarPutParams {
     pub service: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_id: Option<String>,
+    /// Bytes of the stream before this chunk (0 for the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub offset: u64,
     #[serde(default)]
     pub data: Data,
     #[serde(default, skip_serializing_if = "is_false")]

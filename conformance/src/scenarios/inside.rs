@@ -489,17 +489,36 @@ fn sample_tree() -> (Vec<u8>, Vec<u8>) {
     (archive.into_inner().expect("in memory"), big)
 }
 
+/// Puts a tar stream: the first chunk alone (its answer names the transfer),
+/// then the rest all at once, the last sent first, so that the extension must
+/// apply them by their offsets.
 fn put_tree(peer: &mut Peer, sid: &Value, into: &str, tar: &[u8]) -> Result<(), String> {
-    let mut transfer: Option<String> = None;
     let chunks: Vec<&[u8]> = tar.chunks(512 * 1024).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
-        let mut params = json!({"sandbox_id": sid, "path": into, "data": b64(chunk),
-            "done": i + 1 == chunks.len()});
-        if let Some(t) = &transfer {
-            params["transfer_id"] = json!(t);
+    let first = peer.ok(
+        methods::FsTarPut::METHOD,
+        json!({"sandbox_id": sid, "path": into, "data": b64(chunks[0]), "done": chunks.len() == 1}),
+    )?;
+    let transfer = first["transfer_id"].clone();
+    let mut ids = vec![];
+    for (i, chunk) in chunks.iter().enumerate().skip(1).rev() {
+        let id = peer.fresh_id();
+        peer.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": methods::FsTarPut::METHOD,
+            "params": {"sandbox_id": sid, "path": into, "transfer_id": transfer,
+                "offset": i * 512 * 1024, "data": b64(chunk), "done": i + 1 == chunks.len()}}),
+        );
+        ids.push(id);
+    }
+    // The answers come in any order.
+    let mut waiting: std::collections::HashSet<i64> = ids.into_iter().collect();
+    while !waiting.is_empty() {
+        let message = peer.recv(Duration::from_secs(60))?;
+        let Some(id) = message.get("id").and_then(Value::as_i64) else {
+            continue;
+        };
+        if waiting.remove(&id) && message.get("result").is_none() {
+            return Err(format!("fs/tar_put of a chunk sent ahead: {message}"));
         }
-        let put = peer.ok(methods::FsTarPut::METHOD, params)?;
-        transfer = put["transfer_id"].as_str().map(str::to_string);
     }
     Ok(())
 }

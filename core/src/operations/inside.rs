@@ -386,8 +386,12 @@ where
     written
 }
 
-/// Unpacks the tar stream `body` into folder `path`, a chunk per call; the
-/// bytes received.
+/// How many chunks of a tree going in are sent before the first is answered.
+const PUT_WINDOW: usize = 4;
+
+/// Unpacks the tar stream `body` into folder `path`, a chunk per call (after
+/// the first, up to [`PUT_WINDOW`] at once, each with its offset); the bytes
+/// received.
 pub async fn put_tree<S>(
     core: &Core,
     id: &str,
@@ -402,21 +406,46 @@ where
     let lease = core.extension_of(&record).await?;
     let sent = async {
         let mut chunks = Chunks::new(body);
-        let mut params = FsTarPutParams {
+        let base = FsTarPutParams {
             sandbox_id: id.to_string(),
             path: path.to_string(),
             service,
             transfer_id: None,
+            offset: 0,
             data: Data::default(),
             done: false,
         };
+        let mut transfer: Option<String> = None;
+        let mut offset = 0u64;
         let mut received = 0;
+        let mut in_flight = futures::stream::FuturesOrdered::new();
         while let Some((chunk, last)) = chunks.next().await? {
-            params.data = Data(chunk);
-            params.done = last;
-            let put = lease.request::<m::FsTarPut>(&params).await?;
-            received = put.received;
-            params.transfer_id = Some(put.transfer_id);
+            let len = chunk.len() as u64;
+            let params = FsTarPutParams {
+                transfer_id: transfer.clone(),
+                offset,
+                data: Data(chunk),
+                done: last,
+                ..base.clone()
+            };
+            offset += len;
+            if transfer.is_none() {
+                // The first answer names the transfer the others go to.
+                let put = lease.request::<m::FsTarPut>(&params).await?;
+                received = put.received;
+                transfer = Some(put.transfer_id);
+                continue;
+            }
+            let lease = &lease;
+            in_flight.push_back(async move { lease.request::<m::FsTarPut>(&params).await });
+            if in_flight.len() >= PUT_WINDOW
+                && let Some(put) = in_flight.next().await
+            {
+                received = put?.received;
+            }
+        }
+        while let Some(put) = in_flight.next().await {
+            received = put?.received;
         }
         Ok(received)
     }

@@ -565,6 +565,7 @@ fn working_inside_messages() {
             path: "/work".into(),
             service: None,
             transfer_id: Some("t-1".into()),
+            offset: 10240,
             data: Data(vec![0; 8]),
             done: true,
         },
