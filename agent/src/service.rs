@@ -50,31 +50,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ErrorObject::domain(ErrorKind::Internal, format!("file work failed: {e}")))?
 }
 
-/// The methods the agent answers.
-pub const METHODS: &[&str] = &[
-    m::ExecStart::METHOD,
-    m::ExecAttach::METHOD,
-    m::ExecWrite::METHOD,
-    m::ExecSignal::METHOD,
-    m::ExecResize::METHOD,
-    m::ExecList::METHOD,
-    m::FsRead::METHOD,
-    m::FsWrite::METHOD,
-    m::FsList::METHOD,
-    m::FsStat::METHOD,
-    m::FsMkdir::METHOD,
-    m::FsRemove::METHOD,
-    m::FsRename::METHOD,
-    m::FsTarPut::METHOD,
-    m::FsTarGet::METHOD,
-];
-
 impl Extension for Agent {
     fn manifest() -> Manifest {
         Manifest {
             name: "agent".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            optional_methods: METHODS.to_vec(),
+            optional_methods: m::INSIDE_AGENT.to_vec(),
             features: vec![sandboxer_ext_protocol::features::EXEC_PTY.into()],
             options_schema: Default::default(),
         }

@@ -369,13 +369,7 @@ async fn exec(v: &impl Verbs, cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outc
     if args.interactive || args.tty {
         return exec_session(v, args, out).await;
     }
-    let timeout_s = args
-        .timeout
-        .as_deref()
-        .map(time::parse_duration)
-        .transpose()
-        .map_err(|e| Error::Invalid(format!("--timeout: {e}")))?
-        .map(|d| d.as_secs().max(1));
+    let timeout_s = timeout_s(args)?;
     let stdin = if args.stdin {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
@@ -399,15 +393,20 @@ async fn exec(v: &impl Verbs, cli: &Cli, args: &ExecArgs, out: &mut Out) -> Outc
     Ok(())
 }
 
-/// `exec -i`/`-t`: the command as a session, its exit status as ours.
-async fn exec_session(v: &impl Verbs, args: &ExecArgs, out: &mut Out) -> Outcome {
-    let timeout_s = args
+/// `--timeout` in whole seconds (at least one).
+fn timeout_s(args: &ExecArgs) -> Result<Option<u64>, Error> {
+    Ok(args
         .timeout
         .as_deref()
         .map(time::parse_duration)
         .transpose()
         .map_err(|e| Error::Invalid(format!("--timeout: {e}")))?
-        .map(|d| d.as_secs().max(1));
+        .map(|d| d.as_secs().max(1)))
+}
+
+/// `exec -i`/`-t`: the command as a session, its exit status as ours.
+async fn exec_session(v: &impl Verbs, args: &ExecArgs, out: &mut Out) -> Outcome {
+    let timeout_s = timeout_s(args)?;
     let request = sandboxer_core::operations::StartCommand {
         argv: args.argv.clone(),
         service: args.service.clone(),

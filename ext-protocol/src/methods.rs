@@ -238,6 +238,27 @@ notifications! {
     Output = "$/output": OutputParams;
 }
 
+/// The methods of working inside a sandbox that an agent in it can answer
+/// (protocol 1.6): commands and files. Pause, logs and figures belong to the
+/// backend outside.
+pub const INSIDE_AGENT: &[&str] = &[
+    ExecStart::METHOD,
+    ExecAttach::METHOD,
+    ExecWrite::METHOD,
+    ExecSignal::METHOD,
+    ExecResize::METHOD,
+    ExecList::METHOD,
+    FsRead::METHOD,
+    FsWrite::METHOD,
+    FsList::METHOD,
+    FsStat::METHOD,
+    FsMkdir::METHOD,
+    FsRemove::METHOD,
+    FsRename::METHOD,
+    FsTarPut::METHOD,
+    FsTarGet::METHOD,
+];
+
 /// The definition of the request named `name`.
 pub fn info(name: &str) -> Option<&'static MethodInfo> {
     ALL.iter().find(|m| m.name == name)

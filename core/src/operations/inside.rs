@@ -144,42 +144,20 @@ pub async fn attach(
     let record = usable(&core, id).await?;
     let lease = core.extension_of(&record).await?;
     let token = json!(format!("attach-{}", ulid::Ulid::new()));
-    let mut output = lease.subscribe_output(&token);
+    let output = lease.subscribe_output(&token);
     let params = ExecAttachParams {
         sandbox_id: id.to_string(),
         exec_id: exec_id.to_string(),
         output_token: token,
         from_seq,
     };
-    let sandbox = id.to_string();
-    let stream = async_stream(move |tx| async move {
-        {
-            let call = lease.request::<m::ExecAttach>(&params);
-            tokio::pin!(call);
-            let outcome = loop {
-                tokio::select! {
-                    biased;
-                    Some(chunk) = output.recv() => {
-                        if tx.send(Ok(chunk_event(chunk))).await.is_err() {
-                            return;
-                        }
-                    }
-                    outcome = &mut call => break outcome,
-                }
-            };
-            while let Ok(chunk) = output.try_recv() {
-                if tx.send(Ok(chunk_event(chunk))).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx
-                .send(outcome.map(Attached::Exited).map_err(Error::from))
-                .await;
-        }
-        lease.release().await;
-        tracing::debug!(sandbox = %sandbox, "attach ended");
-    });
-    Ok(stream)
+    Ok(streamed_call::<m::ExecAttach, _>(
+        lease,
+        params,
+        output,
+        chunk_event,
+        |exit| Some(Attached::Exited(exit)),
+    ))
 }
 
 fn chunk_event(chunk: OutputParams) -> Attached {
@@ -188,6 +166,53 @@ fn chunk_event(chunk: OutputParams) -> Attached {
         stream: chunk.stream,
         data: chunk.data,
     }
+}
+
+/// A call whose `$/output` (routed to `output`) is the stream: each chunk as
+/// `chunk` makes it, then what `end` makes of the answer, if anything; an
+/// error answer ends the stream with it. Dropping the stream cancels the call;
+/// the lease is released when the call ends.
+fn streamed_call<M, T>(
+    lease: super::Lease,
+    params: M::Params,
+    mut output: tokio::sync::mpsc::UnboundedReceiver<OutputParams>,
+    chunk: fn(OutputParams) -> T,
+    end: fn(M::Result) -> Option<T>,
+) -> BoxStream<'static, Result<T>>
+where
+    M: Request,
+    T: Send + 'static,
+{
+    async_stream(move |tx| async move {
+        {
+            let call = lease.request::<M>(&params);
+            tokio::pin!(call);
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    Some(piece) = output.recv() => {
+                        if tx.send(Ok(chunk(piece))).await.is_err() {
+                            return;
+                        }
+                    }
+                    outcome = &mut call => break outcome,
+                }
+            };
+            while let Ok(piece) = output.try_recv() {
+                if tx.send(Ok(chunk(piece))).await.is_err() {
+                    return;
+                }
+            }
+            let last = match outcome {
+                Ok(answer) => end(answer).map(Ok),
+                Err(e) => Some(Err(e.into())),
+            };
+            if let Some(last) = last {
+                let _ = tx.send(last).await;
+            }
+        }
+        lease.release().await;
+    })
 }
 
 /// A stream fed by a task: what `produce` sends, until it returns or the
@@ -525,7 +550,7 @@ pub async fn logs(
         return Err(e.into());
     }
     let token = json!(format!("logs-{}", ulid::Ulid::new()));
-    let mut output = lease.subscribe_output(&token);
+    let output = lease.subscribe_output(&token);
     let params = LogsParams {
         sandbox_id: id.to_string(),
         output_token: token,
@@ -533,32 +558,13 @@ pub async fn logs(
         follow,
         tail,
     };
-    Ok(async_stream(move |tx| async move {
-        {
-            let call = lease.request::<m::SandboxLogs>(&params);
-            tokio::pin!(call);
-            let outcome = loop {
-                tokio::select! {
-                    biased;
-                    Some(chunk) = output.recv() => {
-                        if tx.send(Ok(Bytes::from(chunk.data.0))).await.is_err() {
-                            return;
-                        }
-                    }
-                    outcome = &mut call => break outcome,
-                }
-            };
-            while let Ok(chunk) = output.try_recv() {
-                if tx.send(Ok(Bytes::from(chunk.data.0))).await.is_err() {
-                    return;
-                }
-            }
-            if let Err(e) = outcome {
-                let _ = tx.send(Err(e.into())).await;
-            }
-        }
-        lease.release().await;
-    }))
+    Ok(streamed_call::<m::SandboxLogs, _>(
+        lease,
+        params,
+        output,
+        |chunk| Bytes::from(chunk.data.0),
+        |_| None,
+    ))
 }
 
 /// CPU, memory, network and disk figures of a live sandbox.
