@@ -52,6 +52,17 @@ impl KitRun {
             .to_string()
     }
 
+    /// Ids of the checks that ended with `status`.
+    pub fn with_status(&self, status: &str) -> BTreeSet<String> {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == status)
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     pub fn count(&self, status: &str) -> usize {
         self.report["checks"]
             .as_array()
