@@ -55,7 +55,7 @@ impl Extension for Agent {
         Manifest {
             name: "agent".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            optional_methods: m::INSIDE_AGENT.to_vec(),
+            optional_methods: m::INSIDE_AGENT.concat(),
             features: vec![sandboxer_ext_protocol::features::EXEC_PTY.into()],
             options_schema: Default::default(),
         }

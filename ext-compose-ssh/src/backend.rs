@@ -196,7 +196,7 @@ impl Extension for ComposeSsh {
                 m::SandboxMetrics::METHOD,
             ]
             .into_iter()
-            .chain(m::INSIDE_AGENT.iter().copied())
+            .chain(m::INSIDE_AGENT.concat())
             .collect(),
             features: [
                 features::EGRESS_DENY,

@@ -241,13 +241,21 @@ notifications! {
 /// The methods of working inside a sandbox that an agent in it can answer
 /// (protocol 1.6): commands and files. Pause, logs and figures belong to the
 /// backend outside.
-pub const INSIDE_AGENT: &[&str] = &[
+pub const INSIDE_AGENT: [&[&str]; 2] = [INSIDE_COMMANDS, INSIDE_FILES];
+
+/// Commands as sessions (`exec/*`): what a backend that runs commands but has
+/// no files of its own can offer.
+pub const INSIDE_COMMANDS: &[&str] = &[
     ExecStart::METHOD,
     ExecAttach::METHOD,
     ExecWrite::METHOD,
     ExecSignal::METHOD,
     ExecResize::METHOD,
     ExecList::METHOD,
+];
+
+/// Files and trees (`fs/*`).
+pub const INSIDE_FILES: &[&str] = &[
     FsRead::METHOD,
     FsWrite::METHOD,
     FsList::METHOD,

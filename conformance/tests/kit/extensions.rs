@@ -20,6 +20,15 @@ fn the_fixture_passes_every_check() {
     assert!(run.failed().is_empty(), "{:?}", run.failure_messages());
     assert_eq!(run.code, 0);
     assert!(run.count("pass") >= 60, "{} passed", run.count("pass"));
+    // Its commands run for real, as sessions; it has no files, pause or logs.
+    for check in [
+        "inside.exec-streams-while-running",
+        "inside.exec-stdin-and-signal",
+        "inside.exec-reattach-and-list",
+        "inside.exec-terminal-resize",
+    ] {
+        assert_eq!(run.status(check), "pass", "{check}");
+    }
     assert_eq!(
         std::fs::read_dir(state.path()).unwrap().count(),
         0,
