@@ -55,10 +55,9 @@ fn the_python_example_passes_every_check() {
     assert_eq!(run.code, 0);
     assert_eq!(
         run.count("skip"),
-        19,
+        10,
         "only the snapshot checks, those of profile/check and host/doctor (1.1), the egress \
-         checks (pydirs enforces no egress), the images check (1.5) and the checks of working \
-         inside a sandbox (1.6) are skipped"
+         checks (pydirs enforces no egress), the images check (1.5) and pause (1.6) are skipped"
     );
     assert_eq!(
         std::fs::read_dir(root.path()).unwrap().count(),
@@ -259,4 +258,99 @@ fn vm_packer_relayed_to_a_test_host_passes_every_check() {
         "machines still run on h1: {machines:?}"
     );
     assert_eq!(folders, 0, "machine folders left on h1");
+}
+
+/// The kit's confinement check cannot plant a link inside a pydirs sandbox (its
+/// commands see this machine's paths): here the sandbox's own code plants them
+/// in its folder, and no fs/* call, nor a tar entry, gets out through them.
+#[test]
+fn the_python_example_keeps_every_path_inside_its_folder() {
+    use conformance::peer::Peer;
+    use serde_json::json;
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let canary = outside.path().join("canary");
+    std::fs::write(&canary, "host secret").unwrap();
+    let example =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/python/sandboxer-ext-pydirs");
+    // SAFETY: the test's own process, before any thread of its own reads it.
+    unsafe { std::env::set_var("SANDBOXER_EXT_PYDIRS_ROOT", root.path()) };
+    let mut peer = Peer::spawn(&example, &["--stdio"], std::time::Duration::from_secs(20)).unwrap();
+    peer.initialize(&json!({})).unwrap();
+    let sid = "confined-1";
+    peer.ok(
+        "sandbox/create",
+        json!({"sandbox_id": sid, "profile": {"id": "p", "version": "1", "spec": {}},
+               "expires_at": "2099-01-01T00:00:00Z"}),
+    )
+    .unwrap();
+    let run = |peer: &mut Peer, script: String| {
+        let started = peer
+            .ok(
+                "exec/start",
+                json!({"sandbox_id": sid, "argv": ["sh", "-c", script]}),
+            )
+            .unwrap();
+        let exit = peer
+            .ok(
+                "exec/attach",
+                json!({"sandbox_id": sid, "exec_id": started["exec_id"], "output_token": 1}),
+            )
+            .unwrap();
+        assert_eq!(exit["exit_code"], 0, "{exit}");
+    };
+    let out = outside.path().display().to_string();
+    run(
+        &mut peer,
+        format!("ln -s {out}/canary file-link && ln -s {out} dir-link && ln -s .. up"),
+    );
+    let code = |answer: serde_json::Value| answer["error"]["code"].as_i64();
+    for path in ["file-link", "/dir-link/canary", "up/meta.json"] {
+        let read = peer
+            .request("fs/read", json!({"sandbox_id": sid, "path": path}))
+            .unwrap();
+        assert_eq!(code(read.clone()), Some(1009), "{path} read: {read}");
+    }
+    // `..` stops at the sandbox's root, as it does at `/`.
+    let climbing = format!("/../../../../..{}", canary.display());
+    let read = peer
+        .request("fs/read", json!({"sandbox_id": sid, "path": climbing}))
+        .unwrap();
+    assert_eq!(code(read), Some(1001));
+    for path in ["/dir-link/written", "file-link"] {
+        let write = peer
+            .request(
+                "fs/write",
+                json!({"sandbox_id": sid, "path": path, "data": "b3V0"}),
+            )
+            .unwrap();
+        assert_eq!(code(write.clone()), Some(1009), "{path} written: {write}");
+    }
+    // A tree unpacked where a link leads out: refused, nothing written there.
+    let mut archive = tar::Builder::new(vec![]);
+    let mut header = tar::Header::new_gnu();
+    header.set_size(3);
+    header.set_mode(0o644);
+    header.set_cksum();
+    archive
+        .append_data(&mut header, "escaped", &b"out"[..])
+        .unwrap();
+    let tar = archive.into_inner().unwrap();
+    use base64::Engine as _;
+    let put = peer
+        .request(
+            "fs/tar_put",
+            json!({"sandbox_id": sid, "path": "/dir-link", "done": true,
+                   "data": base64::engine::general_purpose::STANDARD.encode(&tar)}),
+        )
+        .unwrap();
+    assert_eq!(code(put), Some(1009));
+    let listed: Vec<_> = std::fs::read_dir(outside.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(listed, ["canary"], "the folder outside gained files");
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), "host secret");
+    peer.ok("sandbox/destroy", json!({"sandbox_id": sid}))
+        .unwrap();
 }
