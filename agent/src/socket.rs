@@ -18,6 +18,8 @@ use tokio::net::{UnixListener, UnixStream};
 
 /// How long `connect` waits for a daemon it started to listen.
 const START_WITHIN: Duration = Duration::from_secs(5);
+/// The most `connect` moves in one read.
+const RELAY_BUFFER: usize = 256 * 1024;
 /// How often idle transfers are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -99,6 +101,22 @@ fn start_daemon() -> io::Result<()> {
     command.spawn().map(drop)
 }
 
+/// Copies `from` to `to` until the end of `from`, each read written out at
+/// once (no line buffering: a message must not wait for the next).
+fn relay(from: &mut impl io::Read, to: &mut impl io::Write) -> io::Result<()> {
+    let mut buf = vec![0u8; RELAY_BUFFER];
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&buf[..n])?;
+        to.flush()?;
+    }
+}
+
 /// Joins stdin and stdout to the agent, starting it when none answers.
 pub async fn connect(name: &str) -> io::Result<()> {
     let stream = match reach(name).await {
@@ -117,20 +135,25 @@ pub async fn connect(name: &str) -> io::Result<()> {
             }
         }
     };
-    let (mut from_agent, mut to_agent) = stream.into_split();
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
-    let up = async {
-        let _ = tokio::io::copy(&mut stdin, &mut to_agent).await;
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut to_agent).await;
-    };
-    let down = async {
-        let _ = tokio::io::copy(&mut from_agent, &mut stdout).await;
-    };
+    // Plain threads and large reads: tokio's stdin hands every 8 KiB read to a
+    // blocking thread, which made large transfers crawl.
+    let stream = stream.into_std()?;
+    stream.set_nonblocking(false)?;
+    let (to_agent, from_agent) = (stream.try_clone()?, stream);
+    let (ended, end) = std::sync::mpsc::channel::<()>();
+    let up_ended = ended.clone();
+    std::thread::spawn(move || {
+        let mut to_agent = to_agent;
+        let _ = relay(&mut io::stdin().lock(), &mut to_agent);
+        let _ = to_agent.shutdown(std::net::Shutdown::Write);
+        let _ = up_ended.send(());
+    });
+    std::thread::spawn(move || {
+        let mut from_agent = from_agent;
+        let _ = relay(&mut from_agent, &mut io::stdout().lock());
+        let _ = ended.send(());
+    });
     // Either side ending ends the connection.
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-    }
+    let _ = tokio::task::spawn_blocking(move || end.recv()).await;
     Ok(())
 }

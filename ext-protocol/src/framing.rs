@@ -81,7 +81,7 @@ impl LineDecoder {
     /// Takes the next frame out of `buf`, or `None` when more bytes are needed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Option<Frame> {
         loop {
-            let newline = buf[self.scanned..].iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', &buf[self.scanned..]);
             match (self.discarded, newline) {
                 (Some(dropped), Some(at)) => {
                     let end = self.scanned + at;

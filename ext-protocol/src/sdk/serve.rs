@@ -15,6 +15,7 @@ use crate::methods as m;
 use crate::version::{PROTOCOL_VERSION, ProtocolVersion};
 use futures::StreamExt;
 use jsonrpsee::Methods;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -175,6 +176,19 @@ where
             }
             Some(Ok(Frame::Line(line))) => line,
         };
+        if let Phase::Running { methods, .. } = &phase
+            && let Some(call) = plain_call(&line)
+        {
+            dispatch_call(
+                methods,
+                &inflight,
+                &outbox,
+                call.id,
+                &call.method,
+                call.params,
+            );
+            continue;
+        }
         let message = match parse_message(&line) {
             Ok(message) => message,
             Err(e) => {
@@ -229,7 +243,9 @@ where
                     });
                 }
                 (Phase::Running { methods, .. }, _) => {
-                    dispatch_call(methods, &inflight, &outbox, id, method, params)
+                    let params = params.map(|p| RawValue::from_string(p.to_string()));
+                    let params = params.transpose().expect("a value's text is JSON");
+                    dispatch_call(methods, &inflight, &outbox, id, &method, params.as_deref())
                 }
                 (Phase::ShuttingDown, _) => {
                     let err = ErrorObject::standard(
@@ -342,13 +358,64 @@ fn with_defaults(manifest: &Manifest, mut options: JsonObject) -> Result<JsonObj
 }
 
 /// Runs one call on its own task, registered so that `$/cancelRequest` can stop it.
+/// A request to dispatch, its params left as the text they came in.
+struct PlainCall<'a> {
+    id: Id,
+    method: String,
+    params: Option<&'a RawValue>,
+}
+
+/// The common message, read in one pass without building its params: a
+/// request with a valid id, `"jsonrpc": "2.0"`, params an object (or none),
+/// and not one of the methods the loop answers itself. Anything else is `None`,
+/// for [`parse_message`] to classify and answer (a chunk of a transfer is
+/// then parsed here and where it is decoded, not four times).
+fn plain_call(line: &[u8]) -> Option<PlainCall<'_>> {
+    #[derive(serde::Deserialize)]
+    struct Message<'a> {
+        jsonrpc: Option<std::borrow::Cow<'a, str>>,
+        id: Option<Value>,
+        method: Option<String>,
+        #[serde(borrow)]
+        params: Option<&'a RawValue>,
+        result: Option<serde::de::IgnoredAny>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    let message: Message<'_> = serde_json::from_slice(line).ok()?;
+    if message.jsonrpc.as_deref() != Some("2.0")
+        || message.result.is_some()
+        || message.error.is_some()
+    {
+        return None;
+    }
+    let id = match message.id? {
+        Value::Number(n) => Id::Number(n),
+        Value::String(s) => Id::String(s),
+        _ => return None,
+    };
+    let method = message.method?;
+    if matches!(method.as_str(), m::Initialize::METHOD | m::Shutdown::METHOD) {
+        return None;
+    }
+    if let Some(p) = message.params
+        && !p.get().starts_with('{')
+    {
+        return None;
+    }
+    Some(PlainCall {
+        id,
+        method,
+        params: message.params,
+    })
+}
+
 fn dispatch_call(
     methods: &Methods,
     inflight: &Arc<InFlight>,
     outbox: &Outbox,
     id: Id,
-    method: String,
-    params: Option<Value>,
+    method: &str,
+    params: Option<&RawValue>,
 ) {
     let mut calls = inflight.calls.lock().expect("in-flight poisoned");
     if calls.contains_key(&id) {
@@ -362,7 +429,12 @@ fn dispatch_call(
     let gate: SharedGate = Arc::new(Mutex::new(ProgressGate::default()));
     // jsonrpsee's ids are narrower than the contract's (numbers of any form), so
     // the module sees a fixed id and the answer is rebuilt with the host's own.
-    let request = json!({ "jsonrpc": "2.0", "id": 0, "method": method, "params": params });
+    // The params' text is copied as it came, not parsed and written again.
+    let request = format!(
+        r#"{{"jsonrpc":"2.0","id":0,"method":{},"params":{}}}"#,
+        Value::from(method),
+        params.map_or("null", RawValue::get)
+    );
     let task = {
         let methods = methods.clone();
         let inflight = inflight.clone();
@@ -370,7 +442,6 @@ fn dispatch_call(
         let id = id.clone();
         let gate = gate.clone();
         tokio::spawn(async move {
-            let request = request.to_string();
             let call = methods.raw_json_request(&request, 1);
             let answer = match REQUEST_GATE.scope(gate.clone(), call).await {
                 Ok((raw, _)) => answer_line(&id, raw.get()),
@@ -419,5 +490,43 @@ fn cancel(inflight: &InFlight, outbox: &Outbox, params: Option<Value>) {
         let err = ErrorObject::standard(codes::CANCELLED, "request cancelled");
         outbox.send(error_line(Some(&id), &err));
         inflight.drained.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_request_skips_the_full_classification() {
+        let call = plain_call(
+            br#"{"jsonrpc":"2.0","id":7,"method":"fs/write","params":{"data":"a\nb","n":[1, 2]}}"#,
+        )
+        .unwrap();
+        assert_eq!((call.id, call.method.as_str()), (Id::from(7), "fs/write"));
+        // The params are passed on as the very text that came.
+        assert_eq!(call.params.unwrap().get(), r#"{"data":"a\nb","n":[1, 2]}"#);
+        assert!(plain_call(br#"{"jsonrpc":"2.0","id":"x","method":"sandbox/list"}"#).is_some());
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#,
+            r#"{"jsonrpc":"2.0","method":"exit"}"#,
+            r#"{"jsonrpc":"2.0","id":null,"method":"sandbox/list"}"#,
+            r#"{"jsonrpc":"2.0","id":[1],"method":"sandbox/list"}"#,
+            r#"{"jsonrpc":"1.0","id":1,"method":"sandbox/list"}"#,
+            r#"{"id":1,"method":"sandbox/list"}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","params":[1]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","params":7}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#,
+            r#"[{"jsonrpc":"2.0","id":1,"method":"sandbox/list"}]"#,
+            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list""#,
+        ] {
+            assert!(
+                plain_call(line.as_bytes()).is_none(),
+                "{line} skipped the checks"
+            );
+        }
     }
 }
