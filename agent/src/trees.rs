@@ -112,7 +112,7 @@ impl Write for ChunkWriter {
     }
 }
 
-fn unpack(into: &Path, from: ChunkReader) -> Outcome {
+fn unpack(into: &Path, from: impl Read) -> Outcome {
     let mut archive = tar::Archive::new(from);
     archive.set_preserve_permissions(true);
     archive.set_preserve_mtime(true);
@@ -121,6 +121,34 @@ fn unpack(into: &Path, from: ChunkReader) -> Outcome {
     archive
         .unpack(into)
         .map_err(|e| io_error("unpacking a tar stream into", into, e))
+}
+
+/// Counts what passes through it.
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Unpacks a whole tar stream read from `from` into folder `into` (made when
+/// missing), as a chunked upload does; what follows the archive's end is read
+/// and dropped, so the writer never meets a closed pipe. The bytes read.
+pub fn unpack_whole(into: &Path, from: impl Read) -> Result<u64, ErrorObject> {
+    std::fs::create_dir_all(into).map_err(|e| io_error("making folder", into, e))?;
+    let mut counted = Counted {
+        inner: from,
+        count: 0,
+    };
+    unpack(into, &mut counted)?;
+    io::copy(&mut counted, &mut io::sink()).map_err(|e| io_error("reading after", into, e))?;
+    Ok(counted.count)
 }
 
 fn pack(path: &Path, into: &mut ChunkWriter) -> io::Result<()> {

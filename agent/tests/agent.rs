@@ -423,6 +423,7 @@ async fn a_tree_goes_in_and_comes_out_chunk_by_chunk_unchanged() {
                 offset: (i * 300_000) as u64,
                 data: Data(chunk.to_vec()),
                 done: i + 1 == chunks.len(),
+                from_socket: None,
             })
             .await
             .unwrap();

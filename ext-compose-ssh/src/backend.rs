@@ -207,6 +207,7 @@ impl Extension for ComposeSsh {
                 features::USER_NAMESPACE,
                 features::EXEC_PTY,
                 features::PAUSE,
+                features::TAR_FROM_SOCKET,
             ]
             .map(String::from)
             .to_vec(),
@@ -484,6 +485,9 @@ impl Extension for ComposeSsh {
     }
 
     async fn fs_tar_put(&self, ctx: &Context, p: FsTarPutParams) -> ExtResult<FsTarPutResult> {
+        if let Some(socket) = &p.from_socket {
+            return self.inside.put_from_socket(&self.fleet, &p, socket).await;
+        }
         let (sid, service) = (p.sandbox_id.clone(), p.service.clone());
         self.inside
             .call::<m::FsTarPut>(&self.fleet, ctx, &sid, service.as_deref(), &p)

@@ -256,6 +256,19 @@ impl Host {
         self.ssh.interactive(&remote)
     }
 
+    /// `sandboxer-agent untar FOLDER` in `container`: reads a tar stream on its
+    /// stdin, unpacks it there, and prints its answer on stdout.
+    pub fn agent_untar_command(
+        &self,
+        container: &str,
+        folder: &str,
+    ) -> Result<tokio::process::Command, TransportError> {
+        let remote = [
+            "podman", "exec", "-i", container, MOUNT_PATH, "untar", folder,
+        ];
+        self.ssh.interactive(&remote)
+    }
+
     pub fn config(&self) -> &HostConfig {
         self.ssh.host()
     }

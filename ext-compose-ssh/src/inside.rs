@@ -21,7 +21,12 @@ pub struct Inside {
     pub agents: Agents,
     /// (sandbox id, service) → container name, learned from the host once.
     containers: Mutex<HashMap<(String, String), String>>,
+    /// Container name → the name of its host.
+    hosts: Mutex<HashMap<String, String>>,
 }
+
+/// The most moved in one read of a raw upload.
+const RAW_BUFFER: usize = 256 * 1024;
 
 /// An `exec_id` of ours: the service, and the agent's id there.
 fn split_exec_id(exec_id: &str) -> ExtResult<(&str, &str)> {
@@ -75,6 +80,7 @@ impl Inside {
             .name()
             .to_string();
         let peer = self.agents.connect(host, &container).await?;
+        self.remember_host(&container, host);
         self.containers
             .lock()
             .expect("containers poisoned")
@@ -130,11 +136,130 @@ impl Inside {
             return;
         };
         let container = container.name().to_string();
+        self.remember_host(&container, host);
         let mut known = self.containers.lock().expect("containers poisoned");
         known.insert((sandbox_id.to_string(), service.clone()), container.clone());
         known.insert((sandbox_id.to_string(), String::new()), service);
         drop(known);
         self.agents.open_soon(host, &container);
+    }
+
+    fn remember_host(&self, container: &str, host: &crate::host::Host) {
+        self.hosts
+            .lock()
+            .expect("hosts poisoned")
+            .insert(container.to_string(), host.name().to_string());
+    }
+
+    /// The host and container of `service` (the exec service when absent).
+    async fn container<'f>(
+        &self,
+        fleet: &'f Fleet,
+        sandbox_id: &str,
+        service: Option<&str>,
+    ) -> ExtResult<(&'f crate::host::Host, String)> {
+        let (_, service) = self.agent_for(fleet, sandbox_id, service).await?;
+        let key = (sandbox_id.to_string(), service);
+        let container = self
+            .containers
+            .lock()
+            .expect("containers poisoned")
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| {
+                ErrorObject::domain(ErrorKind::Internal, "a found container was forgotten")
+            })?;
+        let host = self
+            .hosts
+            .lock()
+            .expect("hosts poisoned")
+            .get(&container)
+            .cloned();
+        let host = match host {
+            Some(name) => fleet.host(&name, "host")?,
+            None => fleet.find(sandbox_id, None).await?.0,
+        };
+        Ok((host, container))
+    }
+
+    /// `fs/tar_put` of a whole stream from the host's socket: the bytes go raw
+    /// into `sandboxer-agent untar` in the container (one `podman exec`, over
+    /// ssh for a remote host), which unpacks them inside the sandbox as a
+    /// chunked upload is unpacked. Dropped (cancelled), the command is killed.
+    pub async fn put_from_socket(
+        &self,
+        fleet: &Fleet,
+        p: &FsTarPutParams,
+        socket: &str,
+    ) -> ExtResult<FsTarPutResult> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (host, container) = self
+            .container(fleet, &p.sandbox_id, p.service.as_deref())
+            .await?;
+        let source = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            ErrorObject::domain(
+                ErrorKind::Unavailable,
+                format!("cannot reach the host's socket {socket}: {e}"),
+            )
+        })?;
+        let mut untar = host
+            .agent_untar_command(&container, &p.path)
+            .map_err(|e| ErrorObject::invalid_argument("path", e.to_string()))?
+            .spawn()
+            .map_err(|e| {
+                ErrorObject::domain(
+                    ErrorKind::Unavailable,
+                    format!("cannot run podman exec: {e}"),
+                )
+            })?;
+        let mut stdin = untar.stdin.take().expect("stdin is piped");
+        let mut stdout = untar.stdout.take().expect("stdout is piped");
+        let feed = async {
+            let mut source = tokio::io::BufReader::with_capacity(RAW_BUFFER, source);
+            let fed = tokio::io::copy_buf(&mut source, &mut stdin).await;
+            let _ = stdin.shutdown().await;
+            drop(stdin);
+            fed
+        };
+        let answer = async {
+            let mut text = vec![];
+            let _ = stdout.read_to_end(&mut text).await;
+            text
+        };
+        let (fed, answer) = tokio::join!(feed, answer);
+        let status = untar.wait().await.ok();
+        let answer: Option<serde_json::Value> = String::from_utf8_lossy(&answer)
+            .lines()
+            .last()
+            .and_then(|line| serde_json::from_str(line).ok());
+        match answer {
+            Some(a) if a.get("code").is_some() => {
+                Err(serde_json::from_value(a).unwrap_or_else(|e| {
+                    ErrorObject::domain(ErrorKind::Internal, format!("the agent's error: {e}"))
+                }))
+            }
+            Some(a) if fed.is_ok() => {
+                let received = a.get("received").and_then(serde_json::Value::as_u64);
+                Ok(FsTarPutResult {
+                    transfer_id: "stream".into(),
+                    received: received.unwrap_or_default(),
+                })
+            }
+            _ => Err(ErrorObject::domain(
+                match status.and_then(|s| s.code()) {
+                    // podman exec: the command cannot run (no agent mounted).
+                    Some(126 | 127) => ErrorKind::FailedPrecondition,
+                    _ => ErrorKind::Unavailable,
+                },
+                format!(
+                    "unpacking into {} in container {container} ended without an answer \
+                     ({}; the stream: {})",
+                    p.path,
+                    status.map_or_else(|| "no exit status".to_string(), |s| s.to_string()),
+                    fed.map_or_else(|e| e.to_string(), |n| format!("{n} bytes fed")),
+                ),
+            )),
+        }
     }
 
     /// Forgets what was learned of a sandbox (it was destroyed).
@@ -147,6 +272,11 @@ impl Inside {
             .collect();
         known.retain(|(id, _), _| id != sandbox_id);
         drop(known);
+        let mut hosts = self.hosts.lock().expect("hosts poisoned");
+        for c in &gone {
+            hosts.remove(c);
+        }
+        drop(hosts);
         self.agents.forget(&gone);
     }
 

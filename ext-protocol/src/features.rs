@@ -31,6 +31,9 @@ pub const ISOLATION_VM: &str = "isolation.vm";
 /// `exec/start` runs a command under a terminal when asked (`pty`), and
 /// `exec/resize` resizes it (protocol 1.6).
 pub const EXEC_PTY: &str = "exec.pty";
+/// `fs/tar_put` takes a whole tar stream as raw bytes from a local socket
+/// (`from_socket`), not only in chunks of base64 in messages (protocol 1.6).
+pub const TAR_FROM_SOCKET: &str = "fs.tar_from_socket";
 /// `sandbox/pause` keeps a sandbox's processes and memory and `sandbox/resume`
 /// continues them where they were (protocol 1.6).
 pub const PAUSE: &str = "pause";

@@ -415,6 +415,12 @@ pub struct FsRenameParams {
 /// answers before (each says where it goes by `offset`, and is applied in that
 /// order); the call with `done` finishes the unpack and answers once every
 /// file is written. A transfer left without calls for a minute is dropped.
+///
+/// To an extension that declares the feature `fs.tar_from_socket`, the host
+/// may instead name a Unix socket it listens on (`from_socket`): the
+/// extension connects, reads the whole stream as raw bytes to its end,
+/// unpacks it, and answers once (`received` then counts every byte; the
+/// chunk fields are unused). No base64, no messages: the way for large trees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsTarPutParams {
     pub sandbox_id: String,
@@ -430,6 +436,10 @@ pub struct FsTarPutParams {
     pub data: Data,
     #[serde(default, skip_serializing_if = "is_false")]
     pub done: bool,
+    /// The path of a Unix socket to read the whole stream from (feature
+    /// `fs.tar_from_socket` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_socket: Option<String>,
 }
 
 /// `fs/tar_put` result.

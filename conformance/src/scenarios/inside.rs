@@ -6,7 +6,8 @@
 //! Confinement is checked against canary files the kit writes on its own
 //! machine: read through `..` and through a symbolic link made inside the
 //! sandbox, and written to through `..` and through a tar entry that climbs
-//! out, none may reach them. (For an extension whose sandboxes run on another
+//! out (in chunks, and raw through a socket where `fs.tar_from_socket` is
+//! declared), none may reach them. (For an extension whose sandboxes run on another
 //! machine the canaries are out of reach anyway; the checks still hold.)
 
 use super::Scenario;
@@ -123,14 +124,15 @@ fn run(ctx: &mut Ctx) {
         let outcome = files(&mut peer, &sid, &scratch);
         ctx.record("inside.files", Some(&peer), started, outcome);
     }
+    let from_socket = ctx.declares(sandboxer_ext_protocol::features::TAR_FROM_SOCKET);
     if ctx.runnable("inside.tree-round-trip") {
         let started = Instant::now();
-        let outcome = tree_round_trip(&mut peer, &sid, &scratch);
+        let outcome = tree_round_trip(&mut peer, &sid, &scratch, from_socket);
         ctx.record("inside.tree-round-trip", Some(&peer), started, outcome);
     }
     if ctx.runnable("inside.paths-confined") {
         let started = Instant::now();
-        let outcome = paths_confined(&mut peer, &sid, &ctx.prefix.clone());
+        let outcome = paths_confined(&mut peer, &sid, &ctx.prefix.clone(), from_socket);
         ctx.record("inside.paths-confined", Some(&peer), started, outcome);
     }
     if ctx.runnable("inside.pause-freezes-and-resume-continues") {
@@ -523,10 +525,83 @@ fn put_tree(peer: &mut Peer, sid: &Value, into: &str, tar: &[u8]) -> Result<(), 
     Ok(())
 }
 
-fn tree_round_trip(peer: &mut Peer, sid: &Value, scratch: &str) -> Result<(), String> {
+/// Puts a tar stream as a host does to an extension that declares
+/// `fs.tar_from_socket`: one call naming a socket the kit listens on, the
+/// bytes raw through it. The answer's `received` must count them all.
+fn put_tree_from_socket(
+    peer: &mut Peer,
+    sid: &Value,
+    into: &str,
+    tar: &[u8],
+) -> Result<(), String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::DirBuilderExt as _;
+    let id = peer.fresh_id();
+    let folder = std::env::temp_dir().join(format!("sandboxer-kit-{}-{}", std::process::id(), id));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&folder)
+        .map_err(|e| format!("making {}: {e}", folder.display()))?;
+    let path = folder.join("in.sock");
+    let outcome = (|| {
+        let listener = std::os::unix::net::UnixListener::bind(&path)
+            .map_err(|e| format!("listening on {}: {e}", path.display()))?;
+        peer.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": methods::FsTarPut::METHOD,
+            "params": {"sandbox_id": sid, "path": into, "from_socket": path}}),
+        );
+        let bytes = tar.to_vec();
+        let feeder = std::thread::spawn(move || -> Result<(), String> {
+            let (mut stream, _) = listener.accept().map_err(|e| e.to_string())?;
+            stream.write_all(&bytes).map_err(|e| e.to_string())?;
+            stream
+                .shutdown(std::net::Shutdown::Write)
+                .map_err(|e| e.to_string())
+        });
+        let answer = loop {
+            let message = peer.recv(Duration::from_secs(60))?;
+            if message.get("id").and_then(Value::as_i64) == Some(id) {
+                break message;
+            }
+        };
+        // An extension that answered without connecting leaves the feeder
+        // waiting: this connection ends its wait.
+        let _ = std::os::unix::net::UnixStream::connect(&path);
+        let _ = feeder.join();
+        match answer["result"]["received"].as_u64() {
+            Some(n) if n == tar.len() as u64 => Ok(()),
+            Some(n) => Err(format!(
+                "fs/tar_put from a socket received {n} of {} bytes",
+                tar.len()
+            )),
+            None => Err(format!("fs/tar_put from a socket: {answer}")),
+        }
+    })();
+    let _ = std::fs::remove_dir_all(&folder);
+    outcome
+}
+
+fn tree_round_trip(
+    peer: &mut Peer,
+    sid: &Value,
+    scratch: &str,
+    from_socket: bool,
+) -> Result<(), String> {
     let (tar, big) = sample_tree();
     let into = format!("{scratch}/tree-in");
     put_tree(peer, sid, &into, &tar)?;
+    pull_unchanged(peer, sid, &into, &big)?;
+    if from_socket {
+        let into = format!("{scratch}/tree-in-raw");
+        put_tree_from_socket(peer, sid, &into, &tar)?;
+        pull_unchanged(peer, sid, &into, &big)
+            .map_err(|e| format!("after fs/tar_put from a socket: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Pulls `into`/tree back chunk by chunk and checks its `sub/big.bin` is `big`.
+fn pull_unchanged(peer: &mut Peer, sid: &Value, into: &str, big: &[u8]) -> Result<(), String> {
     let mut pulled = vec![];
     let mut transfer: Option<String> = None;
     for _ in 0..64 {
@@ -569,7 +644,12 @@ fn tree_round_trip(peer: &mut Peer, sid: &Value, scratch: &str) -> Result<(), St
     Err("fs/tar_get did not reach eof in 64 chunks".into())
 }
 
-fn paths_confined(peer: &mut Peer, sid: &Value, prefix: &str) -> Result<(), String> {
+fn paths_confined(
+    peer: &mut Peer,
+    sid: &Value,
+    prefix: &str,
+    from_socket: bool,
+) -> Result<(), String> {
     let canary = std::env::temp_dir().join(format!("{prefix}-canary"));
     let secret = format!("{prefix}: this file is on the kit's machine, not in the sandbox");
     std::fs::write(&canary, &secret).map_err(|e| format!("writing the canary: {e}"))?;
@@ -615,6 +695,9 @@ fn paths_confined(peer: &mut Peer, sid: &Value, prefix: &str) -> Result<(), Stri
             .map_err(|e| e.to_string())?;
         let tar = archive.into_inner().map_err(|e| e.to_string())?;
         let _ = put_tree(peer, sid, &format!("/tmp/{prefix}-climb"), &tar);
+        if from_socket {
+            let _ = put_tree_from_socket(peer, sid, &format!("/tmp/{prefix}-climb-raw"), &tar);
+        }
         if escape.exists() {
             return Err(format!(
                 "a write through `..` (fs/write or a tar entry) created {} on the kit's machine",

@@ -307,6 +307,11 @@ impl ExtensionClient {
         self.supports(M::METHOD)
     }
 
+    /// Its process id (it leads a process group of that id).
+    pub fn process_id(&self) -> i32 {
+        self.process.pid()
+    }
+
     /// Whether its process is still running.
     pub fn is_alive(&self) -> bool {
         !self.process.has_exited() && self.shared.violation().is_none()

@@ -149,6 +149,10 @@ impl ExtensionProcess {
     }
 
     /// Kills the extension and everything it started (its process group).
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     pub fn kill(&self) {
         if self.pid > 0 && self.status.borrow().is_none() {
             // SAFETY: killpg only sends a signal; the group is the child's own,

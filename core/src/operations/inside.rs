@@ -414,9 +414,10 @@ where
 /// How many chunks of a tree going in are sent before the first is answered.
 const PUT_WINDOW: usize = 4;
 
-/// Unpacks the tar stream `body` into folder `path`, a chunk per call (after
-/// the first, up to [`PUT_WINDOW`] at once, each with its offset); the bytes
-/// received.
+/// Unpacks the tar stream `body` into folder `path`: through a socket where
+/// the extension takes one ([`super::tree_socket`]), else a chunk per call
+/// (after the first, up to [`PUT_WINDOW`] at once, each with its offset); the
+/// bytes received.
 pub async fn put_tree<S>(
     core: &Core,
     id: &str,
@@ -429,17 +430,24 @@ where
 {
     let record = usable(core, id).await?;
     let lease = core.extension_of(&record).await?;
+    let base = FsTarPutParams {
+        sandbox_id: id.to_string(),
+        path: path.to_string(),
+        service,
+        transfer_id: None,
+        offset: 0,
+        data: Data::default(),
+        done: false,
+        from_socket: None,
+    };
+    if super::tree_socket::offered(&lease) {
+        let stall = core.config.timeouts().call;
+        let sent = super::tree_socket::put(&lease, base, body, stall).await;
+        lease.release().await;
+        return sent;
+    }
     let sent = async {
         let mut chunks = Chunks::new(body);
-        let base = FsTarPutParams {
-            sandbox_id: id.to_string(),
-            path: path.to_string(),
-            service,
-            transfer_id: None,
-            offset: 0,
-            data: Data::default(),
-            done: false,
-        };
         let mut transfer: Option<String> = None;
         let mut offset = 0u64;
         let mut received = 0;

@@ -26,6 +26,7 @@ mod request;
 mod routing;
 mod snapshot;
 mod telemetry;
+mod tree_socket;
 mod ttl;
 
 /// Actor of the changes the core makes by itself (the loops, refreshes).

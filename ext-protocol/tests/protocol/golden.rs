@@ -568,6 +568,7 @@ fn working_inside_messages() {
             offset: 10240,
             data: Data(vec![0; 8]),
             done: true,
+            from_socket: None,
         },
         &FsTarPutResult {
             transfer_id: "t-1".into(),

@@ -150,6 +150,54 @@ fn an_extension_written_in_python_works_with_the_core_unchanged() {
 }
 
 #[test]
+fn a_tree_goes_in_and_out_in_chunks_where_the_extension_takes_no_socket() {
+    // The Python example declares no fs.tar_from_socket: the core sends the
+    // tree as offsets and chunks, several of them.
+    let env = env();
+    let pydirs = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/python/sandboxer-ext-pydirs");
+    env.env.install_extension("pydirs", &pydirs);
+    env.env.write_profile(
+        "dirs",
+        "id: profile.dirs\nversion: 1\nextension: ext.pydirs\nttl: {default: 1h, max: 2h}\n",
+    );
+    let root = env.env.path("pydirs-root");
+    let run = |args: &[&str]| -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = env
+            .sandboxer(&all)
+            .env("SANDBOXER_EXT_PYDIRS_ROOT", &root)
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).unwrap()
+    };
+    let created = run(&[
+        "create",
+        "--profile",
+        "dirs",
+        "--consumer",
+        "agt:py",
+        "--project",
+        "p",
+        "--wait",
+    ]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let local = env.env.path("tree");
+    std::fs::create_dir_all(local.join("sub")).unwrap();
+    let big: Vec<u8> = (0..2_600_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(local.join("sub/big.bin"), &big).unwrap();
+    std::fs::write(local.join("small.txt"), "small\n").unwrap();
+    let copied = run(&["cp", local.to_str().unwrap(), &format!("{id}:/work")]);
+    assert!(copied["bytes"].as_u64().unwrap() > 2_600_000, "{copied}");
+    let back = env.env.path("back");
+    run(&["cp", &format!("{id}:/work"), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(back.join("sub/big.bin")).unwrap(), big);
+    assert_eq!(std::fs::read(back.join("small.txt")).unwrap(), b"small\n");
+    run(&["destroy", &id]);
+}
+
+#[test]
 fn inspect_profile_says_what_each_extension_gives_natively_emulates_or_cannot() {
     let env = env();
     env.env

@@ -145,6 +145,22 @@ async fn a_tree_goes_in_is_changed_by_a_command_and_comes_back_through_the_daemo
         .map(|e| e["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["made", "small.txt", "sub"]);
+
+    // A folder name that a shell would run: it is only a name, inside.
+    let canary = e2e.env.path("injected");
+    let hostile = format!(
+        "/tmp/x y;touch {};$(touch {})",
+        canary.display(),
+        canary.display()
+    );
+    let small = local.join("small.txt");
+    e2e.json(&["cp", small.to_str().unwrap(), &format!("{id}:{hostile}")]);
+    assert!(
+        !canary.exists(),
+        "a folder name ran as a command on the host"
+    );
+    let inside = e2e.json(&["exec", &id, "--", "cat", &hostile]);
+    assert_eq!(inside["stdout"], "small\n", "{inside}");
     e2e.json(&["destroy", &id]);
 }
 
