@@ -625,13 +625,13 @@ pub const CHECKS: &[Check] = &[
         "inside.tree-round-trip",
         methods::FsTarPut::METHOD,
         "4",
-        "a tree over a chunk goes in by fs/tar_put and comes out by fs/tar_get unchanged, no chunk over 1 MiB",
+        "a tree over a chunk goes in by fs/tar_put (in chunks, and raw from a socket where fs.tar_from_socket is declared) and comes out by fs/tar_get unchanged, no chunk over 1 MiB",
     ),
     opt(
         "inside.paths-confined",
         methods::FsRead::METHOD,
         "4",
-        "no read through `..` or a link made in the sandbox, and no write through `..` or a climbing tar entry, reaches the kit's machine",
+        "no read through `..` or a link made in the sandbox, and no write through `..` or a climbing tar entry (chunked or raw), reaches the kit's machine",
     ),
     opt(
         "inside.pause-freezes-and-resume-continues",

@@ -499,29 +499,33 @@ mod tests {
 
     #[test]
     fn only_a_plain_request_skips_the_full_classification() {
-        let call = plain_call(
-            br#"{"jsonrpc":"2.0","id":7,"method":"fs/write","params":{"data":"a\nb","n":[1, 2]}}"#,
-        )
-        .unwrap();
-        assert_eq!((call.id, call.method.as_str()), (Id::from(7), "fs/write"));
+        let write = m::FsWrite::METHOD;
+        let line = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"{write}","params":{{"data":"a\nb","n":[1, 2]}}}}"#
+        );
+        let call = plain_call(line.as_bytes()).unwrap();
+        assert_eq!((call.id, call.method.as_str()), (Id::from(7), write));
         // The params are passed on as the very text that came.
         assert_eq!(call.params.unwrap().get(), r#"{"data":"a\nb","n":[1, 2]}"#);
-        assert!(plain_call(br#"{"jsonrpc":"2.0","id":"x","method":"sandbox/list"}"#).is_some());
+        let list = m::SandboxList::METHOD;
+        let listing = format!(r#"{{"jsonrpc":"2.0","id":"x","method":"{list}"}}"#);
+        assert!(plain_call(listing.as_bytes()).is_some());
+        let (init, shutdown, exit) = (m::Initialize::METHOD, m::Shutdown::METHOD, m::Exit::METHOD);
         for line in [
-            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#,
-            r#"{"jsonrpc":"2.0","method":"exit"}"#,
-            r#"{"jsonrpc":"2.0","id":null,"method":"sandbox/list"}"#,
-            r#"{"jsonrpc":"2.0","id":[1],"method":"sandbox/list"}"#,
-            r#"{"jsonrpc":"1.0","id":1,"method":"sandbox/list"}"#,
-            r#"{"id":1,"method":"sandbox/list"}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","params":[1]}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","params":7}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list","result":{}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#,
-            r#"[{"jsonrpc":"2.0","id":1,"method":"sandbox/list"}]"#,
-            r#"{"jsonrpc":"2.0","id":1,"method":"sandbox/list""#,
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{init}","params":{{}}}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{shutdown}"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","method":"{exit}"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":null,"method":"{list}"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":[1],"method":"{list}"}}"#),
+            format!(r#"{{"jsonrpc":"1.0","id":1,"method":"{list}"}}"#),
+            format!(r#"{{"id":1,"method":"{list}"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","params":[1]}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","params":7}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","result":{{}}}}"#),
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_string(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#.to_string(),
+            format!(r#"[{{"jsonrpc":"2.0","id":1,"method":"{list}"}}]"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}""#),
         ] {
             assert!(
                 plain_call(line.as_bytes()).is_none(),
