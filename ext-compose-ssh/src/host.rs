@@ -257,7 +257,8 @@ impl Host {
     }
 
     /// `sandboxer-agent untar FOLDER` in `container`: reads a tar stream on its
-    /// stdin, unpacks it there, and prints its answer on stdout.
+    /// stdin, unpacks it there, and prints its answer on stdout. It rides the
+    /// host's bulk master connection.
     pub fn agent_untar_command(
         &self,
         container: &str,
@@ -266,7 +267,7 @@ impl Host {
         let remote = [
             "podman", "exec", "-i", container, MOUNT_PATH, "untar", folder,
         ];
-        self.ssh.interactive(&remote)
+        self.ssh.bulk(&remote)
     }
 
     pub fn config(&self) -> &HostConfig {
