@@ -357,7 +357,6 @@ fn with_defaults(manifest: &Manifest, mut options: JsonObject) -> Result<JsonObj
     Ok(options)
 }
 
-/// Runs one call on its own task, registered so that `$/cancelRequest` can stop it.
 /// A request to dispatch, its params left as the text they came in.
 struct PlainCall<'a> {
     id: Id,
@@ -376,10 +375,15 @@ fn plain_call(line: &[u8]) -> Option<PlainCall<'_>> {
         jsonrpc: Option<std::borrow::Cow<'a, str>>,
         id: Option<Value>,
         method: Option<String>,
-        #[serde(borrow)]
+        // Absent is `None`; anything present, `null` included, is kept (and
+        // only an object passes below).
+        #[serde(borrow, default, deserialize_with = "present")]
         params: Option<&'a RawValue>,
         result: Option<serde::de::IgnoredAny>,
         error: Option<serde::de::IgnoredAny>,
+    }
+    fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+        serde::Deserialize::deserialize(d).map(Some)
     }
     let message: Message<'_> = serde_json::from_slice(line).ok()?;
     if message.jsonrpc.as_deref() != Some("2.0")
@@ -409,6 +413,7 @@ fn plain_call(line: &[u8]) -> Option<PlainCall<'_>> {
     })
 }
 
+/// Runs one call on its own task, registered so that `$/cancelRequest` can stop it.
 fn dispatch_call(
     methods: &Methods,
     inflight: &Arc<InFlight>,
@@ -521,6 +526,7 @@ mod tests {
             format!(r#"{{"id":1,"method":"{list}"}}"#),
             format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","params":[1]}}"#),
             format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","params":7}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","params":null}}"#),
             format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{list}","result":{{}}}}"#),
             r#"{"jsonrpc":"2.0","id":1,"result":{}}"#.to_string(),
             r#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#.to_string(),
