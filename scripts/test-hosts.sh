@@ -55,17 +55,23 @@ sshd_pids() {
   true
 }
 
+logs_in() {
+  ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$BASE/known_hosts" \
+    -o ConnectTimeout=2 -i "$SSH_DIR/id_ed25519" "root@$(addr "$1")" true 2>/dev/null
+}
+
 start_sshd() {
   local n=$1
   mkdir -p /run/sshd
-  if [ -z "$(sshd_pids "$n")" ]; then
+  # Judged by a login, not by sshd processes being there: a run cut off
+  # between stop-sshd and start-sshd can leave session processes of a dead
+  # listener, which looked like a running sshd.
+  if ! logs_in "$n"; then
+    stop_sshd "$n"
     in_ns "$n" /usr/sbin/sshd -f "$BASE/h$n/sshd_config"
   fi
   for _ in $(seq 50); do
-    if ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$BASE/known_hosts" \
-         -o ConnectTimeout=2 -i "$SSH_DIR/id_ed25519" "root@$(addr "$n")" true 2>/dev/null; then
-      return 0
-    fi
+    logs_in "$n" && return 0
     sleep 0.1
   done
   echo "test-hosts.sh: cannot log in to h$n at $(addr "$n")" >&2
