@@ -597,7 +597,7 @@ fn an_attached_terminal_keeps_an_idle_sandbox_from_expiring() {
     );
     e2e.sleeper_profile(
         "idler",
-        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h, idle: 2s}\n\
+        "extension: ext.compose-ssh\nttl: {default: 1h, max: 2h, idle: 8s}\n\
          spec: {compose_file: compose.yaml}\n",
     );
     let watched = e2e.create("profile.idler", &[])["id"]
@@ -621,6 +621,10 @@ fn an_attached_terminal_keeps_an_idle_sandbox_from_expiring() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // A use, so that the terminal has the whole idle time to attach (the
+    // reaper passes every second from the daemon's start).
+    e2e.json(&["get", &watched]);
+    let used_at = Instant::now();
     // The other, idle, is expired within a few reaper passes.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -634,8 +638,9 @@ fn an_attached_terminal_keeps_an_idle_sandbox_from_expiring() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    // Well past its idle time, the watched one is still in use.
-    std::thread::sleep(Duration::from_secs(5));
+    // Well past its idle time since that use, the watched one is still in use.
+    let past_idle = used_at + Duration::from_secs(8 + 4);
+    std::thread::sleep(past_idle.saturating_duration_since(Instant::now()));
     assert_eq!(state_of(&e2e, &watched), "active");
     let _ = terminal.kill();
     let _ = terminal.wait();
