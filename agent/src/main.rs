@@ -22,7 +22,11 @@ fn untar(folder: &str) -> ExitCode {
     let reader = std::io::BufReader::with_capacity(256 * 1024, stdin);
     let (answer, code) = match sandboxer_agent::trees::unpack_whole(folder.as_ref(), reader) {
         Ok(received) => (
-            serde_json::json!({ "transfer_id": "stream", "received": received }),
+            serde_json::to_value(sandboxer_ext_protocol::FsTarPutResult {
+                transfer_id: "stream".into(),
+                received,
+            })
+            .expect("results serialize"),
             ExitCode::SUCCESS,
         ),
         Err(e) => (

@@ -23,14 +23,15 @@ pub struct Agents {
     connecting: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
-fn no_agent(container: &str, e: ErrorObject) -> ErrorObject {
+/// The agent of `container` cannot be reached or run (`detail` says how),
+/// with what to do about it.
+pub fn no_agent(container: &str, detail: &str) -> ErrorObject {
     ErrorObject::domain(
         ErrorKind::FailedPrecondition,
         format!(
-            "the agent of container {container} does not answer ({}); a sandbox created \
-             before its extension had an agent, or from an image that cannot run it, has \
-             none: create it again",
-            e.message
+            "the agent of container {container} does not answer ({detail}); a sandbox \
+             created before its extension had an agent, or from an image that cannot run it, \
+             has none: create it again"
         ),
     )
 }
@@ -91,7 +92,7 @@ impl Agents {
             CONNECT_WITHIN,
         )
         .await
-        .map_err(|e| no_agent(container, e))?;
+        .map_err(|e| no_agent(container, &e.message))?;
         let peer = Arc::new(peer);
         self.open
             .lock()

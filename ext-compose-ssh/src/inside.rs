@@ -228,6 +228,7 @@ impl Inside {
         };
         let (fed, answer) = tokio::join!(feed, answer);
         let status = untar.wait().await.ok();
+        // The agent's last line: fs/tar_put's result, or its error.
         let answer: Option<serde_json::Value> = String::from_utf8_lossy(&answer)
             .lines()
             .last()
@@ -238,27 +239,28 @@ impl Inside {
                     ErrorObject::domain(ErrorKind::Internal, format!("the agent's error: {e}"))
                 }))
             }
-            Some(a) if fed.is_ok() => {
-                let received = a.get("received").and_then(serde_json::Value::as_u64);
-                Ok(FsTarPutResult {
-                    transfer_id: "stream".into(),
-                    received: received.unwrap_or_default(),
-                })
-            }
-            _ => Err(ErrorObject::domain(
-                match status.and_then(|s| s.code()) {
-                    // podman exec: the command cannot run (no agent mounted).
-                    Some(126 | 127) => ErrorKind::FailedPrecondition,
-                    _ => ErrorKind::Unavailable,
-                },
-                format!(
-                    "unpacking into {} in container {container} ended without an answer \
-                     ({}; the stream: {})",
+            Some(a) if fed.is_ok() => serde_json::from_value(a).map_err(|e| {
+                ErrorObject::domain(ErrorKind::Internal, format!("the agent's answer: {e}"))
+            }),
+            _ => {
+                let detail = format!(
+                    "unpacking into {} ended without an answer: {}; the stream: {}",
                     p.path,
                     status.map_or_else(|| "no exit status".to_string(), |s| s.to_string()),
                     fed.map_or_else(|e| e.to_string(), |n| format!("{n} bytes fed")),
-                ),
-            )),
+                );
+                Err(match status.and_then(|s| s.code()) {
+                    // podman exec: the command cannot run (no agent mounted).
+                    Some(126 | 127) => crate::agent::no_agent(&container, &detail),
+                    _ => ErrorObject::domain(
+                        ErrorKind::Unavailable,
+                        format!(
+                            "container {container}: {detail}; `sandboxer get` shows whether \
+                             the sandbox still runs, and the copy may be tried again"
+                        ),
+                    ),
+                })
+            }
         }
     }
 

@@ -302,6 +302,11 @@ impl ExtensionClient {
         m::is_required(method) || self.info.capabilities.methods.iter().any(|x| x == method)
     }
 
+    /// Whether the extension declared `feature` (`sandboxer_ext_protocol::features`).
+    pub fn declares(&self, feature: &str) -> bool {
+        self.info.capabilities.features.iter().any(|f| f == feature)
+    }
+
     /// Whether the extension offers `M`.
     pub fn offers<M: m::Request>(&self) -> bool {
         self.supports(M::METHOD)

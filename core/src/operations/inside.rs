@@ -440,7 +440,7 @@ where
         done: false,
         from_socket: None,
     };
-    if super::tree_socket::offered(&lease) {
+    if lease.declares(features::TAR_FROM_SOCKET) {
         let stall = core.config.timeouts().call;
         let sent = super::tree_socket::put(&lease, base, body, stall).await;
         lease.release().await;

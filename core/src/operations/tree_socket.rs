@@ -8,8 +8,8 @@ use super::Lease;
 use crate::error::{Error, Result};
 use bytes::Bytes;
 use futures::stream::{Stream, StreamExt};
+use sandboxer_ext_protocol::FsTarPutParams;
 use sandboxer_ext_protocol::methods as m;
-use sandboxer_ext_protocol::{FsTarPutParams, features};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
@@ -17,16 +17,6 @@ use tokio::net::{UnixListener, UnixStream};
 /// How long the whole call may take: the stall limit below is what bounds a
 /// transfer that stopped moving.
 const WHOLE_CALL: Duration = Duration::from_secs(24 * 3600);
-
-/// Whether `lease`'s extension takes trees from a socket.
-pub fn offered(lease: &Lease) -> bool {
-    lease
-        .info()
-        .capabilities
-        .features
-        .iter()
-        .any(|f| f == features::TAR_FROM_SOCKET)
-}
 
 /// Whether the peer of `stream` runs in process group `group` (the
 /// extension's: it leads a group of its own).

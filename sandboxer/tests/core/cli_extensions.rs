@@ -118,16 +118,7 @@ fn an_extension_written_in_python_works_with_the_core_unchanged() {
         "id: profile.py\nversion: 1\nextension: ext.minimal\nttl: {default: 1h, max: 2h}\n",
     );
     let state = env.env.path("py-state");
-    let run = |args: &[&str]| -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = env
-            .sandboxer(&all)
-            .env("SANDBOXER_EXT_MINIMAL_STATE_DIR", &state)
-            .assert()
-            .success();
-        serde_json::from_slice(&out.get_output().stdout).unwrap()
-    };
+    let run = |args: &[&str]| env.json_with(&[("SANDBOXER_EXT_MINIMAL_STATE_DIR", &state)], args);
     let shown = run(&["extensions", "show", "minimal"]);
     assert_eq!(shown["handshake"], "ok");
     let created = run(&[
@@ -162,16 +153,7 @@ fn a_tree_goes_in_and_out_in_chunks_where_the_extension_takes_no_socket() {
         "id: profile.dirs\nversion: 1\nextension: ext.pydirs\nttl: {default: 1h, max: 2h}\n",
     );
     let root = env.env.path("pydirs-root");
-    let run = |args: &[&str]| -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = env
-            .sandboxer(&all)
-            .env("SANDBOXER_EXT_PYDIRS_ROOT", &root)
-            .assert()
-            .success();
-        serde_json::from_slice(&out.get_output().stdout).unwrap()
-    };
+    let run = |args: &[&str]| env.json_with(&[("SANDBOXER_EXT_PYDIRS_ROOT", &root)], args);
     let created = run(&[
         "create",
         "--profile",

@@ -26,15 +26,27 @@ impl Env {
 
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.sandboxer(args).assert().success();
+        self.ok_with(&[], args)
+    }
+
+    /// `ok` with these variables set too (an extension's own, say).
+    pub fn ok_with(&self, vars: &[(&str, &std::path::Path)], args: &[&str]) -> String {
+        let mut cmd = self.sandboxer(args);
+        cmd.envs(vars.iter().copied());
+        let out = cmd.assert().success();
         String::from_utf8(out.get_output().stdout.clone()).unwrap()
     }
 
     /// Runs a command with `--json` that must succeed and parses its stdout.
     pub fn json(&self, args: &[&str]) -> Value {
+        self.json_with(&[], args)
+    }
+
+    /// `json` with these variables set too.
+    pub fn json_with(&self, vars: &[(&str, &std::path::Path)], args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
-        let text = self.ok(&all);
+        let text = self.ok_with(vars, &all);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}\n{text}"))
     }
 
