@@ -25,9 +25,6 @@ pub struct Inside {
     hosts: Mutex<HashMap<String, String>>,
 }
 
-/// The most moved in one read of a raw upload.
-const RAW_BUFFER: usize = 256 * 1024;
-
 /// An `exec_id` of ours: the service, and the agent's id there.
 fn split_exec_id(exec_id: &str) -> ExtResult<(&str, &str)> {
     exec_id.split_once(':').ok_or_else(|| {
@@ -185,48 +182,42 @@ impl Inside {
     /// `fs/tar_put` of a whole stream from the host's socket: the bytes go raw
     /// into `sandboxer-agent untar` in the container (one `podman exec`, over
     /// ssh for a remote host), which unpacks them inside the sandbox as a
-    /// chunked upload is unpacked. Dropped (cancelled), the command is killed.
+    /// chunked upload is unpacked. The connected socket itself is the
+    /// command's stdin (podman, or ssh's master, reads it; nothing here copies
+    /// the bytes). Dropped (cancelled), the command is killed.
     pub async fn put_from_socket(
         &self,
         fleet: &Fleet,
         p: &FsTarPutParams,
         socket: &str,
     ) -> ExtResult<FsTarPutResult> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncReadExt;
         let (host, container) = self
             .container(fleet, &p.sandbox_id, p.service.as_deref())
             .await?;
-        let source = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+        let source = std::os::unix::net::UnixStream::connect(socket).map_err(|e| {
             ErrorObject::domain(
                 ErrorKind::Unavailable,
                 format!("cannot reach the host's socket {socket}: {e}"),
             )
         })?;
-        let mut untar = host
+        let mut command = host
             .agent_untar_command(&container, &p.path)
-            .map_err(|e| ErrorObject::invalid_argument("path", e.to_string()))?
-            .spawn()
-            .map_err(|e| {
-                ErrorObject::domain(
-                    ErrorKind::Unavailable,
-                    format!("cannot run podman exec: {e}"),
-                )
-            })?;
-        let mut stdin = untar.stdin.take().expect("stdin is piped");
+            .map_err(|e| ErrorObject::invalid_argument("path", e.to_string()))?;
+        command.stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            source,
+        )));
+        let mut untar = command.spawn().map_err(|e| {
+            ErrorObject::domain(
+                ErrorKind::Unavailable,
+                format!("cannot run podman exec: {e}"),
+            )
+        })?;
+        // This process's copy of the socket goes with the command.
+        drop(command);
         let mut stdout = untar.stdout.take().expect("stdout is piped");
-        let feed = async {
-            let mut source = tokio::io::BufReader::with_capacity(RAW_BUFFER, source);
-            let fed = tokio::io::copy_buf(&mut source, &mut stdin).await;
-            let _ = stdin.shutdown().await;
-            drop(stdin);
-            fed
-        };
-        let answer = async {
-            let mut text = vec![];
-            let _ = stdout.read_to_end(&mut text).await;
-            text
-        };
-        let (fed, answer) = tokio::join!(feed, answer);
+        let mut answer = vec![];
+        let _ = stdout.read_to_end(&mut answer).await;
         let status = untar.wait().await.ok();
         // The agent's last line: fs/tar_put's result, or its error.
         let answer: Option<serde_json::Value> = String::from_utf8_lossy(&answer)
@@ -239,15 +230,14 @@ impl Inside {
                     ErrorObject::domain(ErrorKind::Internal, format!("the agent's error: {e}"))
                 }))
             }
-            Some(a) if fed.is_ok() => serde_json::from_value(a).map_err(|e| {
+            Some(a) => serde_json::from_value(a).map_err(|e| {
                 ErrorObject::domain(ErrorKind::Internal, format!("the agent's answer: {e}"))
             }),
             _ => {
                 let detail = format!(
-                    "unpacking into {} ended without an answer: {}; the stream: {}",
+                    "unpacking into {} ended without an answer: {}",
                     p.path,
                     status.map_or_else(|| "no exit status".to_string(), |s| s.to_string()),
-                    fed.map_or_else(|e| e.to_string(), |n| format!("{n} bytes fed")),
                 );
                 Err(match status.and_then(|s| s.code()) {
                     // podman exec: the command cannot run (no agent mounted).

@@ -6,9 +6,16 @@
 use super::LoopCounters;
 use sandboxer_core::operations::{self, Core};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How long host health samples and canary runs are kept.
 const TELEMETRY_KEPT_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// After a claim, the pools are refilled once claims have paused this long...
+const CLAIMS_QUIET: Duration = Duration::from_millis(200);
+/// ...or this long after the first claim, whichever comes first.
+const CLAIMS_LONGEST: Duration = Duration::from_secs(1);
 
 /// Handles of the running loops.
 pub struct Loops(Vec<tokio::task::JoinHandle<()>>);
@@ -17,6 +24,19 @@ impl Loops {
     pub fn abort(self) {
         for h in self.0 {
             h.abort();
+        }
+    }
+}
+
+/// Returns once `claims` has not been notified for `quiet`, or `longest` after
+/// it was called.
+async fn claims_settled(claims: &Notify, quiet: Duration, longest: Duration) {
+    let deadline = tokio::time::Instant::now() + longest;
+    loop {
+        tokio::select! {
+            _ = claims.notified() => {}
+            _ = tokio::time::sleep(quiet) => return,
+            _ = tokio::time::sleep_until(deadline) => return,
         }
     }
 }
@@ -55,14 +75,18 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
     let pools = {
         let core = core.clone();
         tokio::spawn(async move {
-            // At start, after every claim, and at least every reaper interval
-            // (expired pooled sandboxes are reaped and made again).
+            // At start, after claims, and at least every reaper interval
+            // (expired pooled sandboxes are reaped and made again). A burst of
+            // claims is served first: the creates of a refill would compete
+            // with the claimed sandboxes' first commands.
             loop {
                 if let Err(e) = operations::refill(&core).await {
                     tracing::warn!("refilling warm pools: {e}");
                 }
                 tokio::select! {
-                    _ = core.pool_claimed.notified() => {}
+                    _ = core.pool_claimed.notified() => {
+                        claims_settled(&core.pool_claimed, CLAIMS_QUIET, CLAIMS_LONGEST).await;
+                    }
                     _ = tokio::time::sleep(config.reaper_interval) => {}
                 }
             }
@@ -78,4 +102,41 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
         }
     });
     Loops(vec![reaper, reconciler, pools, idle])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refill_waits_for_claims_to_pause() {
+        let claims = Arc::new(Notify::new());
+        let notifier = claims.clone();
+        // A claim every 100 ms, five times: the wait ends 200 ms after the last.
+        tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                notifier.notify_one();
+            }
+        });
+        let started = Instant::now();
+        claims_settled(&claims, Duration::from_millis(200), Duration::from_secs(1)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn claims_that_never_pause_hold_a_refill_back_no_longer_than_the_longest_wait() {
+        let claims = Arc::new(Notify::new());
+        let notifier = claims.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                notifier.notify_one();
+            }
+        });
+        let started = Instant::now();
+        claims_settled(&claims, Duration::from_millis(200), Duration::from_secs(1)).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+    }
 }

@@ -373,6 +373,23 @@ pub mod bench {
     /// `scripts/setup-host.sh`, keeping sandboxes under its own folder.
     pub fn loopback_env() -> TestEnv {
         loopback::require();
+        env_on(|env| loopback::host_yaml("loopback", &env.path("host-sandboxes")))
+    }
+
+    /// A throwaway installation whose compose-ssh uses its `local` host: this
+    /// machine's podman, run without ssh.
+    pub fn local_env() -> TestEnv {
+        loopback::require();
+        env_on(|env| {
+            format!(
+                "{{name: local, workdir: {}}}",
+                env.path("host-sandboxes").display()
+            )
+        })
+    }
+
+    /// An installation with compose-ssh and the one host `host_yaml` gives.
+    fn env_on(host_yaml: impl Fn(&TestEnv) -> String) -> TestEnv {
         let env = TestEnv::new();
         env.install_extension("compose-ssh", &bin("sandboxer-ext-compose-ssh"));
         std::fs::write(
@@ -380,7 +397,7 @@ pub mod bench {
             format!(
                 "extensions:\n  compose-ssh:\n    options:\n      control_dir: {}\n      hosts:\n        - {}\n",
                 env.path("ctl").display(),
-                loopback::host_yaml("loopback", &env.path("host-sandboxes"))
+                host_yaml(&env)
             ),
         )
         .unwrap();

@@ -1,5 +1,6 @@
 //! Working inside compose-ssh sandboxes through sandboxer (issue 16): a tree
-//! copied in, changed by a command and copied back; a command's output read
+//! copied in, changed by a command and copied back (and a tree in and out on
+//! compose-ssh's `local` host, without ssh); a command's output read
 //! line by line from the daemon while it runs; `exec -it` driven in a real
 //! terminal (tmux) with a resize; and a member of another project refused
 //! every way in.
@@ -161,6 +162,33 @@ async fn a_tree_goes_in_is_changed_by_a_command_and_comes_back_through_the_daemo
     );
     let inside = e2e.json(&["exec", &id, "--", "cat", &hostile]);
     assert_eq!(inside["stdout"], "small\n", "{inside}");
+    e2e.json(&["destroy", &id]);
+}
+
+#[test]
+fn a_tree_goes_in_raw_on_the_local_host_and_comes_back_whole() {
+    // compose-ssh's `local` host runs podman here without ssh: the core's
+    // socket is the stdin of `podman exec … untar` itself.
+    let e2e = E2e::new();
+    e2e.configure_with(
+        &[format!(
+            "{{name: local, workdir: {}}}",
+            e2e.workdir.display()
+        )],
+        "",
+    );
+    let id = sleeper(&e2e);
+    let local = e2e.env.path("tree");
+    std::fs::create_dir_all(local.join("a/b")).unwrap();
+    let big: Vec<u8> = (0..5_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(local.join("a/b/big.bin"), &big).unwrap();
+    std::fs::write(local.join("top.txt"), "top\n").unwrap();
+
+    let copied = e2e.json(&["cp", local.to_str().unwrap(), &format!("{id}:/tmp")]);
+    assert!(copied["bytes"].as_u64().unwrap() > 5_000_000, "{copied}");
+    let back = e2e.env.path("back");
+    e2e.json(&["cp", &format!("{id}:/tmp/tree"), back.to_str().unwrap()]);
+    assert_eq!(tree_of(&back), tree_of(&local));
     e2e.json(&["destroy", &id]);
 }
 
