@@ -39,9 +39,12 @@ release:
 	$(STATIC_AGENT) --release
 	$(CARGO) build --release --workspace --bins
 
-# schemathesis checks the daemon against docs/openapi.yaml (a test runs it).
+# schemathesis checks the daemon against docs/openapi.yaml (a test runs it);
+# scripts/python-env.sh makes the Python with the official clients tests drive
+# sandboxer with (the MCP SDK).
 tools:
 	@schemathesis --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
+	@scripts/python-env.sh
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install -q --locked cargo-fuzz
 
 # Every fuzz target for a minute from its committed corpus (scripts/fuzz.sh).

@@ -2,20 +2,18 @@
 //! local core or the daemon's client, whichever `--server` picks — rendered the
 //! same way. The operator's commands (`operator.rs`) need the local state file.
 
+use super::local::local_verbs;
 use super::outcome::{Failure, Outcome};
 use super::render::{self, Out};
 use super::{
     Cli, Command, EventsArgs, ExecArgs, ExtensionsCommand, LaunchArgs, ListArgs, ProfilesCommand,
-    SnapshotCommand, UsageArgs, Who,
+    SnapshotCommand, UsageArgs,
 };
 use crate::client::Client;
 use futures::StreamExt;
-use sandboxer_core::api::{self, Caller, CoreVerbs, Verbs};
-use sandboxer_core::config::Config;
-use sandboxer_core::operations::{Core, ExecRequest};
-use sandboxer_core::store::{self, Store};
+use sandboxer_core::api::{self, CoreVerbs, Verbs};
+use sandboxer_core::operations::ExecRequest;
 use sandboxer_core::{Error, time};
-use std::sync::Arc;
 
 /// Where the verbs run: the local core, or the daemon. Only the local core
 /// runs the operator's commands.
@@ -35,77 +33,6 @@ impl Surface for Client {
     }
 }
 
-fn open_core(cli: &Cli) -> Result<Core, Error> {
-    let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
-    let path = cli.global.state.clone().unwrap_or_else(store::default_path);
-    let store = Store::open(&path)?;
-    // A command of many calls keeps its extension for all of them.
-    let many_calls = match &cli.command {
-        Command::Exec(a) => a.interactive || a.tty,
-        Command::Cp(_) => true,
-        _ => false,
-    };
-    Ok(if many_calls {
-        Core::with_resident_extensions(store, config)
-    } else {
-        Core::new(store, config)
-    })
-}
-
-/// The consumer recorded as the actor of a change. Creating requires a real
-/// attribution; other changes fall back to the local user.
-fn actor(who: Option<&Who>, config: &Config) -> String {
-    who.and_then(|w| w.consumer.clone())
-        .or_else(|| config.defaults.consumer.clone())
-        .unwrap_or_else(|| {
-            let user = std::env::var("USER")
-                .or_else(|_| std::env::var("LOGNAME"))
-                // SAFETY: getuid has no preconditions and cannot fail.
-                .unwrap_or_else(|_| format!("uid{}", unsafe { libc::getuid() }));
-            format!("local:{user}")
-        })
-}
-
-/// The `--consumer`/`--project` flags of a command, if it has them.
-fn who(command: &Command) -> Option<&Who> {
-    match command {
-        Command::Create(a) => Some(&a.launch.who),
-        Command::Restore(a) => Some(&a.launch.who),
-        Command::Exec(a) => Some(&a.who),
-        Command::Cp(a) => Some(&a.who),
-        Command::Destroy { who, .. }
-        | Command::Recreate { who, .. }
-        | Command::ExtendTtl { who, .. }
-        | Command::Pause { who, .. }
-        | Command::Resume { who, .. }
-        | Command::Snapshot(SnapshotCommand::Create { who, .. })
-        | Command::Snapshot(SnapshotCommand::Delete { who, .. }) => Some(who),
-        _ => None,
-    }
-}
-
-/// The local core as the person at this terminal uses it: every project, the
-/// configuration's defaults, progress lines on the terminal.
-fn local_verbs(cli: &Cli) -> Result<CoreVerbs, Error> {
-    let core = open_core(cli)?;
-    let caller = Caller::admin(
-        actor(who(&cli.command), &core.config),
-        core.config.defaults.consumer.clone(),
-        core.config.defaults.project.clone(),
-    );
-    let mut verbs = CoreVerbs::new(Arc::new(core), caller);
-    verbs.progress = terminal_progress();
-    Ok(verbs)
-}
-
-/// Progress lines of a create go to stderr when a person watches it.
-fn terminal_progress() -> Option<sandboxer_core::operations::ProgressSink> {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal().then(|| {
-        sandboxer_core::operations::ProgressSink(Arc::new(|line: &str| eprintln!("{line}")))
-    })
-}
-
 pub async fn run(cli: Cli, serve: super::operator::Serve) -> Outcome {
     let mut out = Out::new(cli.global.json);
     match &cli.command {
@@ -115,6 +42,7 @@ pub async fn run(cli: Cli, serve: super::operator::Serve) -> Outcome {
         }
         // A token is made and printed: no state file is opened for it.
         Command::Token(command) => return super::operator::token(command, &mut out),
+        Command::Mcp { who } => return super::mcp::serve(&cli, who).await,
         _ => {}
     }
     match &cli.global.server {
@@ -279,6 +207,7 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
         // Served above without --server.
         Command::Serve { .. } => return Err(not_local("serve")),
         Command::Token(command) => operator::token(command, out)?,
+        Command::Mcp { .. } => unreachable!("`run` serves mcp before choosing the verbs"),
         Command::ReapStale => operator::reap_stale(local(v, "reap-stale")?, out).await?,
         Command::Inspect { fix, profile } => {
             operator::inspect(local(v, "inspect")?, *fix, profile.as_deref(), out).await?

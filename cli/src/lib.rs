@@ -7,6 +7,8 @@
 pub mod client;
 mod commands;
 mod inside;
+mod local;
+mod mcp;
 mod operator;
 
 pub use operator::Serve;
@@ -187,6 +189,13 @@ pub enum Command {
         /// Address to listen on (default: daemon.listen, 127.0.0.1:7070).
         #[arg(long = "listen", value_name = "ADDR")]
         listen: Option<String>,
+    },
+    /// Serve sandboxer as MCP tools on stdin/stdout, for an agent: on the
+    /// local state (sandboxes charged to --consumer in --project), or on a
+    /// daemon with --server as its token's caller (see docs/agents.md).
+    Mcp {
+        #[command(flatten)]
+        who: Who,
     },
     /// Bearer tokens for the daemon.
     #[command(subcommand)]
@@ -523,8 +532,9 @@ fn init_logging(verbose: u8) {
 pub fn main(serve: Serve) -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
-    // The daemon serves many requests at once; every other command is one call.
-    let runtime = if matches!(cli.command, Command::Serve { .. }) {
+    // The daemon and the MCP server serve many calls at once; every other
+    // command is one call.
+    let runtime = if matches!(cli.command, Command::Serve { .. } | Command::Mcp { .. }) {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -554,7 +564,8 @@ pub fn main(serve: Serve) -> std::process::ExitCode {
 }
 
 /// The daemon route each command goes through with `--server`; `None` for the
-/// operator's commands, which work on the local state file only. A test holds
+/// operator's commands, which work on the local state file only, and for
+/// `mcp`, which serves every verb (locally or through the daemon). A test holds
 /// this table to the command line and to `api::ROUTES`.
 #[cfg(test)]
 const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
@@ -585,6 +596,7 @@ const ROUTE_OF_COMMAND: &[(&str, Option<sandboxer_core::api::Verb>)] = {
         ("extensions show", Some(V::GetExtension)),
         ("hosts", Some(V::Hosts)),
         ("serve", None),
+        ("mcp", None),
         ("token new", None),
         ("reap-stale", None),
         ("inspect", None),

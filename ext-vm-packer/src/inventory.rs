@@ -71,14 +71,14 @@ fn pid_from_file(machines: &Machines, sandbox_id: &str) -> Option<u32> {
 /// Every machine of `machines`, or only `only`'s. For one machine its pid file
 /// answers (the path of every exec); /proc is read only when it does not.
 pub fn scan(machines: &Machines, only: Option<&str>) -> BTreeMap<String, Holding> {
-    if let Some(id) = only {
-        if let Some(pid) = pid_from_file(machines, id) {
-            let holding = Holding {
-                record: machines.read(id),
-                pid: Some(pid),
-            };
-            return BTreeMap::from([(id.to_string(), holding)]);
-        }
+    if let Some(id) = only
+        && let Some(pid) = pid_from_file(machines, id)
+    {
+        let holding = Holding {
+            record: machines.read(id),
+            pid: Some(pid),
+        };
+        return BTreeMap::from([(id.to_string(), holding)]);
     }
     let mut found: BTreeMap<String, Holding> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(&machines.dir) {

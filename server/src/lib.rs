@@ -12,6 +12,7 @@ mod fleet;
 mod inside;
 mod listener;
 mod loops;
+mod mcp;
 mod proxy;
 mod routes;
 mod sandboxes;

@@ -102,6 +102,7 @@ pub fn app(state: Arc<App>) -> Router {
             axum::routing::any(proxy::by_path_root),
         );
     router
+        .merge(super::mcp::router(state.clone()))
         .fallback(|| async {
             super::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

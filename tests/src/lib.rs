@@ -204,6 +204,55 @@ pub fn python_minimal_ext() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/sandboxer-ext-minimal")
 }
 
+/// The official `mcp` client, driven by `tests/python/mcp_drive.py` in the
+/// Python that `scripts/python-env.sh` makes (`make tools`).
+pub mod mcp_client {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    pub const PYTHON: &str = "/var/lib/sandboxer/py/bin/python";
+
+    /// Runs `plan` (see the driver's header) with `envs` set, and answers each
+    /// step's result; panics with the driver's stderr if it fails.
+    pub fn drive(
+        plan: &serde_json::Value,
+        envs: &[(&'static str, PathBuf)],
+    ) -> Vec<serde_json::Value> {
+        assert!(
+            Path::new(PYTHON).exists(),
+            "{PYTHON} is missing: run `make tools` (scripts/python-env.sh)"
+        );
+        let driver = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/mcp_drive.py");
+        let mut child = Command::new(PYTHON)
+            .arg(driver)
+            .envs(envs.iter().cloned())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the MCP driver starts");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(plan.to_string().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "the MCP driver failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "the MCP driver's answer: {e}: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
 /// The loopback ssh host `scripts/setup-host.sh` prepares: sshd on 127.0.0.1:2222
 /// with a key and known-hosts file under /var/lib/sandboxer/ssh.
 pub mod loopback {

@@ -37,80 +37,149 @@ pub struct ProfileListing {
 }
 
 /// Every verb of sandboxer, as the CLI and agents use them. Implementations
-/// are used by their concrete type (never `dyn`), so `async fn` is fine here.
-#[allow(async_fn_in_trait)]
+/// write `async fn`; the futures are `Send` so that code generic over the
+/// verbs (the MCP tools) runs on any executor thread.
 pub trait Verbs {
-    async fn create(&self, request: CreateSandbox) -> Result<Created>;
-    async fn get(&self, id: &str, query: GetSandbox) -> Result<Shown>;
+    fn create(&self, request: CreateSandbox) -> impl Future<Output = Result<Created>> + Send;
+    fn get(&self, id: &str, query: GetSandbox) -> impl Future<Output = Result<Shown>> + Send;
     /// Each matching sandbox in turn, borrowed: lists of any size stay cheap.
-    async fn list<E: From<Error>>(
+    fn list<E: From<Error>>(
         &self,
         query: &ListSandboxes,
-        each: impl FnMut(SandboxView<'_>) -> std::result::Result<(), E>,
-    ) -> std::result::Result<(), E>;
-    async fn destroy(&self, id: &str) -> Result<DestroyOutcome>;
-    async fn recreate(&self, id: &str, request: Recreate) -> Result<Recreated>;
-    async fn extend_ttl(&self, id: &str, request: ExtendTtl)
-    -> Result<crate::store::SandboxRecord>;
-    async fn exec(&self, id: &str, request: crate::operations::ExecRequest) -> Result<ExecResult>;
-    async fn take_snapshot(&self, id: &str, request: TakeSnapshot) -> Result<SnapshotRecord>;
-    async fn snapshots(&self) -> Result<Vec<SnapshotRecord>>;
-    async fn delete_snapshot(&self, snapshot_id: &str) -> Result<SnapshotRecord>;
-    async fn restore(
+        each: impl FnMut(SandboxView<'_>) -> std::result::Result<(), E> + Send,
+    ) -> impl Future<Output = std::result::Result<(), E>> + Send;
+    fn destroy(&self, id: &str) -> impl Future<Output = Result<DestroyOutcome>> + Send;
+    fn recreate(
+        &self,
+        id: &str,
+        request: Recreate,
+    ) -> impl Future<Output = Result<Recreated>> + Send;
+    fn extend_ttl(
+        &self,
+        id: &str,
+        request: ExtendTtl,
+    ) -> impl Future<Output = Result<crate::store::SandboxRecord>> + Send;
+    fn exec(
+        &self,
+        id: &str,
+        request: crate::operations::ExecRequest,
+    ) -> impl Future<Output = Result<ExecResult>> + Send;
+    fn take_snapshot(
+        &self,
+        id: &str,
+        request: TakeSnapshot,
+    ) -> impl Future<Output = Result<SnapshotRecord>> + Send;
+    fn snapshots(&self) -> impl Future<Output = Result<Vec<SnapshotRecord>>> + Send;
+    fn delete_snapshot(
+        &self,
+        snapshot_id: &str,
+    ) -> impl Future<Output = Result<SnapshotRecord>> + Send;
+    fn restore(
         &self,
         snapshot_id: &str,
         request: RestoreSnapshot,
-    ) -> Result<crate::store::SandboxRecord>;
-    async fn usage(&self, query: &UsageQuery) -> Result<Ledger>;
-    async fn events(&self, query: &EventsQuery) -> Result<EventsPage>;
+    ) -> impl Future<Output = Result<crate::store::SandboxRecord>> + Send;
+    fn usage(&self, query: &UsageQuery) -> impl Future<Output = Result<Ledger>> + Send;
+    fn events(&self, query: &EventsQuery) -> impl Future<Output = Result<EventsPage>> + Send;
     /// The events after `query.after`, then each new one as it is written,
     /// without end.
-    async fn follow_events(&self, query: &EventsQuery)
-    -> Result<BoxStream<'static, Result<Event>>>;
-    async fn profiles(&self) -> Result<ProfileListing>;
-    async fn profile(&self, name: &str) -> Result<Value>;
-    async fn extensions(&self) -> Result<Vec<ExtensionReport>>;
-    async fn extension(&self, name: &str) -> Result<ExtensionReport>;
-    async fn hosts(&self, query: &HostsQuery) -> Result<Hosts>;
+    fn follow_events(
+        &self,
+        query: &EventsQuery,
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<Event>>>> + Send;
+    fn profiles(&self) -> impl Future<Output = Result<ProfileListing>> + Send;
+    fn profile(&self, name: &str) -> impl Future<Output = Result<Value>> + Send;
+    fn extensions(&self) -> impl Future<Output = Result<Vec<ExtensionReport>>> + Send;
+    fn extension(&self, name: &str) -> impl Future<Output = Result<ExtensionReport>> + Send;
+    fn hosts(&self, query: &HostsQuery) -> impl Future<Output = Result<Hosts>> + Send;
 
     // Working inside a sandbox (extensions of protocol 1.6).
-    async fn start_command(&self, id: &str, request: StartCommand) -> Result<ExecStarted>;
+    fn start_command(
+        &self,
+        id: &str,
+        request: StartCommand,
+    ) -> impl Future<Output = Result<ExecStarted>> + Send;
     /// The command's output from `query.from_seq` on, then its exit; dropping
     /// the stream detaches.
-    async fn attach(
+    fn attach(
         &self,
         id: &str,
         exec_id: &str,
         query: AttachQuery,
-    ) -> Result<BoxStream<'static, Result<Attached>>>;
-    async fn write_stdin(&self, id: &str, exec_id: &str, request: StdinWrite) -> Result<()>;
-    async fn signal(&self, id: &str, exec_id: &str, request: SignalRequest) -> Result<()>;
-    async fn resize(&self, id: &str, exec_id: &str, request: ResizeRequest) -> Result<()>;
-    async fn commands(&self, id: &str) -> Result<Vec<ExecSession>>;
-    async fn read_file(&self, id: &str, query: &FileQuery) -> Result<ByteStream>;
-    async fn write_file(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written>;
-    async fn remove_file(&self, id: &str, query: &FileQuery) -> Result<()>;
-    async fn list_files(&self, id: &str, query: &FileQuery) -> Result<Vec<FileInfo>>;
-    async fn stat_file(&self, id: &str, query: &FileQuery) -> Result<FileInfo>;
-    async fn make_dir(&self, id: &str, request: MakeDir) -> Result<()>;
-    async fn rename_file(&self, id: &str, request: RenameFile) -> Result<()>;
+    ) -> impl Future<Output = Result<BoxStream<'static, Result<Attached>>>> + Send;
+    fn write_stdin(
+        &self,
+        id: &str,
+        exec_id: &str,
+        request: StdinWrite,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn signal(
+        &self,
+        id: &str,
+        exec_id: &str,
+        request: SignalRequest,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn resize(
+        &self,
+        id: &str,
+        exec_id: &str,
+        request: ResizeRequest,
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn commands(&self, id: &str) -> impl Future<Output = Result<Vec<ExecSession>>> + Send;
+    fn read_file(
+        &self,
+        id: &str,
+        query: &FileQuery,
+    ) -> impl Future<Output = Result<ByteStream>> + Send;
+    fn write_file(
+        &self,
+        id: &str,
+        query: &FileQuery,
+        body: ByteStream,
+    ) -> impl Future<Output = Result<Written>> + Send;
+    fn remove_file(&self, id: &str, query: &FileQuery) -> impl Future<Output = Result<()>> + Send;
+    fn list_files(
+        &self,
+        id: &str,
+        query: &FileQuery,
+    ) -> impl Future<Output = Result<Vec<FileInfo>>> + Send;
+    fn stat_file(
+        &self,
+        id: &str,
+        query: &FileQuery,
+    ) -> impl Future<Output = Result<FileInfo>> + Send;
+    fn make_dir(&self, id: &str, request: MakeDir) -> impl Future<Output = Result<()>> + Send;
+    fn rename_file(&self, id: &str, request: RenameFile)
+    -> impl Future<Output = Result<()>> + Send;
     /// A tar stream of `query.path`.
-    async fn get_tree(&self, id: &str, query: &FileQuery) -> Result<ByteStream>;
+    fn get_tree(
+        &self,
+        id: &str,
+        query: &FileQuery,
+    ) -> impl Future<Output = Result<ByteStream>> + Send;
     /// Unpacks the tar stream `body` into folder `query.path`.
-    async fn put_tree(&self, id: &str, query: &FileQuery, body: ByteStream) -> Result<Written>;
-    async fn pause(&self, id: &str) -> Result<crate::store::SandboxRecord>;
-    async fn resume(&self, id: &str) -> Result<crate::store::SandboxRecord>;
+    fn put_tree(
+        &self,
+        id: &str,
+        query: &FileQuery,
+        body: ByteStream,
+    ) -> impl Future<Output = Result<Written>> + Send;
+    fn pause(&self, id: &str) -> impl Future<Output = Result<crate::store::SandboxRecord>> + Send;
+    fn resume(&self, id: &str) -> impl Future<Output = Result<crate::store::SandboxRecord>> + Send;
     /// What the sandbox's processes wrote, as it comes.
-    async fn logs(&self, id: &str, query: &LogsQuery) -> Result<ByteStream>;
-    async fn metrics(&self, id: &str) -> Result<sandboxer_ext_protocol::MetricsResult>;
+    fn logs(&self, id: &str, query: &LogsQuery) -> impl Future<Output = Result<ByteStream>> + Send;
+    fn metrics(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<sandboxer_ext_protocol::MetricsResult>> + Send;
     /// How to reach one of a sandbox's HTTP endpoints through the daemon's
     /// proxy: its URLs, its token, a signed URL.
-    async fn endpoint_access(
+    fn endpoint_access(
         &self,
         id: &str,
         name: &str,
         query: &AccessQuery,
-    ) -> Result<crate::endpoints::EndpointAccess>;
+    ) -> impl Future<Output = Result<crate::endpoints::EndpointAccess>> + Send;
 }
 
 /// Bytes as they come: a file's, a tar stream's.

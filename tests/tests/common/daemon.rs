@@ -22,6 +22,19 @@ pub fn daemon_yaml(reconcile: &str, grace: &str) -> String {
     )
 }
 
+/// A member token's line of `daemon.tokens`: `consumer` in `project` only.
+pub fn member_yaml(token: &str, consumer: &str, project: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("printf %s '{token}' | sha256sum")])
+        .output()
+        .unwrap();
+    let digest = String::from_utf8(out.stdout).unwrap();
+    format!(
+        "    - {{consumer: \"{consumer}\", project: {project}, role: member, token_sha256: {}}}\n",
+        digest.split_whitespace().next().unwrap()
+    )
+}
+
 /// A running daemon, killed on drop.
 pub type Daemon = sandboxer_tests::process::Served;
 

@@ -5,7 +5,7 @@
 //! terminal (tmux) with a resize; and a member of another project refused
 //! every way in.
 
-use super::daemon_support::{TOKEN, call, daemon_yaml, start};
+use super::daemon_support::{TOKEN, call, daemon_yaml, member_yaml, start};
 use super::support::E2e;
 use futures::{SinkExt, StreamExt};
 use sandboxer_tests::{bin, loopback};
@@ -43,18 +43,6 @@ fn tree_of(root: &Path) -> Vec<(String, Vec<u8>)> {
     }
     files.sort();
     files
-}
-
-fn member_yaml() -> String {
-    let out = Command::new("sh")
-        .args(["-c", &format!("printf %s '{MEMBER_TOKEN}' | sha256sum")])
-        .output()
-        .unwrap();
-    let digest = String::from_utf8(out.stdout).unwrap();
-    format!(
-        "    - {{consumer: \"atm:intruder\", project: elsewhere, role: member, token_sha256: {}}}\n",
-        digest.split_whitespace().next().unwrap()
-    )
 }
 
 #[tokio::test]
@@ -394,7 +382,7 @@ type Attempt = (reqwest::Method, String, Option<Value>, Option<Vec<u8>>);
 #[tokio::test]
 async fn a_member_of_another_project_cannot_work_inside() {
     let e2e = E2e::new();
-    let config = daemon_yaml("30s", "5m") + &member_yaml();
+    let config = daemon_yaml("30s", "5m") + &member_yaml(MEMBER_TOKEN, "atm:intruder", "elsewhere");
     e2e.configure_with(&[loopback::host_yaml("loopback", &e2e.workdir)], &config);
     let id = sleeper(&e2e);
     let d = start(&e2e);

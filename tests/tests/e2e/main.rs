@@ -10,6 +10,7 @@ mod egress;
 mod hostile;
 mod inside;
 mod ledger;
+mod mcp;
 mod placement;
 mod proxy;
 mod routing;

@@ -5,7 +5,7 @@
 //! anyone, an upgraded connection (what WebSocket uses) tunnelled both ways,
 //! and proxied traffic counted as use.
 
-use super::daemon_support::{call, daemon_yaml, start};
+use super::daemon_support::{call, daemon_yaml, member_yaml, start};
 use super::support::E2e;
 use sandboxer_tests::loopback;
 use serde_json::Value;
@@ -44,18 +44,6 @@ fn web_profile(e2e: &E2e, name: &str, extra: &str) {
     .unwrap();
 }
 
-fn member_yaml() -> String {
-    let out = std::process::Command::new("sh")
-        .args(["-c", &format!("printf %s '{MEMBER_TOKEN}' | sha256sum")])
-        .output()
-        .unwrap();
-    let digest = String::from_utf8(out.stdout).unwrap();
-    format!(
-        "    - {{consumer: \"atm:other\", project: elsewhere, role: member, token_sha256: {}}}\n",
-        digest.split_whitespace().next().unwrap()
-    )
-}
-
 /// A raw HTTP/1.1 GET to the daemon: the status, the headers and the body.
 fn get(daemon: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     let authority = daemon.trim_start_matches("http://");
@@ -91,7 +79,7 @@ fn path_of(url: &str) -> String {
 #[tokio::test]
 async fn a_private_endpoint_is_refused_without_its_token_and_served_with_it() {
     let e2e = E2e::new();
-    let config = daemon_yaml("30s", "5m") + &member_yaml();
+    let config = daemon_yaml("30s", "5m") + &member_yaml(MEMBER_TOKEN, "atm:other", "elsewhere");
     e2e.configure_with(&[loopback::host_yaml("loopback", &e2e.workdir)], &config);
     web_profile(&e2e, "private-web", "");
     web_profile(&e2e, "public-web", "public_endpoints: [web]\n");

@@ -17,6 +17,7 @@ const FOLDERS: &[(&str, &str)] = &[
     ("core/src/store", "crate::store::"),
     ("server/src", "crate::"),
     ("cli/src", "crate::"),
+    ("mcp/src", "crate::"),
     ("ext-protocol/src", "crate::"),
     ("ext-protocol/src/sdk", "crate::sdk::"),
     ("ext-compose-ssh/src", "crate::"),

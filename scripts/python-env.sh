@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The Python the tests drive sandboxer with: a virtual environment in
+# /var/lib/sandboxer/py holding the official clients the tests use, at pinned
+# major versions (the `mcp` SDK's client for `sandboxer mcp` and `/mcp`).
+# Idempotent; called by `make tools`. Debian's python3 needs python3-venv for
+# `venv` (it brings ensurepip); both are installed when missing.
+set -euo pipefail
+
+VENV=/var/lib/sandboxer/py
+REQUIREMENTS=("mcp>=2.3,<3")
+
+say() { printf '[python-env] %s\n' "$*"; }
+
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "python-env.sh: python3-venv is missing; run as root" >&2; exit 1; }
+  say "installing python3 and python3-venv"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+fi
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+  say "making $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+fi
+# pip settles what is already satisfied without downloading anything.
+if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-index \
+    "${REQUIREMENTS[@]}" >/dev/null 2>&1; then
+  say "installing ${REQUIREMENTS[*]}"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${REQUIREMENTS[@]}"
+fi
+say "ready: $("$VENV/bin/python" --version), mcp $("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("mcp"))')"
