@@ -139,7 +139,13 @@ fn the_core_library_never_prints() {
     const PRINTS: [&str; 5] = ["println!", "eprintln!", "print!", "eprint!", "dbg!"];
     let found = offenders(
         // The MCP server least of all: its stdout is the protocol's.
-        &["core/src", "server/src", "cli/src", "mcp/src", "sandboxer/src"],
+        &[
+            "core/src",
+            "server/src",
+            "cli/src",
+            "mcp/src",
+            "sandboxer/src",
+        ],
         // The command line is the one writer to the terminal; its client is not.
         &[
             "cli/src/lib.rs",
