@@ -38,6 +38,11 @@ pub enum Error {
     /// The backend reported the sandbox failed.
     #[error("{0}")]
     Backend(String),
+    /// What a sandbox's extension said of the caller's own input inside the
+    /// sandbox (a path that is not there, an argument it cannot take):
+    /// the caller's error, in the extension's words ([`Error::inside`]).
+    #[error("{message}")]
+    Inside { class: ErrorClass, message: String },
     /// The daemon answered with an error (through `sandboxer::client`).
     #[error("{message} (the daemon answered {status} {code})")]
     Remote {
@@ -164,7 +169,28 @@ impl Error {
             Error::Extension(_) | Error::Backend(_) => ErrorClass::Backend,
             Error::IdempotencyMismatch(_) => ErrorClass::IdempotencyMismatch,
             Error::Forbidden(_) => ErrorClass::Forbidden,
-            Error::Remote { class, .. } => *class,
+            Error::Remote { class, .. } | Error::Inside { class, .. } => *class,
+        }
+    }
+
+    /// This error as the answer to something asked inside a sandbox: an
+    /// extension's NotFound, InvalidArgument, AlreadyExists or
+    /// FailedPrecondition is about the caller's input there (a file that is
+    /// not there is a 404, not a failing backend); anything else is unchanged.
+    pub fn inside(self) -> Error {
+        use sandboxer_ext_protocol::ErrorKind;
+        let Error::Extension(HostError::Remote { error, .. }) = &self else {
+            return self;
+        };
+        let class = match error.kind() {
+            Some(ErrorKind::NotFound) => ErrorClass::NotFound,
+            Some(ErrorKind::InvalidArgument) => ErrorClass::Invalid,
+            Some(ErrorKind::AlreadyExists | ErrorKind::FailedPrecondition) => ErrorClass::Refused,
+            _ => return self,
+        };
+        Error::Inside {
+            class,
+            message: error.message.clone(),
         }
     }
 }
@@ -172,6 +198,35 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_an_extension_says_of_a_path_inside_is_the_callers_error() {
+        use sandboxer_ext_protocol::{ErrorKind, ErrorObject};
+        let remote = |kind| {
+            Error::Extension(HostError::Remote {
+                name: "x".into(),
+                method: "fs/read".into(),
+                error: Box::new(ErrorObject::domain(kind, "reading /a: No such file")),
+                stderr_tail: String::new(),
+            })
+        };
+        let missing = remote(ErrorKind::NotFound).inside();
+        assert_eq!(missing.class(), ErrorClass::NotFound);
+        assert_eq!(missing.to_string(), "reading /a: No such file");
+        assert_eq!(
+            remote(ErrorKind::InvalidArgument).inside().class(),
+            ErrorClass::Invalid
+        );
+        // The backend failing stays the backend failing.
+        assert_eq!(
+            remote(ErrorKind::Internal).inside().class(),
+            ErrorClass::Backend
+        );
+        assert_eq!(
+            Error::SandboxNotFound("s".into()).inside().class(),
+            ErrorClass::NotFound
+        );
+    }
 
     #[test]
     fn every_class_survives_the_trip_through_the_daemon() {

@@ -90,7 +90,7 @@ async fn call<M: Request>(
     let lease = core.extension_of(record).await?;
     let answer = lease.request::<M>(params).await;
     lease.release().await;
-    Ok(answer?)
+    answer.map_err(|e| Error::from(e).inside())
 }
 
 pub async fn start_command(
@@ -315,7 +315,7 @@ pub async fn read_file(
         Ok(f) => f,
         Err(e) => {
             lease.release().await;
-            return Err(e.into());
+            return Err(Error::from(e).inside());
         }
     };
     Ok(async_stream(move |tx| async move {
@@ -329,7 +329,7 @@ pub async fn read_file(
             match lease.request::<m::FsRead>(&params).await {
                 Ok(next) => chunk = next,
                 Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
+                    let _ = tx.send(Err(Error::from(e).inside())).await;
                     break;
                 }
             }
@@ -444,7 +444,7 @@ where
         let stall = core.config.timeouts().call;
         let sent = super::tree_socket::put(&lease, base, body, stall).await;
         lease.release().await;
-        return sent;
+        return sent.map_err(Error::inside);
     }
     let sent = async {
         let mut chunks = Chunks::new(body);
@@ -484,7 +484,7 @@ where
     }
     .await;
     lease.release().await;
-    sent
+    sent.map_err(Error::inside)
 }
 
 /// A tar stream of `path` (a folder with everything in it, or one file),
@@ -507,7 +507,7 @@ pub async fn get_tree(
         Ok(f) => f,
         Err(e) => {
             lease.release().await;
-            return Err(e.into());
+            return Err(Error::from(e).inside());
         }
     };
     Ok(async_stream(move |tx| async move {
@@ -521,7 +521,7 @@ pub async fn get_tree(
             match lease.request::<m::FsTarGet>(&params).await {
                 Ok(next) => chunk = next,
                 Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
+                    let _ = tx.send(Err(Error::from(e).inside())).await;
                     break;
                 }
             }

@@ -13,6 +13,7 @@ mod ledger;
 mod mcp;
 mod placement;
 mod proxy;
+mod python_sdk;
 mod routing;
 mod secrets;
 mod support;

@@ -32,14 +32,17 @@ const TOOLS: [&str; 14] = [
     "destroy_sandbox",
 ];
 
-fn installation() -> E2e {
+/// compose-ssh on the loopback host, a daemon's admin token and `member`, a
+/// member token of project `elsewhere`, and profile `profile`: a busybox that
+/// sleeps.
+pub(super) fn installation(profile: &str, member: &str) -> E2e {
     let e2e = E2e::new();
     e2e.configure_with(
         &[loopback::host_yaml("loopback", &e2e.workdir)],
-        &(daemon_yaml("30s", "5m") + &member_yaml(MEMBER_TOKEN, "atm:other", "elsewhere")),
+        &(daemon_yaml("30s", "5m") + &member_yaml(member, "atm:other", "elsewhere")),
     );
     e2e.sleeper_profile(
-        "mcp",
+        profile,
         "description: a busybox that sleeps\nextension: ext.compose-ssh\n\
          ttl: {default: 1h, max: 2h}\nspec: {compose_file: compose.yaml}\n",
     );
@@ -86,7 +89,7 @@ fn call(tool: &str, args: Value) -> Value {
 
 #[test]
 fn an_mcp_client_works_a_sandbox_through_sandboxer_mcp_over_stdio() {
-    let e2e = installation();
+    let e2e = installation("mcp", MEMBER_TOKEN);
     let id = "$3.structured.id";
     let plan = json!({
         "server": {"stdio": {"command": bin("sandboxer"),
@@ -206,7 +209,7 @@ fn an_mcp_client_works_a_sandbox_through_sandboxer_mcp_over_stdio() {
 
 #[tokio::test]
 async fn the_daemons_mcp_answers_each_token_as_its_own_caller() {
-    let e2e = installation();
+    let e2e = installation("mcp", MEMBER_TOKEN);
     let daemon = start(&e2e);
     let url = format!("{}/mcp", daemon.url);
     let as_admin = json!({"http": {"url": url, "token": TOKEN}});

@@ -1,0 +1,80 @@
+//! The Python SDK (`sdk/python`, issue 17): built and installed with pip from
+//! the repository, then its own tests (pytest) run against a real `sandboxer
+//! serve` with the fixture extension (commands, no files) and compose-ssh
+//! (commands, files and trees on real containers).
+
+use super::daemon_support::{TOKEN, start};
+use super::mcp::installation;
+use sandboxer_tests::mcp_client::PYTHON;
+use std::path::PathBuf;
+use std::process::Command;
+
+const MEMBER_TOKEN: &str = "e2e-sdk-member-elsewhere";
+
+fn repository() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn the_python_sdk_installs_with_pip_and_passes_its_tests_against_a_real_daemon() {
+    let e2e = installation("sdk", MEMBER_TOKEN);
+    let daemon = start(&e2e);
+
+    // Installed the way a user installs it (the build backend already in the
+    // test Python, so nothing is fetched here), from a copy: a build writes
+    // beside the sources.
+    let site = e2e.env.path("site");
+    let sdk = e2e.env.path("sdk-python");
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(repository().join("sdk/python"))
+        .arg(&sdk)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let installed = Command::new(PYTHON)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+        ])
+        .args(["--no-build-isolation", "--target"])
+        .arg(&site)
+        .arg(&sdk)
+        .output()
+        .unwrap();
+    assert!(
+        installed.status.success(),
+        "pip install: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(site.join("sandboxer/__init__.py").exists());
+
+    let tests = Command::new(PYTHON)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
+        .arg(sdk.join("tests"))
+        .env("PYTHONPATH", &site)
+        .env("SANDBOXER_URL", &daemon.url)
+        .env("SANDBOXER_TOKEN", TOKEN)
+        .env("SANDBOXER_MEMBER_TOKEN", MEMBER_TOKEN)
+        .env("SANDBOXER_TEST_PROFILES", "fix:commands,sdk:files")
+        .env("SANDBOXER_OPENAPI", repository().join("docs/openapi.yaml"))
+        .current_dir(e2e.env.path(""))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "the SDK's tests failed:\n{report}\n{}",
+        String::from_utf8_lossy(&tests.stderr)
+    );
+    // All of them ran (none skipped for want of a profile).
+    assert!(report.contains(" passed"), "{report}");
+    assert!(!report.contains("skipped"), "{report}");
+}
