@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The Python the tests drive sandboxer with: a virtual environment in
 # /var/lib/sandboxer/py holding the official clients the tests use, at pinned
-# major versions (the `mcp` SDK's client for `sandboxer mcp` and `/mcp`), and
-# what the Python SDK (sdk/python) needs to be built, installed and tested.
+# major versions (the `mcp` SDK's client for `sandboxer mcp` and `/mcp`), what
+# the Python SDK (sdk/python) needs to be built, installed and tested, and the
+# agent frameworks its backends are tested through (deepagents, openai-agents).
 # Idempotent; called by `make tools`. Debian's python3 needs python3-venv for
 # `venv` (it brings ensurepip); both are installed when missing.
 set -euo pipefail
 
 VENV=/var/lib/sandboxer/py
-REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68")
+# 0.x frameworks are pinned to their minor: their sandbox interfaces still move.
+REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68"
+              "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25")
 
 say() { printf '[python-env] %s\n' "$*"; }
 

@@ -35,3 +35,11 @@ def openapi():
 
     with open(os.environ["SANDBOXER_OPENAPI"]) as f:
         return yaml.safe_load(f)
+
+
+@pytest.fixture
+def files_profile():
+    """A profile whose sandboxes have files (compose-ssh's)."""
+    found = [name for name, kind in profiles() if kind == "files"]
+    assert found, "SANDBOXER_TEST_PROFILES names no profile of kind `files`"
+    return found[0]

@@ -57,7 +57,7 @@ fn the_python_sdk_installs_with_pip_and_passes_its_tests_against_a_real_daemon()
     assert!(site.join("sandboxer/__init__.py").exists());
 
     let tests = Command::new(PYTHON)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-x"])
+        .args(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-x"])
         .arg(sdk.join("tests"))
         .env("PYTHONPATH", &site)
         .env("SANDBOXER_URL", &daemon.url)
@@ -74,7 +74,21 @@ fn the_python_sdk_installs_with_pip_and_passes_its_tests_against_a_real_daemon()
         "the SDK's tests failed:\n{report}\n{}",
         String::from_utf8_lossy(&tests.stderr)
     );
-    // All of them ran (none skipped for want of a profile).
+    // All of them ran (none skipped for want of a profile or a package), the
+    // frameworks' included.
     assert!(report.contains(" passed"), "{report}");
     assert!(!report.contains("skipped"), "{report}");
+    for test in [
+        "test_a_sandbox_is_worked_in_and_destroyed_on_leaving[sdk]",
+        "test_the_async_client_does_the_same[fix]",
+        "test_errors_are_exceptions_of_their_codes",
+        "test_deepagents_file_tools_and_execute_work_inside_the_sandbox",
+    ] {
+        assert!(
+            report
+                .lines()
+                .any(|l| l.starts_with("PASSED") && l.ends_with(&format!("::{test}"))),
+            "{test} did not pass:\n{report}"
+        );
+    }
 }

@@ -93,6 +93,11 @@ def file(sandbox_id: str, method: str, path: str, content: bytes | None = None,
     return Call(method, sandbox_path(sandbox_id, rest), params=params, content=content)
 
 
+def mkdir(sandbox_id: str, path: str) -> Call:
+    return Call("POST", sandbox_path(sandbox_id, "/files/mkdir"),
+                json={"path": path, "parents": True})
+
+
 class EventReader:
     """Server-Sent Events of a command's output, fed line by line: each
     complete event becomes an `Output` or the final `Exit`."""

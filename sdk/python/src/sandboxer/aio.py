@@ -124,14 +124,25 @@ class AsyncSandbox:
     async def remove(self, path: str, *, recursive: bool = False) -> None:
         await self._client._send(_calls.file(self.id, "DELETE", path, recursive=recursive))
 
-    async def upload(self, local: str | os.PathLike[str], folder: str) -> int:
-        tar = await asyncio.to_thread(_calls.pack, local)
+    async def stat(self, path: str) -> FileInfo:
+        answer = await self._client._json(_calls.file(self.id, "GET", path, rest="/files/stat"))
+        return FileInfo.from_json(answer)
+
+    async def mkdir(self, path: str) -> None:
+        await self._client._send(_calls.mkdir(self.id, path))
+
+    async def put_tar(self, folder: str, tar: bytes) -> int:
         answer = await self._client._json(_calls.file(self.id, "PUT", folder, tar, rest="/tree"))
         return answer["bytes"]
 
+    async def tar(self, path: str) -> bytes:
+        return (await self._client._send(_calls.file(self.id, "GET", path, rest="/tree"))).content
+
+    async def upload(self, local: str | os.PathLike[str], folder: str) -> int:
+        return await self.put_tar(folder, await asyncio.to_thread(_calls.pack, local))
+
     async def download(self, path: str, into: str | os.PathLike[str]) -> None:
-        tar = (await self._client._send(_calls.file(self.id, "GET", path, rest="/tree"))).content
-        await asyncio.to_thread(_calls.unpack, tar, into)
+        await asyncio.to_thread(_calls.unpack, await self.tar(path), into)
 
     async def extend_ttl(self, by: str) -> SandboxRecord:
         call = _calls.Call("POST", _calls.sandbox_path(self.id, "/extend-ttl"), json={"by": by})

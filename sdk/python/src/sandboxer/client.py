@@ -129,17 +129,33 @@ class Sandbox:
     def remove(self, path: str, *, recursive: bool = False) -> None:
         self._client._send(_calls.file(self.id, "DELETE", path, recursive=recursive))
 
+    def stat(self, path: str) -> FileInfo:
+        """What `path` is (a link is described itself)."""
+        return FileInfo.from_json(
+            self._client._json(_calls.file(self.id, "GET", path, rest="/files/stat")))
+
+    def mkdir(self, path: str) -> None:
+        """Makes folder `path` with its parents (`mkdir -p`)."""
+        self._client._send(_calls.mkdir(self.id, path))
+
+    def put_tar(self, folder: str, tar: bytes) -> int:
+        """Unpacks tar archive `tar` into `folder` (made when missing); answers
+        its bytes."""
+        return self._client._json(_calls.file(self.id, "PUT", folder, tar, rest="/tree"))["bytes"]
+
+    def tar(self, path: str) -> bytes:
+        """A file or folder of the sandbox as a tar archive, under its own name."""
+        return self._client._send(_calls.file(self.id, "GET", path, rest="/tree")).content
+
     def upload(self, local: str | os.PathLike[str], folder: str) -> int:
         """Copies a local file or folder into `folder` in the sandbox, under its
         own name; answers the tar stream's bytes."""
-        call = _calls.file(self.id, "PUT", folder, _calls.pack(local), rest="/tree")
-        return self._client._json(call)["bytes"]
+        return self.put_tar(folder, _calls.pack(local))
 
     def download(self, path: str, into: str | os.PathLike[str]) -> None:
         """Copies a file or folder of the sandbox into local folder `into`,
         under its own name, refusing any entry that would land elsewhere."""
-        _calls.unpack(self._client._send(_calls.file(self.id, "GET", path, rest="/tree")).content,
-                      into)
+        _calls.unpack(self.tar(path), into)
 
     def extend_ttl(self, by: str) -> SandboxRecord:
         call = _calls.Call("POST", _calls.sandbox_path(self.id, "/extend-ttl"), json={"by": by})
