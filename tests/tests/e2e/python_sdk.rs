@@ -1,7 +1,9 @@
 //! The Python SDK (`sdk/python`, issue 17): built and installed with pip from
 //! the repository, then its own tests (pytest) run against a real `sandboxer
 //! serve` with the fixture extension (commands, no files) and compose-ssh
-//! (commands, files and trees on real containers).
+//! (commands, files and trees on real containers) — the framework backends
+//! included: deepagents' tools and the OpenAI Agents SDK's sessions and
+//! `Runner`, each driven through the framework's own interface.
 
 use super::daemon_support::{TOKEN, start};
 use super::mcp::installation;
@@ -83,6 +85,8 @@ fn the_python_sdk_installs_with_pip_and_passes_its_tests_against_a_real_daemon()
         "test_the_async_client_does_the_same[fix]",
         "test_errors_are_exceptions_of_their_codes",
         "test_deepagents_file_tools_and_execute_work_inside_the_sandbox",
+        "test_a_session_works_persists_and_resumes_into_a_new_sandbox",
+        "test_runner_runs_a_sandbox_agent_in_a_sandboxer_sandbox",
     ] {
         assert!(
             report
