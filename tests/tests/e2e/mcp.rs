@@ -2,7 +2,8 @@
 //! client on real compose-ssh sandboxes: `sandboxer mcp` over stdio on the
 //! local core (tools, profiles as resources, a sandbox created, a command's
 //! output streamed as progress, files and trees in and out, errors as tool
-//! errors, destroyed), and the daemon's `/mcp` over HTTP, where a member token
+//! errors, destroyed), the same with `--server` as a daemon token's caller,
+//! and the daemon's `/mcp` over HTTP, where a member token
 //! of another project can neither see nor touch the sandbox, and requests
 //! without a token or under another host name are refused before MCP.
 
@@ -310,4 +311,38 @@ async fn the_daemons_mcp_answers_each_token_as_its_own_caller() {
         403
     );
     assert_eq!(post(Some(TOKEN), None).await.unwrap().status(), 200);
+}
+
+#[test]
+fn sandboxer_mcp_with_a_server_acts_as_its_tokens_caller() {
+    let e2e = installation("mcp", MEMBER_TOKEN);
+    let daemon = start(&e2e);
+    let answers = drive(
+        &json!({
+            "server": {"stdio": {"command": bin("sandboxer"),
+                                 "args": ["--server", daemon.url, "--token", MEMBER_TOKEN, "mcp"]}},
+            "steps": [
+                call("create_sandbox", json!({"profile": "fix"})),
+                call("run_command", json!({"id": "$0.structured.id", "argv": ["echo", "remote"]})),
+                call("list_sandboxes", json!({})),
+                call("destroy_sandbox", json!({"id": "$0.structured.id"})),
+            ],
+        }),
+        &e2e.env.vars(),
+    );
+    // Charged to the member, in its project, whatever the local configuration says.
+    assert_eq!(
+        answers[0]["structured"]["consumer"], "atm:other",
+        "{}",
+        answers[0]
+    );
+    assert_eq!(answers[0]["structured"]["project"], "elsewhere");
+    assert_eq!(
+        answers[1]["structured"]["stdout"], "remote\n",
+        "{}",
+        answers[1]
+    );
+    let listed = answers[2]["structured"]["sandboxes"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(answers[3]["structured"]["state"], "destroyed");
 }
