@@ -26,11 +26,13 @@ pub async fn serve_stdio<A: Access>(access: A) -> Result<(), String> {
 /// The tools as a tower service for `/mcp`. Requests whose `Host` is not one
 /// of `hosts` are refused (DNS rebinding: a page in a browser must not reach
 /// a daemon on loopback by a name of its own); bodies are at most
-/// `max_body_bytes`.
+/// `max_body_bytes`; every session's streams end when `stopping` is
+/// cancelled.
 pub fn http_service<A: Access>(
     access: A,
     hosts: Vec<String>,
     max_body_bytes: usize,
+    stopping: tokio_util::sync::CancellationToken,
 ) -> StreamableHttpService<Tools<A>, LocalSessionManager> {
     let tools = Tools::new(access);
     StreamableHttpService::new(
@@ -38,6 +40,7 @@ pub fn http_service<A: Access>(
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(hosts)
-            .with_max_request_body_bytes(max_body_bytes),
+            .with_max_request_body_bytes(max_body_bytes)
+            .with_cancellation_token(stopping),
     )
 }

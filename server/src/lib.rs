@@ -36,6 +36,9 @@ pub struct App {
     pub core: Arc<Core>,
     pub tokens: Tokens,
     pub counters: Arc<LoopCounters>,
+    /// Cancelled when the daemon begins to shut down: streams that would
+    /// otherwise stay open until the drain's deadline (MCP sessions) end.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl App {

@@ -37,6 +37,7 @@ pub fn router(state: Arc<App>) -> axum::Router<Arc<App>> {
         AsCaller(state.clone()),
         allowed_hosts(daemon),
         daemon.max_body_bytes,
+        state.stopping.child_token(),
     );
     axum::Router::new()
         .nest_service(PATH, service)

@@ -72,10 +72,12 @@ pub async fn serve(
     };
     let core = Arc::new(core);
     let counters = Arc::new(LoopCounters::default());
+    let stopping = tokio_util::sync::CancellationToken::new();
     let state = Arc::new(App {
         core: core.clone(),
         tokens,
         counters: counters.clone(),
+        stopping: stopping.clone(),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -93,6 +95,7 @@ pub async fn serve(
             _ = tokio::signal::ctrl_c() => {}
         }
         notify(Notice::ShuttingDown);
+        stopping.cancel();
     };
     super::listener::serve(listener, app(state), limits, shutdown)
         .await

@@ -794,6 +794,77 @@ async fn sigterm_lets_requests_in_flight_finish_and_shuts_extensions_down_by_the
     );
 }
 
+#[tokio::test]
+async fn sigterm_ends_open_mcp_sessions_instead_of_waiting_out_the_drain() {
+    let env = test_env();
+    env.config(&config(""));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sandboxer"));
+    cmd.envs(env.env.vars()).stderr(Stdio::null());
+    let sandboxer_tests::process::Served {
+        process: sandboxer_tests::process::KillOnDrop(ref mut child),
+        url,
+    } = sandboxer_tests::process::serve(cmd);
+    let http = Client::new();
+    let mcp = format!("{url}/mcp");
+    let post = |body: Value, session: Option<&str>| {
+        let mut request = http
+            .post(&mcp)
+            .bearer_auth(ADMIN)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(id) = session {
+            request = request.header("Mcp-Session-Id", id);
+        }
+        request.send()
+    };
+    let initialized = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(initialized.status(), StatusCode::OK);
+    let session = initialized.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    // The session's stream of server messages, open until the session ends.
+    let stream = http
+        .get(&mcp)
+        .bearer_auth(ADMIN)
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let reading = tokio::spawn(stream.bytes());
+
+    let asked = std::time::Instant::now();
+    // SAFETY: kill sends SIGTERM to our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    // Well before the drain's 10 s deadline, which an open stream would
+    // otherwise have run out.
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "the daemon took {took:?} to stop"
+    );
+    assert!(status.success(), "{status}");
+    reading.await.unwrap().ok();
+}
+
 /// An extension that is slow to start holds up its own requests, not the
 /// daemon's: while `ext.gated` waits at its start (until the test opens a
 /// gate), a create on the fixture goes through.

@@ -56,6 +56,7 @@ async fn every_listed_route_is_really_routed() {
         core: Arc::new(Core::new(store, config)),
         tokens,
         counters: Arc::new(LoopCounters::default()),
+        stopping: Default::default(),
     });
     for route in ROUTES {
         let (method, path) = (route.method, route.path);
