@@ -205,7 +205,7 @@ mod tests {
         let remote = |kind| {
             Error::Extension(HostError::Remote {
                 name: "x".into(),
-                method: "fs/read".into(),
+                method: sandboxer_ext_protocol::methods::FsRead::METHOD.into(),
                 error: Box::new(ErrorObject::domain(kind, "reading /a: No such file")),
                 stderr_tail: String::new(),
             })

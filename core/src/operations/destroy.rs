@@ -5,7 +5,7 @@
 use super::Core;
 use crate::error::Result;
 use crate::lifecycle::State;
-use crate::store::{Change, EventKind, SandboxRecord};
+use crate::store::{Change, EventKind, SandboxRecord, StoreError};
 use sandboxer_ext_protocol::DestroyParams;
 use sandboxer_ext_protocol::methods as m;
 use serde_json::json;
@@ -19,6 +19,14 @@ pub struct DestroyOutcome {
     pub already_destroyed: bool,
 }
 
+/// The answer for a sandbox another process destroyed first.
+fn already_destroyed(core: &Core, id: &str) -> Result<DestroyOutcome> {
+    Ok(DestroyOutcome {
+        record: core.record(id)?,
+        already_destroyed: true,
+    })
+}
+
 pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcome> {
     let _guard = core.lock(id).await;
     let record = core.record(id)?;
@@ -29,13 +37,28 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
         });
     }
     if record.state != State::Destroying {
-        core.store().transition(
+        let began = core.store().transition(
             id,
             State::Destroying,
             actor,
             Change::default(),
             json!({ "from_state": record.state }),
-        )?;
+        );
+        match began {
+            // Another process sharing the state file (a daemon's reaper, the
+            // CLI) began meanwhile: the backend's destroy is idempotent, so
+            // this one goes on.
+            Ok(_)
+            | Err(StoreError::BadTransition {
+                from: State::Destroying,
+                ..
+            }) => {}
+            Err(StoreError::BadTransition {
+                from: State::Destroyed,
+                ..
+            }) => return already_destroyed(core, id),
+            Err(e) => return Err(e.into()),
+        }
     }
     let params = DestroyParams {
         sandbox_id: id.to_string(),
@@ -51,17 +74,23 @@ pub async fn destroy(core: &Core, id: &str, actor: &str) -> Result<DestroyOutcom
     };
     match result {
         Ok(_) => {
-            let (record, _) = core.store().transition(
-                id,
-                State::Destroyed,
-                actor,
-                Change::default(),
-                json!({}),
-            )?;
-            Ok(DestroyOutcome {
-                record,
-                already_destroyed: false,
-            })
+            // Bound first: the store's guard must be gone before `record`.
+            let recorded =
+                core.store()
+                    .transition(id, State::Destroyed, actor, Change::default(), json!({}));
+            match recorded {
+                Ok((record, _)) => Ok(DestroyOutcome {
+                    record,
+                    already_destroyed: false,
+                }),
+                // Another process recorded it destroyed meanwhile: it is, as
+                // asked.
+                Err(StoreError::BadTransition {
+                    from: State::Destroyed,
+                    ..
+                }) => already_destroyed(core, id),
+                Err(e) => Err(e.into()),
+            }
         }
         Err(e) => {
             core.store().record_event(

@@ -50,3 +50,41 @@ fn two_processes_creating_at_once_lose_nothing() {
     let events = env.json(&["events"]);
     assert_eq!(events.as_array().unwrap().len(), 3 * 2 * per_process);
 }
+
+#[test]
+fn two_processes_destroying_the_same_sandbox_at_once_both_succeed() {
+    // As a daemon's reaper and a person's CLI can: the backend's destroy is
+    // slow, so both are inside it when the first records `destroyed`.
+    let env = env();
+    let created = env.json(&[
+        "create",
+        "--profile",
+        "fix",
+        "--consumer",
+        "agt:a",
+        "--project",
+        "p",
+    ]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let destroying: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_sandboxer"))
+                .args(["--json", "destroy", &id])
+                .envs(env.env.vars())
+                .env("SANDBOXER_EXT_FIXTURE_FAULT", "slow=sandbox/destroy:800")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in destroying {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(env.json(&["get", &id, "--cached"])["state"], "destroyed");
+}
