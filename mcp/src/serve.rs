@@ -15,7 +15,12 @@ pub async fn serve_stdio<A: Access>(access: A) -> Result<(), String> {
     let running = Tools::new(access)
         .serve(rmcp::transport::stdio())
         .await
-        .map_err(|e| format!("the MCP client did not start a session: {e}"))?;
+        .map_err(|e| {
+            format!(
+                "the MCP client did not start a session: {e}; `sandboxer mcp` is meant to be \
+                 started by an MCP client, which speaks to it on stdin and stdout"
+            )
+        })?;
     running
         .waiting()
         .await

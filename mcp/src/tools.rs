@@ -169,10 +169,7 @@ pub struct RestoreArgs {
 /// The verbs for this call, or the tool error that says why there are none.
 macro_rules! verbs {
     ($self:ident, $ctx:ident) => {
-        match $self
-            .access
-            .verbs($ctx.extensions.get::<http::request::Parts>())
-        {
+        match $self.verbs_for(&$ctx) {
             Ok(v) => v,
             Err(why) => return Ok(refused(format!("unauthorized: {why}"))),
         }
@@ -522,8 +519,7 @@ impl<A: Access> ServerHandler for Tools<A> {
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let v = self
-            .access
-            .verbs(ctx.extensions.get::<http::request::Parts>())
+            .verbs_for(&ctx)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
         let listing = v.profiles().await.map_err(protocol_error)?;
         let resources = listing
@@ -557,8 +553,7 @@ impl<A: Access> ServerHandler for Tools<A> {
             ));
         };
         let v = self
-            .access
-            .verbs(ctx.extensions.get::<http::request::Parts>())
+            .verbs_for(&ctx)
             .map_err(|why| ErrorData::invalid_request(why, None))?;
         let profile = v.profile(name).await.map_err(protocol_error)?;
         Ok(ReadResourceResult::new(vec![
@@ -566,6 +561,15 @@ impl<A: Access> ServerHandler for Tools<A> {
                 .with_mime_type("application/json"),
         ])
         .into())
+    }
+}
+
+impl<A: Access> Tools<A> {
+    /// The verbs for the call `ctx` carries (its HTTP request, if any), or why
+    /// there are none.
+    fn verbs_for(&self, ctx: &RequestContext<RoleServer>) -> Result<A::Verbs, String> {
+        self.access
+            .verbs(ctx.extensions.get::<http::request::Parts>())
     }
 }
 

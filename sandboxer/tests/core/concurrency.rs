@@ -56,15 +56,7 @@ fn two_processes_destroying_the_same_sandbox_at_once_both_succeed() {
     // As a daemon's reaper and a person's CLI can: the backend's destroy is
     // slow, so both are inside it when the first records `destroyed`.
     let env = env();
-    let created = env.json(&[
-        "create",
-        "--profile",
-        "fix",
-        "--consumer",
-        "agt:a",
-        "--project",
-        "p",
-    ]);
+    let created = env.create(&[]);
     let id = created["id"].as_str().unwrap().to_string();
     let destroying: Vec<_> = (0..2)
         .map(|_| {
