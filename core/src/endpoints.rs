@@ -140,6 +140,24 @@ impl EndpointKey {
         })
     }
 
+    /// A token for `purpose` on sandbox `id` alone (the E2B API's envd
+    /// access token): derived, never stored, distinct from every endpoint's.
+    pub fn sandbox_token(&self, purpose: &str, id: &str) -> String {
+        hex(&self
+            .mac(&format!("for\n{purpose}\n{id}"))
+            .finalize()
+            .into_bytes())
+    }
+
+    /// Whether `given` is that token (compared in constant time).
+    pub fn sandbox_token_is(&self, purpose: &str, id: &str, given: &str) -> bool {
+        unhex(given).is_some_and(|g| {
+            self.mac(&format!("for\n{purpose}\n{id}"))
+                .verify_slice(&g)
+                .is_ok()
+        })
+    }
+
     fn signature(&self, id: &str, name: &str, expires: i64) -> String {
         hex(&self
             .mac(&format!("signed\n{id}\n{name}\n{expires}"))

@@ -214,7 +214,10 @@ mod tests {
     fn compressed_and_huge_messages_are_refused() {
         let mut decoder = Decoder::default();
         decoder.push(&[1, 0, 0, 0, 1, b'x']);
-        assert_eq!(decoder.next_frame().unwrap_err().code, Code::InvalidArgument);
+        assert_eq!(
+            decoder.next_frame().unwrap_err().code,
+            Code::InvalidArgument
+        );
         let mut decoder = Decoder::default();
         decoder.push(&[0, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(

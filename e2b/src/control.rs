@@ -18,11 +18,7 @@ pub struct NewSandbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
     /// Environment every process of the sandbox starts with.
-    #[serde(
-        default,
-        rename = "envVars",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "envVars", skip_serializing_if = "Option::is_none")]
     pub env_vars: Option<BTreeMap<String, String>>,
     /// What else a caller may ask for (`autoPause`, `network`,
     /// `allow_internet_access`, `volumeMounts`, `mcp`, …): kept so that a

@@ -143,7 +143,10 @@ impl Signal {
 
 impl Serialize for Signal {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = Signal::NAMES.iter().find(|(v, ..)| v == self).expect("named");
+        let (_, name, _) = Signal::NAMES
+            .iter()
+            .find(|(v, ..)| v == self)
+            .expect("named");
         s.serialize_str(name)
     }
 }
@@ -252,7 +255,10 @@ impl FileType {
 
 impl Serialize for FileType {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = FileType::NAMES.iter().find(|(v, ..)| v == self).expect("named");
+        let (_, name, _) = FileType::NAMES
+            .iter()
+            .find(|(v, ..)| v == self)
+            .expect("named");
         s.serialize_str(name)
     }
 }
@@ -291,7 +297,10 @@ impl EventType {
 
 impl Serialize for EventType {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = EventType::NAMES.iter().find(|(v, ..)| v == self).expect("named");
+        let (_, name, _) = EventType::NAMES
+            .iter()
+            .find(|(v, ..)| v == self)
+            .expect("named");
         s.serialize_str(name)
     }
 }
@@ -366,9 +375,17 @@ pub struct EntryInfo {
     #[serde(default)]
     pub group: String,
     /// RFC 3339.
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "modified_time")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "modified_time"
+    )]
     pub modified_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "symlink_target")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "symlink_target"
+    )]
     pub symlink_target: Option<String>,
     #[serde(default, skip_serializing_if = "is_false", alias = "is_symlink")]
     pub is_symlink: bool,
@@ -422,7 +439,11 @@ pub struct WatchRequest {
     pub recursive: bool,
     #[serde(default, skip_serializing_if = "is_false", alias = "include_entry")]
     pub include_entry: bool,
-    #[serde(default, skip_serializing_if = "is_false", alias = "allow_network_mounts")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        alias = "allow_network_mounts"
+    )]
     pub allow_network_mounts: bool,
 }
 
@@ -456,7 +477,7 @@ pub struct WatcherEvents {
 #[serde(rename_all = "lowercase")]
 pub enum WatchDirResponse {
     Start {},
-    Filesystem(FilesystemEvent),
+    Filesystem(Box<FilesystemEvent>),
     Keepalive {},
 }
 
@@ -487,7 +508,9 @@ mod tests {
             json!({"event": {"start": {"pid": 7}}})
         );
         assert_eq!(
-            m(ProcessEvent::Data(DataEvent::Stdout(Data(b"hi\n".to_vec())))),
+            m(ProcessEvent::Data(DataEvent::Stdout(Data(
+                b"hi\n".to_vec()
+            )))),
             json!({"event": {"data": {"stdout": "aGkK"}}})
         );
         assert_eq!(

@@ -5,6 +5,7 @@
 
 mod auth;
 mod catalog;
+mod e2b;
 mod error;
 mod events;
 mod extract;
@@ -20,6 +21,7 @@ mod serve;
 mod snapshots;
 
 pub use auth::{Principal, Tokens};
+pub use e2b::E2bState;
 pub use error::{ApiError, ApiResult};
 pub use routes::app;
 pub use sandboxer_core::api::ROUTES;
@@ -39,6 +41,9 @@ pub struct App {
     /// Cancelled when the daemon begins to shut down: streams that would
     /// otherwise stay open until the drain's deadline (MCP sessions) end.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// What the E2B-compatible API keeps in memory (process numbers, the
+    /// environment sandboxes were created with, directory watchers).
+    pub e2b: E2bState,
 }
 
 impl App {

@@ -103,6 +103,7 @@ pub fn app(state: Arc<App>) -> Router {
         );
     router
         .merge(super::mcp::router(state.clone()))
+        .merge(super::e2b::router())
         .fallback(|| async {
             super::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

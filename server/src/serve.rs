@@ -78,6 +78,7 @@ pub async fn serve(
         tokens,
         counters: counters.clone(),
         stopping: stopping.clone(),
+        e2b: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -42,6 +42,16 @@ impl<T: Serialize> Serialize for JsonField<'_, T> {
     }
 }
 
+impl<T: Clone + serde::de::DeserializeOwned> JsonField<'_, T> {
+    /// The value itself (parsed when the field holds the store's JSON).
+    pub fn to_value(&self) -> serde_json::Result<T> {
+        match self {
+            JsonField::Value(v) => Ok((*v).clone()),
+            JsonField::Raw(text) => serde_json::from_str(text),
+        }
+    }
+}
+
 impl<T: Serialize> JsonField<'_, T> {
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {

@@ -57,6 +57,7 @@ async fn every_listed_route_is_really_routed() {
         tokens,
         counters: Arc::new(LoopCounters::default()),
         stopping: Default::default(),
+        e2b: Default::default(),
     });
     for route in ROUTES {
         let (method, path) = (route.method, route.path);
