@@ -3,15 +3,18 @@
 # /var/lib/sandboxer/py holding the official clients the tests use, at pinned
 # major versions (the `mcp` SDK's client for `sandboxer mcp` and `/mcp`), what
 # the Python SDK (sdk/python) needs to be built, installed and tested, and the
-# agent frameworks its backends are tested through (deepagents, openai-agents).
+# agent frameworks its backends are tested through (deepagents, openai-agents),
+# and E2B's official SDK (`e2b`), driven against the daemon's E2B-compatible API.
 # Idempotent; called by `make tools`. Debian's python3 needs python3-venv for
 # `venv` (it brings ensurepip); both are installed when missing.
 set -euo pipefail
 
 VENV=/var/lib/sandboxer/py
-# 0.x frameworks are pinned to their minor: their sandbox interfaces still move.
+# 0.x frameworks are pinned to their minor: their sandbox interfaces still move;
+# so is `e2b`, whose wire (the paths it calls, envd's version gates) moves in minors.
 REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68"
-              "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25")
+              "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25"
+              "e2b>=2.63,<2.64")
 
 say() { printf '[python-env] %s\n' "$*"; }
 

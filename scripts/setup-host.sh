@@ -17,7 +17,7 @@ STATE=/var/lib/sandboxer
 SSH_DIR=$STATE/ssh
 PORT=${SANDBOXER_SSHD_PORT:-2222}
 IMAGE=localhost/sandboxer-busybox:latest
-PACKAGES=(podman podman-compose runc netavark aardvark-dns iptables openssh-server openssh-client busybox-static iproute2 tar wrk tmux)
+PACKAGES=(podman podman-compose runc netavark aardvark-dns iptables openssh-server openssh-client busybox-static bash-static iproute2 tar wrk tmux)
 
 say() { printf '[setup-host] %s\n' "$*"; }
 
@@ -73,20 +73,25 @@ for net in $(ls /etc/cni/net.d/ 2>/dev/null | sed -n 's/\.conflist$//p'); do
   podman network exists "$net" 2>/dev/null || say "note: CNI network $net (left from before netavark) is not used any more"
 done
 
-# No registry is reachable: build the image from the static busybox.
-if ! podman image exists "$IMAGE"; then
+# No registry is reachable: build the image from the static busybox, with a
+# static bash at /bin/bash (E2B's SDK runs every command as `/bin/bash -l -c`).
+# The label's number changes whenever what goes into the image does.
+IMAGE_VERSION=2
+if [ "$(podman image inspect --format '{{index .Labels "sandboxer.image"}}' "$IMAGE" 2>/dev/null)" != "$IMAGE_VERSION" ]; then
   say "building $IMAGE"
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
   mkdir -p "$root"/{bin,etc,tmp,www,root}
   cp /bin/busybox "$root/bin/busybox"
+  cp /bin/bash-static "$root/bin/bash"
   for applet in $("$root/bin/busybox" --list); do
     [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
   done
   echo 'root:x:0:0:root:/root:/bin/sh' > "$root/etc/passwd"
   echo 'root:x:0:' > "$root/etc/group"
   tar -C "$root" -c . | podman import \
-    --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+    --change 'ENV PATH=/bin' --change 'CMD ["/bin/sh"]' \
+    --change "LABEL sandboxer.image=$IMAGE_VERSION" - "$IMAGE" >/dev/null
   rm -rf "$root"
   trap - EXIT
 fi

@@ -69,6 +69,14 @@ fn metadata_of(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The template a profile is to E2B: its name (`profile.` left off its id).
+fn template_of(profile_id: &str) -> String {
+    profile_id
+        .strip_prefix(sandboxer_core::profile::PROFILE_ID_PREFIX)
+        .unwrap_or(profile_id)
+        .to_string()
+}
+
 /// Refuses options sandboxer does not honour, naming them.
 fn refuse_unhonoured(other: &BTreeMap<String, Value>) -> ControlResult<()> {
     let unhonoured: Vec<&str> = other
@@ -121,10 +129,10 @@ impl<'a> Facts<'a> {
 
     fn detail(&self) -> SandboxDetail {
         SandboxDetail {
-            template_id: self.profile.to_string(),
+            template_id: template_of(self.profile),
             sandbox_id: self.id.to_string(),
             client_id: CLIENT_ID.into(),
-            alias: Some(self.profile.to_string()),
+            alias: Some(template_of(self.profile)),
             started_at: rfc3339(self.created_at),
             end_at: rfc3339(self.expires_at),
             envd_version: sandboxer_e2b::ENVD_VERSION.into(),
@@ -139,12 +147,12 @@ impl<'a> Facts<'a> {
 
 fn sandbox_of(app: &App, record: &SandboxRecord) -> ControlResult<Sandbox> {
     Ok(Sandbox {
-        template_id: record.profile_id.clone(),
+        template_id: template_of(&record.profile_id),
         sandbox_id: record.id.clone(),
         client_id: CLIENT_ID.into(),
         envd_version: sandboxer_e2b::ENVD_VERSION.into(),
         envd_access_token: Some(envd_token(app, &record.id)?),
-        alias: Some(record.profile_id.clone()),
+        alias: Some(template_of(&record.profile_id)),
         domain: None,
     })
 }

@@ -6,6 +6,7 @@ mod compose;
 mod daemon;
 #[path = "../common/daemon.rs"]
 mod daemon_support;
+mod e2b;
 mod egress;
 mod hostile;
 mod inside;
