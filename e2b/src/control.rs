@@ -103,6 +103,13 @@ pub struct SandboxDetail {
     pub state: SandboxState,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// The envd access token (in `GET /sandboxes/{id}`, not in lists).
+    #[serde(
+        default,
+        rename = "envdAccessToken",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub envd_access_token: Option<String>,
 }
 
 /// One sample of `GET /sandboxes/{id}/metrics`.

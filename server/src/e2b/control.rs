@@ -141,6 +141,7 @@ impl<'a> Facts<'a> {
             disk_size_mb: self.resources.disk_mb.unwrap_or(0),
             state: e2b_state(self.state),
             metadata: metadata_of(self.labels),
+            envd_access_token: None,
         }
     }
 }
@@ -327,7 +328,10 @@ pub async fn detail(
     who: KeyHolder,
     Path(id): Path<String>,
 ) -> ControlResult<Json<SandboxDetail>> {
-    Ok(Json(Facts::of(&live(&app, &who, &id).await?).detail()))
+    let record = live(&app, &who, &id).await?;
+    let mut detail = Facts::of(&record).detail();
+    detail.envd_access_token = Some(envd_token(&app, &id)?);
+    Ok(Json(detail))
 }
 
 /// `DELETE /sandboxes/{id}`: 204, or 404 when it is already gone.
