@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// The longest a control-plane call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest metadata filter sent in a list's URL.
+const MAX_FILTER_BYTES: usize = 4096;
 /// The longest wait between two tries of a rate-limited create.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -25,13 +27,15 @@ pub struct ControlPlane {
     create_retries: u64,
 }
 
-/// What an E2B answer's status means to sandboxer.
-pub fn kind_of(status: StatusCode) -> ErrorKind {
+/// What an E2B answer's status means to sandboxer (a conflict is a sandbox
+/// that exists only to a create; to anything else, a state that refuses).
+pub fn kind_of(what: &str, status: StatusCode) -> ErrorKind {
     match status.as_u16() {
         400 | 422 => ErrorKind::InvalidArgument,
         401 | 403 => ErrorKind::PermissionDenied,
         404 => ErrorKind::NotFound,
-        409 => ErrorKind::AlreadyExists,
+        409 if what == "create" => ErrorKind::AlreadyExists,
+        409 => ErrorKind::FailedPrecondition,
         429 => ErrorKind::ResourceExhausted,
         501 => ErrorKind::Unimplemented,
         502..=504 => ErrorKind::Unavailable,
@@ -46,7 +50,7 @@ pub async fn refused(what: &str, response: Response) -> ErrorObject {
     let message = serde_json::from_str::<ErrorBody>(&body)
         .map(|e| e.message)
         .unwrap_or_else(|_| body.chars().take(300).collect());
-    ErrorObject::domain(kind_of(status), format!("E2B {what}: {status}: {message}"))
+    ErrorObject::domain(kind_of(what, status), format!("E2B {what}: {status}: {message}"))
 }
 
 /// A transport failure (E2B not reached).
@@ -124,14 +128,23 @@ impl ControlPlane {
         }
     }
 
-    /// The sandboxes whose metadata holds every pair of `metadata`, every page.
+    /// The sandboxes whose metadata holds every pair of `metadata`, every page
+    /// (a filter too long for a URL is applied here instead).
     pub async fn list(&self, metadata: &BTreeMap<String, String>) -> ExtResult<Vec<SandboxDetail>> {
+        let encoded = sandboxer_e2b::metadata::encode(metadata);
+        if encoded.len() > MAX_FILTER_BYTES {
+            let all = Box::pin(self.list(&BTreeMap::new())).await?;
+            return Ok(all
+                .into_iter()
+                .filter(|d| metadata.iter().all(|(k, v)| d.metadata.get(k) == Some(v)))
+                .collect());
+        }
         let mut all = vec![];
         let mut next: Option<String> = None;
         loop {
             let mut query: Vec<(&str, String)> = vec![("limit", "100".into())];
             if !metadata.is_empty() {
-                query.push(("metadata", sandboxer_e2b::metadata::encode(metadata)));
+                query.push(("metadata", encoded.clone()));
             }
             if let Some(token) = &next {
                 query.push(("nextToken", token.clone()));

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use reqwest::{RequestBuilder, Response};
 use sandboxer_e2b::connect::{self, Code, ConnectError, Decoder, EndOfStream};
 use sandboxer_e2b::control::ErrorBody;
-use sandboxer_e2b::envd::{ProcessEvent, ProcessEventMessage, StartRequest};
+use sandboxer_e2b::envd::{ProcessEvent, ProcessEventMessage};
 use sandboxer_ext_protocol::sdk::{ErrorKind, ErrorObject, ExtResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,13 +54,13 @@ async fn refused(what: &str, response: Response) -> ErrorObject {
     }
     if let Ok(e) = serde_json::from_slice::<ErrorBody>(&body) {
         return ErrorObject::domain(
-            crate::control::kind_of(status),
+            crate::control::kind_of(what, status),
             format!("E2B {what}: {}", e.message),
         );
     }
     let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
     ErrorObject::domain(
-        crate::control::kind_of(status),
+        crate::control::kind_of(what, status),
         format!("E2B {what}: {status}: {text}"),
     )
 }
@@ -116,26 +116,30 @@ impl Envd {
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, format!("E2B {method}: {e}")))
     }
 
-    /// `Start`: the process's events as they come, through `on_event`, until
-    /// its end; `timeout` is also the process's lifetime (envd kills it then).
-    pub async fn start(
+    /// A process's events (`Start` or `Connect` of `process.Process`) as they
+    /// come, through `on_event`, until its end. A `timeout` (zero: none) is
+    /// also the process's lifetime: envd kills it then.
+    pub async fn stream<Q: Serialize>(
         &self,
         target: &Target,
-        request: &StartRequest,
+        method: &str,
+        request: &Q,
         timeout: Duration,
         mut on_event: impl FnMut(ProcessEvent) -> futures::future::BoxFuture<'static, ExtResult<()>>,
     ) -> ExtResult<()> {
-        let call = self
-            .call(target, reqwest::Method::POST, "/process.Process/Start")
+        let mut call = self
+            .call(target, reqwest::Method::POST, &format!("/process.Process/{method}"))
             .header("connect-protocol-version", "1")
             .header(reqwest::header::CONTENT_TYPE, connect::STREAM_CONTENT_TYPE)
-            .header("connect-timeout-ms", timeout.as_millis().to_string())
             .body(connect::envelope(request));
-        let response = self.send("Start", call).await?;
+        if !timeout.is_zero() {
+            call = call.header("connect-timeout-ms", timeout.as_millis().to_string());
+        }
+        let response = self.send(method, call).await?;
         let mut body = response.bytes_stream();
         let mut decoder = Decoder::default();
         loop {
-            while let Some(frame) = decoder.next_frame().map_err(|e| from_connect("Start", e))? {
+            while let Some(frame) = decoder.next_frame().map_err(|e| from_connect(method, e))? {
                 if frame.is_end() {
                     let end: EndOfStream =
                         connect::parse(&frame.payload).map_err(|e| from_connect("Start", e))?;

@@ -137,7 +137,7 @@ pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
     };
     let began = Instant::now();
     let recorder = run.clone();
-    let stream = e2b.envd.start(&target, &request, timeout, move |event| {
+    let stream = e2b.envd.stream(&target, "Start", &request, timeout, move |event| {
         let mut run = recorder.lock().expect("run");
         match event {
             ProcessEvent::Start { pid } => {

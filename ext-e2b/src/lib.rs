@@ -9,12 +9,14 @@
 //! - `control`: the control plane client (429 → backoff → ResourceExhausted).
 //! - `envd`: the in-sandbox API client.
 //! - `inside`: exec and files over envd.
+//! - `sessions`: commands as sessions, their output kept for attaches.
 //! - `prices`: `cost/estimate` from E2B's published prices.
 
 mod control;
 mod envd;
 mod inside;
 mod prices;
+mod sessions;
 mod settings;
 
 use control::ControlPlane;
@@ -43,6 +45,7 @@ pub struct E2b {
     /// How to reach each sandbox's envd (its E2B id and access token), by
     /// sandboxer id: memory only, found again by listing when missing.
     known: Mutex<HashMap<String, Target>>,
+    sessions: sessions::Sessions,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -163,8 +166,14 @@ impl Extension for E2b {
                 m::FsRename::METHOD,
                 m::SandboxPause::METHOD,
                 m::SandboxResume::METHOD,
+                m::ExecStart::METHOD,
+                m::ExecAttach::METHOD,
+                m::ExecWrite::METHOD,
+                m::ExecSignal::METHOD,
+                m::ExecResize::METHOD,
+                m::ExecList::METHOD,
             ],
-            features: vec![],
+            features: vec![features::EXEC_PTY.into()],
             options_schema: settings::schema(),
         }
     }
@@ -181,6 +190,7 @@ impl Extension for E2b {
             control: ControlPlane::new(http.clone(), &settings),
             envd: Envd::new(http, &settings.sandbox_url),
             known: Mutex::default(),
+            sessions: sessions::Sessions::default(),
         })
     }
 
@@ -254,6 +264,7 @@ impl Extension for E2b {
             self.control.kill(&detail.sandbox_id).await?;
         }
         self.known.lock().expect("known").remove(&params.sandbox_id);
+        self.sessions.forget(&params.sandbox_id);
         Ok(DestroyResult { destroyed: true })
     }
 
@@ -289,8 +300,8 @@ impl Extension for E2b {
         params: HostHealthParams,
     ) -> ExtResult<HostHealthResult> {
         if params.host.as_deref().is_some_and(|h| h != HOST) {
-            return Err(ErrorObject::domain(
-                ErrorKind::NotFound,
+            return Err(ErrorObject::invalid_argument(
+                "host",
                 format!("E2B has one host, {HOST:?}"),
             ));
         }
@@ -337,6 +348,30 @@ impl Extension for E2b {
 
     async fn fs_rename(&self, _ctx: &Context, p: FsRenameParams) -> ExtResult<Ack> {
         inside::rename(self, p).await
+    }
+
+    async fn exec_start(&self, _ctx: &Context, p: ExecStartParams) -> ExtResult<ExecStarted> {
+        sessions::start(self, p).await
+    }
+
+    async fn exec_attach(&self, ctx: &Context, p: ExecAttachParams) -> ExtResult<ExecExit> {
+        sessions::attach(self, ctx, p).await
+    }
+
+    async fn exec_write(&self, _ctx: &Context, p: ExecWriteParams) -> ExtResult<Ack> {
+        sessions::write(self, p).await
+    }
+
+    async fn exec_signal(&self, _ctx: &Context, p: ExecSignalParams) -> ExtResult<Ack> {
+        sessions::signal(self, p).await
+    }
+
+    async fn exec_resize(&self, _ctx: &Context, p: ExecResizeParams) -> ExtResult<Ack> {
+        sessions::resize(self, p).await
+    }
+
+    async fn exec_list(&self, _ctx: &Context, p: ExecListParams) -> ExtResult<ExecListResult> {
+        sessions::list(self, p).await
     }
 
     async fn pause(&self, _ctx: &Context, p: PauseParams) -> ExtResult<Sandbox> {

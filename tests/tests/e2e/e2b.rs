@@ -6,10 +6,14 @@
 //! `tests/python/e2b`, run with pytest. Then sandboxer's own view: each
 //! sandbox the SDK made is recorded, charged to the key's consumer and
 //! project, destroyed, and in the ledger.
+//!
+//! And the other way: `sandboxer-ext-e2b` passes the conformance kit with
+//! that API as its E2B.
 
 use super::daemon_support::{daemon_yaml, member_yaml, start};
 use super::support::E2e;
-use sandboxer_tests::loopback;
+use sandboxer_tests::{bin, loopback};
+use serde_json::{Value, json};
 use sandboxer_tests::mcp_client::PYTHON;
 use std::path::PathBuf;
 use std::process::Command;
@@ -25,8 +29,8 @@ fn suite() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/e2b")
 }
 
-#[test]
-fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
+/// An installation whose daemon serves the E2B API over compose-ssh.
+fn installation() -> E2e {
     let e2e = E2e::new();
     e2e.configure_with(
         &[loopback::host_yaml("loopback", &e2e.workdir)],
@@ -37,8 +41,14 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
     e2e.sleeper_profile(
         TEMPLATE,
         "description: busybox with bash\nextension: ext.compose-ssh\n\
-         ttl: {default: 1h, max: 2h}\nspec: {compose_file: compose.yaml}\n",
+         ttl: {default: 1h, max: 24h}\nspec: {compose_file: compose.yaml}\n",
     );
+    e2e
+}
+
+#[test]
+fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
+    let e2e = installation();
     let daemon = start(&e2e);
     let api = format!("{}/e2b", daemon.url);
     let ids = e2e.env.path("e2b-ids");
@@ -114,4 +124,66 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
         group["cost"].as_str().unwrap().parse::<f64>().unwrap() >= 0.0,
         "{group}"
     );
+}
+
+#[test]
+fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
+    let e2e = installation();
+    let daemon = start(&e2e);
+    let api = format!("{}/e2b", daemon.url);
+    let params = e2e.env.path("kit-params.json");
+    let options = json!({"api_key": KEY, "api_url": api, "sandbox_url": api});
+    std::fs::write(
+        &params,
+        json!({
+            "options": options,
+            "profile": {"id": "profile.conformance", "version": "1",
+                        "spec": {"template": TEMPLATE}},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = Command::new(bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(bin("sandboxer-ext-e2b"))
+        .args(["--format", "json", "--params"])
+        .arg(&params)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = report["checks"].as_array().unwrap();
+    let with = |status: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["status"] == status)
+            .map(|c| format!("{}: {}", c["id"], c["message"]))
+            .collect()
+    };
+    assert!(with("fail").is_empty(), "{:#?}", with("fail"));
+    assert_eq!(out.status.code(), Some(0));
+    // What it offers is checked, not skipped.
+    for id in [
+        "lifecycle.list-label-filter",
+        "idempotency.same-create",
+        "idempotency.conflicting-create",
+        "secrets.not-in-labels",
+        "optional.exec-stdin",
+        "optional.exec-timeout",
+        "optional.exec-missing-command",
+        "optional.extend-ttl",
+        "optional.cost-estimate-shape",
+        "inside.files",
+        "inside.pause-freezes-and-resume-continues",
+    ] {
+        let check = checks.iter().find(|c| c["id"] == id).unwrap();
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    // Nothing the kit made is left: every E2B sandbox it created is destroyed.
+    let left = e2e.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }
