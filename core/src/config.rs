@@ -180,6 +180,18 @@ pub struct DaemonConfig {
     pub max_body_bytes: usize,
     /// The endpoint proxy (`docs/working-inside.md`).
     pub proxy: ProxyConfig,
+    /// The E2B-compatible API (`docs/e2b.md`).
+    pub e2b: E2bApiConfig,
+}
+
+/// The E2B-compatible API's limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct E2bApiConfig {
+    /// Creates each API key may make per minute (E2B limits creates per
+    /// second by plan); more are answered 429 with `Retry-After`. None:
+    /// unlimited.
+    pub creates_per_minute: Option<u32>,
 }
 
 /// The endpoint proxy: the host names and URL it is reached at, and where its
@@ -222,6 +234,7 @@ impl Default for DaemonConfig {
             body_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             proxy: ProxyConfig::default(),
+            e2b: E2bApiConfig::default(),
         }
     }
 }

@@ -23,7 +23,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub struct ControlPlane {
     http: reqwest::Client,
     api_url: String,
-    api_key: String,
+    api_key: Option<String>,
     create_retries: u64,
 }
 
@@ -50,7 +50,10 @@ pub async fn refused(what: &str, response: Response) -> ErrorObject {
     let message = serde_json::from_str::<ErrorBody>(&body)
         .map(|e| e.message)
         .unwrap_or_else(|_| body.chars().take(300).collect());
-    ErrorObject::domain(kind_of(what, status), format!("E2B {what}: {status}: {message}"))
+    ErrorObject::domain(
+        kind_of(what, status),
+        format!("E2B {what}: {status}: {message}"),
+    )
 }
 
 /// A transport failure (E2B not reached).
@@ -86,11 +89,18 @@ impl ControlPlane {
         }
     }
 
-    fn call(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
+    fn call(&self, method: Method, path: &str) -> ExtResult<RequestBuilder> {
+        let key = self.api_key.as_deref().ok_or_else(|| {
+            ErrorObject::domain(
+                ErrorKind::PermissionDenied,
+                "no E2B API key: give it as a provider key (provider_keys, option api_key)",
+            )
+        })?;
+        Ok(self
+            .http
             .request(method, format!("{}{path}", self.api_url))
-            .header(sandboxer_e2b::API_KEY_HEADER, &self.api_key)
-            .timeout(CALL_TIMEOUT)
+            .header(sandboxer_e2b::API_KEY_HEADER, key)
+            .timeout(CALL_TIMEOUT))
     }
 
     async fn send(&self, what: &str, request: RequestBuilder) -> ExtResult<Response> {
@@ -103,7 +113,7 @@ impl ControlPlane {
         let mut tries = 0;
         loop {
             let call = self
-                .call(Method::POST, "/v2/sandboxes")
+                .call(Method::POST, "/v2/sandboxes")?
                 .header("idempotency-key", idempotency_key)
                 .json(request);
             let response = self.send("create", call).await?;
@@ -152,7 +162,7 @@ impl ControlPlane {
             let response = self
                 .send(
                     "list",
-                    self.call(Method::GET, "/v2/sandboxes").query(&query),
+                    self.call(Method::GET, "/v2/sandboxes")?.query(&query),
                 )
                 .await?;
             if !response.status().is_success() {
@@ -178,7 +188,7 @@ impl ControlPlane {
     /// `GET /sandboxes/{id}`; `None` when E2B has no such sandbox.
     pub async fn get(&self, id: &str) -> ExtResult<Option<SandboxDetail>> {
         let response = self
-            .send("get", self.call(Method::GET, &format!("/sandboxes/{id}")))
+            .send("get", self.call(Method::GET, &format!("/sandboxes/{id}"))?)
             .await?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -196,7 +206,7 @@ impl ControlPlane {
         let response = self
             .send(
                 "kill",
-                self.call(Method::DELETE, &format!("/sandboxes/{id}")),
+                self.call(Method::DELETE, &format!("/sandboxes/{id}"))?,
             )
             .await?;
         match response.status() {
@@ -209,7 +219,7 @@ impl ControlPlane {
     /// `POST /sandboxes/{id}/timeout`: it ends `seconds` from now.
     pub async fn set_timeout(&self, id: &str, seconds: u64) -> ExtResult<()> {
         let call = self
-            .call(Method::POST, &format!("/sandboxes/{id}/timeout"))
+            .call(Method::POST, &format!("/sandboxes/{id}/timeout"))?
             .json(&SetTimeout { timeout: seconds });
         let response = self.send("set timeout", call).await?;
         if response.status().is_success() {
@@ -222,7 +232,7 @@ impl ControlPlane {
     /// `POST /sandboxes/{id}/pause`; paused already is fine.
     pub async fn pause(&self, id: &str) -> ExtResult<()> {
         let call = self
-            .call(Method::POST, &format!("/sandboxes/{id}/pause"))
+            .call(Method::POST, &format!("/sandboxes/{id}/pause"))?
             .json(&serde_json::json!({}));
         let response = self.send("pause", call).await?;
         match response.status() {
@@ -235,7 +245,7 @@ impl ControlPlane {
     /// `POST /v2/sandboxes/{id}/connect`: resumes a paused sandbox.
     pub async fn connect(&self, id: &str) -> ExtResult<Sandbox> {
         let call = self
-            .call(Method::POST, &format!("/v2/sandboxes/{id}/connect"))
+            .call(Method::POST, &format!("/v2/sandboxes/{id}/connect"))?
             .json(&ConnectSandbox::default());
         let response = self.send("connect", call).await?;
         if !response.status().is_success() {
@@ -251,6 +261,7 @@ impl ControlPlane {
     pub async fn health(&self) -> Result<usize, String> {
         let call = self
             .call(Method::GET, "/v2/sandboxes")
+            .map_err(|e| e.message)?
             .query(&[("limit", "100")]);
         let response = call.send().await.map_err(|e| e.without_url().to_string())?;
         if !response.status().is_success() {

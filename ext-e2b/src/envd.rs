@@ -128,7 +128,11 @@ impl Envd {
         mut on_event: impl FnMut(ProcessEvent) -> futures::future::BoxFuture<'static, ExtResult<()>>,
     ) -> ExtResult<()> {
         let mut call = self
-            .call(target, reqwest::Method::POST, &format!("/process.Process/{method}"))
+            .call(
+                target,
+                reqwest::Method::POST,
+                &format!("/process.Process/{method}"),
+            )
             .header("connect-protocol-version", "1")
             .header(reqwest::header::CONTENT_TYPE, connect::STREAM_CONTENT_TYPE)
             .body(connect::envelope(request));

@@ -137,22 +137,26 @@ pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
     };
     let began = Instant::now();
     let recorder = run.clone();
-    let stream = e2b.envd.stream(&target, "Start", &request, timeout, move |event| {
-        let mut run = recorder.lock().expect("run");
-        match event {
-            ProcessEvent::Start { pid } => {
-                run.pid = Some(pid);
-                if let Some(tx) = started_tx.take() {
-                    let _ = tx.send(pid);
+    let stream = e2b
+        .envd
+        .stream(&target, "Start", &request, timeout, move |event| {
+            let mut run = recorder.lock().expect("run");
+            match event {
+                ProcessEvent::Start { pid } => {
+                    run.pid = Some(pid);
+                    if let Some(tx) = started_tx.take() {
+                        let _ = tx.send(pid);
+                    }
                 }
+                ProcessEvent::Data(DataEvent::Stdout(d)) => run.stdout.extend(d.0),
+                ProcessEvent::Data(DataEvent::Stderr(d) | DataEvent::Pty(d)) => {
+                    run.stderr.extend(d.0)
+                }
+                ProcessEvent::End(end) => run.end = Some(end),
+                ProcessEvent::Keepalive {} => {}
             }
-            ProcessEvent::Data(DataEvent::Stdout(d)) => run.stdout.extend(d.0),
-            ProcessEvent::Data(DataEvent::Stderr(d) | DataEvent::Pty(d)) => run.stderr.extend(d.0),
-            ProcessEvent::End(end) => run.end = Some(end),
-            ProcessEvent::Keepalive {} => {}
-        }
-        async { Ok(()) }.boxed()
-    });
+            async { Ok(()) }.boxed()
+        });
     // The stream ends when the process does; stdin goes in meanwhile.
     let outcome = tokio::time::timeout(timeout + Duration::from_secs(10), async {
         let (streamed, fed) = tokio::join!(stream, feed);

@@ -173,7 +173,11 @@ impl Extension for E2b {
                 m::ExecResize::METHOD,
                 m::ExecList::METHOD,
             ],
-            features: vec![features::EXEC_PTY.into()],
+            features: vec![
+                features::EXEC_PTY.into(),
+                features::TTL.into(),
+                features::SECRETS.into(),
+            ],
             options_schema: settings::schema(),
         }
     }

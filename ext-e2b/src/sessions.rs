@@ -134,7 +134,14 @@ impl Sessions {
 }
 
 /// Reads a `Start` stream to its end into `session`.
-async fn follow(envd: Envd, target: Target, request: StartRequest, timeout: Duration, session: Arc<Session>, started: tokio::sync::oneshot::Sender<ExtResult<u32>>) {
+async fn follow(
+    envd: Envd,
+    target: Target,
+    request: StartRequest,
+    timeout: Duration,
+    session: Arc<Session>,
+    started: tokio::sync::oneshot::Sender<ExtResult<u32>>,
+) {
     let mut started = Some(started);
     let pty = session.pty;
     let outcome = envd
@@ -183,7 +190,10 @@ async fn follow(envd: Envd, target: Target, request: StartRequest, timeout: Dura
 
 pub async fn start(e2b: &E2b, p: ExecStartParams) -> ExtResult<ExecStarted> {
     if p.argv.is_empty() {
-        return Err(ErrorObject::invalid_argument("argv", "argv is empty: name a command"));
+        return Err(ErrorObject::invalid_argument(
+            "argv",
+            "argv is empty: name a command",
+        ));
     }
     no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
@@ -213,9 +223,19 @@ pub async fn start(e2b: &E2b, p: ExecStartParams) -> ExtResult<ExecStarted> {
     });
     let timeout = p.timeout_s.map_or(NO_DEADLINE, Duration::from_secs);
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(follow(e2b.envd.clone(), target, request, timeout, session.clone(), tx));
+    tokio::spawn(follow(
+        e2b.envd.clone(),
+        target,
+        request,
+        timeout,
+        session.clone(),
+        tx,
+    ));
     let pid = rx.await.map_err(|_| {
-        ErrorObject::domain(ErrorKind::Unavailable, "E2B's stream ended before the command started")
+        ErrorObject::domain(
+            ErrorKind::Unavailable,
+            "E2B's stream ended before the command started",
+        )
     })??;
     let exec_id = exec_id_of(pid);
     e2b.sessions.add(&p.sandbox_id, exec_id.clone(), session);
@@ -229,15 +249,23 @@ pub async fn attach(e2b: &E2b, ctx: &Context, p: ExecAttachParams) -> ExtResult<
     let Some(session) = e2b.sessions.find(&p.sandbox_id, &p.exec_id) else {
         return attach_elsewhere(e2b, ctx, p).await;
     };
-    session.attached.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    session
+        .attached
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _detach = Detach(&session);
     let mut next = p.from_seq;
     loop {
         let changed = session.changed.notified();
         let (chunks, exit, failure) = {
             let record = session.record.lock().expect("record");
-            let from = usize::try_from(next).unwrap_or(usize::MAX).min(record.chunks.len());
-            (record.chunks[from..].to_vec(), record.exit.clone(), record.failure.clone())
+            let from = usize::try_from(next)
+                .unwrap_or(usize::MAX)
+                .min(record.chunks.len());
+            (
+                record.chunks[from..].to_vec(),
+                record.exit.clone(),
+                record.failure.clone(),
+            )
         };
         for (stream, data) in chunks {
             ctx.output(&OutputParams {
@@ -264,7 +292,9 @@ struct Detach<'a>(&'a Session);
 
 impl Drop for Detach<'_> {
     fn drop(&mut self) {
-        self.0.attached.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .attached
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -304,11 +334,19 @@ async fn attach_elsewhere(e2b: &E2b, ctx: &Context, p: ExecAttachParams) -> ExtR
         })
         .await?;
     end.ok_or_else(|| {
-        ErrorObject::domain(ErrorKind::Unavailable, "E2B's stream ended without the command's end")
+        ErrorObject::domain(
+            ErrorKind::Unavailable,
+            "E2B's stream ended without the command's end",
+        )
     })
 }
 
-async fn unary(e2b: &E2b, sandbox_id: &str, method: &str, request: &impl serde::Serialize) -> ExtResult<()> {
+async fn unary(
+    e2b: &E2b,
+    sandbox_id: &str,
+    method: &str,
+    request: &impl serde::Serialize,
+) -> ExtResult<()> {
     let target = e2b.target(sandbox_id).await?;
     e2b.envd
         .unary::<_, Empty>(&target, &format!("{PROCESS}/{method}"), request)
@@ -318,18 +356,32 @@ async fn unary(e2b: &E2b, sandbox_id: &str, method: &str, request: &impl serde::
 
 pub async fn write(e2b: &E2b, p: ExecWriteParams) -> ExtResult<Ack> {
     let pid = pid_of(&p.exec_id)?;
-    let pty = e2b.sessions.find(&p.sandbox_id, &p.exec_id).is_some_and(|s| s.pty);
+    let pty = e2b
+        .sessions
+        .find(&p.sandbox_id, &p.exec_id)
+        .is_some_and(|s| s.pty);
     if !p.data.is_empty() {
         let input = if pty {
-            ProcessInput { stdin: None, pty: Some(p.data.clone()) }
+            ProcessInput {
+                stdin: None,
+                pty: Some(p.data.clone()),
+            }
         } else {
-            ProcessInput { stdin: Some(p.data.clone()), pty: None }
+            ProcessInput {
+                stdin: Some(p.data.clone()),
+                pty: None,
+            }
         };
-        let request = SendInputRequest { process: ProcessSelector::pid(pid), input };
+        let request = SendInputRequest {
+            process: ProcessSelector::pid(pid),
+            input,
+        };
         unary(e2b, &p.sandbox_id, "SendInput", &request).await?;
     }
     if p.eof {
-        let request = SelectRequest { process: ProcessSelector::pid(pid) };
+        let request = SelectRequest {
+            process: ProcessSelector::pid(pid),
+        };
         unary(e2b, &p.sandbox_id, "CloseStdin", &request).await?;
     }
     Ok(Ack {})
@@ -347,7 +399,10 @@ pub async fn signal(e2b: &E2b, p: ExecSignalParams) -> ExtResult<Ack> {
             ));
         }
     };
-    let request = SendSignalRequest { process: ProcessSelector::pid(pid), signal };
+    let request = SendSignalRequest {
+        process: ProcessSelector::pid(pid),
+        signal,
+    };
     unary(e2b, &p.sandbox_id, "SendSignal", &request).await?;
     Ok(Ack {})
 }
@@ -357,7 +412,10 @@ pub async fn resize(e2b: &E2b, p: ExecResizeParams) -> ExtResult<Ack> {
     let request = UpdateRequest {
         process: ProcessSelector::pid(pid),
         pty: Some(Pty {
-            size: PtySize { cols: p.size.cols.into(), rows: p.size.rows.into() },
+            size: PtySize {
+                cols: p.size.cols.into(),
+                rows: p.size.rows.into(),
+            },
         }),
     };
     unary(e2b, &p.sandbox_id, "Update", &request).await?;
@@ -401,8 +459,7 @@ pub async fn list(e2b: &E2b, p: ExecListParams) -> ExtResult<ExecListResult> {
                 argv,
                 service: None,
                 pty: false,
-                started_at: chrono::Utc::now()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 exit: None,
                 attached: 0,
             });

@@ -27,8 +27,9 @@ pub fn schema() -> BTreeMap<String, OptionSpec> {
         (
             "api_key".into(),
             option(
-                "the E2B API key (give it as a provider key: it is secret)",
-                true,
+                "the E2B API key (give it as a provider key: it is secret); without it the \
+                 extension only prices profiles",
+                false,
                 true,
                 None,
             ),
@@ -66,7 +67,7 @@ pub fn schema() -> BTreeMap<String, OptionSpec> {
 
 /// The extension's options, read.
 pub struct Settings {
-    pub api_key: String,
+    pub api_key: Option<String>,
     pub api_url: String,
     pub sandbox_url: String,
     pub create_retries: u64,
@@ -97,13 +98,7 @@ fn text(options: &JsonObject, name: &str, default: &str) -> ExtResult<String> {
 
 impl Settings {
     pub fn from_options(options: &JsonObject) -> ExtResult<Settings> {
-        let api_key = text(options, "api_key", "")?;
-        if api_key.is_empty() {
-            return Err(ErrorObject::invalid_argument(
-                "api_key",
-                "option api_key is required: give E2B's API key as a provider key",
-            ));
-        }
+        let api_key = Some(text(options, "api_key", "")?).filter(|k| !k.is_empty());
         let create_retries = match options.get("create_retries") {
             None | Some(Value::Null) => DEFAULT_CREATE_RETRIES,
             Some(v) => v.as_u64().filter(|n| *n <= 20).ok_or_else(|| {
@@ -175,9 +170,9 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_required_and_never_shown() {
+    fn the_key_is_never_shown() {
         let mut options = JsonObject::new();
-        assert!(Settings::from_options(&options).is_err());
+        assert!(Settings::from_options(&options).unwrap().api_key.is_none());
         options.insert("api_key".into(), json!("e2b_secret_value"));
         let settings = Settings::from_options(&options).unwrap();
         assert_eq!(settings.api_url, DEFAULT_API_URL);

@@ -188,6 +188,15 @@ pub async fn create(
     Json(request): Json<NewSandbox>,
 ) -> ControlResult<Response> {
     refuse_unhonoured(&request.other)?;
+    if let Some(per_minute) = app.core.config.daemon.e2b.creates_per_minute {
+        let key = format!("{}/{}", who.0.consumer, who.0.project);
+        if let Err(wait) = app.e2b.take_create(&key, per_minute) {
+            return Err(ControlError::too_many(
+                format!("this key may create {per_minute} sandboxes a minute"),
+                wait.as_secs().max(1),
+            ));
+        }
+    }
     let mut labels = labels_of(&request.metadata.clone().unwrap_or_default())?;
     let env = request.env_vars.clone().unwrap_or_default();
     if !env.is_empty() {

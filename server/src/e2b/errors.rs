@@ -15,6 +15,8 @@ use sandboxer_e2b::control::ErrorBody;
 pub struct ControlError {
     pub status: StatusCode,
     pub message: String,
+    /// Seconds a refused caller should wait (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ControlError {
@@ -22,6 +24,15 @@ impl ControlError {
         ControlError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: too many creates; try again in `seconds`.
+    pub fn too_many(message: impl Into<String>, seconds: u64) -> ControlError {
+        ControlError {
+            retry_after: Some(seconds),
+            ..ControlError::new(StatusCode::TOO_MANY_REQUESTS, message)
         }
     }
 
@@ -64,6 +75,11 @@ impl IntoResponse for ControlError {
             message: self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         // The SDK retries 429 and 5xx unless told not to; only an unavailable
         // backend is worth another try.
         if self.status != StatusCode::SERVICE_UNAVAILABLE {

@@ -40,6 +40,8 @@ pub struct E2bState {
     pids: Mutex<HashMap<String, Pids>>,
     env: Mutex<HashMap<String, BTreeMap<String, String>>>,
     watchers: Mutex<HashMap<String, Watcher>>,
+    /// Each key's create allowance (a token bucket): what is left, and when.
+    creates: Mutex<HashMap<String, (f64, std::time::Instant)>>,
 }
 
 /// Where pids the sandbox did not report start: clear of a container's own.
@@ -134,6 +136,26 @@ impl E2bState {
         self.env.lock().expect("env").get(sandbox_id).cloned()
     }
 
+    /// Takes one of `key`'s creates, `per_minute` of them a minute (as many
+    /// at once); `Err` holds how long until the next one.
+    pub fn take_create(&self, key: &str, per_minute: u32) -> Result<(), std::time::Duration> {
+        let now = std::time::Instant::now();
+        let capacity = f64::from(per_minute.max(1));
+        let per_second = capacity / 60.0;
+        let mut all = self.creates.lock().expect("creates");
+        let (left, at) = all.entry(key.to_string()).or_insert((capacity, now));
+        *left = (*left + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
+        *at = now;
+        if *left >= 1.0 {
+            *left -= 1.0;
+            Ok(())
+        } else {
+            Err(std::time::Duration::from_secs_f64(
+                (1.0 - *left) / per_second,
+            ))
+        }
+    }
+
     pub fn add_watcher(&self, id: String, watcher: Watcher) {
         self.watchers.lock().expect("watchers").insert(id, watcher);
     }
@@ -180,6 +202,19 @@ mod tests {
         );
         assert!(state.process("s", Some(7), None).is_none());
         assert!(state.process("u", Some(42), None).is_none());
+    }
+
+    #[test]
+    fn creates_are_limited_per_key() {
+        let state = E2bState::default();
+        state.take_create("a", 2).unwrap();
+        state.take_create("a", 2).unwrap();
+        let wait = state.take_create("a", 2).unwrap_err();
+        assert!(
+            wait.as_secs_f64() > 29.0 && wait.as_secs_f64() <= 30.0,
+            "{wait:?}"
+        );
+        state.take_create("b", 2).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@ from e2b import (
     SandboxNotFoundException,
     SandboxQuery,
 )
+from e2b.sandbox.commands.command_handle import PtySize
 from e2b.sandbox.filesystem.watch_handle import FilesystemEventType
 
 
@@ -105,6 +106,43 @@ def test_a_sandbox_is_created_worked_in_listed_and_killed(template, record_id):
     assert Sandbox.kill(sbx.sandbox_id) is False
     with pytest.raises(SandboxNotFoundException):
         Sandbox.get_info(sbx.sandbox_id)
+
+
+def test_create_options_terminals_and_reconnecting(template, record_id):
+    run = uuid.uuid4().hex[:12]
+    # envs given at create reach every command; a repeated create with the
+    # same idempotency key is the same sandbox.
+    sbx = Sandbox.create(template=template, envs={"FROM_CREATE": "yes"}, idempotency_key=f"e2e-{run}")
+    record_id(sbx.sandbox_id)
+    try:
+        again = Sandbox.create(template=template, envs={"FROM_CREATE": "yes"}, idempotency_key=f"e2e-{run}")
+        assert again.sandbox_id == sbx.sandbox_id
+        assert sbx.commands.run("echo $FROM_CREATE").stdout == "yes\n"
+        assert sbx.commands.run("echo $FROM_CREATE", envs={"FROM_CREATE": "overridden"}).stdout == "overridden\n"
+
+        # A terminal: input typed, its size changed, killed.
+        out = []
+        terminal = sbx.pty.create(PtySize(rows=24, cols=80), timeout=60)
+        sbx.pty.send_stdin(terminal.pid, b"stty size; echo typed-$((6*7))\n")
+        sbx.pty.resize(terminal.pid, PtySize(rows=30, cols=100))
+        sbx.pty.send_stdin(terminal.pid, b"stty size; exit\n")
+        result = terminal.wait(on_pty=lambda data: out.append(bytes(data)))
+        text = b"".join(out).decode(errors="replace")
+        assert "typed-42" in text, text
+        assert "24 80" in text and "30 100" in text, text
+        assert result.exit_code == 0
+
+        # A background command, reconnected to by pid.
+        handle = sbx.commands.run("sleep 1; echo late", background=True)
+        handle.disconnect()
+        joined = sbx.commands.connect(handle.pid)
+        assert joined.wait().stdout.endswith("late\n")
+
+        # Pages of a list.
+        listed = Sandbox.list(limit=1).next_items()
+        assert len(listed) == 1
+    finally:
+        sbx.kill()
 
 
 def test_a_paused_sandbox_resumes_on_connect(template, record_id):

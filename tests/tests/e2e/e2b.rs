@@ -10,20 +10,31 @@
 //! And the other way: `sandboxer-ext-e2b` passes the conformance kit with
 //! that API as its E2B.
 
-use super::daemon_support::{daemon_yaml, member_yaml, start};
+use super::daemon_support::start;
+use super::e2b_provider::{
+    OTHER_KEY, PROVIDER_CONSUMER, PROVIDER_KEY, TEMPLATE, configure_user, provider,
+};
+use super::e2b_recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
 use super::support::E2e;
-use sandboxer_tests::{bin, loopback};
-use serde_json::{Value, json};
+use sandboxer_tests::bin;
 use sandboxer_tests::mcp_client::PYTHON;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The key the SDK uses: a member of project `agents`.
-const KEY: &str = "e2e-e2b-key-of-an-agent";
-const CONSUMER: &str = "agt:e2b-agent";
-/// A member of another project.
-const OTHER_KEY: &str = "e2e-e2b-key-of-another-project";
-const TEMPLATE: &str = "e2b-box";
+const KEY: &str = PROVIDER_KEY;
+const CONSUMER: &str = PROVIDER_CONSUMER;
+
+/// The official SDK's recorded exchanges.
+fn golden() -> Vec<Value> {
+    let text = std::fs::read_to_string(golden_path()).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (record it: SANDBOXER_RECORD_E2B=1 make test)",
+            golden_path().display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
 
 fn suite() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/e2b")
@@ -31,26 +42,16 @@ fn suite() -> PathBuf {
 
 /// An installation whose daemon serves the E2B API over compose-ssh.
 fn installation() -> E2e {
-    let e2e = E2e::new();
-    e2e.configure_with(
-        &[loopback::host_yaml("loopback", &e2e.workdir)],
-        &(daemon_yaml("30s", "5m")
-            + &member_yaml(KEY, CONSUMER, "agents")
-            + &member_yaml(OTHER_KEY, "atm:other", "elsewhere")),
-    );
-    e2e.sleeper_profile(
-        TEMPLATE,
-        "description: busybox with bash\nextension: ext.compose-ssh\n\
-         ttl: {default: 1h, max: 24h}\nspec: {compose_file: compose.yaml}\n",
-    );
-    e2e
+    provider("")
 }
 
 #[test]
 fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
     let e2e = installation();
     let daemon = start(&e2e);
-    let api = format!("{}/e2b", daemon.url);
+    // The SDK reaches the daemon through a recorder of what crosses the wire.
+    let recorder = Recorder::start(&format!("{}/e2b", daemon.url));
+    let api = recorder.url.clone();
     let ids = e2e.env.path("e2b-ids");
 
     let tests = Command::new(PYTHON)
@@ -74,6 +75,7 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
     assert!(!report.contains("skipped"), "{report}");
     for test in [
         "test_a_sandbox_is_created_worked_in_listed_and_killed",
+        "test_create_options_terminals_and_reconnecting",
         "test_a_paused_sandbox_resumes_on_connect",
         "test_a_folder_is_watched",
         "test_the_async_sdk_works_the_same",
@@ -87,6 +89,27 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
             "{test} did not pass:\n{report}"
         );
     }
+
+    // What the SDK sent is the recording the extension is held to: written
+    // anew on request, else every shape it sent must be in it (a new SDK that
+    // sends something else fails here until it is recorded and reviewed).
+    let exchanges = recorder.exchanges();
+    assert!(exchanges.iter().filter(|e| by_the_sdk(e)).count() > 50);
+    if std::env::var_os("SANDBOXER_RECORD_E2B").is_some() {
+        let text = serde_json::to_string_pretty(&blanked(&exchanges)).unwrap();
+        std::fs::write(golden_path(), text + "\n").unwrap();
+    }
+    let golden = request_shapes(&golden());
+    let by_sdk: Vec<Value> = exchanges.into_iter().filter(by_the_sdk).collect();
+    let unrecorded: Vec<_> = request_shapes(&by_sdk)
+        .difference(&golden)
+        .cloned()
+        .collect();
+    assert!(
+        unrecorded.is_empty(),
+        "the SDK sent shapes {} lacks (record with SANDBOXER_RECORD_E2B=1 and review): {unrecorded:#?}",
+        golden_path().display()
+    );
 
     // Sandboxer's own records: every sandbox the SDK made, charged to the
     // key's consumer (or the other key's), and destroyed by its kill.
@@ -130,7 +153,8 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
 fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
     let e2e = installation();
     let daemon = start(&e2e);
-    let api = format!("{}/e2b", daemon.url);
+    let recorder = Recorder::start(&format!("{}/e2b", daemon.url));
+    let api = recorder.url.clone();
     let params = e2e.env.path("kit-params.json");
     let options = json!({"api_key": KEY, "api_url": api, "sandbox_url": api});
     std::fs::write(
@@ -183,7 +207,130 @@ fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
         let check = checks.iter().find(|c| c["id"] == id).unwrap();
         assert_eq!(check["status"], "pass", "{check}");
     }
+    // It spoke as the official SDK speaks: every request it sent has a shape
+    // the SDK's recorded requests have.
+    let sent = recorder.exchanges();
+    assert!(sent.len() > 50, "{} requests", sent.len());
+    let golden = request_shapes(&golden());
+    let shapes = request_shapes(&sent);
+    for (endpoint, shape) in [
+        ("POST /v2/sandboxes", "field templateID"),
+        ("POST /v2/sandboxes", "header idempotency-key"),
+        ("POST /process.Process/Start", "field process.cmd"),
+        ("POST /files", "content-type multipart/form-data"),
+    ] {
+        assert!(
+            shapes.contains(&(endpoint.to_string(), shape.to_string())),
+            "{endpoint} {shape} not sent: {shapes:#?}"
+        );
+    }
+    let foreign: Vec<_> = shapes.difference(&golden).cloned().collect();
+    assert!(
+        foreign.is_empty(),
+        "ext-e2b sent what the official SDK never does: {foreign:#?}"
+    );
+
     // Nothing the kit made is left: every E2B sandbox it created is destroyed.
     let left = e2e.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+}
+
+/// The user's side of the routing test: the CLI with the provider key in its
+/// environment, as `--json`.
+fn user_json(user: &E2e, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = user
+        .sandboxer(&all)
+        .env("E2B_USER_KEY", KEY)
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+#[test]
+fn a_profile_over_compose_ssh_and_e2b_routes_by_cost_and_fails_over_on_429() {
+    // The provider lets the key create one sandbox a minute.
+    let e2b = provider("  e2b: {creates_per_minute: 1}\n");
+    let daemon = start(&e2b);
+    let user = E2e::new();
+    configure_user(&user, &format!("{}/e2b", daemon.url), "E2B_USER_KEY", "");
+    user.sleeper_profile(
+        "mixed",
+        &format!(
+            "ttl: {{default: 1h, max: 2h}}\nnetwork: {{egress: allow}}\nextensions:\n  \
+             - {{extension: ext.compose-ssh, spec: {{compose_file: compose.yaml, \
+             cost: {{currency: USD, per_hour: 0.5}}}}}}\n  \
+             - {{extension: ext.e2b, spec: {{template: {TEMPLATE}}}}}\n"
+        ),
+    );
+    let owner = ["--consumer", "atm:e2e", "--project", &user.project];
+
+    // By cost: E2B's published price for 2 vCPUs and 512 MiB is under
+    // compose-ssh's 0.5 an hour.
+    let mut args = vec!["route", "--profile", "mixed"];
+    args.extend_from_slice(&owner);
+    let route = user_json(&user, &args);
+    let row = |name: &str| {
+        route["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["extension"] == name)
+            .unwrap_or_else(|| panic!("{name} in {route}"))
+            .clone()
+    };
+    assert_eq!(row("ext.e2b")["rank"], 1, "{route}");
+    assert_eq!(row("ext.e2b")["rate"]["per_hour"], "0.1089");
+    assert_eq!(row("ext.e2b")["rate"]["source"], "cost/estimate");
+    assert_eq!(row("ext.compose-ssh")["rank"], 2);
+
+    // The first create goes to E2B: the provider holds it, charged to the key.
+    let mut args = vec!["create", "--profile", "mixed", "--wait"];
+    args.extend_from_slice(&owner);
+    let first = user_json(&user, &args);
+    let first_id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(first["extension"], "ext.e2b", "{first}");
+    let held = e2b.json(&["list", "--label", &format!("e2b.sandboxer.id={first_id}")]);
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["consumer"], CONSUMER);
+    let ran = user_json(&user, &["exec", &first_id, "--", "sh", "-c", "echo on e2b"]);
+    assert_eq!(ran["stdout"], "on e2b\n", "{ran}");
+
+    // The second is refused by E2B's rate (429): it fails over to compose-ssh.
+    let second = user_json(&user, &args);
+    let second_id = second["id"].as_str().unwrap().to_string();
+    assert_eq!(second["extension"], "ext.compose-ssh", "{second}");
+    let tries: Vec<Value> = user_json(&user, &["events", "--sandbox", &second_id])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "create_attempt")
+        .map(|e| e["detail"].clone())
+        .collect();
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(tries[0]["extension"], "ext.e2b");
+    assert_eq!(tries[0]["outcome"], "failed");
+    let why = tries[0]["error"].as_str().unwrap();
+    assert!(
+        why.contains("ResourceExhausted") && why.contains("429"),
+        "{why}"
+    );
+    assert_eq!(tries[1]["extension"], "ext.compose-ssh");
+    assert_eq!(tries[1]["outcome"], "created");
+
+    // The ledger charges each to its backend's rate.
+    let usage = user_json(&user, &["usage", "--by", "extension"]);
+    let text = usage.to_string();
+    assert!(
+        text.contains("ext.e2b") && text.contains("ext.compose-ssh"),
+        "{text}"
+    );
+
+    for id in [&first_id, &second_id] {
+        user_json(&user, &["destroy", id]);
+    }
+    let left = e2b.json(&["list"]);
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }

@@ -7,6 +7,9 @@ mod daemon;
 #[path = "../common/daemon.rs"]
 mod daemon_support;
 mod e2b;
+#[path = "../common/e2b_provider.rs"]
+mod e2b_provider;
+mod e2b_recording;
 mod egress;
 mod hostile;
 mod inside;
