@@ -45,10 +45,13 @@ struct Session {
     attached: std::sync::atomic::AtomicU32,
 }
 
+/// One sandbox's sessions by exec id, oldest first.
+type SandboxSessions = Vec<(String, Arc<Session>)>;
+
 /// The sessions this process started, by sandbox and exec id.
 #[derive(Default)]
 pub struct Sessions {
-    all: Mutex<HashMap<String, Vec<(String, Arc<Session>)>>>,
+    all: Mutex<HashMap<String, SandboxSessions>>,
 }
 
 fn exec_id_of(pid: u32) -> String {

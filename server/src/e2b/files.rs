@@ -4,6 +4,7 @@
 //! `Remove`; watching is `watch`'s), each one of the sandbox's file verbs.
 
 use super::access::{self, Envd};
+use super::entries::{entry_of, listing};
 use super::errors::{ControlError, ControlResult, RpcError, RpcResult};
 use super::{rpc, watch};
 use crate::App;
@@ -17,45 +18,10 @@ use sandboxer_core::api::{ByteStream, FileQuery, MakeDir, RenameFile, Verbs};
 use sandboxer_e2b::connect::Code;
 use sandboxer_e2b::control::WrittenEntry;
 use sandboxer_e2b::envd::{
-    Empty, EntryInfo, EntryResponse, FileType, ListDirRequest, ListDirResponse, MoveRequest,
-    PathRequest,
+    Empty, EntryInfo, EntryResponse, ListDirRequest, ListDirResponse, MoveRequest, PathRequest,
 };
-use sandboxer_ext_protocol::{FileInfo, FileKind};
 use serde::Deserialize;
 use std::sync::Arc;
-
-/// Go's `os.ModeDir` and `os.ModeSymlink`: envd reports Go's mode bits.
-const GO_MODE_DIR: u32 = 1 << 31;
-const GO_MODE_SYMLINK: u32 = 1 << 27;
-
-/// What envd says of a path, from what the sandbox's extension said.
-pub fn entry_of(info: &FileInfo) -> EntryInfo {
-    let (kind, type_bits, letter) = match info.kind {
-        FileKind::File => (FileType::File, 0, '-'),
-        FileKind::Dir => (FileType::Directory, GO_MODE_DIR, 'd'),
-        FileKind::Symlink => (FileType::Symlink, GO_MODE_SYMLINK, 'L'),
-        FileKind::Other => (FileType::Unspecified, 0, '?'),
-    };
-    let perm = info.mode & 0o777;
-    let mut permissions = String::from(letter);
-    for (i, c) in "rwxrwxrwx".chars().enumerate() {
-        permissions.push(if perm & (1 << (8 - i)) != 0 { c } else { '-' });
-    }
-    EntryInfo {
-        name: info.name.clone(),
-        kind,
-        path: info.path.clone(),
-        size: info.size,
-        mode: perm | type_bits,
-        permissions,
-        owner: String::new(),
-        group: String::new(),
-        modified_time: chrono::DateTime::from_timestamp(info.modified_unix, 0)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        symlink_target: info.link_target.clone(),
-        is_symlink: info.kind == FileKind::Symlink,
-    }
-}
 
 /// `GET /health` with a sandbox's headers: 204 while it runs.
 pub async fn health(State(app): State<Arc<App>>, headers: HeaderMap) -> ControlResult<StatusCode> {
@@ -251,29 +217,6 @@ async fn stat(envd: &Envd, body: Body) -> RpcResult<EntryResponse> {
     })
 }
 
-/// What a folder holds, `depth` levels down.
-pub async fn listing(envd: &Envd, path: &str, depth: u32) -> RpcResult<Vec<EntryInfo>> {
-    let mut entries = vec![];
-    let mut level = vec![path.to_string()];
-    for _ in 0..depth.max(1) {
-        let mut next = vec![];
-        for folder in level {
-            for info in envd
-                .verbs
-                .list_files(envd.id(), &FileQuery::at(&folder))
-                .await?
-            {
-                if info.kind == FileKind::Dir {
-                    next.push(info.path.clone());
-                }
-                entries.push(entry_of(&info));
-            }
-        }
-        level = next;
-    }
-    Ok(entries)
-}
-
 async fn list_dir(envd: &Envd, body: Body) -> RpcResult<ListDirResponse> {
     let request: ListDirRequest = rpc::unary_message(body).await?;
     Ok(ListDirResponse {
@@ -323,29 +266,4 @@ async fn remove(envd: &Envd, body: Body) -> RpcResult<Empty> {
     };
     envd.verbs.remove_file(envd.id(), &query).await?;
     Ok(Empty {})
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_carry_gos_mode_bits_and_permissions() {
-        let info = |kind, mode| FileInfo {
-            name: "a".into(),
-            path: "/w/a".into(),
-            kind,
-            size: 3,
-            mode,
-            modified_unix: 0,
-            link_target: None,
-        };
-        let dir = entry_of(&info(FileKind::Dir, 0o755));
-        assert_eq!(dir.mode, (1 << 31) | 0o755);
-        assert_eq!(dir.permissions, "drwxr-xr-x");
-        assert_eq!(dir.kind, FileType::Directory);
-        let file = entry_of(&info(FileKind::File, 0o640));
-        assert_eq!(file.permissions, "-rw-r-----");
-        assert_eq!(file.modified_time.as_deref(), Some("1970-01-01T00:00:00Z"));
-    }
 }

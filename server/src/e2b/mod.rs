@@ -10,6 +10,7 @@
 
 mod access;
 mod control;
+mod entries;
 mod errors;
 mod files;
 mod process;

@@ -5,8 +5,8 @@
 //! undoes itself is not seen, and a rename reads as a removal and a creation.
 
 use super::access::Envd;
+use super::entries::listing;
 use super::errors::{RpcError, RpcResult};
-use super::files::listing;
 use super::rpc;
 use super::state::Watcher;
 use crate::App;

@@ -95,6 +95,7 @@ fn protocol_method_names_are_written_only_in_their_definitions() {
             "sandboxer/src",
             "ext-protocol/src",
             "ext-compose-ssh/src",
+            "ext-e2b/src",
             "conformance/src",
         ],
         &["ext-protocol/src/methods.rs"],
@@ -144,6 +145,8 @@ fn the_core_library_never_prints() {
             "server/src",
             "cli/src",
             "mcp/src",
+            "e2b/src",
+            "ext-e2b/src",
             "sandboxer/src",
         ],
         // The command line is the one writer to the terminal; its client is not.
