@@ -231,6 +231,12 @@ impl Extension for E2b {
         };
         // The same create tried again carries the same key.
         let created = self.control.create(&request, &digest[..40]).await?;
+        tracing::info!(
+            sandbox = %params.sandbox_id,
+            e2b = %created.sandbox_id,
+            template = %spec.template,
+            "created on E2B"
+        );
         let detail = self
             .control
             .get(&created.sandbox_id)

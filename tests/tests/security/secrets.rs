@@ -5,8 +5,10 @@
 //! API's answers, the events (paged or streamed), the daemon's debug log, the
 //! SQLite files, the environment of any extension process, or anything podman
 //! says about the containers but their environment (the delivery itself).
+//! And a provider key (BYOK) for E2B, which reaches E2B and nothing else.
 
 use super::daemon_support::{TOKEN, call, daemon_yaml, start_with};
+use super::e2b_provider;
 use super::support::E2e;
 use base64::Engine;
 use sandboxer_tests::{bin, loopback};
@@ -173,4 +175,120 @@ async fn a_service_that_prints_its_environment_leaks_the_secret_nowhere() {
         assert!(!text.contains(&secret), "the secret is in {what}");
         assert!(!text.contains(&b64), "the secret (base64) is in {what}");
     }
+}
+
+/// The E2B provider key (BYOK) of a project, on its way from the operator's
+/// secret source to E2B: it reaches E2B (the sandbox is made there, charged
+/// to the key) and nothing else of the installation that holds it — not the
+/// API's answers, the events, the daemon's debug log, the SQLite files or the
+/// environment of any extension process (it travels in `initialize` alone).
+/// A profile secret given to an E2B sandbox reaches its commands and neither
+/// installation's records.
+#[tokio::test]
+async fn an_e2b_provider_key_reaches_e2b_and_nothing_else() {
+    let provider = e2b_provider::provider("");
+    let e2b = start_with(&provider, Command::new(bin("sandboxer")));
+    let key = e2b_provider::PROVIDER_KEY;
+    let user = E2e::new();
+    e2b_provider::configure_user(
+        &user,
+        &format!("{}/e2b", e2b.url),
+        "E2B_BYOK_KEY",
+        &daemon_yaml("1s", "5m"),
+    );
+    user.sleeper_profile(
+        "hosted",
+        &format!(
+            "extension: ext.e2b\nttl: {{default: 1h, max: 2h}}\nnetwork: {{egress: allow}}\n\
+             secrets: {{API_TOKEN: env:HOSTED_SECRET}}\nspec: {{template: {}}}\n",
+            e2b_provider::TEMPLATE
+        ),
+    );
+    let secret = format!("hosted-{}-S3cret", std::process::id());
+    let log = user.env.path("daemon.log");
+    let mut cmd = Command::new(bin("sandboxer"));
+    // The most the daemon and the extension write (the extension's stderr is
+    // the daemon's).
+    cmd.env("E2B_BYOK_KEY", key)
+        .env("HOSTED_SECRET", &secret)
+        .env("SANDBOXER_LOG", "debug")
+        .env("SANDBOXER_EXT_LOG", "trace")
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()));
+    let d = start_with(&user, cmd);
+
+    let mut answers = String::new();
+    let (status, up) = call(
+        &d,
+        "POST",
+        "/v1/sandboxes",
+        Some(json!({"profile": "hosted", "project": user.project})),
+    )
+    .await;
+    assert_eq!(status, 201, "{up}");
+    let id = up["id"].as_str().unwrap().to_string();
+    assert_eq!(up["extension"], "ext.e2b");
+    answers += &up.to_string();
+    // The key reached E2B: the sandbox is there, the key's consumer's.
+    let held = provider.json(&["list", "--label", &format!("e2b.sandboxer.id={id}")]);
+    assert_eq!(
+        held[0]["consumer"],
+        e2b_provider::PROVIDER_CONSUMER,
+        "{held}"
+    );
+    // The profile's secret reached the sandbox's commands.
+    let (_, ran) = call(
+        &d,
+        "POST",
+        &format!("/v1/sandboxes/{id}/exec"),
+        Some(json!({"argv": ["sh", "-c", "test \"$API_TOKEN\" = \"$1\" && echo same", "sh", secret]})),
+    )
+    .await;
+    assert_eq!(ran["stdout"], "same\n", "{ran}");
+    answers += &ran.to_string();
+    for path in [
+        format!("/v1/sandboxes/{id}"),
+        "/v1/sandboxes?all=true".to_string(),
+        "/v1/events".to_string(),
+        "/v1/usage".to_string(),
+        "/v1/extensions".to_string(),
+    ] {
+        let (_, body) = call(&d, "GET", &path, None).await;
+        answers += &body.to_string();
+    }
+    let environments = extension_environments(d.id());
+    assert!(
+        environments.contains("SANDBOXER_PROTOCOL"),
+        "the extensions were found"
+    );
+    let (status, _) = call(&d, "DELETE", &format!("/v1/sandboxes/{id}"), None).await;
+    assert_eq!(status, 200);
+    drop(d);
+    drop(e2b);
+
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log_text.contains(&id) && log_text.contains("created on E2B"),
+        "the log is the daemon's and the extension's: {log_text}"
+    );
+    for (what, text) in [
+        ("the API answers", answers),
+        ("the daemon's and the extension's trace log", log_text),
+        ("the SQLite files", user.env.state_files_text()),
+        ("the extensions' environments", environments),
+        (
+            "the configuration",
+            std::fs::read_to_string(user.env.config_path()).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(key), "the provider key is in {what}");
+        assert!(!text.contains(&secret), "the profile's secret is in {what}");
+    }
+    // Nor does the provider keep either: it knows keys by their digests, and
+    // a sandbox's envVars only in memory.
+    let provider_state = provider.env.state_files_text();
+    assert!(!provider_state.contains(key), "the key is in E2B's records");
+    assert!(
+        !provider_state.contains(&secret),
+        "the secret is in E2B's records"
+    );
 }
