@@ -67,6 +67,24 @@ fn selected(app: &App, envd: &Envd, selector: &ProcessSelector) -> RpcResult<Pro
         })
 }
 
+/// The process a selector names, while it runs: to envd an ended process is
+/// gone (`not_found`), whatever sandboxer still keeps of it.
+async fn running(app: &App, envd: &Envd, selector: &ProcessSelector) -> RpcResult<Process> {
+    let process = selected(app, envd, selector)?;
+    let sessions = envd.verbs.commands(envd.id()).await?;
+    let runs = sessions
+        .iter()
+        .any(|s| s.exec_id == process.exec_id && s.exit.is_none());
+    if runs {
+        Ok(process)
+    } else {
+        Err(RpcError::new(
+            Code::NotFound,
+            "the process has ended".to_string(),
+        ))
+    }
+}
+
 /// The environment a process starts with: the sandbox's `envVars`, then its own.
 fn environment(
     app: &App,
@@ -285,7 +303,7 @@ async fn write(
     selector: &ProcessSelector,
     write: StdinWrite,
 ) -> RpcResult<Empty> {
-    let process = selected(app, envd, selector)?;
+    let process = running(app, envd, selector).await?;
     envd.verbs
         .write_stdin(envd.id(), &process.exec_id, write)
         .await?;
@@ -323,7 +341,7 @@ async fn send_signal(app: &App, envd: &Envd, body: Body) -> RpcResult<Empty> {
             ));
         }
     };
-    let process = selected(app, envd, &request.process)?;
+    let process = running(app, envd, &request.process).await?;
     match envd
         .verbs
         .signal(envd.id(), &process.exec_id, SignalRequest { signal })
@@ -345,7 +363,7 @@ async fn update(app: &App, envd: &Envd, body: Body) -> RpcResult<Empty> {
         .pty
         .ok_or_else(|| RpcError::new(Code::InvalidArgument, "Update carries no pty size"))?
         .size;
-    let process = selected(app, envd, &request.process)?;
+    let process = running(app, envd, &request.process).await?;
     let resize = ResizeRequest {
         rows: u16::try_from(size.rows).unwrap_or(u16::MAX),
         cols: u16::try_from(size.cols).unwrap_or(u16::MAX),
@@ -378,7 +396,7 @@ async fn feed(app: &App, envd: &Envd, body: Body) -> Result<(), ConnectError> {
     while let Some(message) = messages.next().await {
         match message? {
             StreamInputRequest::Start { process: selector } => {
-                process = Some(selected(app, envd, &selector).map_err(|e| e.0)?);
+                process = Some(running(app, envd, &selector).await.map_err(|e| e.0)?);
             }
             StreamInputRequest::Data { input } => {
                 let to = process.as_ref().ok_or_else(|| {

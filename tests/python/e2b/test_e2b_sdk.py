@@ -20,6 +20,7 @@ from e2b import (
     SandboxQuery,
 )
 from e2b.sandbox.commands.command_handle import PtySize
+from e2b.sandbox.filesystem.filesystem import WriteEntry
 from e2b.sandbox.filesystem.watch_handle import FilesystemEventType
 
 from conftest import sandboxer_only
@@ -61,12 +62,15 @@ def test_a_sandbox_is_created_worked_in_listed_and_killed(template, record_id):
             handle.wait()
         assert killed.value.exit_code == -1
         assert handle.pid not in [p.pid for p in sbx.commands.list()]
+        assert sbx.commands.kill(handle.pid) is False  # it has ended
+        assert sbx.is_running()
 
         # stdin.
         cat = sbx.commands.run("cat", background=True, stdin=True)
         sbx.commands.send_stdin(cat.pid, "to cat\n")
+        sbx.commands.stream_input(cat.pid, iter(["streamed ", b"in\n"]))
         sbx.commands.close_stdin(cat.pid)
-        assert cat.wait().stdout == "to cat\n"
+        assert cat.wait().stdout == "to cat\nstreamed in\n"
 
         # Files: written (folders made), read, listed, binary, renamed, removed.
         sbx.files.write("/tmp/e2b/notes/hello.txt", "hello world\n")
@@ -80,6 +84,8 @@ def test_a_sandbox_is_created_worked_in_listed_and_killed(template, record_id):
         assert bytes(sbx.files.read("/tmp/e2b/blob.bin", format="bytes")) == blob
         assert sbx.files.get_info("/tmp/e2b/blob.bin").size == len(blob)
         assert sbx.commands.run("cat /tmp/e2b/notes/hello.txt").stdout == "hello world\n"
+        sbx.files.write_files([WriteEntry(path="/tmp/e2b/a.txt", data="a"), WriteEntry(path="/tmp/e2b/b.txt", data=b"b")])
+        assert sbx.commands.run("cat /tmp/e2b/a.txt /tmp/e2b/b.txt").stdout == "ab"
         assert sbx.files.exists("/tmp/e2b/blob.bin")
         assert sbx.files.make_dir("/tmp/e2b/made/deep") is True
         assert sbx.files.make_dir("/tmp/e2b/made/deep") is False
@@ -191,6 +197,17 @@ def test_the_async_sdk_works_the_same(template, record_id):
             assert [line.strip() for line in lines] == ["a", "b"]
             await sbx.files.write("/tmp/async.txt", "from async")
             assert await sbx.files.read("/tmp/async.txt") == "from async"
+            # Watching by callback (envd's WatchDir stream).
+            await sbx.files.make_dir("/tmp/awatched")
+            seen = []
+            watcher = await sbx.files.watch_dir("/tmp/awatched", on_event=seen.append)
+            await sbx.files.write("/tmp/awatched/new.txt", "x")
+            for _ in range(40):
+                if ("new.txt", FilesystemEventType.CREATE) in [(e.name, e.type) for e in seen]:
+                    break
+                await asyncio.sleep(0.1)
+            assert ("new.txt", FilesystemEventType.CREATE) in [(e.name, e.type) for e in seen], seen
+            await watcher.stop()
         finally:
             assert await sbx.kill() is True
 

@@ -203,7 +203,10 @@ fn path_template(path: &str) -> String {
                 "files",
                 "health",
             ];
-            if known.contains(&segment) || segment.contains('.') {
+            // Known words, `service.Name`s and their `Method`s stay; ids go.
+            let method = segment.starts_with(|c: char| c.is_ascii_uppercase())
+                && segment.chars().all(|c| c.is_ascii_alphabetic());
+            if known.contains(&segment) || segment.contains('.') || method {
                 segment.to_string()
             } else {
                 "{id}".to_string()
@@ -328,4 +331,12 @@ fn shapes_name_endpoints_by_template_and_fields_by_path() {
     assert!(shapes.contains(&(endpoint.clone(), "field metadata.*".into())));
     assert!(shapes.contains(&(endpoint.clone(), "header x-api-key".into())));
     assert!(!shapes.iter().any(|(_, s)| s.contains("mine")));
+    assert_eq!(
+        path_template("/e2b/process.Process/Start"),
+        "/e2b/process.Process/Start"
+    );
+    assert_eq!(
+        path_template("/e2b/v2/sandboxes/01m95bz5nkhs6kdpc9trd37a2h/connect"),
+        "/e2b/v2/sandboxes/{id}/connect"
+    );
 }
