@@ -34,6 +34,30 @@ fn no_service(service: &Option<String>) -> ExtResult<()> {
     }
 }
 
+/// Refuses what no E2B sandbox can run: an empty argv, a part by name.
+pub(crate) fn check_command(argv: &[String], service: &Option<String>) -> ExtResult<()> {
+    if argv.is_empty() {
+        return Err(ErrorObject::invalid_argument(
+            "argv",
+            "argv is empty: name a command",
+        ));
+    }
+    no_service(service)
+}
+
+/// What a folder holds (one level), as envd says it.
+async fn list_dir(e2b: &E2b, target: &Target, path: &str) -> ExtResult<Vec<EntryInfo>> {
+    let request = ListDirRequest {
+        path: path.to_string(),
+        depth: 1,
+    };
+    let answer: ListDirResponse = e2b
+        .envd
+        .unary(target, &format!("{FILESYSTEM}/ListDir"), &request)
+        .await?;
+    Ok(answer.entries)
+}
+
 /// What a command wrote and how it ended.
 #[derive(Default)]
 struct Run {
@@ -41,16 +65,6 @@ struct Run {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
     end: Option<sandboxer_e2b::envd::EndEvent>,
-}
-
-/// A signal's number from envd's status (`signal: killed`).
-fn signal_of(status: &str) -> i32 {
-    match status.strip_prefix("signal: ").unwrap_or(status) {
-        "hangup" => 1,
-        "interrupt" => 2,
-        "terminated" => 15,
-        _ => 9,
-    }
 }
 
 /// Kills the process if the call is dropped (cancelled) before it ended.
@@ -84,13 +98,7 @@ impl Drop for KillOnDrop {
 }
 
 pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
-    if params.argv.is_empty() {
-        return Err(ErrorObject::invalid_argument(
-            "argv",
-            "argv is empty: name a command",
-        ));
-    }
-    no_service(&params.service)?;
+    check_command(&params.argv, &params.service)?;
     let target = e2b.target(&params.sandbox_id).await?;
     let mut args = vec!["-c".to_string(), EXEC_ARGV.to_string()];
     args.extend(params.argv.iter().cloned());
@@ -186,15 +194,15 @@ pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
             "E2B's stream ended without the command's end",
         )
     })?;
-    let exit_code = if end.exited {
-        end.exit_code
-    } else {
-        if began.elapsed() >= timeout {
-            return Err(timed_out());
-        }
-        128 + signal_of(&end.status)
-    };
-    Ok(ExecResult::from_output(exit_code, &run.stdout, &run.stderr))
+    if !end.exited && began.elapsed() >= timeout {
+        return Err(timed_out());
+    }
+    let exit = crate::sessions::exit_of(&end, 0);
+    Ok(ExecResult::from_output(
+        exit.exit_code,
+        &run.stdout,
+        &run.stderr,
+    ))
 }
 
 /// What envd says of a path, as sandboxer's file info.
@@ -304,18 +312,8 @@ pub async fn list(e2b: &E2b, p: FsPathParams) -> ExtResult<FsListResult> {
             format!("{} is not a folder", p.path),
         ));
     }
-    let answer: ListDirResponse = e2b
-        .envd
-        .unary(
-            &target,
-            &format!("{FILESYSTEM}/ListDir"),
-            &ListDirRequest {
-                path: p.path.clone(),
-                depth: 1,
-            },
-        )
-        .await?;
-    let mut entries: Vec<FileInfo> = answer.entries.iter().map(info_of).collect();
+    let listed = list_dir(e2b, &target, &p.path).await?;
+    let mut entries: Vec<FileInfo> = listed.iter().map(info_of).collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(FsListResult { entries })
 }
@@ -363,27 +361,14 @@ pub async fn remove(e2b: &E2b, p: FsRemoveParams) -> ExtResult<Ack> {
     if !p.recursive {
         // envd removes folders whole; without `recursive` a full one stays.
         let entry = stat_entry(e2b, &target, &p.path).await?;
-        if entry.kind == FileType::Directory {
-            let inside: ListDirResponse = e2b
-                .envd
-                .unary(
-                    &target,
-                    &format!("{FILESYSTEM}/ListDir"),
-                    &ListDirRequest {
-                        path: p.path.clone(),
-                        depth: 1,
-                    },
-                )
-                .await?;
-            if !inside.entries.is_empty() {
-                return Err(ErrorObject::domain(
-                    ErrorKind::FailedPrecondition,
-                    format!(
-                        "{} is a folder that is not empty (remove it recursively)",
-                        p.path
-                    ),
-                ));
-            }
+        if entry.kind == FileType::Directory && !list_dir(e2b, &target, &p.path).await?.is_empty() {
+            return Err(ErrorObject::domain(
+                ErrorKind::FailedPrecondition,
+                format!(
+                    "{} is a folder that is not empty (remove it recursively)",
+                    p.path
+                ),
+            ));
         }
     }
     e2b.envd

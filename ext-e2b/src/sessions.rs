@@ -91,16 +91,6 @@ pub fn exit_of(end: &EndEvent, next_seq: u64) -> ExecExit {
     }
 }
 
-fn no_service(service: &Option<String>) -> ExtResult<()> {
-    match service {
-        Some(s) => Err(ErrorObject::invalid_argument(
-            "service",
-            format!("an E2B sandbox has no part named {s:?}: it is one machine"),
-        )),
-        None => Ok(()),
-    }
-}
-
 impl Sessions {
     fn find(&self, sandbox_id: &str, exec_id: &str) -> Option<Arc<Session>> {
         self.all
@@ -192,13 +182,7 @@ async fn follow(
 }
 
 pub async fn start(e2b: &E2b, p: ExecStartParams) -> ExtResult<ExecStarted> {
-    if p.argv.is_empty() {
-        return Err(ErrorObject::invalid_argument(
-            "argv",
-            "argv is empty: name a command",
-        ));
-    }
-    no_service(&p.service)?;
+    crate::inside::check_command(&p.argv, &p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     let request = StartRequest {
         process: ProcessConfig {

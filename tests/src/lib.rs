@@ -206,6 +206,43 @@ pub fn python_minimal_ext() -> PathBuf {
 
 /// The official `mcp` client, driven by `tests/python/mcp_drive.py` in the
 /// Python that `scripts/python-env.sh` makes (`make tools`).
+/// Running a pytest suite with the test Python, and reading its report.
+pub mod pytest {
+    use std::process::Command;
+
+    /// Runs the suite at `path` (`-rA`, so each test's outcome is a line),
+    /// `configure`d with its environment, and answers the report; panics with
+    /// it when a test failed or any was skipped.
+    pub fn run(path: &std::path::Path, configure: impl FnOnce(&mut Command)) -> String {
+        let mut command = Command::new(super::mcp_client::PYTHON);
+        command.args(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"]);
+        command.arg(path);
+        configure(&mut command);
+        let out = command.output().expect("pytest starts");
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "the tests failed:\n{report}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(report.contains(" passed"), "{report}");
+        assert!(!report.contains("skipped"), "{report}");
+        report
+    }
+
+    /// Panics unless each of `tests` is a PASSED line of `report`.
+    pub fn assert_passed(report: &str, tests: &[&str]) {
+        for test in tests {
+            assert!(
+                report
+                    .lines()
+                    .any(|l| l.starts_with("PASSED") && l.ends_with(&format!("::{test}"))),
+                "{test} did not pass:\n{report}"
+            );
+        }
+    }
+}
+
 pub mod mcp_client {
     use std::io::Write;
     use std::path::{Path, PathBuf};

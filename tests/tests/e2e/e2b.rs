@@ -10,14 +10,14 @@
 //! And the other way: `sandboxer-ext-e2b` passes the conformance kit with
 //! that API as its E2B.
 
-use super::daemon_support::start;
+use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{
     OTHER_KEY, PROVIDER_CONSUMER, PROVIDER_KEY, TEMPLATE, configure_user, provider,
 };
 use super::e2b_recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
 use super::support::E2e;
 use sandboxer_tests::bin;
-use sandboxer_tests::mcp_client::PYTHON;
+use sandboxer_tests::pytest;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
@@ -45,50 +45,43 @@ fn installation() -> E2e {
     provider("")
 }
 
-#[test]
-fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
+/// The same, its daemon started, its E2B API behind a recorder.
+fn recorded_installation() -> (E2e, Daemon, Recorder) {
     let e2e = installation();
     let daemon = start(&e2e);
-    // The SDK reaches the daemon through a recorder of what crosses the wire.
     let recorder = Recorder::start(&format!("{}/e2b", daemon.url));
+    (e2e, daemon, recorder)
+}
+
+#[test]
+fn the_official_e2b_sdk_works_sandboxes_through_the_e2b_api() {
+    // The SDK reaches the daemon through a recorder of what crosses the wire.
+    let (e2e, _daemon, recorder) = recorded_installation();
     let api = recorder.url.clone();
     let ids = e2e.env.path("e2b-ids");
 
-    let tests = Command::new(PYTHON)
-        .args(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider"])
-        .arg(suite())
-        .env("E2B_API_URL", &api)
-        .env("E2B_SANDBOX_URL", &api)
-        .env("E2B_API_KEY", KEY)
-        .env("SANDBOXER_E2B_OTHER_KEY", OTHER_KEY)
-        .env("SANDBOXER_E2B_TEMPLATE", TEMPLATE)
-        .env("SANDBOXER_E2B_IDS", &ids)
-        .current_dir(e2e.env.path(""))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&tests.stdout);
-    assert!(
-        tests.status.success(),
-        "the E2B SDK's tests failed:\n{report}\n{}",
-        String::from_utf8_lossy(&tests.stderr)
+    let report = pytest::run(&suite(), |pytest| {
+        pytest
+            .env("E2B_API_URL", &api)
+            .env("E2B_SANDBOX_URL", &api)
+            .env("E2B_API_KEY", KEY)
+            .env("SANDBOXER_E2B_OTHER_KEY", OTHER_KEY)
+            .env("SANDBOXER_E2B_TEMPLATE", TEMPLATE)
+            .env("SANDBOXER_E2B_IDS", &ids)
+            .current_dir(e2e.env.path(""));
+    });
+    pytest::assert_passed(
+        &report,
+        &[
+            "test_a_sandbox_is_created_worked_in_listed_and_killed",
+            "test_create_options_terminals_and_reconnecting",
+            "test_a_paused_sandbox_resumes_on_connect",
+            "test_a_folder_is_watched",
+            "test_the_async_sdk_works_the_same",
+            "test_calls_it_does_not_serve_say_so",
+            "test_keys_and_access_tokens_reach_only_their_own",
+        ],
     );
-    assert!(!report.contains("skipped"), "{report}");
-    for test in [
-        "test_a_sandbox_is_created_worked_in_listed_and_killed",
-        "test_create_options_terminals_and_reconnecting",
-        "test_a_paused_sandbox_resumes_on_connect",
-        "test_a_folder_is_watched",
-        "test_the_async_sdk_works_the_same",
-        "test_calls_it_does_not_serve_say_so",
-        "test_keys_and_access_tokens_reach_only_their_own",
-    ] {
-        assert!(
-            report
-                .lines()
-                .any(|l| l.starts_with("PASSED") && l.ends_with(&format!("::{test}"))),
-            "{test} did not pass:\n{report}"
-        );
-    }
 
     // What the SDK sent is the recording the extension is held to: written
     // anew on request, else every shape it sent must be in it (a new SDK that
@@ -206,9 +199,7 @@ fn the_official_e2b_npm_sdk_works_sandboxes_through_the_e2b_api() {
 
 #[test]
 fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
-    let e2e = installation();
-    let daemon = start(&e2e);
-    let recorder = Recorder::start(&format!("{}/e2b", daemon.url));
+    let (e2e, _daemon, recorder) = recorded_installation();
     let api = recorder.url.clone();
     let params = e2e.env.path("kit-params.json");
     let options = json!({"api_key": KEY, "api_url": api, "sandbox_url": api});

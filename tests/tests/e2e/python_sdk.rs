@@ -8,6 +8,7 @@
 use super::daemon_support::{TOKEN, start};
 use super::mcp::installation;
 use sandboxer_tests::mcp_client::PYTHON;
+use sandboxer_tests::pytest;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -58,41 +59,28 @@ fn the_python_sdk_installs_with_pip_and_passes_its_tests_against_a_real_daemon()
     );
     assert!(site.join("sandboxer/__init__.py").exists());
 
-    let tests = Command::new(PYTHON)
-        .args(["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-x"])
-        .arg(sdk.join("tests"))
-        .env("PYTHONPATH", &site)
-        .env("SANDBOXER_URL", &daemon.url)
-        .env("SANDBOXER_TOKEN", TOKEN)
-        .env("SANDBOXER_MEMBER_TOKEN", MEMBER_TOKEN)
-        .env("SANDBOXER_TEST_PROFILES", "fix:commands,sdk:files")
-        .env("SANDBOXER_OPENAPI", repository().join("docs/openapi.yaml"))
-        .current_dir(e2e.env.path(""))
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&tests.stdout);
-    assert!(
-        tests.status.success(),
-        "the SDK's tests failed:\n{report}\n{}",
-        String::from_utf8_lossy(&tests.stderr)
-    );
-    // All of them ran (none skipped for want of a profile or a package), the
+    // All of them run (none skipped for want of a profile or a package), the
     // frameworks' included.
-    assert!(report.contains(" passed"), "{report}");
-    assert!(!report.contains("skipped"), "{report}");
-    for test in [
-        "test_a_sandbox_is_worked_in_and_destroyed_on_leaving[sdk]",
-        "test_the_async_client_does_the_same[fix]",
-        "test_errors_are_exceptions_of_their_codes",
-        "test_deepagents_file_tools_and_execute_work_inside_the_sandbox",
-        "test_a_session_works_persists_and_resumes_into_a_new_sandbox",
-        "test_runner_runs_a_sandbox_agent_in_a_sandboxer_sandbox",
-    ] {
-        assert!(
-            report
-                .lines()
-                .any(|l| l.starts_with("PASSED") && l.ends_with(&format!("::{test}"))),
-            "{test} did not pass:\n{report}"
-        );
-    }
+    let report = pytest::run(&sdk.join("tests"), |pytest| {
+        pytest
+            .arg("-x")
+            .env("PYTHONPATH", &site)
+            .env("SANDBOXER_URL", &daemon.url)
+            .env("SANDBOXER_TOKEN", TOKEN)
+            .env("SANDBOXER_MEMBER_TOKEN", MEMBER_TOKEN)
+            .env("SANDBOXER_TEST_PROFILES", "fix:commands,sdk:files")
+            .env("SANDBOXER_OPENAPI", repository().join("docs/openapi.yaml"))
+            .current_dir(e2e.env.path(""));
+    });
+    pytest::assert_passed(
+        &report,
+        &[
+            "test_a_sandbox_is_worked_in_and_destroyed_on_leaving[sdk]",
+            "test_the_async_client_does_the_same[fix]",
+            "test_errors_are_exceptions_of_their_codes",
+            "test_deepagents_file_tools_and_execute_work_inside_the_sandbox",
+            "test_a_session_works_persists_and_resumes_into_a_new_sandbox",
+            "test_runner_runs_a_sandbox_agent_in_a_sandboxer_sandbox",
+        ],
+    );
 }
