@@ -16,6 +16,40 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// An enum as proto3's JSON has it: written by name, read by name or number
+/// (an unknown one reads as the first, unspecified, value).
+macro_rules! proto_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal, $number:literal;)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            const NAMES: &'static [($name, &'static str, i64)] =
+                &[$(($name::$variant, $text, $number)),+];
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let (_, name, _) = $name::NAMES.iter().find(|(v, ..)| v == self).expect("named");
+                s.serialize_str(name)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<$name, D::Error> {
+                let given = NameOrNumber::deserialize(d)?;
+                Ok($name::NAMES
+                    .iter()
+                    .find(|(_, name, number)| given.is(name, *number))
+                    .map_or($name::NAMES[0].0, |(v, ..)| *v))
+            }
+        }
+    };
+}
+
 // ---- process.Process ----
 
 /// What to run.
@@ -125,39 +159,12 @@ pub enum StreamInputRequest {
     Keepalive {},
 }
 
-/// envd's signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Unspecified,
-    Term,
-    Kill,
-}
-
-impl Signal {
-    const NAMES: [(Signal, &'static str, i64); 3] = [
-        (Signal::Unspecified, "SIGNAL_UNSPECIFIED", 0),
-        (Signal::Term, "SIGNAL_SIGTERM", 15),
-        (Signal::Kill, "SIGNAL_SIGKILL", 9),
-    ];
-}
-
-impl Serialize for Signal {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = Signal::NAMES
-            .iter()
-            .find(|(v, ..)| v == self)
-            .expect("named");
-        s.serialize_str(name)
-    }
-}
-
-impl<'de> Deserialize<'de> for Signal {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Signal, D::Error> {
-        let given = NameOrNumber::deserialize(d)?;
-        Ok(Signal::NAMES
-            .iter()
-            .find(|(_, name, number)| given.is(name, *number))
-            .map_or(Signal::Unspecified, |(v, ..)| *v))
+proto_enum! {
+    /// envd's signals.
+    Signal {
+        Unspecified = "SIGNAL_UNSPECIFIED", 0;
+        Term = "SIGNAL_SIGTERM", 15;
+        Kill = "SIGNAL_SIGKILL", 9;
     }
 }
 
@@ -235,83 +242,25 @@ pub struct ListResponse {
 
 // ---- filesystem.Filesystem ----
 
-/// What a path is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileType {
-    Unspecified,
-    File,
-    Directory,
-    Symlink,
-}
-
-impl FileType {
-    const NAMES: [(FileType, &'static str, i64); 4] = [
-        (FileType::Unspecified, "FILE_TYPE_UNSPECIFIED", 0),
-        (FileType::File, "FILE_TYPE_FILE", 1),
-        (FileType::Directory, "FILE_TYPE_DIRECTORY", 2),
-        (FileType::Symlink, "FILE_TYPE_SYMLINK", 3),
-    ];
-}
-
-impl Serialize for FileType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = FileType::NAMES
-            .iter()
-            .find(|(v, ..)| v == self)
-            .expect("named");
-        s.serialize_str(name)
+proto_enum! {
+    /// What a path is.
+    FileType {
+        Unspecified = "FILE_TYPE_UNSPECIFIED", 0;
+        File = "FILE_TYPE_FILE", 1;
+        Directory = "FILE_TYPE_DIRECTORY", 2;
+        Symlink = "FILE_TYPE_SYMLINK", 3;
     }
 }
 
-impl<'de> Deserialize<'de> for FileType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FileType, D::Error> {
-        let given = NameOrNumber::deserialize(d)?;
-        Ok(FileType::NAMES
-            .iter()
-            .find(|(_, name, number)| given.is(name, *number))
-            .map_or(FileType::Unspecified, |(v, ..)| *v))
-    }
-}
-
-/// A change a watcher saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    Unspecified,
-    Create,
-    Write,
-    Remove,
-    Rename,
-    Chmod,
-}
-
-impl EventType {
-    const NAMES: [(EventType, &'static str, i64); 6] = [
-        (EventType::Unspecified, "EVENT_TYPE_UNSPECIFIED", 0),
-        (EventType::Create, "EVENT_TYPE_CREATE", 1),
-        (EventType::Write, "EVENT_TYPE_WRITE", 2),
-        (EventType::Remove, "EVENT_TYPE_REMOVE", 3),
-        (EventType::Rename, "EVENT_TYPE_RENAME", 4),
-        (EventType::Chmod, "EVENT_TYPE_CHMOD", 5),
-    ];
-}
-
-impl Serialize for EventType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let (_, name, _) = EventType::NAMES
-            .iter()
-            .find(|(v, ..)| v == self)
-            .expect("named");
-        s.serialize_str(name)
-    }
-}
-
-impl<'de> Deserialize<'de> for EventType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<EventType, D::Error> {
-        let given = NameOrNumber::deserialize(d)?;
-        Ok(EventType::NAMES
-            .iter()
-            .find(|(_, name, number)| given.is(name, *number))
-            .map_or(EventType::Unspecified, |(v, ..)| *v))
+proto_enum! {
+    /// A change a watcher saw.
+    EventType {
+        Unspecified = "EVENT_TYPE_UNSPECIFIED", 0;
+        Create = "EVENT_TYPE_CREATE", 1;
+        Write = "EVENT_TYPE_WRITE", 2;
+        Remove = "EVENT_TYPE_REMOVE", 3;
+        Rename = "EVENT_TYPE_RENAME", 4;
+        Chmod = "EVENT_TYPE_CHMOD", 5;
     }
 }
 
