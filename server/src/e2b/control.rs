@@ -358,6 +358,11 @@ pub async fn kill(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `seconds` from now, in the store's milliseconds (saturating).
+fn ends_at(seconds: u64) -> i64 {
+    now_ms().saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+}
+
 /// Makes the sandbox end `seconds` from now, if that is later than its end
 /// now; sandboxer never shortens a lifetime.
 async fn end_in(
@@ -366,9 +371,7 @@ async fn end_in(
     record: &SandboxRecord,
     seconds: u64,
 ) -> ControlResult<()> {
-    let wanted =
-        now_ms().saturating_add(i64::try_from(seconds.saturating_mul(1000)).unwrap_or(i64::MAX));
-    let by = wanted - record.expires_at;
+    let by = ends_at(seconds).saturating_sub(record.expires_at);
     if by <= 0 {
         return Err(ControlError::bad_request(format!(
             "sandbox {} already runs until {}: sandboxer lengthens a sandbox's lifetime but never \
@@ -431,8 +434,7 @@ pub async fn connect(
         record = app.verbs(&who.0).resume(&id).await?;
     }
     if let Some(seconds) = request.timeout {
-        let wanted = now_ms() + i64::try_from(seconds).unwrap_or(i64::MAX / 2_000) * 1000;
-        if wanted > record.expires_at {
+        if ends_at(seconds) > record.expires_at {
             end_in(&app, &who, &record, seconds).await?;
         }
     }
