@@ -27,13 +27,42 @@ const PROCESS: &str = "process.Process";
 const NO_DEADLINE: Duration = Duration::ZERO;
 /// Ended sessions kept per sandbox.
 const KEEP_ENDED: usize = 64;
+/// The most output kept per command; older chunks are dropped first.
+const KEEP_BYTES: usize = 16 << 20;
 
-/// What one command wrote, and how it ended.
+/// What one command wrote (its last `KEEP_BYTES`), and how it ended.
 #[derive(Default)]
 struct Record {
-    chunks: Vec<(OutputStream, Data)>,
+    /// The seq of the first chunk kept.
+    first_seq: u64,
+    chunks: std::collections::VecDeque<(OutputStream, Data)>,
+    bytes: usize,
     exit: Option<ExecExit>,
     failure: Option<String>,
+}
+
+impl Record {
+    fn push(&mut self, chunk: (OutputStream, Data)) {
+        self.bytes += chunk.1.len();
+        self.chunks.push_back(chunk);
+        while self.bytes > KEEP_BYTES && self.chunks.len() > 1 {
+            let (_, dropped) = self.chunks.pop_front().expect("more than one");
+            self.bytes -= dropped.len();
+            self.first_seq += 1;
+        }
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.chunks.len() as u64
+    }
+
+    /// The chunks from `seq` on (from the oldest kept when `seq` is older),
+    /// and the seq of the first.
+    fn since(&self, seq: u64) -> (u64, Vec<(OutputStream, Data)>) {
+        let start = seq.max(self.first_seq);
+        let skip = usize::try_from(start - self.first_seq).unwrap_or(usize::MAX);
+        (start, self.chunks.iter().skip(skip).cloned().collect())
+    }
 }
 
 struct Session {
@@ -154,10 +183,10 @@ async fn follow(
                             (OutputStream::Terminal, d)
                         }
                     };
-                    record.chunks.push(chunk);
+                    record.push(chunk);
                 }
                 ProcessEvent::End(end) => {
-                    record.exit = Some(exit_of(&end, record.chunks.len() as u64));
+                    record.exit = Some(exit_of(&end, record.next_seq()));
                 }
                 ProcessEvent::Keepalive {} => {}
             }
@@ -245,14 +274,9 @@ pub async fn attach(e2b: &E2b, ctx: &Context, p: ExecAttachParams) -> ExtResult<
         let changed = session.changed.notified();
         let (chunks, exit, failure) = {
             let record = session.record.lock().expect("record");
-            let from = usize::try_from(next)
-                .unwrap_or(usize::MAX)
-                .min(record.chunks.len());
-            (
-                record.chunks[from..].to_vec(),
-                record.exit.clone(),
-                record.failure.clone(),
-            )
+            let (start, chunks) = record.since(next);
+            next = start;
+            (chunks, record.exit.clone(), record.failure.clone())
         };
         for (stream, data) in chunks {
             ctx.output(&OutputParams {
@@ -453,4 +477,42 @@ pub async fn list(e2b: &E2b, p: ExecListParams) -> ExtResult<ExecListResult> {
         }
     }
     Ok(ExecListResult { sessions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_keeps_the_last_of_its_output_and_counts_what_it_dropped() {
+        let mut record = Record::default();
+        let chunk = |n: usize| (OutputStream::Stdout, Data(vec![b'x'; n]));
+        record.push(chunk(KEEP_BYTES / 2));
+        record.push(chunk(KEEP_BYTES / 2));
+        assert_eq!((record.first_seq, record.next_seq()), (0, 2));
+        record.push(chunk(10));
+        assert_eq!((record.first_seq, record.next_seq()), (1, 3));
+        let (start, rest) = record.since(0);
+        assert_eq!((start, rest.len()), (1, 2));
+        let (start, rest) = record.since(2);
+        assert_eq!((start, rest.len()), (2, 1));
+        assert!(record.since(7).1.is_empty());
+    }
+
+    #[test]
+    fn a_signal_reads_as_a_shell_reports_it() {
+        let end = |exited, exit_code, status: &str| EndEvent {
+            exit_code,
+            exited,
+            status: status.into(),
+            error: None,
+        };
+        assert_eq!(exit_of(&end(true, 3, "exit status 3"), 1).exit_code, 3);
+        let killed = exit_of(&end(false, -1, "signal: killed"), 0);
+        assert_eq!((killed.exit_code, killed.signal), (137, Some(9)));
+        assert_eq!(
+            exit_of(&end(false, -1, "signal: terminated"), 0).exit_code,
+            143
+        );
+    }
 }
