@@ -158,6 +158,12 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // The status now: an answer without a body may never be read to its end.
+    {
+        let record = &mut up.kept.lock().unwrap()[index];
+        record["status"] = json!(status.as_u16());
+        record["response_type"] = json!(response_type);
+    }
     let mut builder = Response::builder().status(status.as_u16());
     for (name, value) in answer.headers() {
         if name != "content-length" && name != "transfer-encoding" {
@@ -177,10 +183,7 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
         })
         .chain(futures::stream::once(async move {
             let bytes = seen.lock().unwrap().clone();
-            let record = &mut kept.lock().unwrap()[index];
-            record["status"] = json!(status.as_u16());
-            record["response_type"] = json!(response_type);
-            record["response"] = decoded(&response_type, &bytes);
+            kept.lock().unwrap()[index]["response"] = decoded(&response_type, &bytes);
             Ok(bytes::Bytes::new())
         }));
     builder.body(Body::from_stream(stream)).unwrap()
