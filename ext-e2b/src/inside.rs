@@ -6,6 +6,7 @@
 //! an append is the file read, extended and written back.
 
 use crate::E2b;
+use crate::commands;
 use crate::envd::{Envd, Target};
 use futures::FutureExt;
 use sandboxer_e2b::envd::{
@@ -23,27 +24,6 @@ const FILESYSTEM: &str = "filesystem.Filesystem";
 
 /// Runs an argv as itself under sh (`$0` is the command).
 const EXEC_ARGV: &str = "exec \"$0\" \"$@\"";
-
-fn no_service(service: &Option<String>) -> ExtResult<()> {
-    match service {
-        Some(s) => Err(ErrorObject::invalid_argument(
-            "service",
-            format!("an E2B sandbox has no part named {s:?}: it is one machine"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Refuses what no E2B sandbox can run: an empty argv, a part by name.
-pub(crate) fn check_command(argv: &[String], service: &Option<String>) -> ExtResult<()> {
-    if argv.is_empty() {
-        return Err(ErrorObject::invalid_argument(
-            "argv",
-            "argv is empty: name a command",
-        ));
-    }
-    no_service(service)
-}
 
 /// What a folder holds (one level), as envd says it.
 async fn list_dir(e2b: &E2b, target: &Target, path: &str) -> ExtResult<Vec<EntryInfo>> {
@@ -98,7 +78,7 @@ impl Drop for KillOnDrop {
 }
 
 pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
-    check_command(&params.argv, &params.service)?;
+    commands::check(&params.argv, &params.service)?;
     let target = e2b.target(&params.sandbox_id).await?;
     let mut args = vec!["-c".to_string(), EXEC_ARGV.to_string()];
     args.extend(params.argv.iter().cloned());
@@ -197,7 +177,7 @@ pub async fn exec(e2b: &E2b, params: ExecParams) -> ExtResult<ExecResult> {
     if !end.exited && began.elapsed() >= timeout {
         return Err(timed_out());
     }
-    let exit = crate::sessions::exit_of(&end, 0);
+    let exit = crate::commands::exit_of(&end, 0);
     Ok(ExecResult::from_output(
         exit.exit_code,
         &run.stdout,
@@ -245,7 +225,7 @@ async fn stat_entry(e2b: &E2b, target: &Target, path: &str) -> ExtResult<EntryIn
 }
 
 pub async fn read(e2b: &E2b, p: FsReadParams) -> ExtResult<FsReadResult> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     let all = e2b.envd.read(&target, &p.path).await?;
     let size = all.len() as u64;
@@ -259,7 +239,7 @@ pub async fn read(e2b: &E2b, p: FsReadParams) -> ExtResult<FsReadResult> {
 }
 
 pub async fn write(e2b: &E2b, p: FsWriteParams) -> ExtResult<FsWriteResult> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     let mut content = if p.append {
         match e2b.envd.read(&target, &p.path).await {
@@ -303,7 +283,7 @@ async fn chmod(e2b: &E2b, sandbox_id: &str, path: &str, mode: u32) -> ExtResult<
 }
 
 pub async fn list(e2b: &E2b, p: FsPathParams) -> ExtResult<FsListResult> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     let folder = stat_entry(e2b, &target, &p.path).await?;
     if folder.kind != FileType::Directory {
@@ -319,13 +299,13 @@ pub async fn list(e2b: &E2b, p: FsPathParams) -> ExtResult<FsListResult> {
 }
 
 pub async fn stat(e2b: &E2b, p: FsPathParams) -> ExtResult<FileInfo> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     Ok(info_of(&stat_entry(e2b, &target, &p.path).await?))
 }
 
 pub async fn mkdir(e2b: &E2b, p: FsMkdirParams) -> ExtResult<Ack> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     if !p.parents {
         // envd makes parents always; without `parents` a missing one is an error.
@@ -356,7 +336,7 @@ pub async fn mkdir(e2b: &E2b, p: FsMkdirParams) -> ExtResult<Ack> {
 }
 
 pub async fn remove(e2b: &E2b, p: FsRemoveParams) -> ExtResult<Ack> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     if !p.recursive {
         // envd removes folders whole; without `recursive` a full one stays.
@@ -382,7 +362,7 @@ pub async fn remove(e2b: &E2b, p: FsRemoveParams) -> ExtResult<Ack> {
 }
 
 pub async fn rename(e2b: &E2b, p: FsRenameParams) -> ExtResult<Ack> {
-    no_service(&p.service)?;
+    commands::no_service(&p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     e2b.envd
         .unary::<_, EntryResponse>(

@@ -8,10 +8,12 @@
 //! - `settings`: options and the profile's spec.
 //! - `control`: the control plane client (429 → backoff → ResourceExhausted).
 //! - `envd`: the in-sandbox API client.
+//! - `commands`: what a command is to E2B (checks, how it ended).
 //! - `inside`: exec and files over envd.
 //! - `sessions`: commands as sessions, their output kept for attaches.
 //! - `prices`: `cost/estimate` from E2B's published prices.
 
+mod commands;
 mod control;
 mod envd;
 mod inside;

@@ -8,12 +8,13 @@
 //! from the moment of attaching (envd's `Connect`).
 
 use crate::E2b;
+use crate::commands::{self, exit_of};
 use crate::envd::{Envd, Target};
 use futures::FutureExt;
 use sandboxer_e2b::envd::{
-    DataEvent, Empty, EndEvent, ListResponse, ProcessConfig, ProcessEvent, ProcessInput,
-    ProcessSelector, Pty, PtySize, SelectRequest, SendInputRequest, SendSignalRequest,
-    Signal as EnvdSignal, StartRequest, UpdateRequest,
+    DataEvent, Empty, ListResponse, ProcessConfig, ProcessEvent, ProcessInput, ProcessSelector,
+    Pty, PtySize, SelectRequest, SendInputRequest, SendSignalRequest, Signal as EnvdSignal,
+    StartRequest, UpdateRequest,
 };
 use sandboxer_ext_protocol::sdk::{Context, ErrorKind, ErrorObject, ExtResult};
 use sandboxer_ext_protocol::*;
@@ -94,30 +95,6 @@ fn pid_of(exec_id: &str) -> ExtResult<u32> {
         .ok_or_else(|| {
             ErrorObject::domain(ErrorKind::NotFound, format!("no command {exec_id:?} here"))
         })
-}
-
-/// How envd's end reads to sandboxer: a signal is 128 + its number.
-pub fn exit_of(end: &EndEvent, next_seq: u64) -> ExecExit {
-    if end.exited {
-        return ExecExit {
-            exit_code: end.exit_code,
-            signal: None,
-            timed_out: false,
-            next_seq,
-        };
-    }
-    let signal = match end.status.strip_prefix("signal: ").unwrap_or(&end.status) {
-        "hangup" => 1,
-        "interrupt" => 2,
-        "terminated" => 15,
-        _ => 9,
-    };
-    ExecExit {
-        exit_code: 128 + signal,
-        signal: Some(signal),
-        timed_out: false,
-        next_seq,
-    }
 }
 
 impl Sessions {
@@ -211,7 +188,7 @@ async fn follow(
 }
 
 pub async fn start(e2b: &E2b, p: ExecStartParams) -> ExtResult<ExecStarted> {
-    crate::inside::check_command(&p.argv, &p.service)?;
+    commands::check(&p.argv, &p.service)?;
     let target = e2b.target(&p.sandbox_id).await?;
     let request = StartRequest {
         process: ProcessConfig {
@@ -497,22 +474,5 @@ mod tests {
         let (start, rest) = record.since(2);
         assert_eq!((start, rest.len()), (2, 1));
         assert!(record.since(7).1.is_empty());
-    }
-
-    #[test]
-    fn a_signal_reads_as_a_shell_reports_it() {
-        let end = |exited, exit_code, status: &str| EndEvent {
-            exit_code,
-            exited,
-            status: status.into(),
-            error: None,
-        };
-        assert_eq!(exit_of(&end(true, 3, "exit status 3"), 1).exit_code, 3);
-        let killed = exit_of(&end(false, -1, "signal: killed"), 0);
-        assert_eq!((killed.exit_code, killed.signal), (137, Some(9)));
-        assert_eq!(
-            exit_of(&end(false, -1, "signal: terminated"), 0).exit_code,
-            143
-        );
     }
 }

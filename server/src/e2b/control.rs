@@ -433,10 +433,10 @@ pub async fn connect(
     if record.state == SandboxerState::Paused {
         record = app.verbs(&who.0).resume(&id).await?;
     }
-    if let Some(seconds) = request.timeout {
-        if ends_at(seconds) > record.expires_at {
-            end_in(&app, &who, &record, seconds).await?;
-        }
+    if let Some(seconds) = request.timeout
+        && ends_at(seconds) > record.expires_at
+    {
+        end_in(&app, &who, &record, seconds).await?;
     }
     Ok(Json(sandbox_of(&app, &record)?))
 }
