@@ -235,6 +235,12 @@ fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
             .collect()
     };
     assert!(with("fail").is_empty(), "{:#?}", with("fail"));
+    // For the record of a run (`--no-capture`): what it checked, what it skipped.
+    eprintln!(
+        "kit on ext-e2b: {} passed, skipped: {:#?}",
+        with("pass").len(),
+        with("skip")
+    );
     assert_eq!(out.status.code(), Some(0));
     // What it offers is checked, not skipped.
     for id in [
