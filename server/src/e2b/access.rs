@@ -34,12 +34,22 @@ impl FromRequestParts<Arc<App>> for KeyHolder {
                     .and_then(|v| v.strip_prefix("Bearer "))
             })
             .map(str::trim)
-            .ok_or_else(|| ControlError::unauthorized("missing the API key (X-API-KEY)"))?;
+            .ok_or_else(|| {
+                ControlError::unauthorized(
+                    "missing the API key (X-API-KEY): set E2B_API_KEY to a sandboxer token \
+                     (`sandboxer token new` makes one)",
+                )
+            })?;
         app.tokens
             .principal(key)
             .cloned()
             .map(KeyHolder)
-            .ok_or_else(|| ControlError::unauthorized("unknown API key"))
+            .ok_or_else(|| {
+                ControlError::unauthorized(
+                    "unknown API key: E2B_API_KEY must be one of this daemon's tokens \
+                     (`sandboxer token new` makes one)",
+                )
+            })
     }
 }
 

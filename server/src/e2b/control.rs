@@ -307,9 +307,12 @@ pub async fn list(
         _ => found.sort_by_key(|(at, d)| (std::cmp::Reverse(*at), d.sandbox_id.clone())),
     }
     let start: usize = match &query.next_token {
-        Some(t) if !t.is_empty() => t
-            .parse()
-            .map_err(|_| ControlError::bad_request(format!("nextToken {t:?} is not ours")))?,
+        Some(t) if !t.is_empty() => t.parse().map_err(|_| {
+            ControlError::bad_request(format!(
+                "nextToken {t:?} is not one this API gave: pass the x-next-token of the \
+                     page before, or none for the first page"
+            ))
+        })?,
         _ => 0,
     };
     let limit = query.limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);

@@ -30,9 +30,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How often a quiet stream says it is alive when the caller names no interval.
-const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(50);
-
 /// `POST /process.Process/{method}`.
 pub async fn call(app: Arc<App>, method: &str, headers: HeaderMap, body: Body) -> Response {
     let envd = match access::envd(&app, &headers) {
@@ -115,12 +112,6 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-fn keepalive_of(headers: &HeaderMap) -> Duration {
-    header_u64(headers, "keepalive-ping-interval")
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_KEEPALIVE, Duration::from_secs)
-}
-
 async fn start(app: Arc<App>, envd: Envd, headers: &HeaderMap, body: Body) -> Response {
     let request: StartRequest = match rpc::first_message(body).await {
         Ok(r) => r,
@@ -161,7 +152,7 @@ async fn start(app: Arc<App>, envd: Envd, headers: &HeaderMap, body: Body) -> Re
         pty: pty.is_some(),
     };
     let pid = app.e2b.add_process(envd.id(), started.pid, process.clone());
-    events(envd, pid, process, keepalive_of(headers))
+    events(envd, pid, process, rpc::keepalive_of(headers))
 }
 
 async fn reconnect(app: Arc<App>, envd: Envd, headers: &HeaderMap, body: Body) -> Response {
@@ -175,7 +166,7 @@ async fn reconnect(app: Arc<App>, envd: Envd, headers: &HeaderMap, body: Body) -
                 .process
                 .pid
                 .unwrap_or_else(|| app.e2b.pid_of(envd.id(), &process.exec_id, &[]).0);
-            events(envd, pid, process, keepalive_of(headers))
+            events(envd, pid, process, rpc::keepalive_of(headers))
         }
         Err(e) => e.into_response(),
     }

@@ -13,6 +13,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 
+/// How often a quiet stream says it is alive when the caller names no interval.
+const DEFAULT_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(50);
+
+/// The interval a streaming call asks its keepalives at
+/// (`Keepalive-Ping-Interval`, seconds).
+pub fn keepalive_of(headers: &axum::http::HeaderMap) -> std::time::Duration {
+    headers
+        .get("keepalive-ping-interval")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(DEFAULT_KEEPALIVE, std::time::Duration::from_secs)
+}
+
 /// The largest unary request, or first message of a stream, read whole.
 const MAX_REQUEST: usize = 1 << 20;
 

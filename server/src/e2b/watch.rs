@@ -125,10 +125,7 @@ pub async fn stream(envd: Envd, headers: &HeaderMap, body: Body) -> Response {
         Ok(seen) => seen,
         Err(e) => return e.into_response(),
     };
-    let keepalive = headers
-        .get("keepalive-ping-interval")
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .map_or(Duration::from_secs(50), Duration::from_secs);
+    let keepalive = rpc::keepalive_of(headers);
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move {
         if tx

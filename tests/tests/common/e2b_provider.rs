@@ -29,7 +29,8 @@ pub fn provider(daemon_extra: &str) -> E2e {
     e2e.sleeper_profile(
         TEMPLATE,
         "description: busybox with bash\nextension: ext.compose-ssh\n\
-         ttl: {default: 1h, max: 24h}\nspec: {compose_file: compose.yaml}\n",
+         ttl: {default: 1h, max: 24h}\ncost: {currency: USD, per_hour: 3.6}\n\
+         spec: {compose_file: compose.yaml}\n",
     );
     e2e
 }

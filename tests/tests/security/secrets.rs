@@ -63,6 +63,20 @@ fn podman_inspect_but_env(id: &str) -> String {
     all.to_string()
 }
 
+/// Panics unless sandbox `id`'s commands see `API_TOKEN` = `secret` (compared
+/// inside, so the value is never printed); answers the exec's answer.
+async fn assert_reached(d: &super::daemon_support::Daemon, id: &str, secret: &str) -> String {
+    let (_, ran) = call(
+        d,
+        "POST",
+        &format!("/v1/sandboxes/{id}/exec"),
+        Some(json!({"argv": ["sh", "-c", "test \"$API_TOKEN\" = \"$1\" && echo same", "sh", secret]})),
+    )
+    .await;
+    assert_eq!(ran["stdout"], "same\n", "{ran}");
+    ran.to_string()
+}
+
 /// The environments of the extension processes `daemon` started.
 fn extension_environments(daemon: u32) -> String {
     sandboxer_tests::extension_children(daemon)
@@ -124,14 +138,7 @@ async fn a_service_that_prints_its_environment_leaks_the_secret_nowhere() {
     let id = up["id"].as_str().unwrap().to_string();
     answers += &up.to_string();
     // The secret did reach the container.
-    let (_, ran) = call(
-        &d,
-        "POST",
-        &format!("/v1/sandboxes/{id}/exec"),
-        Some(json!({"argv": ["sh", "-c", "test \"$API_TOKEN\" = \"$1\" && echo same", "sh", secret]})),
-    )
-    .await;
-    assert_eq!(ran["stdout"], "same\n", "{ran}");
+    assert_reached(&d, &id, &secret).await;
     for path in [
         "/v1/sandboxes?all=true",
         "/v1/events",
@@ -236,15 +243,7 @@ async fn an_e2b_provider_key_reaches_e2b_and_nothing_else() {
         "{held}"
     );
     // The profile's secret reached the sandbox's commands.
-    let (_, ran) = call(
-        &d,
-        "POST",
-        &format!("/v1/sandboxes/{id}/exec"),
-        Some(json!({"argv": ["sh", "-c", "test \"$API_TOKEN\" = \"$1\" && echo same", "sh", secret]})),
-    )
-    .await;
-    assert_eq!(ran["stdout"], "same\n", "{ran}");
-    answers += &ran.to_string();
+    answers += &assert_reached(&d, &id, &secret).await;
     for path in [
         format!("/v1/sandboxes/{id}"),
         "/v1/sandboxes?all=true".to_string(),
