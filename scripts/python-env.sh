@@ -14,7 +14,7 @@ VENV=/var/lib/sandboxer/py
 # so is `e2b`, whose wire (the paths it calls, envd's version gates) moves in minors.
 REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68"
               "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25"
-              "e2b>=2.63,<2.64")
+              "e2b>=2.63,<2.64" "daytona==0.226.1")
 
 say() { printf '[python-env] %s\n' "$*"; }
 

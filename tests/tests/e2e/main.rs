@@ -6,6 +6,7 @@ mod compose;
 mod daemon;
 #[path = "../common/daemon.rs"]
 mod daemon_support;
+mod daytona;
 mod e2b;
 #[path = "../common/e2b_provider.rs"]
 mod e2b_provider;

@@ -1,0 +1,34 @@
+"""The official `daytona` client, unmodified, against the Daytona stand-in
+(`tests/standins/daytona`), which a real `sandboxer serve` backs: started by
+`tests/tests/e2e/daytona.rs`, which names it in DAYTONA_API_URL (loopback),
+the key in DAYTONA_API_KEY and the snapshot (a profile) in
+SANDBOXER_DAYTONA_SNAPSHOT."""
+
+import ipaddress
+import os
+import urllib.parse
+import uuid
+
+host = urllib.parse.urlsplit(os.environ["DAYTONA_API_URL"]).hostname
+assert ipaddress.ip_address(host).is_loopback, host
+
+from daytona import CreateSandboxFromSnapshotParams, Daytona, ListSandboxesQuery  # noqa: E402
+
+
+def test_a_sandbox_is_created_worked_in_listed_and_deleted():
+    daytona = Daytona()
+    run = uuid.uuid4().hex[:10]
+    sandbox = daytona.create(CreateSandboxFromSnapshotParams(
+        snapshot=os.environ["SANDBOXER_DAYTONA_SNAPSHOT"], labels={"run": run},
+        env_vars={"GREETING": "hi"}))
+    try:
+        ran = sandbox.process.exec("echo $GREETING; echo there >&2; exit 3", cwd="/tmp")
+        assert ran.exit_code == 3
+        assert ran.result == "hi\nthere\n" or set(ran.result.split()) == {"hi", "there"}
+        sandbox.fs.upload_file(b"from daytona\n", "/tmp/d/a.txt")
+        assert sandbox.fs.download_file("/tmp/d/a.txt") == b"from daytona\n"
+        assert [f.name for f in sandbox.fs.list_files("/tmp/d")] == ["a.txt"]
+        listed = daytona.list(ListSandboxesQuery(labels={"run": run}))
+        assert [s.id for s in listed] == [sandbox.id]
+    finally:
+        daytona.delete(sandbox)
