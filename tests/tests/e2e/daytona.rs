@@ -21,8 +21,11 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = standin.stdout.take().unwrap();
+    // Killed however the test ends.
+    let _standin = sandboxer_tests::process::KillOnDrop(standin);
     let mut line = String::new();
-    std::io::BufReader::new(standin.stdout.take().unwrap())
+    std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_string();
@@ -34,7 +37,6 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
             .env("SANDBOXER_DAYTONA_SNAPSHOT", TEMPLATE)
             .current_dir(e2e.env.path(""));
     });
-    let _ = standin.kill();
     pytest::assert_passed(
         &report,
         &["test_a_sandbox_is_created_worked_in_listed_and_deleted"],
