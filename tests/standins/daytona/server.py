@@ -38,6 +38,9 @@ class State:
     def __init__(self):
         self.lock = threading.Lock()
         self.extra = {}
+        # Names are unique (as Daytona's are within an organisation): a
+        # create holds this while it looks for the name and makes it.
+        self.naming = threading.Lock()
 
     def set(self, sandbox_id, **fields):
         with self.lock:
@@ -159,7 +162,13 @@ class Handler(BaseHTTPRequestHandler):
             labels = {LABEL_PREFIX + k: v for k, v in (request.get("labels") or {}).items()}
             if request.get("name"):
                 labels[LABEL_PREFIX + "name"] = request["name"]
-            sandbox = client.create(request.get("snapshot") or "default", labels=labels)
+            ttl = f"{request['ttlMinutes']}m" if request.get("ttlMinutes") else None
+            with STATE.naming:
+                if request.get("name") and named(client, request["name"]):
+                    raise Refused(409, f"sandbox with name {request['name']} already exists",
+                                  "CONFLICT")
+                sandbox = client.create(request.get("snapshot") or "default", labels=labels,
+                                        ttl=ttl)
             STATE.set(sandbox.id, env=request.get("env") or {},
                       autoStopInterval=request.get("autoStopInterval", 15))
             return self.send(200, self.sandbox_json(sandbox.refresh()))
@@ -174,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
                 items.append(item)
             return self.send(200, {"items": items, "nextCursor": None})
         if len(parts) >= 2 and parts[0] == "sandbox":
-            sandbox = client.get(parts[1])
+            sandbox = find(client, parts[1])
             rest = parts[2:]
             if not rest and self.command == "GET":
                 return self.send(200, self.sandbox_json(sandbox.record))
@@ -193,19 +202,23 @@ class Handler(BaseHTTPRequestHandler):
     # ---- toolbox ----
 
     def toolbox(self, sandbox_id, parts):
-        sandbox = self.client().get(sandbox_id)
+        sandbox = find(self.client(), sandbox_id)
         if parts == ["process", "execute"] and self.command == "POST":
             request = json.loads(self.body() or b"{}")
             env = dict(STATE.get(sandbox_id).get("env", {}))
             env.update(request.get("envs") or {})
-            output, code = b"", None
+            output, end = b"", None
             for event in sandbox.stream(request["command"], cwd=request.get("cwd"), env=env,
                                         timeout_s=request.get("timeout") or None):
                 if isinstance(event, Output):
                     output += event.data
                 elif isinstance(event, Exit):
-                    code = event.exit_code
-            return self.send(200, {"exitCode": code, "result": output.decode(errors="replace")})
+                    end = event
+            if end is not None and end.timed_out:
+                # Daytona's toolbox answers a command past its timeout with 408.
+                raise Refused(408, "command execution timeout", "PROCESS_EXECUTION_TIMEOUT")
+            return self.send(200, {"exitCode": end.exit_code if end else None,
+                                   "result": output.decode(errors="replace")})
         if parts == ["files", "bulk-upload"] and self.command == "POST":
             return self.upload(sandbox)
         if parts == ["files", "bulk-download"] and self.command == "POST":
@@ -256,6 +269,25 @@ class Handler(BaseHTTPRequestHandler):
             out += f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n"
         out += f"--{boundary}--\r\n".encode()
         self.send(200, out, f"multipart/form-data; boundary={boundary}")
+
+
+def find(client, id_or_name):
+    """A sandbox by its id, else by its Daytona name (404 when neither)."""
+    try:
+        return client.get(id_or_name)
+    except SandboxerError as e:
+        if getattr(e, "status", 0) not in (400, 404):
+            raise
+    found = named(client, id_or_name)
+    if not found:
+        raise Refused(404, f"Sandbox with ID or name {id_or_name} not found", "SANDBOX_NOT_FOUND")
+    return client.get(found[0].id)
+
+
+def named(client, name):
+    """The live sandboxes named `name`."""
+    return [r for r in client.list(labels={LABEL_PREFIX + "name": name})
+            if r.raw.get("state") not in ("destroyed", "destroying", "failed")]
 
 
 def file_info(f):

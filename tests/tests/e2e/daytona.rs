@@ -2,7 +2,7 @@
 //! against the Daytona stand-in (`tests/standins/daytona`), which a real
 //! daemon over compose-ssh backs.
 
-use super::daemon_support::start;
+use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{PROVIDER_KEY, TEMPLATE, provider};
 use sandboxer_tests::mcp_client::PYTHON;
 use sandboxer_tests::pytest;
@@ -10,10 +10,8 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-#[test]
-fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
-    let e2e = provider("");
-    let daemon = start(&e2e);
+/// The Daytona stand-in over `daemon`: its URL, and the process (killed on drop).
+fn standin(daemon: &Daemon) -> (String, sandboxer_tests::process::KillOnDrop) {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut standin = Command::new(PYTHON)
         .arg(here.join("standins/daytona/server.py"))
@@ -22,13 +20,20 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
         .spawn()
         .unwrap();
     let stdout = standin.stdout.take().unwrap();
-    // Killed however the test ends.
-    let _standin = sandboxer_tests::process::KillOnDrop(standin);
+    let process = sandboxer_tests::process::KillOnDrop(standin);
     let mut line = String::new();
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
-    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    (line.trim().rsplit(' ').next().unwrap().to_string(), process)
+}
+
+#[test]
+fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
+    let e2e = provider("");
+    let daemon = start(&e2e);
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let (url, _standin) = standin(&daemon);
     let report = pytest::run(&here.join("python/daytona"), |pytest| {
         pytest
             .env("DAYTONA_API_URL", format!("{url}/api"))
@@ -41,4 +46,36 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
         &report,
         &["test_a_sandbox_is_created_worked_in_listed_and_deleted"],
     );
+}
+
+#[test]
+fn the_kit_passes_ext_daytona_against_the_stand_in() {
+    let e2e = provider("");
+    let daemon = start(&e2e);
+    let (url, _standin) = standin(&daemon);
+    let params = e2e.env.path("kit-params.json");
+    let options = serde_json::json!({"api_key": PROVIDER_KEY, "api_url": format!("{url}/api")});
+    let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
+                                     "spec": {"snapshot": TEMPLATE}});
+    std::fs::write(
+        &params,
+        serde_json::json!({"options": options, "profile": profile}).to_string(),
+    )
+    .unwrap();
+    let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(sandboxer_tests::bin("sandboxer-ext-daytona"))
+        .args(["--format", "json", "--params"])
+        .arg(&params)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| format!("{}: {}", c["id"], c["message"]))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
 }
