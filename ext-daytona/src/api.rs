@@ -120,7 +120,18 @@ impl Api {
         Ok(self.http.request(method, url).bearer_auth(key))
     }
 
-    async fn send(
+    /// A call to `sandbox`'s toolbox at `path`.
+    pub fn toolbox(
+        &self,
+        sandbox: &Sandbox,
+        method: Method,
+        path: &str,
+    ) -> ExtResult<reqwest::RequestBuilder> {
+        let url = format!("{}/{}{path}", sandbox.toolbox_proxy_url, sandbox.id);
+        self.call(method, url)
+    }
+
+    pub async fn send(
         &self,
         what: &str,
         call: reqwest::RequestBuilder,
@@ -133,7 +144,7 @@ impl Api {
         }
     }
 
-    async fn json<T: for<'de> Deserialize<'de>>(
+    pub async fn json<T: for<'de> Deserialize<'de>>(
         what: &str,
         response: reqwest::Response,
     ) -> ExtResult<T> {
@@ -240,12 +251,10 @@ impl Api {
         line: &str,
         timeout_s: u64,
     ) -> ExtResult<(i32, String)> {
-        let url = format!(
-            "{}/{}/process/execute",
-            sandbox.toolbox_proxy_url, sandbox.id
-        );
         let body = serde_json::json!({"command": line, "timeout": timeout_s});
-        let call = self.call(Method::POST, url)?.json(&body);
+        let call = self
+            .toolbox(sandbox, Method::POST, "/process/execute")?
+            .json(&body);
         let done: Executed = Self::json("execute", self.send("execute", call).await?).await?;
         Ok((done.exit_code.unwrap_or(-1), done.result))
     }

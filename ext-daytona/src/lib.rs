@@ -7,6 +7,7 @@
 //! secret.
 
 mod api;
+mod files;
 
 use api::{Api, CreateSandbox};
 use sandboxer_ext_protocol::methods as m;
@@ -95,7 +96,7 @@ fn sandbox_of(id: &str, found: &api::Sandbox) -> Sandbox {
     }
 }
 
-fn not_found(id: &str) -> ErrorObject {
+pub(crate) fn not_found(id: &str) -> ErrorObject {
     ErrorObject::domain(
         ErrorKind::NotFound,
         format!("sandbox {id} is not on Daytona"),
@@ -113,7 +114,17 @@ impl Extension for Daytona {
         Manifest {
             name: "daytona".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            optional_methods: vec![m::SandboxExec::METHOD, m::CostEstimate::METHOD],
+            optional_methods: vec![
+                m::SandboxExec::METHOD,
+                m::CostEstimate::METHOD,
+                m::FsRead::METHOD,
+                m::FsWrite::METHOD,
+                m::FsList::METHOD,
+                m::FsStat::METHOD,
+                m::FsMkdir::METHOD,
+                m::FsRemove::METHOD,
+                m::FsRename::METHOD,
+            ],
             features: vec![features::SECRETS.into()],
             options_schema: BTreeMap::from([
                 (
@@ -281,6 +292,34 @@ impl Extension for Daytona {
             },
             params.duration_s,
         ))
+    }
+
+    async fn fs_read(&self, _ctx: &Context, p: FsReadParams) -> ExtResult<FsReadResult> {
+        self.fs_read_of(p).await
+    }
+
+    async fn fs_write(&self, _ctx: &Context, p: FsWriteParams) -> ExtResult<FsWriteResult> {
+        self.fs_write_of(p).await
+    }
+
+    async fn fs_list(&self, _ctx: &Context, p: FsPathParams) -> ExtResult<FsListResult> {
+        self.fs_list_of(p).await
+    }
+
+    async fn fs_stat(&self, _ctx: &Context, p: FsPathParams) -> ExtResult<FileInfo> {
+        self.fs_stat_of(p).await
+    }
+
+    async fn fs_mkdir(&self, _ctx: &Context, p: FsMkdirParams) -> ExtResult<Ack> {
+        self.fs_mkdir_of(p).await
+    }
+
+    async fn fs_remove(&self, _ctx: &Context, p: FsRemoveParams) -> ExtResult<Ack> {
+        self.fs_remove_of(p).await
+    }
+
+    async fn fs_rename(&self, _ctx: &Context, p: FsRenameParams) -> ExtResult<Ack> {
+        self.fs_rename_of(p).await
     }
 
     async fn host_health(

@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "sdk/python/src"))
 
+import httpx  # noqa: E402  (the SDK's own transport)
 from sandboxer import Sandboxer  # noqa: E402
 from sandboxer.errors import SandboxerError  # noqa: E402
 from sandboxer.models import Exit, Output  # noqa: E402
@@ -231,6 +232,16 @@ class Handler(BaseHTTPRequestHandler):
         if parts == ["files", "folder"] and self.command == "POST":
             sandbox.mkdir(path)
             return self.send(201)
+        if parts == ["files", "move"] and self.command == "POST":
+            source = self.query.get("source", [""])[0]
+            destination = self.query.get("destination", [""])[0]
+            answer = httpx.post(
+                f"{self.server.sandboxer_url}/v1/sandboxes/{sandbox.id}/files/rename",
+                headers={"Authorization": self.headers["Authorization"]},
+                json={"from": source, "to": destination})
+            if answer.is_error:
+                raise Refused(answer.status_code, answer.text)
+            return self.send(200)
         if parts == ["files"] and self.command == "DELETE":
             sandbox.remove(path, recursive=self.query.get("recursive", ["false"])[0] == "true")
             return self.send(204)
@@ -291,10 +302,13 @@ def named(client, name):
 
 
 def file_info(f):
+    """sandboxer's facts of a path as the toolbox's `FileInfo`."""
+    bits = f.mode & 0o777
+    letters = "".join(c if bits & (1 << (8 - i)) else "-" for i, c in enumerate("rwxrwxrwx"))
     return {"name": f.name, "isDir": f.kind == "dir", "size": f.size,
-            "mode": oct(f.mode), "modTime": str(f.modified_unix),
-            "permissions": format(f.mode & 0o777, "o"), "owner": "", "group": "",
-            "path": f.path}
+            "mode": ("d" if f.kind == "dir" else "-") + letters,
+            "modTime": str(f.modified_unix), "permissions": format(bits, "04o"),
+            "owner": "", "group": "", "path": f.path}
 
 
 class Refused(Exception):

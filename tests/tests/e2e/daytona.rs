@@ -78,4 +78,23 @@ fn the_kit_passes_ext_daytona_against_the_stand_in() {
         .map(|c| format!("{}: {}", c["id"], c["message"]))
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
+    for id in [
+        "lifecycle.list-label-filter",
+        "idempotency.same-create",
+        "idempotency.conflicting-create",
+        "concurrency.racing-creates-one-id",
+        "optional.exec-output",
+        "optional.exec-stdin",
+        "optional.exec-timeout",
+        "optional.cost-estimate-shape",
+        "inside.files",
+    ] {
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        assert_eq!(check["status"], "pass", "{check}");
+    }
 }
