@@ -19,7 +19,12 @@ pub struct Api {
     http: reqwest::Client,
     url: String,
     key: Option<String>,
+    /// How many times a create refused for its rate is tried again.
+    create_retries: u32,
 }
+
+/// The longest wait between two tries of a rate-limited create.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// `POST /sandbox`.
 #[derive(Debug, Serialize)]
@@ -97,7 +102,7 @@ fn unreachable(what: &str, e: reqwest::Error) -> ErrorObject {
 }
 
 impl Api {
-    pub fn new(url: String, key: Option<String>) -> ExtResult<Api> {
+    pub fn new(url: String, key: Option<String>, create_retries: u32) -> ExtResult<Api> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(15))
             .timeout(Duration::from_secs(300))
@@ -107,6 +112,7 @@ impl Api {
             http,
             url: url.trim_end_matches('/').to_string(),
             key,
+            create_retries,
         })
     }
 
@@ -154,11 +160,48 @@ impl Api {
             .map_err(|e| ErrorObject::domain(ErrorKind::Internal, format!("Daytona {what}: {e}")))
     }
 
+    /// `POST /sandbox`; a 429 is waited out (`Retry-After`, else doubling
+    /// from a second) `create_retries` times, then ResourceExhausted.
     pub async fn create(&self, request: &CreateSandbox) -> ExtResult<Sandbox> {
-        let call = self
-            .call(Method::POST, format!("{}/sandbox", self.url))?
-            .json(request);
-        Self::json("create", self.send("create", call).await?).await
+        let mut wait = Duration::from_secs(1);
+        let mut tries = 0;
+        loop {
+            let call = self
+                .call(Method::POST, format!("{}/sandbox", self.url))?
+                .json(request);
+            let response = call.send().await.map_err(|e| unreachable("create", e))?;
+            if response.status() == StatusCode::TOO_MANY_REQUESTS && tries < self.create_retries {
+                let pause = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+                    .map_or(wait, Duration::from_secs)
+                    .min(MAX_BACKOFF);
+                tokio::time::sleep(pause).await;
+                tries += 1;
+                wait = (wait * 2).min(MAX_BACKOFF);
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(refused("create", response).await);
+            }
+            return Self::json("create", response).await;
+        }
+    }
+
+    /// Whether the API answers (`GET /health`).
+    pub async fn health(&self) -> Result<(), String> {
+        let response = self
+            .http
+            .get(format!("{}/health", self.url))
+            .send()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("Daytona's health answered {}", response.status()))
+        }
     }
 
     /// The sandbox with this id or name, if Daytona has it.

@@ -117,6 +117,7 @@ impl Extension for Daytona {
             optional_methods: vec![
                 m::SandboxExec::METHOD,
                 m::CostEstimate::METHOD,
+                m::HostHealth::METHOD,
                 m::FsRead::METHOD,
                 m::FsWrite::METHOD,
                 m::FsList::METHOD,
@@ -135,6 +136,15 @@ impl Extension for Daytona {
                     "api_url".into(),
                     option("Daytona's API", false, Some(json!(DEFAULT_API_URL))),
                 ),
+                (
+                    "create_retries".into(),
+                    option(
+                        "how many times a create Daytona refuses for its rate (429) is tried \
+                         again before it is ResourceExhausted",
+                        false,
+                        Some(json!(4)),
+                    ),
+                ),
             ]),
         }
     }
@@ -146,10 +156,15 @@ impl Extension for Daytona {
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
+        let create_retries = options
+            .get("create_retries")
+            .and_then(Value::as_u64)
+            .map_or(4, |n| n.min(20) as u32);
         Ok(Daytona {
             api: Api::new(
                 text("api_url").unwrap_or_else(|| DEFAULT_API_URL.into()),
                 text("api_key"),
+                create_retries,
             )?,
         })
     }
@@ -325,9 +340,26 @@ impl Extension for Daytona {
     async fn host_health(
         &self,
         _ctx: &Context,
-        _params: HostHealthParams,
+        params: HostHealthParams,
     ) -> ExtResult<HostHealthResult> {
-        let _ = HOST;
-        Err(ErrorObject::domain(ErrorKind::Unimplemented, "not yet"))
+        if params.host.as_deref().is_some_and(|h| h != HOST) {
+            return Err(ErrorObject::invalid_argument(
+                "host",
+                format!("Daytona is one host to sandboxer, {HOST:?}"),
+            ));
+        }
+        let answer = self.api.health().await;
+        Ok(HostHealthResult {
+            hosts: vec![HostHealth {
+                host: HOST.into(),
+                reachable: answer.is_ok(),
+                load1: None,
+                mem_free_mb: None,
+                disk_free_mb: None,
+                sandboxes: None,
+                error: answer.err(),
+                details: JsonObject::new(),
+            }],
+        })
     }
 }

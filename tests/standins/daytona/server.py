@@ -155,6 +155,8 @@ class Handler(BaseHTTPRequestHandler):
         return answer
 
     def control(self, parts):
+        if parts == ["health"] and self.command == "GET":
+            return self.send(200)
         client = self.client()
         if parts == ["sandbox"] and self.command == "POST":
             request = json.loads(self.body() or b"{}")
