@@ -8,7 +8,7 @@ named by its `snapshot`, and every in-sandbox call is a command or file call
 of the daemon. The client's API key is passed on as the daemon token, so keys
 are tokens, as for the daemon's own E2B API.
 
-    python server.py --port P --sandboxer http://127.0.0.1:D
+    python server.py --port P --sandboxer http://127.0.0.1:D [--public-url URL]
 
 Prints `listening on http://127.0.0.1:P` when ready.
 """
@@ -149,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
             "disk": max(1, int((resources.get("disk_mb") or 3072) / 1024)),
             "state": state_of(raw.get("state")), "snapshot": raw.get("profile_id", ""),
             "autoStopInterval": extra.get("autoStopInterval", 15),
-            "toolboxProxyUrl": f"http://127.0.0.1:{self.server.server_port}/toolbox",
+            "toolboxProxyUrl": f"{self.server.public_url}/toolbox",
             "createdAt": raw.get("created_at"), "updatedAt": raw.get("updated_at"),
         }
         return answer
@@ -199,7 +199,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.set(sandbox.id, autoStopInterval=int(rest[1]))
                 return self.send(200, self.sandbox_json(sandbox.record))
             if rest == ["toolbox-proxy-url"]:
-                return self.send(200, {"url": f"http://127.0.0.1:{self.server.server_port}/toolbox"})
+                return self.send(200, {"url": f"{self.server.public_url}/toolbox"})
         raise Refused(404, f"the stand-in does not serve {self.command} /api/{'/'.join(parts)}")
 
     # ---- toolbox ----
@@ -323,9 +323,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sandboxer", required=True)
+    parser.add_argument("--public-url", help="how clients reach it (default: its own address)")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.sandboxer_url = args.sandboxer
+    server.public_url = (args.public_url or f"http://127.0.0.1:{server.server_port}").rstrip("/")
     print(f"listening on http://127.0.0.1:{server.server_port}", flush=True)
     server.serve_forever()
 

@@ -4,18 +4,28 @@
 
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{PROVIDER_KEY, TEMPLATE, provider};
+use super::recording::{Recorder, by_the_sdk, golden_path_of, request_shapes};
 use sandboxer_tests::mcp_client::PYTHON;
 use sandboxer_tests::pytest;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The Daytona stand-in over `daemon`: its URL, and the process (killed on drop).
-fn standin(daemon: &Daemon) -> (String, sandboxer_tests::process::KillOnDrop) {
+/// The Daytona stand-in over `daemon`, behind a recorder of what crosses the
+/// wire (its toolbox too: it tells clients to reach it through the recorder);
+/// the process is killed on drop.
+fn standin(daemon: &Daemon) -> (Recorder, sandboxer_tests::process::KillOnDrop) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let recorder = Recorder::start(&format!("http://127.0.0.1:{port}"));
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut standin = Command::new(PYTHON)
         .arg(here.join("standins/daytona/server.py"))
-        .args(["--sandboxer", &daemon.url])
+        .args(["--sandboxer", &daemon.url, "--port", &port.to_string()])
+        .args(["--public-url", &recorder.url])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -25,7 +35,22 @@ fn standin(daemon: &Daemon) -> (String, sandboxer_tests::process::KillOnDrop) {
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .unwrap();
-    (line.trim().rsplit(' ').next().unwrap().to_string(), process)
+    assert!(line.starts_with("listening on"), "{line}");
+    (recorder, process)
+}
+
+const GOLDEN: &str = "daytona-sdk-exchanges.json";
+
+/// The official client's recorded exchanges.
+fn golden() -> Vec<serde_json::Value> {
+    let path = golden_path_of(GOLDEN);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (record it: SANDBOXER_RECORD_DAYTONA=1 make test)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
 }
 
 #[test]
@@ -33,7 +58,8 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
     let e2e = provider("");
     let daemon = start(&e2e);
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let (url, _standin) = standin(&daemon);
+    let (recorder, _standin) = standin(&daemon);
+    let url = recorder.url.clone();
     let report = pytest::run(&here.join("python/daytona"), |pytest| {
         pytest
             .env("DAYTONA_API_URL", format!("{url}/api"))
@@ -46,13 +72,30 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
         &report,
         &["test_a_sandbox_is_created_worked_in_listed_and_deleted"],
     );
+    // What the client sent: recorded anew on request, else held to the record.
+    let by_sdk: Vec<serde_json::Value> = recorder
+        .exchanges()
+        .into_iter()
+        .filter(by_the_sdk)
+        .collect();
+    assert!(by_sdk.len() > 5, "{by_sdk:?}");
+    if std::env::var_os("SANDBOXER_RECORD_DAYTONA").is_some() {
+        let text = serde_json::to_string_pretty(&by_sdk).unwrap();
+        std::fs::write(golden_path_of(GOLDEN), text + "\n").unwrap();
+    }
+    let unrecorded: Vec<_> = request_shapes(&by_sdk)
+        .difference(&request_shapes(&golden()))
+        .cloned()
+        .collect();
+    assert!(unrecorded.is_empty(), "unrecorded: {unrecorded:#?}");
 }
 
 #[test]
 fn the_kit_passes_ext_daytona_against_the_stand_in() {
     let e2e = provider("");
     let daemon = start(&e2e);
-    let (url, _standin) = standin(&daemon);
+    let (recorder, _standin) = standin(&daemon);
+    let url = recorder.url.clone();
     let params = e2e.env.path("kit-params.json");
     let options = serde_json::json!({"api_key": PROVIDER_KEY, "api_url": format!("{url}/api")});
     let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
@@ -97,4 +140,13 @@ fn the_kit_passes_ext_daytona_against_the_stand_in() {
             .unwrap();
         assert_eq!(check["status"], "pass", "{check}");
     }
+    // It spoke as the official client speaks.
+    let foreign: Vec<_> = request_shapes(&recorder.exchanges())
+        .difference(&request_shapes(&golden()))
+        .cloned()
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "ext-daytona sent what the client never does: {foreign:#?}"
+    );
 }

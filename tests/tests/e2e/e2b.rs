@@ -14,7 +14,7 @@ use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{
     OTHER_KEY, PROVIDER_CONSUMER, PROVIDER_KEY, TEMPLATE, configure_user, provider,
 };
-use super::e2b_recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
+use super::recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
 use super::support::E2e;
 use sandboxer_tests::bin;
 use sandboxer_tests::pytest;

@@ -10,7 +10,6 @@ mod daytona;
 mod e2b;
 #[path = "../common/e2b_provider.rs"]
 mod e2b_provider;
-mod e2b_recording;
 mod egress;
 mod hostile;
 mod inside;
@@ -19,6 +18,7 @@ mod mcp;
 mod placement;
 mod proxy;
 mod python_sdk;
+mod recording;
 mod routing;
 mod secrets;
 mod support;
