@@ -1,7 +1,9 @@
 //! Daytona's REST API as a client: the control plane (`/sandbox…`) and each
 //! sandbox's toolbox (`{toolboxProxyUrl}/{id}/…`), with the API key as the
-//! bearer token on both. A 429 is reported as ResourceExhausted (the client
-//! does not retry it; neither does this yet).
+//! bearer token on both. A create refused with 429 is waited out a few times,
+//! then reported as ResourceExhausted (the official client does not retry it);
+//! 502/503 are Unavailable, so the core fails over; a 500 is Internal, because
+//! the sandbox may have been made.
 
 use reqwest::{Method, StatusCode};
 use sandboxer_ext_protocol::Labels;

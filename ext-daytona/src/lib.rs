@@ -8,6 +8,7 @@
 
 mod api;
 mod files;
+mod prices;
 
 use api::{Api, CreateSandbox};
 use sandboxer_ext_protocol::methods as m;
@@ -15,6 +16,7 @@ use sandboxer_ext_protocol::sdk::{
     Context, ErrorKind, ErrorObject, ExtResult, Extension, Manifest, OptionSpec,
 };
 use sandboxer_ext_protocol::*;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -27,6 +29,7 @@ const HOST: &str = "daytona";
 
 pub struct Daytona {
     api: Api,
+    prices: prices::Prices,
 }
 
 /// A profile's `spec` for Daytona.
@@ -36,13 +39,11 @@ struct Spec {
     /// The Daytona snapshot sandboxes start from.
     snapshot: String,
     /// What the snapshot runs with, for pricing (Daytona's defaults: 1 vCPU,
-    /// 1 GiB, 3 GiB of disk).
+    /// 1 GiB).
     #[serde(default)]
     cpus: Option<f64>,
     #[serde(default)]
     memory_gb: Option<f64>,
-    #[serde(default)]
-    disk_gb: Option<f64>,
 }
 
 impl Spec {
@@ -137,6 +138,24 @@ impl Extension for Daytona {
                     option("Daytona's API", false, Some(json!(DEFAULT_API_URL))),
                 ),
                 (
+                    "usd_per_vcpu_hour".into(),
+                    option(
+                        "the price of a vCPU-hour, for cost/estimate (default: Daytona's \
+                         published price)",
+                        false,
+                        None,
+                    ),
+                ),
+                (
+                    "usd_per_gib_hour".into(),
+                    option(
+                        "the price of a GiB-hour of memory, for cost/estimate (default: \
+                         Daytona's published price)",
+                        false,
+                        None,
+                    ),
+                ),
+                (
                     "create_retries".into(),
                     option(
                         "how many times a create Daytona refuses for its rate (429) is tried \
@@ -166,6 +185,7 @@ impl Extension for Daytona {
                 text("api_key"),
                 create_retries,
             )?,
+            prices: prices::Prices::from_options(&options)?,
         })
     }
 
@@ -288,25 +308,15 @@ impl Extension for Daytona {
     ) -> ExtResult<CostEstimate> {
         let spec = Spec::parse(&params.profile.spec)?;
         let cpus = params.resources.cpus.or(spec.cpus).unwrap_or(1.0);
-        let memory_gb = params
-            .resources
-            .memory_mb
-            .map(|mb| mb as f64 / 1024.0)
-            .or(spec.memory_gb)
-            .unwrap_or(1.0);
-        let _disk = spec.disk_gb.unwrap_or(3.0);
-        // Daytona's published prices (to be confirmed on daytona.io/pricing):
-        // $0.0504 per vCPU-hour, $0.0162 per GiB-hour of memory.
-        let per_hour = rust_decimal::Decimal::from_f64_retain(cpus * 0.0504 + memory_gb * 0.0162)
-            .unwrap_or_default()
-            .round_dp(6);
-        Ok(CostEstimate::at_rate(
-            CostRate {
-                currency: "USD".into(),
-                per_hour,
-            },
-            params.duration_s,
-        ))
+        let cpus = money::decimal_of(cpus).unwrap_or(Decimal::ONE);
+        let memory_gib = match params.resources.memory_mb {
+            Some(mb) => Decimal::from(mb) / Decimal::from(1024),
+            None => spec
+                .memory_gb
+                .and_then(money::decimal_of)
+                .unwrap_or(Decimal::ONE),
+        };
+        Ok(self.prices.estimate(cpus, memory_gib, params.duration_s))
     }
 
     async fn fs_read(&self, _ctx: &Context, p: FsReadParams) -> ExtResult<FsReadResult> {

@@ -42,6 +42,9 @@ class State:
         # Names are unique (as Daytona's are within an organisation): a
         # create holds this while it looks for the name and makes it.
         self.naming = threading.Lock()
+        # A test's fault for creates: `{"status": 429|5xx, "retry_after": s}`
+        # answers every create so until it is cleared (PUT /_standin/faults).
+        self.create_fault = None
 
     def set(self, sandbox_id, **fields):
         with self.lock:
@@ -118,6 +121,8 @@ class Handler(BaseHTTPRequestHandler):
         self.query = urllib.parse.parse_qs(url.query)
         parts = [p for p in url.path.split("/") if p]
         try:
+            if parts == ["_standin", "faults"] and self.command == "PUT":
+                return self.faults()
             if parts[:1] == ["api"]:
                 return self.control(parts[1:])
             if parts[:1] == ["toolbox"] and len(parts) >= 3:
@@ -159,6 +164,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200)
         client = self.client()
         if parts == ["sandbox"] and self.command == "POST":
+            fault = STATE.create_fault
+            if fault:
+                return self.refuse_create(fault)
             request = json.loads(self.body() or b"{}")
             if request.get("buildInfo"):
                 raise Refused(400, "the stand-in builds no images: name a snapshot (a profile)")
@@ -201,6 +209,27 @@ class Handler(BaseHTTPRequestHandler):
             if rest == ["toolbox-proxy-url"]:
                 return self.send(200, {"url": f"{self.server.public_url}/toolbox"})
         raise Refused(404, f"the stand-in does not serve {self.command} /api/{'/'.join(parts)}")
+
+    def refuse_create(self, fault):
+        """A create answered as a busy or failing Daytona would."""
+        status = int(fault["status"])
+        message = ("rate limit exceeded" if status == 429
+                   else "the stand-in is told to fail creates")
+        self.body()
+        payload = json.dumps({"statusCode": status, "message": message,
+                              "error": message}).encode()
+        self.send_response(status)
+        if fault.get("retry_after") is not None:
+            self.send_header("Retry-After", str(fault["retry_after"]))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def faults(self):
+        """The test's switch: `PUT /_standin/faults {"create": …|null}`."""
+        STATE.create_fault = json.loads(self.body() or b"{}").get("create")
+        self.send(204)
 
     # ---- toolbox ----
 
