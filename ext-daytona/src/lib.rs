@@ -11,12 +11,12 @@ mod files;
 mod prices;
 
 use api::{Api, CreateSandbox};
+use rust_decimal::Decimal;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::sdk::{
     Context, ErrorKind, ErrorObject, ExtResult, Extension, Manifest, OptionSpec,
 };
 use sandboxer_ext_protocol::*;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

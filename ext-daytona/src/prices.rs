@@ -41,7 +41,9 @@ impl Prices {
                 Some(d) if d >= Decimal::ZERO => Ok(Some(d)),
                 _ => Err(ErrorObject::domain(
                     ErrorKind::InvalidArgument,
-                    format!("option {name} must be a price in USD of zero or more, like \"0.0504\""),
+                    format!(
+                        "option {name} must be a price in USD of zero or more, like \"0.0504\""
+                    ),
                 )),
             }
         };
@@ -110,6 +112,10 @@ mod tests {
         assert_eq!(prices.source, "options");
         let bad = json!({"usd_per_gib_hour": "-1"});
         let error = Prices::from_options(bad.as_object().unwrap()).unwrap_err();
-        assert!(error.message.contains("usd_per_gib_hour"), "{}", error.message);
+        assert!(
+            error.message.contains("usd_per_gib_hour"),
+            "{}",
+            error.message
+        );
     }
 }
