@@ -128,7 +128,7 @@ pub async fn route(core: &Core, request: RouteRequest<'_>) -> Result<(Route, Vec
     }
     // Stable: ties keep the profile's order.
     let policy = request.profile.routing.policy;
-    judged.sort_by(|(a, _), (b, _)| order_key(policy, a).cmp(&order_key(policy, b)));
+    judged.sort_by_key(|(a, _)| order_key(policy, a));
     let mut candidates = vec![];
     let mut eligible = vec![];
     for (mut assessment, started) in judged {
