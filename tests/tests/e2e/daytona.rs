@@ -14,29 +14,55 @@ use std::process::{Command, Stdio};
 /// The Daytona stand-in over `daemon`, behind a recorder of what crosses the
 /// wire (its toolbox too: it tells clients to reach it through the recorder);
 /// the process is killed on drop.
-fn standin(daemon: &Daemon) -> (Recorder, sandboxer_tests::process::KillOnDrop) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let recorder = Recorder::start(&format!("http://127.0.0.1:{port}"));
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut standin = Command::new(PYTHON)
-        .arg(here.join("standins/daytona/server.py"))
-        .args(["--sandboxer", &daemon.url, "--port", &port.to_string()])
-        .args(["--public-url", &recorder.url])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = standin.stdout.take().unwrap();
-    let process = sandboxer_tests::process::KillOnDrop(standin);
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.starts_with("listening on"), "{line}");
-    (recorder, process)
+pub(super) struct Standin {
+    pub recorder: Recorder,
+    /// The stand-in itself, for the test's switches.
+    direct: String,
+    _process: sandboxer_tests::process::KillOnDrop,
+}
+
+impl Standin {
+    pub fn start(daemon: &Daemon) -> Standin {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let direct = format!("http://127.0.0.1:{port}");
+        let recorder = Recorder::start(&direct);
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut standin = Command::new(PYTHON)
+            .arg(here.join("standins/daytona/server.py"))
+            .args(["--sandboxer", &daemon.url, "--port", &port.to_string()])
+            .args(["--public-url", &recorder.url])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = standin.stdout.take().unwrap();
+        let process = sandboxer_tests::process::KillOnDrop(standin);
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("listening on"), "{line}");
+        Standin {
+            recorder,
+            direct,
+            _process: process,
+        }
+    }
+
+    /// Every create from now on answered `status` (429 with a `Retry-After`
+    /// of a minute, or a 5xx), or served again (`None`).
+    pub fn fail_creates(&self, status: Option<u16>) {
+        let fault = status.map(|s| serde_json::json!({"status": s, "retry_after": 60}));
+        let (head, _) = super::support::http_request(
+            "PUT",
+            &format!("{}/_standin/faults", self.direct),
+            Some(&serde_json::json!({ "create": fault })),
+        );
+        assert!(head.contains(" 204 "), "{head}");
+    }
 }
 
 const GOLDEN: &str = "daytona-sdk-exchanges.json";
@@ -58,8 +84,8 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
     let e2e = provider("");
     let daemon = start(&e2e);
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let (recorder, _standin) = standin(&daemon);
-    let url = recorder.url.clone();
+    let standin = Standin::start(&daemon);
+    let url = standin.recorder.url.clone();
     let report = pytest::run(&here.join("python/daytona"), |pytest| {
         pytest
             .env("DAYTONA_API_URL", format!("{url}/api"))
@@ -73,7 +99,8 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
         &["test_a_sandbox_is_created_worked_in_listed_and_deleted"],
     );
     // What the client sent: recorded anew on request, else held to the record.
-    let by_sdk: Vec<serde_json::Value> = recorder
+    let by_sdk: Vec<serde_json::Value> = standin
+        .recorder
         .exchanges()
         .into_iter()
         .filter(by_the_sdk)
@@ -94,8 +121,8 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
 fn the_kit_passes_ext_daytona_against_the_stand_in() {
     let e2e = provider("");
     let daemon = start(&e2e);
-    let (recorder, _standin) = standin(&daemon);
-    let url = recorder.url.clone();
+    let standin = Standin::start(&daemon);
+    let url = standin.recorder.url.clone();
     let params = e2e.env.path("kit-params.json");
     let options = serde_json::json!({"api_key": PROVIDER_KEY, "api_url": format!("{url}/api")});
     let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
@@ -141,7 +168,7 @@ fn the_kit_passes_ext_daytona_against_the_stand_in() {
         assert_eq!(check["status"], "pass", "{check}");
     }
     // It spoke as the official client speaks.
-    let foreign: Vec<_> = request_shapes(&recorder.exchanges())
+    let foreign: Vec<_> = request_shapes(&standin.recorder.exchanges())
         .difference(&request_shapes(&golden()))
         .cloned()
         .collect();

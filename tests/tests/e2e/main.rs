@@ -2,6 +2,7 @@
 //! containers on this machine, reached through the real sshd on 127.0.0.1 that
 //! `scripts/setup-host.sh` prepares) and with vm-packer (real QEMU machines).
 
+mod backends;
 mod compose;
 mod daemon;
 #[path = "../common/daemon.rs"]

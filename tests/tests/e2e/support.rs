@@ -186,6 +186,17 @@ pub fn podman_count(kind: &str, label: &str) -> usize {
 
 /// GETs a URL with a plain TCP request; returns the body.
 pub fn http_get(url: &str) -> String {
+    let (head, body) = http_request("GET", url, None);
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body
+}
+
+/// Sends `method` with an optional JSON body over a plain TCP request;
+/// returns the response's head and body.
+pub fn http_request(method: &str, url: &str, json: Option<&Value>) -> (String, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http url");
     let (authority, path) = rest
@@ -196,13 +207,16 @@ pub fn http_get(url: &str) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
+    let body = json.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
-    );
-    body.to_string()
+    (head.to_string(), body.to_string())
 }
