@@ -279,6 +279,21 @@ impl Api {
         }
     }
 
+    /// `POST /sandbox/{id}/ttl/{minutes}`: Daytona deletes the sandbox that
+    /// many minutes from now, whatever its state.
+    pub async fn set_ttl(&self, id: &str, minutes: u64) -> ExtResult<()> {
+        let url = format!("{}/sandbox/{id}/ttl/{minutes}", self.url);
+        let call = self
+            .call(Method::POST, url)?
+            .header(reqwest::header::CONTENT_LENGTH, 0);
+        let response = call.send().await.map_err(|e| unreachable("set ttl", e))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(refused("set ttl", response).await)
+        }
+    }
+
     pub async fn delete(&self, id: &str) -> ExtResult<()> {
         let call = self.call(Method::DELETE, format!("{}/sandbox/{id}", self.url))?;
         let response = call.send().await.map_err(|e| unreachable("delete", e))?;

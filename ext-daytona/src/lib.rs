@@ -2,7 +2,8 @@
 //! issue 19): each sandbox is a Daytona sandbox of the profile's snapshot,
 //! named by its sandboxer id (Daytona finds a sandbox by id or name), its
 //! labels sandboxer's (with `sandboxer.id`, so the reconciler finds orphans),
-//! the profile's secrets its environment, its lifetime Daytona's `ttlMinutes`.
+//! the profile's secrets its environment, its lifetime Daytona's `ttlMinutes`
+//! (moved by `extend_ttl`).
 //! Commands go to its toolbox. The API key is a BYOK provider key, declared
 //! secret.
 
@@ -116,6 +117,7 @@ impl Extension for Daytona {
             name: "daytona".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             optional_methods: vec![
+                m::SandboxExtendTtl::METHOD,
                 m::SandboxExec::METHOD,
                 m::CostEstimate::METHOD,
                 m::HostHealth::METHOD,
@@ -235,6 +237,21 @@ impl Extension for Daytona {
         };
         let started = self.api.wait_started(&created.id).await?;
         Ok(sandbox_of(&params.sandbox_id, &started))
+    }
+
+    /// Daytona's TTL counts from now: it is set to the minutes left until the
+    /// new expiry (rounded up), so Daytona's own deletion stays a backstop just
+    /// after sandboxer's.
+    async fn extend_ttl(&self, _ctx: &Context, params: ExtendTtlParams) -> ExtResult<Sandbox> {
+        let found = self
+            .api
+            .get(&params.sandbox_id)
+            .await?
+            .ok_or_else(|| not_found(&params.sandbox_id))?;
+        self.api
+            .set_ttl(&found.id, minutes_until(&params.expires_at)?)
+            .await?;
+        Ok(sandbox_of(&params.sandbox_id, &found))
     }
 
     async fn get(&self, _ctx: &Context, params: GetParams) -> ExtResult<Sandbox> {

@@ -2,15 +2,18 @@
 (`tests/standins/daytona`), which a real `sandboxer serve` backs: started by
 `tests/tests/e2e/daytona.rs`, which names it in DAYTONA_API_URL (loopback),
 the key in DAYTONA_API_KEY and the snapshot (a profile) in
-SANDBOXER_DAYTONA_SNAPSHOT."""
+SANDBOXER_DAYTONA_SNAPSHOT. With SANDBOXER_DAYTONA_LIVE=1
+(`scripts/daytona-live.sh`) the same tests run against Daytona itself."""
 
 import ipaddress
 import os
 import urllib.parse
 import uuid
 
-host = urllib.parse.urlsplit(os.environ["DAYTONA_API_URL"]).hostname
-assert ipaddress.ip_address(host).is_loopback, host
+if os.environ.get("SANDBOXER_DAYTONA_LIVE") != "1":
+    # Never a real Daytona unless asked: the stand-in is on loopback.
+    host = urllib.parse.urlsplit(os.environ["DAYTONA_API_URL"]).hostname
+    assert ipaddress.ip_address(host).is_loopback, host
 
 from daytona import CreateSandboxFromSnapshotParams, Daytona, ListSandboxesQuery  # noqa: E402
 from daytona_api_client import HealthApi  # noqa: E402
@@ -42,6 +45,8 @@ def test_a_sandbox_is_created_worked_in_listed_and_deleted():
         assert sandbox.fs.get_file_info("/tmp/d/sub/b.txt").size == len(b"from daytona\n")
         sandbox.fs.delete_file("/tmp/d/sub", recursive=True)
         assert [f.name for f in sandbox.fs.list_files("/tmp/d")] == []
+        # Its lifetime, from now (the stand-in only moves it later).
+        sandbox.set_ttl(180)
         # The API's own health, through the client's generated API.
         HealthApi(daytona._api_client).health_controller_live()
     finally:

@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -206,9 +207,23 @@ class Handler(BaseHTTPRequestHandler):
             if rest[:1] == ["autostop"] and self.command == "POST":
                 STATE.set(sandbox.id, autoStopInterval=int(rest[1]))
                 return self.send(200, self.sandbox_json(sandbox.record))
+            if len(rest) == 2 and rest[0] == "ttl" and self.command == "POST":
+                return self.set_ttl(client, sandbox, int(rest[1]))
             if rest == ["toolbox-proxy-url"]:
                 return self.send(200, {"url": f"{self.server.public_url}/toolbox"})
         raise Refused(404, f"the stand-in does not serve {self.command} /api/{'/'.join(parts)}")
+
+    def set_ttl(self, client, sandbox, minutes):
+        """Daytona's TTL: deleted `minutes` from now (0: never). sandboxer only
+        moves an expiry later, so a shorter or no TTL keeps the one it has."""
+        self.body()
+        STATE.set(sandbox.id, ttlMinutes=minutes)
+        if minutes > 0:
+            wanted = time.time() + minutes * 60
+            later = int(wanted - sandbox.refresh().expires_at.timestamp())
+            if later > 0:
+                sandbox.extend_ttl(f"{later}s")
+        return self.send(200, self.sandbox_json(sandbox.refresh()))
 
     def refuse_create(self, fault):
         """A create answered as a busy or failing Daytona would."""

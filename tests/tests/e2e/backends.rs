@@ -200,6 +200,19 @@ fn a_profile_over_compose_ssh_e2b_and_daytona_routes_by_class_cost_health_and_bu
         &["exec", &spilled_id, "--", "sh", "-c", "echo on daytona"],
     );
     assert_eq!(ran["stdout"], "on daytona\n", "{ran}");
+    // Its lifetime moves on Daytona too (Daytona's TTL is a backstop there).
+    let held_until = |provider: &E2e| {
+        let label = format!("daytona.sandboxer.id={spilled_id}");
+        let held = provider.json(&["list", "--label", &label]);
+        chrono::DateTime::parse_from_rfc3339(held[0]["expires_at"].as_str().unwrap()).unwrap()
+    };
+    let before = held_until(&provider);
+    user_json(&user, &["extend-ttl", &spilled_id, "1h"]);
+    let moved = held_until(&provider) - before;
+    assert!(
+        moved >= chrono::Duration::minutes(55),
+        "Daytona's expiry moved by {moved}"
+    );
 
     // Daytona refuses for its rate (429), then fails (503): each time the
     // create goes on to E2B.

@@ -153,6 +153,7 @@ fn the_kit_passes_ext_daytona_against_the_stand_in() {
         "idempotency.same-create",
         "idempotency.conflicting-create",
         "concurrency.racing-creates-one-id",
+        "optional.extend-ttl",
         "optional.exec-output",
         "optional.exec-stdin",
         "optional.exec-timeout",
