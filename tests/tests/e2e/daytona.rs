@@ -5,11 +5,10 @@
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{PROVIDER_KEY, TEMPLATE, provider};
 use super::recording::{Recorder, by_the_sdk, golden_path_of, request_shapes};
-use sandboxer_tests::mcp_client::PYTHON;
+use super::support::{free_port, start_standin};
 use sandboxer_tests::pytest;
-use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// The Daytona stand-in over `daemon`, behind a recorder of what crosses the
 /// wire (its toolbox too: it tells clients to reach it through the recorder);
@@ -23,28 +22,20 @@ pub(super) struct Standin {
 
 impl Standin {
     pub fn start(daemon: &Daemon) -> Standin {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let direct = format!("http://127.0.0.1:{port}");
         let recorder = Recorder::start(&direct);
-        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let mut standin = Command::new(PYTHON)
-            .arg(here.join("standins/daytona/server.py"))
-            .args(["--sandboxer", &daemon.url, "--port", &port.to_string()])
-            .args(["--public-url", &recorder.url])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = standin.stdout.take().unwrap();
-        let process = sandboxer_tests::process::KillOnDrop(standin);
-        let mut line = String::new();
-        std::io::BufReader::new(stdout)
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("listening on"), "{line}");
+        let process = start_standin(
+            "daytona/server.py",
+            &[
+                "--sandboxer",
+                &daemon.url,
+                "--port",
+                &port.to_string(),
+                "--public-url",
+                &recorder.url,
+            ],
+        );
         Standin {
             recorder,
             direct,

@@ -16,6 +16,7 @@ mod hostile;
 mod inside;
 mod ledger;
 mod mcp;
+mod openshell;
 mod placement;
 mod proxy;
 mod python_sdk;

@@ -220,3 +220,33 @@ pub fn http_request(method: &str, url: &str, json: Option<&Value>) -> (String, S
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     (head.to_string(), body.to_string())
 }
+
+/// A free port on loopback (bound and let go; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the stand-in `tests/standins/<script>` under the tests' Python with
+/// `args`, and waits for its `listening on` line; it is killed on drop.
+pub fn start_standin(script: &str, args: &[&str]) -> sandboxer_tests::process::KillOnDrop {
+    use std::io::BufRead;
+    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut standin = std::process::Command::new(sandboxer_tests::mcp_client::PYTHON)
+        .arg(here.join("standins").join(script))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = standin.stdout.take().unwrap();
+    let process = sandboxer_tests::process::KillOnDrop(standin);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{script}: {line}");
+    process
+}

@@ -1,0 +1,193 @@
+//! OpenShell (issue 19): the official `openshell` client, unmodified, and
+//! `sandboxer-ext-openshell` (Python, on that client) against the OpenShell
+//! stand-in gateway (`tests/standins/openshell`), which a real daemon over
+//! compose-ssh backs. The stand-in records the shape of every request; the
+//! client's are kept (`tests/golden/openshell-sdk-calls.json`) and the
+//! extension may send only those.
+
+use super::daemon_support::{Daemon, start};
+use super::e2b_provider::{OTHER_KEY, PROVIDER_KEY, TEMPLATE, provider};
+use super::recording::golden_path_of;
+use super::support::{free_port, start_standin};
+use sandboxer_tests::pytest;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const GOLDEN: &str = "openshell-sdk-calls.json";
+
+/// The stand-in over `daemon`, recording into `record`.
+fn gateway(daemon: &Daemon, record: &Path) -> (String, sandboxer_tests::process::KillOnDrop) {
+    let port = free_port();
+    let process = start_standin(
+        "openshell/server.py",
+        &[
+            "--sandboxer",
+            &daemon.url,
+            "--port",
+            &port.to_string(),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
+    (format!("127.0.0.1:{port}"), process)
+}
+
+/// The distinct request shapes in a recording (`method fields…` per line).
+fn shapes(record: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let fields: Vec<&str> = v["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            format!("{} {}", v["method"].as_str().unwrap(), fields.join(" "))
+        })
+        .collect()
+}
+
+fn golden() -> BTreeSet<String> {
+    let path = golden_path_of(GOLDEN);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (record it: SANDBOXER_RECORD_OPENSHELL=1 make test)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Shapes in `sent` the official client never sends, checked field by field:
+/// a request is the client's when some recorded request of the same RPC sets
+/// every field it sets.
+fn foreign(sent: &BTreeSet<String>, known: &BTreeSet<String>) -> Vec<String> {
+    let split = |s: &str| -> (String, BTreeSet<String>) {
+        let mut words = s.split(' ');
+        let method = words.next().unwrap().to_string();
+        (method, words.map(str::to_string).collect())
+    };
+    let known: Vec<(String, BTreeSet<String>)> = known.iter().map(|s| split(s)).collect();
+    sent.iter()
+        .filter(|s| {
+            let (method, fields) = split(s);
+            !known
+                .iter()
+                .any(|(m, f)| *m == method && fields.is_subset(f))
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn the_official_openshell_client_works_sandboxes_through_the_stand_in() {
+    let e2e = provider("");
+    let daemon = start(&e2e);
+    let record = e2e.env.path("openshell-calls.jsonl");
+    let (endpoint, _gateway) = gateway(&daemon, &record);
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let report = pytest::run(&here.join("python/openshell"), |pytest| {
+        pytest
+            .env("OPENSHELL_ENDPOINT", &endpoint)
+            .env("OPENSHELL_TOKEN", PROVIDER_KEY)
+            .env("OPENSHELL_OTHER_TOKEN", OTHER_KEY)
+            .env("SANDBOXER_OPENSHELL_IMAGE", TEMPLATE)
+            .current_dir(e2e.env.path(""));
+    });
+    pytest::assert_passed(
+        &report,
+        &[
+            "test_a_sandbox_is_created_worked_in_listed_reconfigured_and_deleted",
+            "test_a_policy_without_a_port_is_refused_naming_the_field",
+            "test_a_wrong_token_or_another_projects_sees_nothing",
+        ],
+    );
+    // Every sandbox the client made was a real one of the daemon, now gone.
+    let left = e2e.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+
+    let sent = shapes(&record);
+    assert!(sent.len() > 5, "{sent:?}");
+    if std::env::var_os("SANDBOXER_RECORD_OPENSHELL").is_some() {
+        let text = serde_json::to_string_pretty(&sent).unwrap();
+        std::fs::write(golden_path_of(GOLDEN), text + "\n").unwrap();
+    }
+    let unrecorded = foreign(&sent, &golden());
+    assert!(unrecorded.is_empty(), "unrecorded: {unrecorded:#?}");
+}
+
+#[test]
+fn the_kit_passes_ext_openshell_against_the_stand_in() {
+    let e2e = provider("");
+    let daemon = start(&e2e);
+    let record = e2e.env.path("openshell-calls.jsonl");
+    let (endpoint, _gateway) = gateway(&daemon, &record);
+    let params = e2e.env.path("kit-params.json");
+    let options = serde_json::json!({"endpoint": endpoint, "token": PROVIDER_KEY});
+    let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
+                                     "spec": {"image": TEMPLATE}});
+    std::fs::write(
+        &params,
+        serde_json::json!({"options": options, "profile": profile}).to_string(),
+    )
+    .unwrap();
+    let extension = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ext-openshell/sandboxer-ext-openshell");
+    let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(&extension)
+        .args(["--format", "json", "--params"])
+        .arg(&params)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = report["checks"].as_array().unwrap();
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| format!("{}: {}", c["id"], c["message"]))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    for id in [
+        "framing.oversized-line",
+        "robustness.shutdown-during-call",
+        "robustness.sigterm",
+        "lifecycle.list-label-filter",
+        "idempotency.same-create",
+        "idempotency.conflicting-create",
+        "concurrency.racing-creates-one-id",
+        "secrets.not-in-labels",
+        "optional.exec-output",
+        "optional.exec-stdin",
+        "optional.exec-timeout",
+        "optional.exec-cancel",
+        "optional.exec-missing-command",
+        "optional.cost-estimate-shape",
+        "optional.host-health-shape",
+    ] {
+        let check = checks
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in {report}"));
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    // It spoke as the official client speaks.
+    let unrecorded = foreign(&shapes(&record), &golden());
+    assert!(
+        unrecorded.is_empty(),
+        "ext-openshell sent what the client never does: {unrecorded:#?}"
+    );
+    let left = e2e.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+}
