@@ -136,8 +136,8 @@ fn the_kit_passes_ext_openshell_against_the_stand_in() {
         serde_json::json!({"options": options, "profile": profile}).to_string(),
     )
     .unwrap();
-    let extension = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ext-openshell/sandboxer-ext-openshell");
+    let extension =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ext-openshell/sandboxer-ext-openshell");
     let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
         .arg("run")
         .arg(&extension)
@@ -189,5 +189,135 @@ fn the_kit_passes_ext_openshell_against_the_stand_in() {
         "ext-openshell sent what the client never does: {unrecorded:#?}"
     );
     let left = e2e.json(&["list"]);
+    assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
+}
+
+/// What the stand-in gateway holds as sandbox `name`'s policy: its network
+/// rules as `rule: host:port…` lines, read with the official client.
+fn policy_at(endpoint: &str, name: &str) -> String {
+    let script = r#"
+import sys
+from openshell import SandboxClient
+from openshell._proto import sandbox_pb2
+from openshell._proto.openshell_pb2_grpc import OpenShellStub
+endpoint, token, name = sys.argv[1:]
+client = SandboxClient(endpoint, bearer_token=token)
+config = OpenShellStub(client._channel).GetSandboxConfig(
+    sandbox_pb2.GetSandboxConfigRequest(name=name, workspace_scope={"workspace": "default"}),
+    metadata=[("authorization", "Bearer " + token)])
+for key, rule in sorted(config.policy.network_policies.items()):
+    print(key + ": " + " ".join(f"{e.host or ','.join(e.allowed_ips)}:{e.port}" for e in rule.endpoints)
+          + " for " + ",".join(b.path for b in rule.binaries))
+"#;
+    let out = Command::new(sandboxer_tests::mcp_client::PYTHON)
+        .args(["-c", script, endpoint, PROVIDER_KEY, name])
+        .output()
+        .unwrap();
+    sandboxer_tests::assert_succeeded(&out, "reading the policy");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_wildcard_allow_list_routes_to_openshell_and_the_guarantees_say_why() {
+    let provider = provider("");
+    let daemon = start(&provider);
+    let (endpoint, _gateway) = gateway(&daemon, &provider.env.path("calls.jsonl"));
+    let user = super::support::E2e::new();
+    user.env.install_extension(
+        "openshell",
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ext-openshell/sandboxer-ext-openshell"),
+    );
+    let path = user.env.config_path();
+    let mut config = std::fs::read_to_string(&path).unwrap();
+    config += &format!(
+        "  openshell:\n    options: {{endpoint: \"{endpoint}\", token: \"{PROVIDER_KEY}\"}}\n"
+    );
+    std::fs::write(&path, config).unwrap();
+    user.sleeper_profile(
+        "pypi",
+        &format!(
+            "ttl: {{default: 1h, max: 2h}}\n\
+             network: {{egress: deny, allow: [\"*.pythonhosted.org:443\", \"pypi.org:443\"]}}\n\
+             extensions:\n  - {{extension: ext.compose-ssh, prefer: 5, spec: {{compose_file: compose.yaml}}}}\n  \
+             - {{extension: ext.openshell, spec: {{image: {TEMPLATE}}}}}\n"
+        ),
+    );
+
+    // The matrix: only OpenShell matches destinations by name, wildcards too.
+    let report = user.json(&["inspect", "--profile", "pypi"]);
+    let support = |ext: &str, guarantee: &str| -> String {
+        report["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["extension"] == ext)
+            .and_then(|c| {
+                c["verdicts"]
+                    .as_array()?
+                    .iter()
+                    .find(|v| v["guarantee"] == guarantee)
+            })
+            .unwrap_or_else(|| panic!("{ext} {guarantee} in {report}"))["support"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(support("ext.openshell", "egress"), "native", "{report}");
+    assert_eq!(
+        support("ext.openshell", "egress.domains"),
+        "native",
+        "{report}"
+    );
+    assert_eq!(support("ext.compose-ssh", "egress"), "cannot", "{report}");
+    assert_eq!(
+        support("ext.compose-ssh", "egress.domains"),
+        "cannot",
+        "{report}"
+    );
+    let table = user
+        .sandboxer(&["inspect", "--profile", "pypi"])
+        .assert()
+        .success();
+    let table = String::from_utf8_lossy(&table.get_output().stdout).to_string();
+    assert!(table.contains("egress.domains"), "{table}");
+
+    // So routing passes over the preferred compose-ssh, saying why.
+    let owner = ["--consumer", "atm:e2e", "--project", user.project.as_str()];
+    let mut args = vec!["route", "--profile", "pypi", "--explain"];
+    args.extend_from_slice(&owner);
+    let route = user.json(&args);
+    let row = |name: &str| {
+        route["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["extension"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("ext.openshell")["rank"], 1, "{route}");
+    let why = row("ext.compose-ssh")["excluded"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        why.contains("egress") && why.contains("egress.domains"),
+        "{route}"
+    );
+
+    // The sandbox is made on OpenShell with the list as its policy's rule.
+    let mut args = vec!["create", "--profile", "pypi", "--wait"];
+    args.extend_from_slice(&owner);
+    let created = user.json(&args);
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["extension"], "ext.openshell", "{created}");
+    let ran = user.json(&["exec", &id, "--", "sh", "-c", "echo on openshell"]);
+    assert_eq!(ran["stdout"], "on openshell\n", "{ran}");
+    assert_eq!(
+        policy_at(&endpoint, &id),
+        "sandboxer_egress: *.pythonhosted.org:443 pypi.org:443 for /**\n"
+    );
+    user.json(&["destroy", &id]);
+    let left = provider.json(&["list"]);
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }
