@@ -3,18 +3,20 @@ stand-in gateway (`tests/standins/openshell`), which a real `sandboxer serve`
 backs: started by `tests/tests/e2e/openshell.rs`, which names the gateway in
 OPENSHELL_ENDPOINT (loopback host:port), the token in OPENSHELL_TOKEN, another
 project's token in OPENSHELL_OTHER_TOKEN and the image (a profile) in
-SANDBOXER_OPENSHELL_IMAGE. With SANDBOXER_OPENSHELL_LIVE=1
+SANDBOXER_OPENSHELL_IMAGE (TLS files, for a real gateway, in OPENSHELL_CA_PATH,
+OPENSHELL_CERT_PATH, OPENSHELL_KEY_PATH). With SANDBOXER_OPENSHELL_LIVE=1
 (`scripts/openshell-live.sh`) the same tests run against a real gateway, the
 stand-in's own checks skipped."""
 
 import ipaddress
 import os
 import uuid
+from pathlib import Path
 
 import grpc
 import pytest
 from google.protobuf import json_format
-from openshell import DeletionOutcome, GatewayError, SandboxClient
+from openshell import DeletionOutcome, GatewayError, SandboxClient, TlsConfig
 from openshell._proto import openshell_pb2, sandbox_pb2
 from openshell._proto.openshell_pb2_grpc import OpenShellStub
 
@@ -35,7 +37,11 @@ EGRESS = {"version": 1, "network_policies": {"pypi": {
 
 
 def client(token=None):
-    return SandboxClient(ENDPOINT, bearer_token=token or os.environ["OPENSHELL_TOKEN"])
+    tls = None
+    files = {k: os.environ.get(f"OPENSHELL_{k.upper()}") for k in ("ca_path", "cert_path", "key_path")}
+    if any(files.values()):
+        tls = TlsConfig(**{k: Path(v) if v else None for k, v in files.items()})
+    return SandboxClient(ENDPOINT, tls=tls, bearer_token=token or os.environ["OPENSHELL_TOKEN"])
 
 
 def spec(policy=None, env=None):
