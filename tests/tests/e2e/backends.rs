@@ -9,7 +9,7 @@
 
 use super::daemon_support::start;
 use super::daytona::Standin;
-use super::e2b_provider::{PROVIDER_KEY, TEMPLATE, provider};
+use super::e2b_provider::{KEY_VARIABLE, PROVIDER_KEY, TEMPLATE, provider};
 use super::support::E2e;
 use rust_decimal::Decimal;
 use sandboxer_tests::loopback;
@@ -26,7 +26,7 @@ fn configure(user: &E2e, e2b: &str, daytona: &str, capacity: Option<u32>, budget
     }
     let key = |extension: &str| {
         format!(
-            "  - {{extension: {extension}, project: {}, options: {{api_key: \"env:PROVIDER_KEY\"}}}}\n",
+            "  - {{extension: {extension}, project: {}, options: {{api_key: \"env:{KEY_VARIABLE}\"}}}}\n",
             user.project
         )
     };
@@ -53,13 +53,14 @@ fn configure(user: &E2e, e2b: &str, daytona: &str, capacity: Option<u32>, budget
     std::fs::write(path, config).unwrap();
 }
 
-/// The user's CLI, as `--json`, with the provider key in its environment.
-fn user_json(user: &E2e, args: &[&str]) -> Value {
+/// The user's CLI, as `--json`, with the provider key in its environment
+/// (`KEY_VARIABLE`).
+pub(super) fn user_json(user: &E2e, args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = user
         .sandboxer(&all)
-        .env("PROVIDER_KEY", PROVIDER_KEY)
+        .env(KEY_VARIABLE, PROVIDER_KEY)
         .assert()
         .success();
     serde_json::from_slice(&out.get_output().stdout).unwrap()
@@ -276,7 +277,7 @@ fn a_profile_over_compose_ssh_e2b_and_daytona_routes_by_class_cost_health_and_bu
     args.insert(0, "--json".into());
     let refused = user
         .sandboxer(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        .env("PROVIDER_KEY", PROVIDER_KEY)
+        .env(KEY_VARIABLE, PROVIDER_KEY)
         .assert()
         .failure();
     let said = String::from_utf8_lossy(&refused.get_output().stderr).to_string();
@@ -340,7 +341,7 @@ fn a_profile_over_compose_ssh_e2b_and_daytona_routes_by_class_cost_health_and_bu
     // The billing export says the same, row for row.
     let csv = user
         .sandboxer(&["usage", "--by", "extension", "--format", "csv"])
-        .env("PROVIDER_KEY", PROVIDER_KEY)
+        .env(KEY_VARIABLE, PROVIDER_KEY)
         .assert()
         .success();
     let csv = String::from_utf8_lossy(&csv.get_output().stdout).to_string();

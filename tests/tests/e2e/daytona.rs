@@ -5,10 +5,9 @@
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{PROVIDER_KEY, TEMPLATE, provider};
 use super::recording::{Recorder, by_the_sdk, golden_path_of, request_shapes};
-use super::support::{free_port, start_standin};
+use super::support::{free_port, kit_passes, start_standin};
 use sandboxer_tests::pytest;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// The Daytona stand-in over `daemon`, behind a recorder of what crosses the
 /// wire (its toolbox too: it tells clients to reach it through the recorder);
@@ -114,51 +113,26 @@ fn the_kit_passes_ext_daytona_against_the_stand_in() {
     let daemon = start(&e2e);
     let standin = Standin::start(&daemon);
     let url = standin.recorder.url.clone();
-    let params = e2e.env.path("kit-params.json");
     let options = serde_json::json!({"api_key": PROVIDER_KEY, "api_url": format!("{url}/api")});
     let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
                                      "spec": {"snapshot": TEMPLATE}});
-    std::fs::write(
-        &params,
-        serde_json::json!({"options": options, "profile": profile}).to_string(),
-    )
-    .unwrap();
-    let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
-        .arg("run")
-        .arg(sandboxer_tests::bin("sandboxer-ext-daytona"))
-        .args(["--format", "json", "--params"])
-        .arg(&params)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let failed: Vec<String> = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| format!("{}: {}", c["id"], c["message"]))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-    for id in [
-        "lifecycle.list-label-filter",
-        "idempotency.same-create",
-        "idempotency.conflicting-create",
-        "concurrency.racing-creates-one-id",
-        "optional.extend-ttl",
-        "optional.exec-output",
-        "optional.exec-stdin",
-        "optional.exec-timeout",
-        "optional.cost-estimate-shape",
-        "inside.files",
-    ] {
-        let check = report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap();
-        assert_eq!(check["status"], "pass", "{check}");
-    }
+    kit_passes(
+        &e2e.env.path(""),
+        &sandboxer_tests::bin("sandboxer-ext-daytona"),
+        &serde_json::json!({"options": options, "profile": profile}),
+        &[
+            "lifecycle.list-label-filter",
+            "idempotency.same-create",
+            "idempotency.conflicting-create",
+            "concurrency.racing-creates-one-id",
+            "optional.extend-ttl",
+            "optional.exec-output",
+            "optional.exec-stdin",
+            "optional.exec-timeout",
+            "optional.cost-estimate-shape",
+            "inside.files",
+        ],
+    );
     // It spoke as the official client speaks.
     let foreign: Vec<_> = request_shapes(&standin.recorder.exchanges())
         .difference(&request_shapes(&golden()))

@@ -8,7 +8,7 @@
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{OTHER_KEY, PROVIDER_KEY, TEMPLATE, provider};
 use super::recording::golden_path_of;
-use super::support::{free_port, start_standin};
+use super::support::{free_port, kit_passes, start_standin};
 use sandboxer_tests::pytest;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -127,61 +127,31 @@ fn the_kit_passes_ext_openshell_against_the_stand_in() {
     let daemon = start(&e2e);
     let record = e2e.env.path("openshell-calls.jsonl");
     let (endpoint, _gateway) = gateway(&daemon, &record);
-    let params = e2e.env.path("kit-params.json");
     let options = serde_json::json!({"endpoint": endpoint, "token": PROVIDER_KEY});
     let profile = serde_json::json!({"id": "profile.conformance", "version": "1",
                                      "spec": {"image": TEMPLATE}});
-    std::fs::write(
-        &params,
-        serde_json::json!({"options": options, "profile": profile}).to_string(),
-    )
-    .unwrap();
-    let extension =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ext-openshell/sandboxer-ext-openshell");
-    let out = Command::new(sandboxer_tests::bin("sandboxer-conformance"))
-        .arg("run")
-        .arg(&extension)
-        .args(["--format", "json", "--params"])
-        .arg(&params)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let checks = report["checks"].as_array().unwrap();
-    let failed: Vec<String> = checks
-        .iter()
-        .filter(|c| c["status"] == "fail")
-        .map(|c| format!("{}: {}", c["id"], c["message"]))
-        .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
-    for id in [
-        "framing.oversized-line",
-        "robustness.shutdown-during-call",
-        "robustness.sigterm",
-        "lifecycle.list-label-filter",
-        "idempotency.same-create",
-        "idempotency.conflicting-create",
-        "concurrency.racing-creates-one-id",
-        "secrets.not-in-labels",
-        "optional.exec-output",
-        "optional.exec-stdin",
-        "optional.exec-timeout",
-        "optional.exec-cancel",
-        "optional.exec-missing-command",
-        "optional.cost-estimate-shape",
-        "optional.host-health-shape",
-    ] {
-        let check = checks
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("{id} in {report}"));
-        assert_eq!(check["status"], "pass", "{check}");
-    }
+    kit_passes(
+        &e2e.env.path(""),
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ext-openshell/sandboxer-ext-openshell"),
+        &serde_json::json!({"options": options, "profile": profile}),
+        &[
+            "framing.oversized-line",
+            "robustness.shutdown-during-call",
+            "robustness.sigterm",
+            "lifecycle.list-label-filter",
+            "idempotency.same-create",
+            "idempotency.conflicting-create",
+            "concurrency.racing-creates-one-id",
+            "secrets.not-in-labels",
+            "optional.exec-output",
+            "optional.exec-stdin",
+            "optional.exec-timeout",
+            "optional.exec-cancel",
+            "optional.exec-missing-command",
+            "optional.cost-estimate-shape",
+            "optional.host-health-shape",
+        ],
+    );
     // It spoke as the official client speaks.
     let unrecorded = foreign(&shapes(&record), &golden());
     assert!(

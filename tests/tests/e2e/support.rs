@@ -250,3 +250,54 @@ pub fn start_standin(script: &str, args: &[&str]) -> sandboxer_tests::process::K
     assert!(line.starts_with("listening on"), "{script}: {line}");
     process
 }
+
+/// Runs the conformance kit on `extension` with `params` (`{options,
+/// profile}`), written to a file in `dir`; panics if any check fails, or if one
+/// of `must_pass` did not pass (was skipped). Answers the report.
+pub fn kit_passes(
+    dir: &std::path::Path,
+    extension: &std::path::Path,
+    params: &Value,
+    must_pass: &[&str],
+) -> Value {
+    let file = dir.join("kit-params.json");
+    std::fs::write(&file, params.to_string()).unwrap();
+    let out = std::process::Command::new(sandboxer_tests::bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(extension)
+        .args(["--format", "json", "--params"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = report["checks"].as_array().unwrap();
+    let with = |status: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["status"] == status)
+            .map(|c| format!("{}: {}", c["id"], c["message"]))
+            .collect()
+    };
+    assert!(with("fail").is_empty(), "{:#?}", with("fail"));
+    // For the record of a run (`--no-capture`): what it checked, what it skipped.
+    eprintln!(
+        "kit on {}: {} passed, skipped: {:#?}",
+        extension.display(),
+        with("pass").len(),
+        with("skip")
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for id in must_pass {
+        let check = checks
+            .iter()
+            .find(|c| c["id"] == *id)
+            .unwrap_or_else(|| panic!("{id} in {report}"));
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    report
+}
