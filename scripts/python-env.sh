@@ -4,17 +4,22 @@
 # major versions (the `mcp` SDK's client for `sandboxer mcp` and `/mcp`), what
 # the Python SDK (sdk/python) needs to be built, installed and tested, and the
 # agent frameworks its backends are tested through (deepagents, openai-agents),
-# and E2B's official SDK (`e2b`), driven against the daemon's E2B-compatible API.
+# and E2B's official SDK (`e2b`), driven against the daemon's E2B-compatible API,
+# and the official Daytona and OpenShell clients (`daytona`, `openshell`, which
+# also runs sandboxer-ext-openshell; its generated code wants grpcio >= 1.78 and
+# protobuf >= 6.31.1), driven against their stand-ins.
 # Idempotent; called by `make tools`. Debian's python3 needs python3-venv for
 # `venv` (it brings ensurepip); both are installed when missing.
 set -euo pipefail
 
 VENV=/var/lib/sandboxer/py
 # 0.x frameworks are pinned to their minor: their sandbox interfaces still move;
-# so is `e2b`, whose wire (the paths it calls, envd's version gates) moves in minors.
+# so is `e2b`, whose wire (the paths it calls, envd's version gates) moves in minors;
+# `daytona` and `openshell` are pinned exactly (their APIs move between patches).
 REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68"
               "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25"
-              "e2b>=2.63,<2.64")
+              "e2b>=2.63,<2.64" "daytona==0.226.1"
+              "openshell==0.1.5" "grpcio>=1.78" "protobuf>=6.31.1")
 
 say() { printf '[python-env] %s\n' "$*"; }
 

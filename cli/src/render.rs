@@ -717,16 +717,32 @@ pub fn route(
         }
         return out.flush();
     }
-    let mut t = table(&["RANK", "EXTENSION", "PREFER", "RATE", "HEALTH", "VERDICT"]);
+    out.line(&format!(
+        "profile {}, policy {}",
+        route.profile,
+        route.policy.as_str()
+    ))?;
+    let mut t = table(&[
+        "RANK",
+        "EXTENSION",
+        "CLASS",
+        "PREFER",
+        "RATE",
+        "BUDGET",
+        "HEALTH",
+        "VERDICT",
+    ]);
     for c in &route.candidates {
         t.add_row(vec![
             c.rank.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
             c.extension.clone(),
+            c.class.as_str().into(),
             c.prefer.to_string(),
             c.rate
                 .as_ref()
                 .map(|r| format!("{} {}/hour ({})", r.per_hour, r.currency, r.source))
                 .unwrap_or_else(|| "-".into()),
+            budget_room(&c.budgets),
             c.health.clone(),
             match (&c.excluded, c.rank) {
                 (Some(why), _) => format!("excluded: {why}"),
@@ -737,6 +753,24 @@ pub fn route(
     }
     out.table(t)?;
     out.flush()
+}
+
+/// Each budget a candidate was weighed against: what the sandbox may cost
+/// over its TTL beside what is left.
+fn budget_room(rooms: &[sandboxer_core::operations::BudgetRoom]) -> String {
+    if rooms.is_empty() {
+        return "-".into();
+    }
+    rooms
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} of {} left ({}); may cost {}",
+                r.left, r.currency, r.amount, r.budget, r.estimate
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Hosts over a window: the latest sample, how often they answered, the canary.

@@ -102,6 +102,30 @@ pub struct BudgetConfig {
     pub period: BudgetPeriod,
     #[serde(default)]
     pub policy: BudgetPolicy,
+    /// Only spending on backends of this class (`hosted`: a per-project hosted
+    /// budget stops hosted creates and leaves self-hosted ones alone).
+    #[serde(default)]
+    pub class: Option<BackendClass>,
+}
+
+/// Whose machines a backend runs on: the operator's own, or a provider's that
+/// bills for them. Said by the operator (`extensions.<name>.class`), because an
+/// extension cannot tell a self-hosted Daytona from Daytona's cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendClass {
+    #[default]
+    SelfHosted,
+    Hosted,
+}
+
+impl BackendClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendClass::SelfHosted => "self-hosted",
+            BackendClass::Hosted => "hosted",
+        }
+    }
 }
 
 fn usd() -> String {
@@ -282,6 +306,10 @@ pub struct ExtensionConfig {
     /// sandboxer's environment reaches it but the basics (`exthost::environment`).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Self-hosted (the default) or hosted: what routing by class and hosted
+    /// budgets go by.
+    #[serde(default)]
+    pub class: BackendClass,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -315,6 +343,16 @@ pub fn default_path() -> PathBuf {
 }
 
 impl Config {
+    /// The class the operator gives extension `name` (`ext.NAME` or `NAME`).
+    pub fn class_of(&self, name: &str) -> BackendClass {
+        let name = name
+            .strip_prefix(sandboxer_ext_protocol::EXTENSION_ID_PREFIX)
+            .unwrap_or(name);
+        self.extensions
+            .get(name)
+            .map_or(BackendClass::SelfHosted, |e| e.class)
+    }
+
     /// Loads `explicit` (which must exist), or the default file if it exists.
     pub fn load(explicit: Option<&Path>) -> Result<Config, String> {
         let path = match explicit {

@@ -9,6 +9,10 @@ pub const TTL: &str = "ttl";
 pub const EGRESS_DENY: &str = "egress.deny";
 /// `network.allow` destinations are let through under deny.
 pub const EGRESS_ALLOWLIST: &str = "egress.allowlist";
+/// `network.allow` destinations are matched by host name at the backend (its
+/// proxy reads the name a connection is for), wildcards (`*.example.com:443`)
+/// included, not by the addresses a name resolved to once.
+pub const EGRESS_DOMAINS: &str = "egress.domains";
 /// `resources.cpus` is a limit the backend enforces.
 pub const RESOURCES_CPUS: &str = "resources.cpus";
 /// `resources.memory_mb` is a limit the backend enforces.

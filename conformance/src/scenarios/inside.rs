@@ -130,12 +130,22 @@ fn run(ctx: &mut Ctx) {
         let outcome = tree_round_trip(&mut peer, &sid, &scratch, from_socket);
         ctx.record("inside.tree-round-trip", Some(&peer), started, outcome);
     }
-    if ctx.runnable("inside.paths-confined") {
+    // Both also start commands inside: without exec/start they cannot be run.
+    let sessions = ctx.advertises(methods::ExecStart::METHOD);
+    for id in [
+        "inside.paths-confined",
+        "inside.pause-freezes-and-resume-continues",
+    ] {
+        if ctx.runnable(id) && !sessions {
+            ctx.skip(id, "it also needs exec/start, which is not advertised");
+        }
+    }
+    if ctx.runnable("inside.paths-confined") && sessions {
         let started = Instant::now();
         let outcome = paths_confined(&mut peer, &sid, &ctx.prefix.clone(), from_socket);
         ctx.record("inside.paths-confined", Some(&peer), started, outcome);
     }
-    if ctx.runnable("inside.pause-freezes-and-resume-continues") {
+    if ctx.runnable("inside.pause-freezes-and-resume-continues") && sessions {
         let started = Instant::now();
         let outcome = pause_and_resume(&mut peer, &sid, &scratch);
         ctx.record(

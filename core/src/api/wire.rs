@@ -231,6 +231,7 @@ impl UsageQuery {
             until: instant("until", &self.until)?,
             project: self.project.clone(),
             consumer: self.consumer.clone(),
+            class: None,
         };
         let by = self.by.as_deref().unwrap_or("project").parse();
         Ok((

@@ -5,7 +5,7 @@
 
 use super::Core;
 use super::ledger::{LedgerQuery, spent};
-use crate::config::{BudgetConfig, BudgetPeriod};
+use crate::config::{BackendClass, BudgetConfig, BudgetPeriod};
 use crate::error::{Error, Result};
 use crate::money;
 use crate::time::{Millis, now_ms};
@@ -33,14 +33,20 @@ fn period_name(period: BudgetPeriod) -> &'static str {
 }
 
 pub(super) fn scope(b: &BudgetConfig) -> String {
-    match &b.consumer {
+    let owner = match &b.consumer {
         Some(c) => format!("{c} in project {}", b.project),
         None => format!("project {}", b.project),
+    };
+    match b.class {
+        Some(class) => format!("{owner} on {} backends", class.as_str()),
+        None => owner,
     }
 }
 
-fn applies(b: &BudgetConfig, project: &str, consumer: &str) -> bool {
-    b.project == project && b.consumer.as_deref().is_none_or(|c| c == consumer)
+fn applies(b: &BudgetConfig, project: &str, consumer: &str, class: BackendClass) -> bool {
+    b.project == project
+        && b.consumer.as_deref().is_none_or(|c| c == consumer)
+        && b.class.is_none_or(|c| c == class)
 }
 
 pub(super) fn spent_in_period(core: &Core, b: &BudgetConfig, now: Millis) -> Result<Decimal> {
@@ -49,29 +55,57 @@ pub(super) fn spent_in_period(core: &Core, b: &BudgetConfig, now: Millis) -> Res
         until: None,
         project: Some(b.project.clone()),
         consumer: b.consumer.clone(),
+        class: b.class,
     };
     spent(core, &query, &b.currency)
 }
 
-/// Refuses a sandbox charged to `project`/`consumer` at `rate` an hour for `ttl_ms`
-/// when a budget does not have that much left.
-pub fn check_create(
-    core: &Core,
-    project: &str,
-    consumer: &str,
-    rate: Decimal,
-    currency: &str,
-    ttl_ms: Millis,
-) -> Result<()> {
+/// How much one budget had left when a create was weighed against it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BudgetRoom {
+    /// `project p`, `agt:a in project p on hosted backends`...
+    pub budget: String,
+    pub left: Decimal,
+    pub amount: Decimal,
+    pub currency: String,
+    /// The most the sandbox may cost over its TTL at its rate.
+    pub estimate: Decimal,
+}
+
+/// What a create is weighed against the budgets with.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge<'a> {
+    pub project: &'a str,
+    pub consumer: &'a str,
+    /// The class of the backend it would run on.
+    pub class: BackendClass,
+    pub rate: Decimal,
+    pub currency: &'a str,
+    pub ttl_ms: Millis,
+}
+
+/// Refuses a sandbox charged at `charge.rate` an hour for its TTL when a budget
+/// that covers it does not have that much left; else what each such budget has
+/// left.
+pub fn check_create(core: &Core, charge: Charge<'_>) -> Result<Vec<BudgetRoom>> {
+    let Charge {
+        project,
+        consumer,
+        class,
+        rate,
+        currency,
+        ttl_ms,
+    } = charge;
+    let mut rooms = vec![];
     if rate.is_zero() {
-        return Ok(());
+        return Ok(rooms);
     }
     let now = now_ms();
     for b in core
         .config
         .budgets
         .iter()
-        .filter(|b| applies(b, project, consumer))
+        .filter(|b| applies(b, project, consumer, class))
     {
         if b.currency != currency {
             return Err(Error::Refused(format!(
@@ -94,8 +128,15 @@ pub fn check_create(
                 period_name(b.period)
             )));
         }
+        rooms.push(BudgetRoom {
+            budget: format!("{} {}", scope(b), period_name(b.period)),
+            left,
+            amount: b.amount,
+            currency: b.currency.clone(),
+            estimate,
+        });
     }
-    Ok(())
+    Ok(rooms)
 }
 
 #[cfg(test)]

@@ -330,13 +330,16 @@ async fn candidates_to_try(core: &Core, route: RouteRequest<'_>) -> Result<Vec<E
             .and_then(|rate| {
                 super::budget::check_create(
                     core,
-                    route.project,
-                    route.consumer,
-                    rate.per_hour,
-                    &rate.currency,
-                    route.ttl_ms,
+                    super::budget::Charge {
+                        project: route.project,
+                        consumer: route.consumer,
+                        class: core.config.class_of(&candidate.extension),
+                        rate: rate.per_hour,
+                        currency: &rate.currency,
+                        ttl_ms: route.ttl_ms,
+                    },
                 )
-                .map(|()| rate)
+                .map(|_| rate)
             });
         let admitted = match rate {
             Ok(rate) => match super::containment::check(&lease, route.profile, route.host).await {

@@ -46,7 +46,12 @@ pub async fn enforce(core: &Core) -> Result<usize> {
             ..Default::default()
         })?;
         let since = period_start(b.period, now);
-        for r in running {
+        // A class budget covers only the sandboxes on backends of its class.
+        let covered = running.into_iter().filter(|r| {
+            b.class
+                .is_none_or(|c| core.config.class_of(&r.extension) == c)
+        });
+        for r in covered {
             // Told once per period; the action is retried on every pass until done.
             if !already_told(core, &r.id, since)? {
                 let detail = json!({

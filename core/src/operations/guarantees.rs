@@ -40,6 +40,45 @@ impl Support {
     }
 }
 
+/// Whether the named destinations of an allow list (not address literals) are
+/// matched by name at the backend; shown, not required: a backend that lets a
+/// named `HOST:PORT` through by address still keeps to the list.
+fn by_domain(allow: &[String], declared: bool) -> Verdict {
+    let named: Vec<&str> = allow
+        .iter()
+        .map(String::as_str)
+        .filter(|a| {
+            let host = a.rsplit_once(':').map_or(*a, |(h, _)| h);
+            host.trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        })
+        .collect();
+    let verdict = |asked: String, support, why: &str| Verdict {
+        guarantee: "egress.domains",
+        asked,
+        support,
+        why: why.to_string(),
+    };
+    if named.is_empty() {
+        return verdict("-".into(), Support::NotAsked, "");
+    }
+    let asked = format!("by name: {}", named.join(", "));
+    if declared {
+        verdict(
+            asked,
+            Support::Native,
+            "matched by host name at the backend's proxy",
+        )
+    } else {
+        verdict(
+            asked,
+            Support::Cannot,
+            "let through by address, not matched by name",
+        )
+    }
+}
+
 /// One guarantee for one extension.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Verdict {
@@ -107,7 +146,16 @@ pub fn verdicts(
         Egress::Allow => verdict("egress", "allow".into(), Support::NotAsked, ""),
         Egress::Deny if !network.allow.is_empty() => {
             let asked = format!("deny, except {}", network.allow.join(", "));
-            if has(features::EGRESS_DENY) && has(features::EGRESS_ALLOWLIST) {
+            let wildcard = network.allow.iter().any(|a| a.starts_with('*'));
+            let by_list = has(features::EGRESS_ALLOWLIST) || has(features::EGRESS_DOMAINS);
+            if wildcard && !(has(features::EGRESS_DENY) && has(features::EGRESS_DOMAINS)) {
+                verdict(
+                    "egress",
+                    asked,
+                    Support::Cannot,
+                    "a wildcard destination needs an allow list by domain (egress.domains)",
+                )
+            } else if has(features::EGRESS_DENY) && by_list {
                 verdict("egress", asked, Support::Native, "enforced by the backend")
             } else {
                 verdict(
@@ -136,6 +184,7 @@ pub fn verdicts(
             }
         }
     });
+    out.push(by_domain(&network.allow, has(features::EGRESS_DOMAINS)));
 
     out.push(match profile.isolation {
         None => verdict("isolation", "-".into(), Support::NotAsked, ""),

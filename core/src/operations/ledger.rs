@@ -4,6 +4,7 @@
 //! group (project, consumer, profile, extension or host) and currency.
 
 use super::Core;
+use crate::config::{BackendClass, Config};
 use crate::error::{Error, Result};
 use crate::lifecycle::State;
 use crate::money;
@@ -62,6 +63,8 @@ pub struct LedgerQuery {
     pub until: Option<Millis>,
     pub project: Option<String>,
     pub consumer: Option<String>,
+    /// Only sandboxes and snapshots on backends of this class.
+    pub class: Option<BackendClass>,
 }
 
 /// One group's usage in one currency.
@@ -138,9 +141,10 @@ fn key_of<'a>(
 }
 
 impl LedgerQuery {
-    fn admits(&self, project: &str, consumer: &str) -> bool {
+    fn admits(&self, config: &Config, project: &str, consumer: &str, extension: &str) -> bool {
         self.project.as_deref().is_none_or(|p| p == project)
             && self.consumer.as_deref().is_none_or(|c| c == consumer)
+            && self.class.is_none_or(|c| config.class_of(extension) == c)
     }
 }
 
@@ -175,7 +179,10 @@ pub fn ledger(
     let open = live.iter().map(|r| UsageRecord::open(r, now));
     let mut sums: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for u in closed.into_iter().chain(open) {
-        if !u.billed || !visible(&u.project) || !query.admits(&u.project, &u.consumer) {
+        if !u.billed
+            || !visible(&u.project)
+            || !query.admits(&core.config, &u.project, &u.consumer, &u.extension)
+        {
             continue;
         }
         let ms = clipped(query, u.started_at, u.ended_at);
@@ -205,7 +212,9 @@ pub fn ledger(
         sum.rate_ms += money::rate_ms(ms, u.cost_per_hour);
     }
     for s in core.store().snapshots_between(query.since, query.until)? {
-        if !visible(&s.project) || !query.admits(&s.project, &s.consumer) {
+        if !visible(&s.project)
+            || !query.admits(&core.config, &s.project, &s.consumer, &s.extension)
+        {
             continue;
         }
         let ms = clipped(query, s.created_at, s.deleted_at.unwrap_or(now));

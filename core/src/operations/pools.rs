@@ -50,11 +50,14 @@ pub async fn claim(
     };
     super::budget::check_create(
         core,
-        project,
-        &consumer,
-        per_hour,
-        &currency,
-        duration_ms(ttl),
+        super::budget::Charge {
+            project,
+            consumer: &consumer,
+            class: core.config.class_of(&profile.extension),
+            rate: per_hour,
+            currency: &currency,
+            ttl_ms: duration_ms(ttl),
+        },
     )?;
     let mut labels = profile.labels.clone();
     labels.extend(request.labels.clone());

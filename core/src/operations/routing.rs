@@ -1,15 +1,20 @@
 //! Routing: which of a profile's candidate extensions a create goes to, and why.
 //! A candidate is excluded when it is not installed or does not start, cannot give
 //! one of the profile's guarantees (TTL, isolation, egress, resources, secrets), reports no
-//! reachable host (`host/health`), or would exceed the budget at its rate. The rest
-//! are ranked by the profile's preference, then by cost, then by the order the
-//! profile lists them. `create` tries them in that order, failing over on
-//! Unavailable and ResourceExhausted.
+//! reachable host (`host/health`), or would exceed a budget at its rate (a
+//! hosted budget counts only hosted backends). The rest are ranked by the
+//! profile's policy: `cheapest` by preference, then cost; `self-hosted-first`
+//! by class (the operator's own backends first), then preference, then cost;
+//! ties keep the order the profile lists them. `create` tries them in that
+//! order, failing over on Unavailable and ResourceExhausted, which is how a
+//! create spills over to hosted backends when the self-hosted hosts are full.
 
+use super::budget::{BudgetRoom, Charge};
 use super::guarantees::{Support, verdicts};
 use super::{Core, Lease};
+use crate::config::BackendClass;
 use crate::error::{Error, Result};
-use crate::profile::{Candidate, Profile};
+use crate::profile::{Candidate, Profile, RoutingPolicy};
 use crate::time::Millis;
 use sandboxer_ext_protocol::methods as m;
 use sandboxer_ext_protocol::{CostEstimate, CostEstimateParams, ErrorKind};
@@ -52,6 +57,8 @@ pub struct Rate {
 pub struct Assessment {
     /// `ext.<name>`.
     pub extension: String,
+    /// Whose machines it runs on (`extensions.<name>.class`).
+    pub class: BackendClass,
     pub prefer: i32,
     /// Its place in the order of tries (1 first); none when excluded.
     pub rank: Option<usize>,
@@ -62,12 +69,17 @@ pub struct Assessment {
     pub rate: Option<Rate>,
     /// What `host/health` said, in a few words.
     pub health: String,
+    /// The budgets that cover it, with what each had left.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<BudgetRoom>,
 }
 
 /// The decision for one request: every candidate, those tried first first.
 #[derive(Debug, Clone, Serialize)]
 pub struct Route {
     pub profile: String,
+    /// The profile's `routing.policy`.
+    pub policy: RoutingPolicy,
     pub candidates: Vec<Assessment>,
 }
 
@@ -114,13 +126,9 @@ pub async fn route(core: &Core, request: RouteRequest<'_>) -> Result<(Route, Vec
     for candidate in &request.profile.candidates {
         judged.push(judge(core, request, candidate).await);
     }
-    // Stable: preference, then cost; ties keep the profile's order.
-    let cost = |a: &Assessment| a.rate.as_ref().map_or(Default::default(), |r| r.per_hour);
-    judged.sort_by(|(a, _), (b, _)| {
-        (a.excluded.is_some(), std::cmp::Reverse(a.prefer))
-            .cmp(&(b.excluded.is_some(), std::cmp::Reverse(b.prefer)))
-            .then(cost(a).cmp(&cost(b)))
-    });
+    // Stable: ties keep the profile's order.
+    let policy = request.profile.routing.policy;
+    judged.sort_by_key(|(a, _)| order_key(policy, a));
     let mut candidates = vec![];
     let mut eligible = vec![];
     for (mut assessment, started) in judged {
@@ -132,9 +140,27 @@ pub async fn route(core: &Core, request: RouteRequest<'_>) -> Result<(Route, Vec
     }
     let route = Route {
         profile: request.profile.id.clone(),
+        policy,
         candidates,
     };
     Ok((route, eligible))
+}
+
+/// Where a judged candidate stands in the order of tries: eligible before
+/// excluded; then by `policy`, `self-hosted-first` putting the class first;
+/// then preference, then cost.
+fn order_key(
+    policy: RoutingPolicy,
+    a: &Assessment,
+) -> (bool, bool, std::cmp::Reverse<i32>, rust_decimal::Decimal) {
+    let hosted_later = policy == RoutingPolicy::SelfHostedFirst && a.class == BackendClass::Hosted;
+    let cost = a.rate.as_ref().map_or(Default::default(), |r| r.per_hour);
+    (
+        a.excluded.is_some(),
+        hosted_later,
+        std::cmp::Reverse(a.prefer),
+        cost,
+    )
 }
 
 /// The decision alone, for `sandboxer route`: the candidates are released.
@@ -153,11 +179,13 @@ async fn judge(
 ) -> (Assessment, Option<Eligible>) {
     let mut assessment = Assessment {
         extension: candidate.extension.clone(),
+        class: core.config.class_of(&candidate.extension),
         prefer: candidate.prefer,
         rank: None,
         excluded: None,
         rate: None,
         health: "not asked".into(),
+        budgets: vec![],
     };
     let lease = match core
         .extension_for(
@@ -219,13 +247,16 @@ async fn check(
         .await
         .map_err(|e| e.to_string())?;
     assessment.rate = Some(rate.clone());
-    super::budget::check_create(
+    assessment.budgets = super::budget::check_create(
         core,
-        request.project,
-        request.consumer,
-        rate.per_hour,
-        &rate.currency,
-        request.ttl_ms,
+        Charge {
+            project: request.project,
+            consumer: request.consumer,
+            class: assessment.class,
+            rate: rate.per_hour,
+            currency: &rate.currency,
+            ttl_ms: request.ttl_ms,
+        },
     )
     .map_err(|e| e.to_string())?;
     Ok(rate)

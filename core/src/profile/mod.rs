@@ -30,6 +30,8 @@ pub struct Profile {
     pub extension: String,
     /// Every backend it may run on, most preferred first (one, usually).
     pub candidates: Vec<Candidate>,
+    /// How the candidates are ordered for a create.
+    pub routing: Routing,
     /// What a host must offer to run it.
     pub placement: PlacementConstraints,
     /// Ready sandboxes kept waiting per host, for creates that take one at once.
@@ -55,6 +57,38 @@ pub struct Profile {
     #[serde(skip)]
     pub files: BTreeMap<String, String>,
     pub source: Source,
+}
+
+/// A profile's `routing:` section.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    #[serde(default)]
+    pub policy: RoutingPolicy,
+}
+
+/// How candidates that all give the profile's guarantees are ordered. Either
+/// way a create that a backend cannot take now (Unavailable, ResourceExhausted:
+/// its hosts full, its provider's rate limit) goes on to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoutingPolicy {
+    /// By preference, then by rate: the cheapest that gives the guarantees.
+    #[default]
+    Cheapest,
+    /// Self-hosted backends before hosted ones (each class by preference,
+    /// then rate): hosted spending only when the operator's own hosts are
+    /// full, down or refused.
+    SelfHostedFirst,
+}
+
+impl RoutingPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingPolicy::Cheapest => "cheapest",
+            RoutingPolicy::SelfHostedFirst => "self-hosted-first",
+        }
+    }
 }
 
 /// An isolation class a profile may require of its backend.

@@ -183,6 +183,8 @@ struct RawProfile {
     #[serde(default)]
     extensions: Vec<RawCandidate>,
     #[serde(default)]
+    routing: super::Routing,
+    #[serde(default)]
     placement: PlacementConstraints,
     #[serde(default)]
     pool: Option<PoolSpec>,
@@ -416,6 +418,7 @@ pub fn parse_profile(
         description: raw.description,
         extension: candidates[0].extension.clone(),
         candidates,
+        routing: raw.routing,
         placement: raw.placement,
         pool: raw.pool,
         ttl: raw.ttl,

@@ -217,3 +217,141 @@ fn with_no_candidate_left_the_create_fails_or_is_refused_saying_why() {
     assert!(err.contains("budget"), "{err}");
     assert_eq!(env.json(&["list", "--all"]), serde_json::json!([]));
 }
+
+/// Two candidates an operator runs itself (`fixture` at 0.9/h) or pays a
+/// provider for (`spare` at 0.3/h, `class: hosted`), under `policy`.
+fn by_class(policy: &str, budgets: &str) -> Env {
+    let env = env();
+    let fixture = sandboxer_tests::fixture_ext();
+    env.env.install_extension("spare", &fixture);
+    env.env.write_profile(
+        "classes",
+        &format!(
+            "id: profile.classes\nversion: 1\nttl: {{default: 1h, max: 2h}}\n\
+             network: {{egress: allow}}\nrouting: {{policy: {policy}}}\n\
+             extensions:\n\
+             \x20 - {{extension: ext.spare, spec: {{rate_per_hour: 0.3}}}}\n\
+             \x20 - {{extension: ext.fixture, spec: {{rate_per_hour: 0.9}}}}\n"
+        ),
+    );
+    env.config(&format!(
+        "extensions:\n  spare:\n    class: hosted\n    options: {{state_dir: {}}}\n{budgets}",
+        env.env.path("spare-state").display(),
+    ));
+    env
+}
+
+fn route_of(env: &Env) -> Value {
+    env.json(&[
+        "route",
+        "--profile",
+        "classes",
+        "--consumer",
+        "agt:t",
+        "--project",
+        "demo",
+        "--explain",
+    ])
+}
+
+fn row<'a>(route: &'a Value, name: &str) -> &'a Value {
+    route["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["extension"] == name)
+        .unwrap_or_else(|| panic!("{name} in {route}"))
+}
+
+#[test]
+fn self_hosted_first_tries_the_operators_own_backend_before_a_cheaper_hosted_one() {
+    let cheapest = route_of(&by_class("cheapest", ""));
+    assert_eq!(cheapest["policy"], "cheapest");
+    assert_eq!(row(&cheapest, "ext.spare")["rank"], 1, "{cheapest}");
+    assert_eq!(row(&cheapest, "ext.fixture")["rank"], 2, "{cheapest}");
+
+    let env = by_class("self-hosted-first", "");
+    let route = route_of(&env);
+    assert_eq!(route["policy"], "self-hosted-first");
+    let (own, hosted) = (row(&route, "ext.fixture"), row(&route, "ext.spare"));
+    assert_eq!(
+        (&own["rank"], &own["class"]),
+        (&1.into(), &"self-hosted".into())
+    );
+    assert_eq!(
+        (&hosted["rank"], &hosted["class"]),
+        (&2.into(), &"hosted".into())
+    );
+    // The figures compared are shown: both rates.
+    assert_eq!(own["rate"]["per_hour"], "0.9", "{route}");
+    assert_eq!(hosted["rate"]["per_hour"], "0.3", "{route}");
+    let text = env
+        .sandboxer(&[
+            "route",
+            "--profile",
+            "classes",
+            "--consumer",
+            "agt:t",
+            "--project",
+            "demo",
+            "--explain",
+        ])
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
+    assert!(text.contains("policy self-hosted-first"), "{text}");
+    assert!(text.contains("hosted"), "{text}");
+}
+
+#[test]
+fn a_hosted_budget_stops_hosted_creates_and_leaves_self_hosted_ones_alone() {
+    // 0.2 a month for hosted backends: an hour of `spare` (0.3) does not fit.
+    let budget = "budgets:\n  - {project: demo, amount: \"0.2\", class: hosted}\n";
+    let env = by_class("cheapest", budget);
+    let route = route_of(&env);
+    let hosted = row(&route, "ext.spare");
+    let why = hosted["excluded"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("over budget") && why.contains("on hosted backends"),
+        "{route}"
+    );
+    let own = row(&route, "ext.fixture");
+    assert_eq!(own["rank"], 1, "{route}");
+    assert!(own.get("budgets").is_none(), "not covered: {route}");
+    let out = env
+        .sandboxer(&[
+            "--json",
+            "create",
+            "--profile",
+            "classes",
+            "--consumer",
+            "agt:t",
+            "--project",
+            "demo",
+            "--wait",
+        ])
+        .assert()
+        .success();
+    let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(created["extension"], "ext.fixture");
+    env.json(&["destroy", created["id"].as_str().unwrap()]);
+
+    // With room, the explanation shows what the hosted budget had left.
+    let roomy = by_class(
+        "cheapest",
+        "budgets:\n  - {project: demo, amount: \"5\", class: hosted}\n",
+    );
+    let route = route_of(&roomy);
+    let hosted = row(&route, "ext.spare");
+    assert_eq!(hosted["rank"], 1, "{route}");
+    let room = &hosted["budgets"][0];
+    assert_eq!(
+        (&room["left"], &room["estimate"]),
+        (&"5".into(), &"0.3".into()),
+        "{route}"
+    );
+    assert!(
+        room["budget"].as_str().unwrap().contains("hosted"),
+        "{route}"
+    );
+}

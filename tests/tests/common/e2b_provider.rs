@@ -13,6 +13,9 @@ pub const PROVIDER_CONSUMER: &str = "agt:e2b-agent";
 pub const PROVIDER_PROJECT: &str = "agents";
 /// A member of another project of the provider.
 pub const OTHER_KEY: &str = "e2e-e2b-key-of-another-project";
+/// The variable a user installation reads the provider key from
+/// (`provider_keys: … env:PROVIDER_KEY`).
+pub const KEY_VARIABLE: &str = "PROVIDER_KEY";
 /// The template the provider offers: busybox with bash, as a profile.
 pub const TEMPLATE: &str = "e2b-box";
 

@@ -10,12 +10,13 @@
 //! And the other way: `sandboxer-ext-e2b` passes the conformance kit with
 //! that API as its E2B.
 
+use super::backends::user_json;
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{
-    OTHER_KEY, PROVIDER_CONSUMER, PROVIDER_KEY, TEMPLATE, configure_user, provider,
+    KEY_VARIABLE, OTHER_KEY, PROVIDER_CONSUMER, PROVIDER_KEY, TEMPLATE, configure_user, provider,
 };
-use super::e2b_recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
-use super::support::E2e;
+use super::recording::{Recorder, blanked, by_the_sdk, golden_path, request_shapes};
+use super::support::{E2e, kit_passes};
 use sandboxer_tests::bin;
 use sandboxer_tests::pytest;
 use serde_json::{Value, json};
@@ -202,64 +203,31 @@ fn the_official_e2b_npm_sdk_works_sandboxes_through_the_e2b_api() {
 fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
     let (e2e, _daemon, recorder) = recorded_installation();
     let api = recorder.url.clone();
-    let params = e2e.env.path("kit-params.json");
     let options = json!({"api_key": KEY, "api_url": api, "sandbox_url": api});
-    std::fs::write(
-        &params,
-        json!({
-            "options": options,
-            "profile": {"id": "profile.conformance", "version": "1",
-                        "spec": {"template": TEMPLATE}},
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let out = Command::new(bin("sandboxer-conformance"))
-        .arg("run")
-        .arg(bin("sandboxer-ext-e2b"))
-        .args(["--format", "json", "--params"])
-        .arg(&params)
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "the report is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
+    let params = json!({
+        "options": options,
+        "profile": {"id": "profile.conformance", "version": "1",
+                    "spec": {"template": TEMPLATE}},
     });
-    let checks = report["checks"].as_array().unwrap();
-    let with = |status: &str| -> Vec<String> {
-        checks
-            .iter()
-            .filter(|c| c["status"] == status)
-            .map(|c| format!("{}: {}", c["id"], c["message"]))
-            .collect()
-    };
-    assert!(with("fail").is_empty(), "{:#?}", with("fail"));
-    // For the record of a run (`--no-capture`): what it checked, what it skipped.
-    eprintln!(
-        "kit on ext-e2b: {} passed, skipped: {:#?}",
-        with("pass").len(),
-        with("skip")
-    );
-    assert_eq!(out.status.code(), Some(0));
     // What it offers is checked, not skipped.
-    for id in [
-        "lifecycle.list-label-filter",
-        "idempotency.same-create",
-        "idempotency.conflicting-create",
-        "secrets.not-in-labels",
-        "optional.exec-stdin",
-        "optional.exec-timeout",
-        "optional.exec-missing-command",
-        "optional.extend-ttl",
-        "optional.cost-estimate-shape",
-        "inside.files",
-        "inside.pause-freezes-and-resume-continues",
-    ] {
-        let check = checks.iter().find(|c| c["id"] == id).unwrap();
-        assert_eq!(check["status"], "pass", "{check}");
-    }
+    kit_passes(
+        &e2e.env.path(""),
+        &bin("sandboxer-ext-e2b"),
+        &params,
+        &[
+            "lifecycle.list-label-filter",
+            "idempotency.same-create",
+            "idempotency.conflicting-create",
+            "secrets.not-in-labels",
+            "optional.exec-stdin",
+            "optional.exec-timeout",
+            "optional.exec-missing-command",
+            "optional.extend-ttl",
+            "optional.cost-estimate-shape",
+            "inside.files",
+            "inside.pause-freezes-and-resume-continues",
+        ],
+    );
     // It spoke as the official SDK speaks: every request it sent has a shape
     // the SDK's recorded requests have.
     let sent = recorder.exchanges();
@@ -288,26 +256,13 @@ fn the_kit_passes_ext_e2b_with_the_daemons_e2b_api_as_its_e2b() {
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }
 
-/// The user's side of the routing test: the CLI with the provider key in its
-/// environment, as `--json`.
-fn user_json(user: &E2e, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = user
-        .sandboxer(&all)
-        .env("E2B_USER_KEY", KEY)
-        .assert()
-        .success();
-    serde_json::from_slice(&out.get_output().stdout).unwrap()
-}
-
 #[test]
 fn a_profile_over_compose_ssh_and_e2b_routes_by_cost_and_fails_over_on_429() {
     // The provider lets the key create one sandbox a minute.
     let e2b = provider("  e2b: {creates_per_minute: 1}\n");
     let daemon = start(&e2b);
     let user = E2e::new();
-    configure_user(&user, &format!("{}/e2b", daemon.url), "E2B_USER_KEY", "");
+    configure_user(&user, &format!("{}/e2b", daemon.url), KEY_VARIABLE, "");
     user.sleeper_profile(
         "mixed",
         &format!(

@@ -186,6 +186,17 @@ pub fn podman_count(kind: &str, label: &str) -> usize {
 
 /// GETs a URL with a plain TCP request; returns the body.
 pub fn http_get(url: &str) -> String {
+    let (head, body) = http_request("GET", url, None);
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "{head}"
+    );
+    body
+}
+
+/// Sends `method` with an optional JSON body over a plain TCP request;
+/// returns the response's head and body.
+pub fn http_request(method: &str, url: &str, json: Option<&Value>) -> (String, String) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http url");
     let (authority, path) = rest
@@ -196,13 +207,97 @@ pub fn http_get(url: &str) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {authority}\r\n\r\n").unwrap();
+    let body = json.map(Value::to_string).unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    assert!(
-        head.starts_with("HTTP/1.") && head.contains(" 200 "),
-        "{head}"
+    (head.to_string(), body.to_string())
+}
+
+/// A free port on loopback (bound and let go; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the stand-in `tests/standins/<script>` under the tests' Python with
+/// `args`, and waits for its `listening on` line; it is killed on drop.
+pub fn start_standin(script: &str, args: &[&str]) -> sandboxer_tests::process::KillOnDrop {
+    use std::io::BufRead;
+    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut standin = std::process::Command::new(sandboxer_tests::mcp_client::PYTHON)
+        .arg(here.join("standins").join(script))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = standin.stdout.take().unwrap();
+    let process = sandboxer_tests::process::KillOnDrop(standin);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "{script}: {line}");
+    process
+}
+
+/// Runs the conformance kit on `extension` with `params` (`{options,
+/// profile}`), written to a file in `dir`; panics if any check fails, or if one
+/// of `must_pass` did not pass (was skipped). Answers the report.
+pub fn kit_passes(
+    dir: &std::path::Path,
+    extension: &std::path::Path,
+    params: &Value,
+    must_pass: &[&str],
+) -> Value {
+    let file = dir.join("kit-params.json");
+    std::fs::write(&file, params.to_string()).unwrap();
+    let out = std::process::Command::new(sandboxer_tests::bin("sandboxer-conformance"))
+        .arg("run")
+        .arg(extension)
+        .args(["--format", "json", "--params"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let checks = report["checks"].as_array().unwrap();
+    let with = |status: &str| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| c["status"] == status)
+            .map(|c| format!("{}: {}", c["id"], c["message"]))
+            .collect()
+    };
+    assert!(with("fail").is_empty(), "{:#?}", with("fail"));
+    // For the record of a run (`--no-capture`): what it checked, what it skipped.
+    eprintln!(
+        "kit on {}: {} passed, skipped: {:#?}",
+        extension.display(),
+        with("pass").len(),
+        with("skip")
     );
-    body.to_string()
+    assert_eq!(out.status.code(), Some(0));
+    for id in must_pass {
+        let check = checks
+            .iter()
+            .find(|c| c["id"] == *id)
+            .unwrap_or_else(|| panic!("{id} in {report}"));
+        assert_eq!(check["status"], "pass", "{check}");
+    }
+    report
 }

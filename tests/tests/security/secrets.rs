@@ -200,7 +200,7 @@ async fn an_e2b_provider_key_reaches_e2b_and_nothing_else() {
     e2b_provider::configure_user(
         &user,
         &format!("{}/e2b", e2b.url),
-        "E2B_BYOK_KEY",
+        e2b_provider::KEY_VARIABLE,
         &daemon_yaml("1s", "5m"),
     );
     user.sleeper_profile(
@@ -216,7 +216,7 @@ async fn an_e2b_provider_key_reaches_e2b_and_nothing_else() {
     let mut cmd = Command::new(bin("sandboxer"));
     // The most the daemon and the extension write (the extension's stderr is
     // the daemon's).
-    cmd.env("E2B_BYOK_KEY", key)
+    cmd.env(e2b_provider::KEY_VARIABLE, key)
         .env("HOSTED_SECRET", &secret)
         .env("SANDBOXER_LOG", "debug")
         .env("SANDBOXER_EXT_LOG", "trace")

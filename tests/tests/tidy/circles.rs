@@ -21,6 +21,7 @@ const FOLDERS: &[(&str, &str)] = &[
     ("mcp/src", "crate::"),
     ("e2b/src", "crate::"),
     ("ext-e2b/src", "crate::"),
+    ("ext-daytona/src", "crate::"),
     ("ext-protocol/src", "crate::"),
     ("ext-protocol/src/sdk", "crate::sdk::"),
     ("ext-compose-ssh/src", "crate::"),

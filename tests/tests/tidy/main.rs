@@ -96,6 +96,7 @@ fn protocol_method_names_are_written_only_in_their_definitions() {
             "ext-protocol/src",
             "ext-compose-ssh/src",
             "ext-e2b/src",
+            "ext-daytona/src",
             "conformance/src",
         ],
         &["ext-protocol/src/methods.rs"],
@@ -147,6 +148,7 @@ fn the_core_library_never_prints() {
             "mcp/src",
             "e2b/src",
             "ext-e2b/src",
+            "ext-daytona/src",
             "sandboxer/src",
         ],
         // The command line is the one writer to the terminal; its client is not.

@@ -1,5 +1,5 @@
-//! Recording what crosses the wire to an E2B API: a loopback proxy in front
-//! of the daemon's `/e2b` that forwards each request as it is (responses
+//! Recording what crosses the wire to a provider's API (E2B's, Daytona's): a
+//! loopback proxy in front of the server that forwards each request as it is (responses
 //! streamed through as they come, so output still arrives while a command
 //! runs) and keeps each exchange, decoded: JSON bodies as JSON, Connect
 //! streams as their messages, multipart uploads as their part names.
@@ -20,13 +20,21 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// The golden recording of the official SDK.
+/// The golden recording of the official E2B SDK.
 pub fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("golden/e2b-sdk-exchanges.json")
+    golden_path_of("e2b-sdk-exchanges.json")
+}
+
+/// A golden recording in `tests/golden`.
+pub fn golden_path_of(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(file)
 }
 
 /// The headers that are E2B's protocol (others are the client's own).
-const PROTOCOL_HEADERS: [&str; 7] = [
+const PROTOCOL_HEADERS: [&str; 8] = [
+    "authorization",
     "x-api-key",
     "e2b-sandbox-id",
     "e2b-sandbox-port",
@@ -189,30 +197,19 @@ async fn forward(State(up): State<Upstream>, request: Request) -> Response {
     builder.body(Body::from_stream(stream)).unwrap()
 }
 
-/// An id in a path (`/sandboxes/01abc…/timeout`) as `{id}`.
+/// An id or a number in a path (`/sandboxes/01m95…/timeout`,
+/// `/autostop/15`) as `{id}`: the words of the path (`v2`, `bulk-upload`,
+/// `process.Process`, `Start`) stay.
 fn path_template(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            let known = [
-                "",
-                "e2b",
-                "v2",
-                "sandboxes",
-                "connect",
-                "timeout",
-                "pause",
-                "resume",
-                "metrics",
-                "files",
-                "health",
-            ];
-            // Known words, `service.Name`s and their `Method`s stay; ids go.
-            let method = segment.starts_with(|c: char| c.is_ascii_uppercase())
-                && segment.chars().all(|c| c.is_ascii_alphabetic());
-            if known.contains(&segment) || segment.contains('.') || method {
-                segment.to_string()
-            } else {
+            let number = !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit());
+            // Ids and names made of words and numbers (`cfjwsppz5a-1`).
+            let named = segment.len() >= 6 && segment.chars().any(|c| c.is_ascii_digit());
+            if number || named || segment.len() >= 16 {
                 "{id}".to_string()
+            } else {
+                segment.to_string()
             }
         })
         .collect::<Vec<_>>()
@@ -225,7 +222,7 @@ fn field_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
-                let free = ["metadata", "envs", "envVars"]
+                let free = ["metadata", "envs", "envVars", "env", "labels"]
                     .iter()
                     .any(|f| prefix.ends_with(f));
                 let key = if free { "*" } else { key.as_str() };
@@ -293,12 +290,14 @@ pub fn request_shapes(exchanges: &[Value]) -> BTreeSet<(String, String)> {
     shapes
 }
 
-/// Whether an exchange is the official SDK's own (its control-plane client,
-/// or connect-python under it), not a test's hand-made request.
+/// Whether an exchange is an official SDK's own (E2B's control-plane client,
+/// connect-python under it, Daytona's client), not a test's hand-made request.
 pub fn by_the_sdk(exchange: &Value) -> bool {
-    exchange["client"]
-        .as_str()
-        .is_some_and(|c| c.starts_with("e2b-python-sdk/") || c.starts_with("connectrpc/"))
+    exchange["client"].as_str().is_some_and(|c| {
+        ["e2b-python-sdk/", "connectrpc/", "sdk-python/"]
+            .iter()
+            .any(|sdk| c.starts_with(sdk))
+    })
 }
 
 /// The SDK's exchanges with their secrets blanked (tokens; keys are never
@@ -324,7 +323,7 @@ pub fn blanked(exchanges: &[Value]) -> Vec<Value> {
 #[test]
 fn shapes_name_endpoints_by_template_and_fields_by_path() {
     let exchanges = vec![json!({
-        "method": "POST", "path": "/e2b/sandboxes/01abc/timeout", "query": "",
+        "method": "POST", "path": "/e2b/sandboxes/01m95bz5nkhs6kdpc9trd37a2h/timeout", "query": "",
         "content_type": "application/json", "headers": ["x-api-key"],
         "request": {"timeout": 5, "metadata": {"mine": "x"}},
     })];
@@ -341,5 +340,9 @@ fn shapes_name_endpoints_by_template_and_fields_by_path() {
     assert_eq!(
         path_template("/e2b/v2/sandboxes/01m95bz5nkhs6kdpc9trd37a2h/connect"),
         "/e2b/v2/sandboxes/{id}/connect"
+    );
+    assert_eq!(
+        path_template("/toolbox/01m95bz5nkhs6kdpc9trd37a2h/files/bulk-upload"),
+        "/toolbox/{id}/files/bulk-upload"
     );
 }

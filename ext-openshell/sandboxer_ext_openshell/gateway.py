@@ -1,0 +1,52 @@
+"""The gateway as the extension reaches it: the official client, built from the
+options, and the gateway's gRPC statuses as the protocol's error kinds. A
+message never carries the token."""
+
+import grpc
+from openshell import SandboxClient, TlsConfig
+from pathlib import Path
+from sandboxer_ext import ExtError
+
+KINDS = {
+    grpc.StatusCode.NOT_FOUND: "NotFound",
+    grpc.StatusCode.ALREADY_EXISTS: "AlreadyExists",
+    grpc.StatusCode.INVALID_ARGUMENT: "InvalidArgument",
+    grpc.StatusCode.FAILED_PRECONDITION: "FailedPrecondition",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "ResourceExhausted",
+    grpc.StatusCode.UNAVAILABLE: "Unavailable",
+    grpc.StatusCode.UNIMPLEMENTED: "Unimplemented",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
+    grpc.StatusCode.PERMISSION_DENIED: "PermissionDenied",
+    grpc.StatusCode.UNAUTHENTICATED: "PermissionDenied",
+    grpc.StatusCode.ABORTED: "Unavailable",
+}
+
+
+def client_of(options):
+    """A `SandboxClient` for the options' endpoint: plaintext unless a CA (or
+    client certificate) is named, the token as its bearer."""
+    tls = None
+    paths = {k: options.get(k) for k in ("ca_path", "cert_path", "key_path")}
+    if any(paths.values()):
+        tls = TlsConfig(**{k: Path(v) if v else None for k, v in paths.items()})
+    return SandboxClient(options["endpoint"], tls=tls,
+                         bearer_token=options.get("token") or None,
+                         timeout=float(options.get("call_timeout_s") or 30))
+
+
+def code_of(error):
+    code = getattr(error, "code", None)
+    return code() if callable(code) else None
+
+
+def translated(error, what, field=None):
+    """A gateway's refusal of `what` as an ExtError of the matching kind."""
+    code = code_of(error)
+    kind = KINDS.get(code, "Internal")
+    details = error.details() if hasattr(error, "details") and callable(error.details) else ""
+    violations = getattr(error, "field_violations", ()) or ()
+    if violations:
+        details += " (" + "; ".join(f"{v.field}: {v.description}" for v in violations) + ")"
+    name = code.name if code is not None else type(error).__name__
+    message = f"OpenShell {what}: {name}: {details}".rstrip(": ")
+    return ExtError(kind, message, field if kind == "InvalidArgument" else None)
