@@ -19,7 +19,7 @@ VENV=/var/lib/sandboxer/py
 REQUIREMENTS=("mcp>=2.3,<3" "httpx>=0.27,<1" "pytest>=8,<9" "pyyaml>=6,<7" "setuptools>=68"
               "deepagents>=0.7.32,<0.8" "openai-agents>=0.24,<0.25"
               "e2b>=2.63,<2.64" "daytona==0.226.1"
-              "openshell==0.1.5" "grpcio>=1.78" "protobuf>=6.31.1")
+              "openshell==0.1.5" "grpcio>=1.78" "protobuf>=6.31.1" "modal==1.6.4")
 
 say() { printf '[python-env] %s\n' "$*"; }
 

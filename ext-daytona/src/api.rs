@@ -38,6 +38,15 @@ pub struct CreateSandbox {
     pub env: BTreeMap<String, String>,
     pub auto_stop_interval: u64,
     pub ttl_minutes: u64,
+    /// No route out (`network: {egress: deny}` without a list).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub network_block_all: bool,
+    /// Comma-separated IPv4 CIDRs let through (any port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_allow_list: Option<String>,
+    /// Comma-separated domains let through (any port).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain_allow_list: Option<String>,
 }
 
 /// The parts of Daytona's sandbox object the extension reads.

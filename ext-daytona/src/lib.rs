@@ -68,6 +68,59 @@ fn digest_of(params: &CreateParams) -> String {
         .collect()
 }
 
+/// A profile's network as Daytona's: blocked, or lists of CIDRs and domains
+/// let through on any port (wider than `HOST:PORT`, so `egress.allowlist` is
+/// not declared).
+#[derive(Debug, Default, PartialEq)]
+struct Egress {
+    block_all: bool,
+    cidrs: Option<String>,
+    domains: Option<String>,
+}
+
+impl Egress {
+    fn of(network: &NetworkPolicy) -> ExtResult<Egress> {
+        if network.egress == sandboxer_ext_protocol::Egress::Allow {
+            return Ok(Egress::default());
+        }
+        if network.allow.is_empty() {
+            return Ok(Egress {
+                block_all: true,
+                ..Default::default()
+            });
+        }
+        let (mut cidrs, mut domains) = (vec![], vec![]);
+        for (i, entry) in network.allow.iter().enumerate() {
+            let host = entry
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .filter(|h| !h.is_empty())
+                .ok_or_else(|| {
+                    ErrorObject::invalid_argument(
+                        &format!("network.allow[{i}]"),
+                        format!("network.allow[{i}] {entry:?} must be HOST:PORT"),
+                    )
+                })?;
+            match host.parse::<std::net::Ipv4Addr>() {
+                Ok(ip) => cidrs.push(format!("{ip}/32")),
+                Err(_) if host.contains(':') || host.parse::<std::net::IpAddr>().is_ok() => {
+                    return Err(ErrorObject::invalid_argument(
+                        &format!("network.allow[{i}]"),
+                        format!("Daytona lets IPv4 addresses through, not {host}"),
+                    ));
+                }
+                Err(_) => domains.push(host.to_ascii_lowercase()),
+            }
+        }
+        let joined = |list: Vec<String>| (!list.is_empty()).then(|| list.join(","));
+        Ok(Egress {
+            block_all: false,
+            cidrs: joined(cidrs),
+            domains: joined(domains),
+        })
+    }
+}
+
 fn minutes_until(rfc3339: &str) -> ExtResult<u64> {
     let at = chrono::DateTime::parse_from_rfc3339(rfc3339).map_err(|e| {
         ErrorObject::invalid_argument("expires_at", format!("expires_at {rfc3339:?}: {e}"))
@@ -129,7 +182,7 @@ impl Extension for Daytona {
                 m::FsRemove::METHOD,
                 m::FsRename::METHOD,
             ],
-            features: vec![features::SECRETS.into()],
+            features: vec![features::SECRETS.into(), features::EGRESS_DENY.into()],
             options_schema: BTreeMap::from([
                 (
                     "api_key".into(),
@@ -209,6 +262,7 @@ impl Extension for Daytona {
         let mut labels = params.labels.clone();
         labels.insert(LABEL_SANDBOX_ID.into(), params.sandbox_id.clone());
         labels.insert(REQUEST_DIGEST.into(), digest);
+        let egress = Egress::of(&params.network)?;
         let request = CreateSandbox {
             name: params.sandbox_id.clone(),
             snapshot: spec.snapshot,
@@ -216,6 +270,9 @@ impl Extension for Daytona {
             env: params.secrets.0.clone(),
             auto_stop_interval: 0,
             ttl_minutes: minutes_until(&params.expires_at)?,
+            network_block_all: egress.block_all,
+            network_allow_list: egress.cidrs,
+            domain_allow_list: egress.domains,
         };
         let created = match self.api.create(&request).await {
             Ok(created) => created,
@@ -388,5 +445,34 @@ impl Extension for Daytona {
                 details: JsonObject::new(),
             }],
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(egress: sandboxer_ext_protocol::Egress, allow: &[&str]) -> NetworkPolicy {
+        NetworkPolicy {
+            egress,
+            allow: allow.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_profiles_network_becomes_daytonas_lists() {
+        use sandboxer_ext_protocol::Egress as E;
+        assert_eq!(
+            Egress::of(&policy(E::Allow, &[])).unwrap(),
+            Egress::default()
+        );
+        assert!(Egress::of(&policy(E::Deny, &[])).unwrap().block_all);
+        let listed = Egress::of(&policy(E::Deny, &["10.1.2.3:443", "PyPI.org:443"])).unwrap();
+        assert_eq!(listed.cidrs.as_deref(), Some("10.1.2.3/32"));
+        assert_eq!(listed.domains.as_deref(), Some("pypi.org"));
+        assert!(!listed.block_all);
+        let bad = Egress::of(&policy(E::Deny, &["nothing"])).unwrap_err();
+        assert!(bad.message.contains("network.allow[0]"), "{}", bad.message);
+        assert!(Egress::of(&policy(E::Deny, &["[::1]:80"])).is_err());
     }
 }

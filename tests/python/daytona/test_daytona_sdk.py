@@ -25,8 +25,11 @@ def test_a_sandbox_is_created_worked_in_listed_and_deleted():
     name = f"e2e-{run}"
     sandbox = daytona.create(CreateSandboxFromSnapshotParams(
         snapshot=os.environ["SANDBOXER_DAYTONA_SNAPSHOT"], name=name, labels={"run": run},
-        env_vars={"GREETING": "hi"}, auto_stop_interval=0, ttl_minutes=60))
+        env_vars={"GREETING": "hi"}, auto_stop_interval=0, ttl_minutes=60,
+        network_allow_list="192.0.2.0/24", domain_allow_list="pypi.org"))
     try:
+        assert (sandbox.network_allow_list, sandbox.domain_allow_list) == (
+            "192.0.2.0/24", "pypi.org")
         ran = sandbox.process.exec("echo $GREETING; echo there >&2; exit 3", cwd="/tmp", timeout=30)
         assert ran.exit_code == 3
         assert ran.result == "hi\nthere\n" or set(ran.result.split()) == {"hi", "there"}
@@ -49,5 +52,16 @@ def test_a_sandbox_is_created_worked_in_listed_and_deleted():
         sandbox.set_ttl(180)
         # The API's own health, through the client's generated API.
         HealthApi(daytona._api_client).health_controller_live()
+    finally:
+        daytona.delete(sandbox)
+
+
+def test_a_sandbox_without_a_network_says_so():
+    daytona = Daytona()
+    sandbox = daytona.create(CreateSandboxFromSnapshotParams(
+        snapshot=os.environ["SANDBOXER_DAYTONA_SNAPSHOT"], name=f"e2e-{uuid.uuid4().hex[:10]}",
+        network_block_all=True, auto_stop_interval=0, ttl_minutes=60))
+    try:
+        assert sandbox.network_block_all is True
     finally:
         daytona.delete(sandbox)

@@ -149,7 +149,8 @@ class Handler(BaseHTTPRequestHandler):
         answer = {
             "id": record.id, "organizationId": "standin", "name": labels.get("name", record.id),
             "user": "root", "env": extra.get("env", {}), "labels": labels, "public": False,
-            "networkBlockAll": False, "kvm": False, "target": "local",
+            "networkBlockAll": extra.get("networkBlockAll", False), "kvm": False,
+            "target": "local",
             "cpu": int(resources.get("cpus") or DEFAULTS["cpu"]), "gpu": 0,
             "memory": max(1, int((resources.get("memory_mb") or 1024) / 1024)),
             "disk": max(1, int((resources.get("disk_mb") or 3072) / 1024)),
@@ -158,6 +159,9 @@ class Handler(BaseHTTPRequestHandler):
             "toolboxProxyUrl": f"{self.server.public_url}/toolbox",
             "createdAt": raw.get("created_at"), "updatedAt": raw.get("updated_at"),
         }
+        for key in ("networkAllowList", "domainAllowList"):
+            if extra.get(key):
+                answer[key] = extra[key]
         return answer
 
     def control(self, parts):
@@ -181,8 +185,12 @@ class Handler(BaseHTTPRequestHandler):
                                   "CONFLICT")
                 sandbox = client.create(request.get("snapshot") or "default", labels=labels,
                                         ttl=ttl)
+            # Kept and answered, not enforced: the daemon's profile decides the network.
             STATE.set(sandbox.id, env=request.get("env") or {},
-                      autoStopInterval=request.get("autoStopInterval", 15))
+                      autoStopInterval=request.get("autoStopInterval", 15),
+                      networkBlockAll=bool(request.get("networkBlockAll")),
+                      networkAllowList=request.get("networkAllowList"),
+                      domainAllowList=request.get("domainAllowList"))
             return self.send(200, self.sandbox_json(sandbox.refresh()))
         if parts == ["sandbox"] and self.command == "GET":
             wanted = json.loads(self.query.get("labels", ["{}"])[0])

@@ -19,7 +19,6 @@ fields it sets) is appended to FILE as a JSON line: what a client sends. Prints 
 
 import argparse
 import base64
-import json
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from concurrent import futures
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "sdk/python/src"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import grpc  # noqa: E402
 import httpx  # noqa: E402
@@ -37,6 +37,7 @@ from sandboxer import Sandboxer  # noqa: E402
 from sandboxer._calls import EventReader  # noqa: E402
 from sandboxer.errors import SandboxerError  # noqa: E402
 from sandboxer.models import Exit, Output  # noqa: E402
+from shapes import record_shape  # noqa: E402
 
 NAME = "openshell.name"
 WORKSPACE = "openshell.workspace"
@@ -336,26 +337,6 @@ class Gateway(pb_grpc.OpenShellServicer):
         return answer
 
 
-def shape_of(message, prefix=""):
-    """The paths of the fields `message` sets (`spec.template.image`; a map or
-    a repeated scalar by its name, a repeated message as `name[]`)."""
-    paths = set()
-    for field, value in message.ListFields():
-        path = prefix + field.name
-        if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            paths.add(path)
-        elif field.message_type is not None and field.is_repeated:
-            paths.add(path + "[]")
-            for item in value:
-                paths |= shape_of(item, path + "[].")
-        elif field.message_type is not None:
-            paths.add(path)
-            paths |= shape_of(value, path + ".")
-        else:
-            paths.add(path)
-    return paths
-
-
 class Recorder(grpc.ServerInterceptor):
     """Appends each request's shape to a file (see the module's doc)."""
 
@@ -364,9 +345,7 @@ class Recorder(grpc.ServerInterceptor):
         self.lock = threading.Lock()
 
     def record(self, method, request):
-        line = json.dumps({"method": method, "fields": sorted(shape_of(request))})
-        with self.lock, open(self.path, "a") as out:
-            out.write(line + "\n")
+        record_shape(self.path, self.lock, method, request)
 
     def intercept_service(self, continuation, details):
         handler = continuation(details)

@@ -86,7 +86,10 @@ fn the_official_daytona_client_works_sandboxes_through_the_stand_in() {
     });
     pytest::assert_passed(
         &report,
-        &["test_a_sandbox_is_created_worked_in_listed_and_deleted"],
+        &[
+            "test_a_sandbox_is_created_worked_in_listed_and_deleted",
+            "test_a_sandbox_without_a_network_says_so",
+        ],
     );
     // What the client sent: recorded anew on request, else held to the record.
     let by_sdk: Vec<serde_json::Value> = standin

@@ -12,10 +12,12 @@ mod e2b;
 #[path = "../common/e2b_provider.rs"]
 mod e2b_provider;
 mod egress;
+mod grpc_shapes;
 mod hostile;
 mod inside;
 mod ledger;
 mod mcp;
+mod modal;
 mod openshell;
 mod placement;
 mod proxy;

@@ -7,15 +7,11 @@
 
 use super::daemon_support::{Daemon, start};
 use super::e2b_provider::{OTHER_KEY, PROVIDER_KEY, TEMPLATE, provider};
-use super::recording::golden_path_of;
+use super::grpc_shapes::{foreign, golden, shapes};
 use super::support::{free_port, kit_passes, start_standin};
 use sandboxer_tests::pytest;
-use serde_json::Value;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const GOLDEN: &str = "openshell-sdk-calls.json";
 
 /// The stand-in over `daemon`, recording into `record`.
 fn gateway(daemon: &Daemon, record: &Path) -> (String, sandboxer_tests::process::KillOnDrop) {
@@ -32,56 +28,6 @@ fn gateway(daemon: &Daemon, record: &Path) -> (String, sandboxer_tests::process:
         ],
     );
     (format!("127.0.0.1:{port}"), process)
-}
-
-/// The distinct request shapes in a recording (`method fields…` per line).
-fn shapes(record: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(record)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let fields: Vec<&str> = v["fields"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f.as_str().unwrap())
-                .collect();
-            format!("{} {}", v["method"].as_str().unwrap(), fields.join(" "))
-        })
-        .collect()
-}
-
-fn golden() -> BTreeSet<String> {
-    let path = golden_path_of(GOLDEN);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (record it: SANDBOXER_RECORD_OPENSHELL=1 make test)",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Shapes in `sent` the official client never sends, checked field by field:
-/// a request is the client's when some recorded request of the same RPC sets
-/// every field it sets.
-fn foreign(sent: &BTreeSet<String>, known: &BTreeSet<String>) -> Vec<String> {
-    let split = |s: &str| -> (String, BTreeSet<String>) {
-        let mut words = s.split(' ');
-        let method = words.next().unwrap().to_string();
-        (method, words.map(str::to_string).collect())
-    };
-    let known: Vec<(String, BTreeSet<String>)> = known.iter().map(|s| split(s)).collect();
-    sent.iter()
-        .filter(|s| {
-            let (method, fields) = split(s);
-            !known
-                .iter()
-                .any(|(m, f)| *m == method && fields.is_subset(f))
-        })
-        .cloned()
-        .collect()
 }
 
 #[test]
@@ -113,11 +59,7 @@ fn the_official_openshell_client_works_sandboxes_through_the_stand_in() {
 
     let sent = shapes(&record);
     assert!(sent.len() > 5, "{sent:?}");
-    if std::env::var_os("SANDBOXER_RECORD_OPENSHELL").is_some() {
-        let text = serde_json::to_string_pretty(&sent).unwrap();
-        std::fs::write(golden_path_of(GOLDEN), text + "\n").unwrap();
-    }
-    let unrecorded = foreign(&sent, &golden());
+    let unrecorded = foreign(&sent, &golden("openshell", Some(&sent)));
     assert!(unrecorded.is_empty(), "unrecorded: {unrecorded:#?}");
 }
 
@@ -153,7 +95,7 @@ fn the_kit_passes_ext_openshell_against_the_stand_in() {
         ],
     );
     // It spoke as the official client speaks.
-    let unrecorded = foreign(&shapes(&record), &golden());
+    let unrecorded = foreign(&shapes(&record), &golden("openshell", None));
     assert!(
         unrecorded.is_empty(),
         "ext-openshell sent what the client never does: {unrecorded:#?}"

@@ -1,0 +1,68 @@
+//! What a gRPC client sends, as the gRPC stand-ins record it (`--record`,
+//! `tests/standins/shapes.py`): one JSON line per request with its RPC and the
+//! paths of the fields it sets. The official client's shapes are kept in
+//! `tests/golden/<provider>-sdk-calls.json` (recorded anew with
+//! `SANDBOXER_RECORD_<PROVIDER>=1`); an extension may send a request only if
+//! the client sent one of the same RPC setting every field it sets.
+
+use super::recording::golden_path_of;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The distinct request shapes in a recording (`RPC field…` per shape).
+pub fn shapes(record: &Path) -> BTreeSet<String> {
+    std::fs::read_to_string(record)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let fields: Vec<&str> = v["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect();
+            format!("{} {}", v["method"].as_str().unwrap(), fields.join(" "))
+        })
+        .collect()
+}
+
+/// The official client's shapes for `provider` (`openshell`, `modal`): written
+/// from `sent` first when `SANDBOXER_RECORD_<PROVIDER>` is set.
+pub fn golden(provider: &str, sent: Option<&BTreeSet<String>>) -> BTreeSet<String> {
+    let path = golden_path_of(&format!("{provider}-sdk-calls.json"));
+    let variable = format!("SANDBOXER_RECORD_{}", provider.to_uppercase());
+    if let (Some(sent), Some(_)) = (sent, std::env::var_os(&variable)) {
+        let text = serde_json::to_string_pretty(sent).unwrap();
+        std::fs::write(&path, text + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (record it: {variable}=1 make test)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Shapes in `sent` the official client never sends: a request is the
+/// client's when some recorded request of the same RPC sets every field it
+/// sets.
+pub fn foreign(sent: &BTreeSet<String>, known: &BTreeSet<String>) -> Vec<String> {
+    let split = |s: &str| -> (String, BTreeSet<String>) {
+        let mut words = s.split(' ');
+        let method = words.next().unwrap().to_string();
+        (method, words.map(str::to_string).collect())
+    };
+    let known: Vec<(String, BTreeSet<String>)> = known.iter().map(|s| split(s)).collect();
+    sent.iter()
+        .filter(|s| {
+            let (method, fields) = split(s);
+            !known
+                .iter()
+                .any(|(m, f)| *m == method && fields.is_subset(f))
+        })
+        .cloned()
+        .collect()
+}
