@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import threading
+from datetime import datetime, timezone
 
 from sandboxer_ext import (
     Cancelled,
@@ -174,7 +175,12 @@ class Modal(Extension):
         sandbox_id = params.sandbox_id()
         profile = params.object("profile", required=True)
         profile.required("id", str)
-        params.instant("expires_at")
+        expires = params.instant("expires_at")
+        if (expires - datetime.now(timezone.utc)).total_seconds() > self.timeout:
+            # Modal would end it first: its timeout cannot be moved later.
+            raise invalid_argument("expires_at",
+                                   f"expires_at {expires.isoformat()} is past what Modal allows "
+                                   f"(the timeout_s option, {self.timeout} s from now)")
         spec = profile.raw.get("spec")
         if not isinstance(spec, dict):
             raise invalid_argument("profile.spec", "profile.spec must be a mapping with an image")

@@ -100,11 +100,15 @@ class OpenShell(Extension):
         for name in ("endpoint", "workspace"):
             if not isinstance(options.get(name), str) or not options[name]:
                 raise invalid_argument(f"options.{name}", f"option {name} must be a string")
+        for name in ("call_timeout_s", "ready_timeout_s"):
+            value = options.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise invalid_argument(f"options.{name}", f"option {name} must be seconds above 0")
         try:
             self.rate = Decimal(str(options.get("usd_per_hour")))
         except InvalidOperation:
             self.rate = Decimal(-1)
-        if self.rate < 0:
+        if not self.rate.is_finite() or self.rate < 0:
             raise invalid_argument("options.usd_per_hour",
                                    "option usd_per_hour must be a price of zero or more")
         self.workspace = options["workspace"]
