@@ -62,6 +62,13 @@ pub struct Sandbox {
     pub toolbox_proxy_url: String,
 }
 
+impl Sandbox {
+    /// Being deleted, or deleted: not a sandbox any more.
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state.as_deref(), Some("destroying" | "destroyed"))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Page {
@@ -215,13 +222,17 @@ impl Api {
         }
     }
 
-    /// The sandbox with this id or name, if Daytona has it.
+    /// The sandbox with this id or name, if Daytona has it (one being deleted
+    /// or deleted is gone).
     pub async fn get(&self, id_or_name: &str) -> ExtResult<Option<Sandbox>> {
         let call = self.call(Method::GET, format!("{}/sandbox/{id_or_name}", self.url))?;
         let response = call.send().await.map_err(|e| unreachable("get", e))?;
         match response.status() {
             StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Self::json("get", response).await.map(Some),
+            s if s.is_success() => {
+                let found: Sandbox = Self::json("get", response).await?;
+                Ok((!found.is_gone()).then_some(found))
+            }
             _ => Err(refused("get", response).await),
         }
     }
@@ -321,8 +332,10 @@ impl Api {
         timeout_s: u64,
     ) -> ExtResult<(i32, String)> {
         let body = serde_json::json!({"command": line, "timeout": timeout_s});
+        // Its own deadline: a command may run far longer than other calls.
         let call = self
             .toolbox(sandbox, Method::POST, "/process/execute")?
+            .timeout(Duration::from_secs(timeout_s.saturating_add(30)))
             .json(&body);
         let done: Executed = Self::json("execute", self.send("execute", call).await?).await?;
         Ok((done.exit_code.unwrap_or(-1), done.result))

@@ -51,7 +51,7 @@ impl Spec {
     fn parse(spec: &Value) -> ExtResult<Spec> {
         serde_json::from_value(spec.clone()).map_err(|e| {
             ErrorObject::invalid_argument(
-                "spec",
+                "profile.spec",
                 format!(
                     "the profile's spec is not Daytona's ({e}): write spec: {{snapshot: NAME}}"
                 ),
@@ -326,6 +326,7 @@ impl Extension for Daytona {
             .list(&params.labels.unwrap_or_default())
             .await?
             .iter()
+            .filter(|s| !s.is_gone())
             .filter_map(|s| Some(sandbox_of(s.labels.get(LABEL_SANDBOX_ID)?, s)))
             .collect();
         Ok(ListResult { sandboxes })

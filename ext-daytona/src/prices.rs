@@ -9,7 +9,7 @@
 
 use rust_decimal::Decimal;
 use sandboxer_ext_protocol::money;
-use sandboxer_ext_protocol::{CostEstimate, ErrorKind, ErrorObject, JsonObject};
+use sandboxer_ext_protocol::{CostEstimate, ErrorObject, JsonObject};
 use serde_json::Value;
 
 /// Where the default prices come from, and when they were read.
@@ -39,8 +39,8 @@ impl Prices {
             };
             match parsed {
                 Some(d) if d >= Decimal::ZERO => Ok(Some(d)),
-                _ => Err(ErrorObject::domain(
-                    ErrorKind::InvalidArgument,
+                _ => Err(ErrorObject::invalid_argument(
+                    &format!("options.{name}"),
                     format!(
                         "option {name} must be a price in USD of zero or more, like \"0.0504\""
                     ),

@@ -10,10 +10,9 @@ Modal's command router; a snapshot is a filesystem snapshot (an image), and a
 restore a new sandbox of it.
 """
 
-import hashlib
-import json
 import os
 import threading
+from datetime import datetime, timezone
 
 from sandboxer_ext import (
     Cancelled,
@@ -25,6 +24,8 @@ from sandboxer_ext import (
     not_found,
 )
 
+from sandboxer_ext.results import create_digest, exec_result
+
 from . import network
 from .prices import Prices
 
@@ -32,24 +33,7 @@ HOST = "modal"
 LABEL_ID = "sandboxer.id"
 DIGEST = "sandboxer-modal.request"
 SNAPSHOT_TAG = "sandboxer-modal.snapshot."
-MAX_STREAM = 1024 * 1024
 MODAL_MAX_TIMEOUT_S = 24 * 3600
-
-
-def digest_of(params):
-    identity = dict(params.raw)
-    identity.pop("progress_token", None)
-    identity["secrets"] = sorted((identity.get("secrets") or {}).keys())
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def text_of(data):
-    text = (data or b"").decode("utf-8", errors="replace")
-    encoded = text.encode()
-    if len(encoded) <= MAX_STREAM:
-        return text, False
-    return encoded[:MAX_STREAM].decode("utf-8", errors="ignore"), True
 
 
 def translated(error, what):
@@ -174,7 +158,12 @@ class Modal(Extension):
         sandbox_id = params.sandbox_id()
         profile = params.object("profile", required=True)
         profile.required("id", str)
-        params.instant("expires_at")
+        expires = params.instant("expires_at")
+        if (expires - datetime.now(timezone.utc)).total_seconds() > self.timeout:
+            # Modal would end it first: its timeout cannot be moved later.
+            raise invalid_argument("expires_at",
+                                   f"expires_at {expires.isoformat()} is past what Modal allows "
+                                   f"(the timeout_s option, {self.timeout} s from now)")
         spec = profile.raw.get("spec")
         if not isinstance(spec, dict):
             raise invalid_argument("profile.spec", "profile.spec must be a mapping with an image")
@@ -199,7 +188,7 @@ class Modal(Extension):
         idle = spec.get("idle_timeout_s")
         if idle is not None and (not isinstance(idle, int) or idle < 1):
             raise invalid_argument("profile.spec.idle_timeout_s", "idle_timeout_s is whole seconds")
-        digest = digest_of(params)
+        digest = create_digest(params)
         tags = dict(labels)
         tags[LABEL_ID] = sandbox_id
         tags[DIGEST] = digest
@@ -317,12 +306,7 @@ class Modal(Extension):
         code, out, err = answer["result"]
         if code == -1:
             raise deadline_exceeded(f"the command ran past its {timeout} s")
-        stdout, cut_out = text_of(out)
-        stderr, cut_err = text_of(err)
-        result = {"exit_code": code, "stdout": stdout, "stderr": stderr}
-        if cut_out or cut_err:
-            result["truncated"] = True
-        return result
+        return exec_result(code, out, err)
 
     # ---- snapshots ----
 

@@ -27,7 +27,7 @@ def price(options, name, default):
         parsed = Decimal(str(value))
     except InvalidOperation:
         parsed = Decimal(-1)
-    if parsed < 0:
+    if not parsed.is_finite() or parsed < 0:
         raise invalid_argument(f"options.{name}", f"option {name} must be a price of zero or more")
     return parsed
 

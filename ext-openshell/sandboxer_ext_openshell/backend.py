@@ -8,8 +8,6 @@ OpenShell has no lifetime of its own: sandboxer's reaper ends its sandboxes.
 Commands are `ExecSandbox` streams, run as argv without a login shell.
 """
 
-import hashlib
-import json
 import threading
 from decimal import Decimal, InvalidOperation
 
@@ -27,6 +25,7 @@ from sandboxer_ext import (
 )
 
 from sandboxer_ext.params import BadParams
+from sandboxer_ext.results import create_digest, exec_result
 
 from . import gateway
 from .policy import policy_of
@@ -34,7 +33,6 @@ from .policy import policy_of
 HOST = "openshell"
 DIGEST = "sandboxer-openshell.request"
 LABEL_ID = "sandboxer.id"
-MAX_STREAM = 1024 * 1024
 # A longer label selector is applied here, not sent.
 MAX_SELECTOR = 1024
 FEATURES = ["egress.deny", "egress.allowlist", "egress.domains", "secrets"]
@@ -53,23 +51,8 @@ def state_of(phase):
     }.get(phase, "provisioning")
 
 
-def digest_of(params):
-    """A digest of the create's identity: every param but the progress token,
-    the secrets' names but not their values."""
-    identity = dict(params.raw)
-    identity.pop("progress_token", None)
-    identity["secrets"] = sorted((identity.get("secrets") or {}).keys())
-    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def text_of(data):
-    """Output as the protocol's text, cut to 1 MiB on a character boundary."""
-    text = data.decode("utf-8", errors="replace")
-    encoded = text.encode()
-    if len(encoded) <= MAX_STREAM:
-        return text, False
-    return encoded[:MAX_STREAM].decode("utf-8", errors="ignore"), True
 
 
 class OpenShell(Extension):
@@ -100,11 +83,15 @@ class OpenShell(Extension):
         for name in ("endpoint", "workspace"):
             if not isinstance(options.get(name), str) or not options[name]:
                 raise invalid_argument(f"options.{name}", f"option {name} must be a string")
+        for name in ("call_timeout_s", "ready_timeout_s"):
+            value = options.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise invalid_argument(f"options.{name}", f"option {name} must be seconds above 0")
         try:
             self.rate = Decimal(str(options.get("usd_per_hour")))
         except InvalidOperation:
             self.rate = Decimal(-1)
-        if self.rate < 0:
+        if not self.rate.is_finite() or self.rate < 0:
             raise invalid_argument("options.usd_per_hour",
                                    "option usd_per_hour must be a price of zero or more")
         self.workspace = options["workspace"]
@@ -171,7 +158,7 @@ class OpenShell(Extension):
         secrets = params.strings("secrets")
         network = params.optional("network", dict, {})
         policy = policy_of(spec.get("policy"), network)
-        digest = digest_of(params)
+        digest = create_digest(params)
         labels[LABEL_ID] = sandbox_id
         labels[DIGEST] = digest
 
@@ -281,12 +268,7 @@ class OpenShell(Extension):
             raise gateway.translated(e, "exec") from None
         if exit_code is None:
             raise internal("OpenShell's exec stream ended without an exit event")
-        stdout, cut_out = text_of(bytes(out))
-        stderr, cut_err = text_of(bytes(err))
-        result = {"exit_code": exit_code, "stdout": stdout, "stderr": stderr}
-        if cut_out or cut_err:
-            result["truncated"] = True
-        return result
+        return exec_result(exit_code, bytes(out), bytes(err))
 
     # ---- cost and health ----
 

@@ -1,11 +1,13 @@
 """The gateway as the extension reaches it: the official client, built from the
-options, and the gateway's gRPC statuses as the protocol's error kinds. A
-message never carries the token."""
+options (a token over plaintext only to loopback), and the gateway's gRPC
+statuses as the protocol's error kinds. A message never carries the token."""
+
+import ipaddress
+from pathlib import Path
 
 import grpc
 from openshell import SandboxClient, TlsConfig
-from pathlib import Path
-from sandboxer_ext import ExtError
+from sandboxer_ext import ExtError, invalid_argument
 
 KINDS = {
     grpc.StatusCode.NOT_FOUND: "NotFound",
@@ -29,9 +31,25 @@ def client_of(options):
     paths = {k: options.get(k) for k in ("ca_path", "cert_path", "key_path")}
     if any(paths.values()):
         tls = TlsConfig(**{k: Path(v) if v else None for k, v in paths.items()})
+    elif options.get("token") and not on_loopback(options["endpoint"]):
+        # A bearer token goes in the clear only to this machine.
+        raise invalid_argument("options.endpoint",
+                               f"the token would cross the network in the clear to "
+                               f"{options['endpoint']}: name the gateway's CA in ca_path (TLS)")
     return SandboxClient(options["endpoint"], tls=tls,
                          bearer_token=options.get("token") or None,
                          timeout=float(options.get("call_timeout_s") or 30))
+
+
+def on_loopback(endpoint):
+    """Whether `host:port` is this machine."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def code_of(error):

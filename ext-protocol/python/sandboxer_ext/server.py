@@ -243,6 +243,12 @@ class Session:
             error = e.to_json()
             self.fail(request_id, error["code"], error["message"], error["data"])
             return
+        except Exception as e:  # noqa: BLE001 - an option the extension cannot use
+            traceback.print_exc(file=sys.stderr)
+            error = invalid_argument("options", f"the options cannot be used: "
+                                                f"{type(e).__name__}: {e}").to_json()
+            self.fail(request_id, error["code"], error["message"], error["data"])
+            return
         methods = list(REQUIRED_METHODS)
         methods += [m for m in self.handlers if m not in methods]
         self.initialized = True
@@ -292,5 +298,7 @@ def serve(extension):
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     session = Session(extension, out)
-    signal.signal(signal.SIGTERM, lambda *_: session.end())
+    # Ended from a thread of its own: the handler runs on the reading thread,
+    # which may hold a lock `end` takes.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=session.end).start())
     session.run(sys.stdin.buffer)

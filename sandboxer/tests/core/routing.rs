@@ -300,7 +300,16 @@ fn self_hosted_first_tries_the_operators_own_backend_before_a_cheaper_hosted_one
         .success();
     let text = String::from_utf8_lossy(&text.get_output().stdout).to_string();
     assert!(text.contains("policy self-hosted-first"), "{text}");
-    assert!(text.contains("hosted"), "{text}");
+    let spare = text
+        .lines()
+        .find(|l| l.contains("ext.spare"))
+        .unwrap_or_default();
+    assert!(spare.contains(" hosted "), "the CLASS column: {text}");
+    let own = text
+        .lines()
+        .find(|l| l.contains("ext.fixture"))
+        .unwrap_or_default();
+    assert!(own.contains("self-hosted"), "the CLASS column: {text}");
 }
 
 #[test]

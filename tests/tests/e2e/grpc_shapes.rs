@@ -12,8 +12,8 @@ use std::path::Path;
 
 /// The distinct request shapes in a recording (`RPC field…` per shape).
 pub fn shapes(record: &Path) -> BTreeSet<String> {
-    std::fs::read_to_string(record)
-        .unwrap_or_default()
+    let shapes: BTreeSet<String> = std::fs::read_to_string(record)
+        .unwrap_or_else(|e| panic!("{}: {e}: the stand-in recorded nothing", record.display()))
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
@@ -25,7 +25,13 @@ pub fn shapes(record: &Path) -> BTreeSet<String> {
                 .collect();
             format!("{} {}", v["method"].as_str().unwrap(), fields.join(" "))
         })
-        .collect()
+        .collect();
+    assert!(
+        !shapes.is_empty(),
+        "{}: no request recorded",
+        record.display()
+    );
+    shapes
 }
 
 /// The official client's shapes for `provider` (`openshell`, `modal`): written

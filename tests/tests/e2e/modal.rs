@@ -104,3 +104,45 @@ fn the_kit_passes_ext_modal_against_the_stand_in() {
     let left = e2e.json(&["list"]);
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }
+
+#[test]
+fn a_create_that_would_outlive_modals_timeout_is_refused_naming_expires_at() {
+    use std::io::{BufRead, Write};
+    let mut child = std::process::Command::new(extension())
+        .arg("--stdio")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let mut stdin = child.stdin.take().unwrap();
+    for line in [
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocol_version": "1.6", "host": {"name": "t", "version": "0"},
+                       "options": {"timeout_s": 3600}}}),
+        serde_json::json!({"jsonrpc": "2.0", "method": "initialized"}),
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "sandbox/create",
+            "params": {"sandbox_id": "sb1", "expires_at": later,
+                       "profile": {"id": "profile.p", "version": "1", "spec": {"image": "x"}}}}),
+    ] {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let _initialized = lines.next().unwrap().unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(answer["error"]["code"], 1003, "{answer}");
+    assert_eq!(
+        answer["error"]["data"]["details"]["field"], "expires_at",
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3600 s"),
+        "{answer}"
+    );
+}

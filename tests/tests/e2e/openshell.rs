@@ -233,3 +233,74 @@ fn a_wildcard_allow_list_routes_to_openshell_and_the_guarantees_say_why() {
     let left = provider.json(&["list"]);
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
 }
+
+/// The first answer of `extension` to an `initialize` with `options`.
+pub(super) fn handshake(extension: &Path, options: serde_json::Value) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(extension)
+        .arg("--stdio")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocol_version": "1.6", "host": {"name": "t", "version": "0"},
+                   "options": options}});
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut answer)
+        .unwrap();
+    let _ = child.wait();
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer:?}"))
+}
+
+#[test]
+fn an_option_the_extension_cannot_use_is_refused_naming_it_and_a_token_stays_off_the_wire() {
+    let openshell =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ext-openshell/sandboxer-ext-openshell");
+    for (options, field) in [
+        (
+            serde_json::json!({"ready_timeout_s": "soon"}),
+            "options.ready_timeout_s",
+        ),
+        (
+            serde_json::json!({"usd_per_hour": "NaN"}),
+            "options.usd_per_hour",
+        ),
+        // A bearer token over plaintext to another machine is refused.
+        (
+            serde_json::json!({"endpoint": "10.0.0.1:8080", "token": "secret-token"}),
+            "options.endpoint",
+        ),
+        // An option the client itself cannot use: still an answer, not a crash.
+        (
+            serde_json::json!({"ca_path": "/nonexistent/ca.pem"}),
+            "options",
+        ),
+    ] {
+        let answer = handshake(&openshell, options.clone());
+        assert_eq!(answer["error"]["code"], 1003, "{options}: {answer}");
+        assert_eq!(
+            answer["error"]["data"]["details"]["field"], field,
+            "{answer}"
+        );
+        assert!(!answer.to_string().contains("secret-token"), "{answer}");
+    }
+    // Loopback without TLS is fine, with the token.
+    let answer = handshake(
+        &openshell,
+        serde_json::json!({"endpoint": "127.0.0.1:8080", "token": "t"}),
+    );
+    assert_eq!(
+        answer["result"]["extension"]["name"], "openshell",
+        "{answer}"
+    );
+    let modal = super::modal::extension();
+    let answer = handshake(&modal, serde_json::json!({"usd_per_core_second": "NaN"}));
+    assert_eq!(
+        answer["error"]["data"]["details"]["field"], "options.usd_per_core_second",
+        "{answer}"
+    );
+}
