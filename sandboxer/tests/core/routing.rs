@@ -364,3 +364,67 @@ fn a_hosted_budget_stops_hosted_creates_and_leaves_self_hosted_ones_alone() {
         "{route}"
     );
 }
+
+#[test]
+fn a_spent_hosted_budget_ends_hosted_sandboxes_and_leaves_self_hosted_ones_running() {
+    let create = |env: &Env| -> String {
+        let out = env
+            .sandboxer(&[
+                "--json",
+                "create",
+                "--profile",
+                "classes",
+                "--consumer",
+                "agt:t",
+                "--project",
+                "demo",
+                "--wait",
+            ])
+            .assert()
+            .success();
+        let made: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+        made["id"].as_str().unwrap().to_string()
+    };
+    // One sandbox on each class: the cheaper hosted one first, then (by
+    // policy) the self-hosted one.
+    let env = by_class("cheapest", "");
+    let hosted = create(&env);
+    let config = |policy: &str, budgets: &str| {
+        env.env.write_profile(
+            "classes",
+            &format!(
+                "id: profile.classes\nversion: 1\nttl: {{default: 1h, max: 2h}}\n\
+                 network: {{egress: allow}}\nrouting: {{policy: {policy}}}\n\
+                 extensions:\n\
+                 \x20 - {{extension: ext.spare, spec: {{rate_per_hour: 0.3}}}}\n\
+                 \x20 - {{extension: ext.fixture, spec: {{rate_per_hour: 0.9}}}}\n"
+            ),
+        );
+        env.config(&format!(
+            "extensions:\n  spare:\n    class: hosted\n    options: {{state_dir: {}}}\n{budgets}",
+            env.env.path("spare-state").display(),
+        ));
+    };
+    config("self-hosted-first", "");
+    let own = create(&env);
+    assert_eq!(env.json(&["get", &hosted])["extension"], "ext.spare");
+    assert_eq!(env.json(&["get", &own])["extension"], "ext.fixture");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // The hosted budget is spent: only the hosted sandbox is told and ended.
+    config(
+        "self-hosted-first",
+        "budgets:\n  - {project: demo, amount: \"0.0000001\", class: hosted, policy: destroy}\n",
+    );
+    env.ok(&["reap-stale"]);
+    let told = |id: &str| {
+        env.events_of(id)
+            .iter()
+            .filter(|e| e["kind"] == "budget_exhausted")
+            .count()
+    };
+    assert_eq!(told(&hosted), 1);
+    assert_eq!(env.json(&["get", &hosted])["state"], "destroyed");
+    assert_eq!(told(&own), 0);
+    assert_eq!(env.json(&["get", &own])["state"], "ready");
+    env.json(&["destroy", &own]);
+}
