@@ -167,10 +167,7 @@ class Modal(Extension):
         spec = profile.raw.get("spec")
         if not isinstance(spec, dict):
             raise invalid_argument("profile.spec", "profile.spec must be a mapping with an image")
-        placement = params.object("placement")
-        host = placement.optional("host", str)
-        if host not in (None, HOST):
-            raise invalid_argument("placement.host", f"unknown host {host}; the only host is {HOST}")
+        params.object("placement").only_host("host", HOST)
         return sandbox_id, spec
 
     def create(self, params, call, image=None):
@@ -270,14 +267,7 @@ class Modal(Extension):
     # ---- inside ----
 
     def exec(self, params, call):
-        sandbox_id = params.sandbox_id()
-        argv = params.required("argv", list)
-        if not argv:
-            raise invalid_argument("argv", "argv must name a command")
-        if params.optional("service", str) is not None:
-            raise invalid_argument("service", "a Modal sandbox has one part: no service")
-        stdin = params.optional("stdin", str, "")
-        timeout = params.optional("timeout_s", int, 60)
+        sandbox_id, argv, stdin, timeout = params.exec_call("Modal")
         sb = self.find(sandbox_id)
         if sb is None:
             raise not_found(f"sandbox {sandbox_id} is not on Modal")
@@ -352,9 +342,7 @@ class Modal(Extension):
                                     resources.optional("memory_mb", int), seconds)
 
     def health(self, params, call):
-        host = params.optional("host", str)
-        if host not in (None, HOST):
-            raise invalid_argument("host", f"unknown host {host}; the only host is {HOST}")
+        params.only_host("host", HOST)
         try:
             self.client().hello()
         except Exception as e:  # noqa: BLE001

@@ -24,7 +24,6 @@ from sandboxer_ext import (
     not_found,
 )
 
-from sandboxer_ext.params import BadParams
 from sandboxer_ext.results import create_digest, exec_result
 
 from . import gateway
@@ -128,7 +127,7 @@ class OpenShell(Extension):
         try:
             return self.client.get(name, workspace=self.workspace)
         except Exception as e:  # noqa: BLE001 - the client raises grpc errors
-            if gateway.code_of(e) is not None and gateway.code_of(e).name == "NOT_FOUND":
+            if gateway.has_code(e, "NOT_FOUND"):
                 return None
             raise gateway.translated(e, "get") from None
 
@@ -150,10 +149,7 @@ class OpenShell(Extension):
         if not isinstance(image, str) or not image:
             raise invalid_argument("profile.spec.image",
                                    "profile.spec.image names the image sandboxes run")
-        placement = params.object("placement")
-        host = placement.optional("host", str)
-        if host not in (None, HOST):
-            raise invalid_argument("placement.host", f"unknown host {host}; the only host is {HOST}")
+        params.object("placement").only_host("host", HOST)
         labels = params.strings("labels")
         secrets = params.strings("secrets")
         network = params.optional("network", dict, {})
@@ -176,7 +172,7 @@ class OpenShell(Extension):
                     ref = self.client.create(workspace=self.workspace, spec=request,
                                              name=sandbox_id, labels=labels)
                 except Exception as e:  # noqa: BLE001
-                    if gateway.code_of(e) is not None and gateway.code_of(e).name == "ALREADY_EXISTS":
+                    if gateway.has_code(e, "ALREADY_EXISTS"):
                         ref = self.same_or_conflict(self.find(sandbox_id), digest, sandbox_id)
                     else:
                         raise gateway.translated(e, "create", "profile.spec") from None
@@ -223,7 +219,7 @@ class OpenShell(Extension):
                 self.client.wait_deleted(sandbox_id, workspace=self.workspace,
                                          expected_sandbox_id=result.sandbox_id)
         except Exception as e:  # noqa: BLE001
-            if gateway.code_of(e) is not None and gateway.code_of(e).name == "NOT_FOUND":
+            if gateway.has_code(e, "NOT_FOUND"):
                 return {"destroyed": True}
             raise gateway.translated(e, "delete") from None
         return {"destroyed": True}
@@ -231,18 +227,7 @@ class OpenShell(Extension):
     # ---- inside ----
 
     def exec(self, params, call):
-        sandbox_id = params.sandbox_id()
-        argv = params.required("argv", list)
-        if not argv:
-            raise invalid_argument("argv", "argv must name a command")
-        if not all(isinstance(a, str) for a in argv):
-            raise BadParams("argv must be strings")
-        if params.optional("service", str) is not None:
-            raise invalid_argument("service", "an OpenShell sandbox has one part: no service")
-        stdin = params.optional("stdin", str, "")
-        timeout = params.optional("timeout_s", int, 60)
-        if self.find(sandbox_id) is None:
-            raise not_found(f"sandbox {sandbox_id} is not on OpenShell")
+        sandbox_id, argv, stdin, timeout = params.exec_call("OpenShell")
         request = openshell_pb2.ExecSandboxRequest(
             sandbox=sandbox_id, command=list(argv), stdin=stdin.encode(), no_login_shell=True)
         request.workspace_scope.workspace = self.workspace
@@ -263,8 +248,11 @@ class OpenShell(Extension):
         except Exception as e:  # noqa: BLE001
             if call.cancelled.is_set():
                 raise Cancelled() from None
-            if gateway.code_of(e) is not None and gateway.code_of(e).name == "DEADLINE_EXCEEDED":
+            if gateway.has_code(e, "DEADLINE_EXCEEDED"):
                 raise deadline_exceeded(f"the command ran past its {timeout} s") from None
+            # The gateway itself says when there is no such sandbox.
+            if gateway.has_code(e, "NOT_FOUND"):
+                raise not_found(f"sandbox {sandbox_id} is not on OpenShell") from None
             raise gateway.translated(e, "exec") from None
         if exit_code is None:
             raise internal("OpenShell's exec stream ended without an exit event")
@@ -281,9 +269,7 @@ class OpenShell(Extension):
                 "breakdown": {"rate_per_hour": float(self.rate), "seconds": seconds}}
 
     def health(self, params, call):
-        host = params.optional("host", str)
-        if host not in (None, HOST):
-            raise invalid_argument("host", f"unknown host {host}; the only host is {HOST}")
+        params.only_host("host", HOST)
         try:
             answer = self.client.health()
         except Exception as e:  # noqa: BLE001

@@ -57,6 +57,12 @@ def code_of(error):
     return code() if callable(code) else None
 
 
+def has_code(error, name):
+    """Whether `error` is the gateway's status `name` (`NOT_FOUND`...)."""
+    code = code_of(error)
+    return code is not None and code.name == name
+
+
 def translated(error, what, field=None):
     """A gateway's refusal of `what` as an ExtError of the matching kind."""
     code = code_of(error)

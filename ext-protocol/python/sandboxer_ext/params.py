@@ -70,3 +70,23 @@ class Params:
         if value is None or value.tzinfo is None or "T" not in text.upper():
             raise invalid_argument(self._path(name), f"{self._path(name)} {text!r} is not RFC 3339")
         return value
+
+    def exec_call(self, backend):
+        """`sandbox/exec`'s params for a one-part backend: (sandbox_id, argv,
+        stdin, timeout_s). `backend` names it in the refusal of a `service`."""
+        sandbox_id = self.sandbox_id()
+        argv = self.required("argv", list)
+        if not argv:
+            raise invalid_argument("argv", "argv must name a command")
+        if not all(isinstance(a, str) for a in argv):
+            raise BadParams("argv must be strings")
+        if self.optional("service", str) is not None:
+            raise invalid_argument("service", f"a {backend} sandbox has one part: leave service out")
+        return sandbox_id, argv, self.optional("stdin", str, ""), self.optional("timeout_s", int, 60)
+
+    def only_host(self, field, host):
+        """Refuses a `field` naming another host than a one-host backend's."""
+        named = self.optional(field, str)
+        if named not in (None, host):
+            path = self._path(field)
+            raise invalid_argument(path, f"unknown host {named}; the only host is {host}")

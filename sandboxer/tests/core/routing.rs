@@ -224,6 +224,13 @@ fn by_class(policy: &str, budgets: &str) -> Env {
     let env = env();
     let fixture = sandboxer_tests::fixture_ext();
     env.env.install_extension("spare", &fixture);
+    configure_classes(&env, policy, budgets);
+    env
+}
+
+/// The `classes` profile under `policy`, and the configuration with `spare`
+/// hosted and `budgets` (YAML).
+fn configure_classes(env: &Env, policy: &str, budgets: &str) {
     env.env.write_profile(
         "classes",
         &format!(
@@ -238,7 +245,6 @@ fn by_class(policy: &str, budgets: &str) -> Env {
         "extensions:\n  spare:\n    class: hosted\n    options: {{state_dir: {}}}\n{budgets}",
         env.env.path("spare-state").display(),
     ));
-    env
 }
 
 fn route_of(env: &Env) -> Value {
@@ -389,29 +395,14 @@ fn a_spent_hosted_budget_ends_hosted_sandboxes_and_leaves_self_hosted_ones_runni
     // policy) the self-hosted one.
     let env = by_class("cheapest", "");
     let hosted = create(&env);
-    let config = |policy: &str, budgets: &str| {
-        env.env.write_profile(
-            "classes",
-            &format!(
-                "id: profile.classes\nversion: 1\nttl: {{default: 1h, max: 2h}}\n\
-                 network: {{egress: allow}}\nrouting: {{policy: {policy}}}\n\
-                 extensions:\n\
-                 \x20 - {{extension: ext.spare, spec: {{rate_per_hour: 0.3}}}}\n\
-                 \x20 - {{extension: ext.fixture, spec: {{rate_per_hour: 0.9}}}}\n"
-            ),
-        );
-        env.config(&format!(
-            "extensions:\n  spare:\n    class: hosted\n    options: {{state_dir: {}}}\n{budgets}",
-            env.env.path("spare-state").display(),
-        ));
-    };
-    config("self-hosted-first", "");
+    configure_classes(&env, "self-hosted-first", "");
     let own = create(&env);
     assert_eq!(env.json(&["get", &hosted])["extension"], "ext.spare");
     assert_eq!(env.json(&["get", &own])["extension"], "ext.fixture");
     std::thread::sleep(std::time::Duration::from_millis(300));
     // The hosted budget is spent: only the hosted sandbox is told and ended.
-    config(
+    configure_classes(
+        &env,
         "self-hosted-first",
         "budgets:\n  - {project: demo, amount: \"0.0000001\", class: hosted, policy: destroy}\n",
     );
