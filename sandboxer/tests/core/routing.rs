@@ -247,6 +247,25 @@ fn configure_classes(env: &Env, policy: &str, budgets: &str) {
     ));
 }
 
+/// A sandbox of `classes` for agt:t in demo, ready: its record.
+fn create_classes(env: &Env) -> Value {
+    let out = env
+        .sandboxer(&[
+            "--json",
+            "create",
+            "--profile",
+            "classes",
+            "--consumer",
+            "agt:t",
+            "--project",
+            "demo",
+            "--wait",
+        ])
+        .assert()
+        .success();
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
 fn route_of(env: &Env) -> Value {
     env.json(&[
         "route",
@@ -333,21 +352,7 @@ fn a_hosted_budget_stops_hosted_creates_and_leaves_self_hosted_ones_alone() {
     let own = row(&route, "ext.fixture");
     assert_eq!(own["rank"], 1, "{route}");
     assert!(own.get("budgets").is_none(), "not covered: {route}");
-    let out = env
-        .sandboxer(&[
-            "--json",
-            "create",
-            "--profile",
-            "classes",
-            "--consumer",
-            "agt:t",
-            "--project",
-            "demo",
-            "--wait",
-        ])
-        .assert()
-        .success();
-    let created: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let created = create_classes(&env);
     assert_eq!(created["extension"], "ext.fixture");
     env.json(&["destroy", created["id"].as_str().unwrap()]);
 
@@ -373,30 +378,12 @@ fn a_hosted_budget_stops_hosted_creates_and_leaves_self_hosted_ones_alone() {
 
 #[test]
 fn a_spent_hosted_budget_ends_hosted_sandboxes_and_leaves_self_hosted_ones_running() {
-    let create = |env: &Env| -> String {
-        let out = env
-            .sandboxer(&[
-                "--json",
-                "create",
-                "--profile",
-                "classes",
-                "--consumer",
-                "agt:t",
-                "--project",
-                "demo",
-                "--wait",
-            ])
-            .assert()
-            .success();
-        let made: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-        made["id"].as_str().unwrap().to_string()
-    };
     // One sandbox on each class: the cheaper hosted one first, then (by
     // policy) the self-hosted one.
     let env = by_class("cheapest", "");
-    let hosted = create(&env);
+    let hosted = create_classes(&env)["id"].as_str().unwrap().to_string();
     configure_classes(&env, "self-hosted-first", "");
-    let own = create(&env);
+    let own = create_classes(&env)["id"].as_str().unwrap().to_string();
     assert_eq!(env.json(&["get", &hosted])["extension"], "ext.spare");
     assert_eq!(env.json(&["get", &own])["extension"], "ext.fixture");
     std::thread::sleep(std::time::Duration::from_millis(300));
