@@ -2,30 +2,30 @@
 //! exactly. Text is written normalized (`0.6`, never `0.60`), so that equal
 //! rates are equal text — a warm pool's claim compares them in SQL.
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use super::db::{Cell, FromCell, Param, ToParam};
 use rust_decimal::Decimal;
 use sandboxer_ext_protocol::money;
+use std::borrow::Cow;
 
 /// A decimal as a column value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amount(pub Decimal);
 
-impl ToSql for Amount {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(money::text_of(self.0)))
+impl ToParam for Amount {
+    fn param(&self) -> Param<'_> {
+        Param::Text(Cow::Owned(money::text_of(self.0)))
     }
 }
 
-impl FromSql for Amount {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        match value {
-            ValueRef::Text(text) => std::str::from_utf8(text)
-                .ok()
-                .and_then(|t| t.parse().ok())
+impl FromCell<'_> for Amount {
+    fn from_cell(cell: Cell<'_>) -> Result<Self, String> {
+        match cell {
+            Cell::Text(text) => text
+                .parse()
                 .map(Amount)
-                .ok_or_else(|| FromSqlError::Other("an amount that is not decimal text".into())),
-            ValueRef::Integer(n) => Ok(Amount(Decimal::from(n))),
-            _ => Err(FromSqlError::InvalidType),
+                .map_err(|_| "an amount that is not decimal text".to_string()),
+            Cell::Int(n) => Ok(Amount(Decimal::from(n))),
+            _ => Err("an amount that is not decimal text".into()),
         }
     }
 }

@@ -2,12 +2,18 @@
 //! happens to a sandbox, with its time, actor and detail. SQLite triggers refuse
 //! updates and deletes of events.
 
+use super::db::{Conn, Dialect, Param, Row, args, column};
 use super::{Store, StoreResult};
 use crate::lifecycle::State;
 use crate::time::Millis;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Row, params};
 use serde::Serialize;
+use std::borrow::Cow;
+
+/// The advisory lock every PostgreSQL transaction that appends events holds
+/// from its first event to its commit: sequence numbers are then given out in
+/// commit order, so a reader following the log by sequence never passes over
+/// an event another daemon is about to commit with a lower number.
+const APPENDING_EVENTS: i64 = 0x5eed_0002;
 
 /// What an event records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -107,12 +113,10 @@ pub struct EventFilter {
     pub limit: Option<u32>,
 }
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
-    let conversion = |idx: usize, msg: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, msg.into())
-    };
+fn from_row(row: &Row<'_>) -> StoreResult<Event> {
+    let conversion = |idx: usize, msg: String| column(idx, msg);
     let kind: String = row.get(4)?;
-    let state = |idx: usize| -> rusqlite::Result<Option<State>> {
+    let state = |idx: usize| -> StoreResult<Option<State>> {
         let text: Option<String> = row.get(idx)?;
         text.map(|t| t.parse().map_err(|e| conversion(idx, e)))
             .transpose()
@@ -132,7 +136,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Event> {
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn insert_event(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     sandbox_id: &str,
     at: Millis,
     actor: &str,
@@ -141,10 +145,17 @@ pub(super) fn insert_event(
     to: Option<State>,
     detail: serde_json::Value,
 ) -> StoreResult<Event> {
-    tx.execute(
+    if tx.dialect() == Dialect::Postgres {
+        tx.query(
+            "SELECT pg_advisory_xact_lock(?1)",
+            args![APPENDING_EVENTS],
+            |_| Ok(()),
+        )?;
+    }
+    let seq = tx.query_one(
         "INSERT INTO events (sandbox_id, at, actor, kind, from_state, to_state, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING seq",
+        args![
             sandbox_id,
             at,
             actor,
@@ -153,9 +164,10 @@ pub(super) fn insert_event(
             to.map(State::as_str),
             detail.to_string(),
         ],
+        |r| r.get::<i64>(0),
     )?;
     Ok(Event {
-        seq: tx.last_insert_rowid(),
+        seq,
         sandbox_id: sandbox_id.into(),
         at,
         actor: actor.into(),
@@ -184,7 +196,7 @@ impl Store {
                 kind,
                 None,
                 None,
-                detail,
+                detail.clone(),
             )
         })
     }
@@ -195,26 +207,24 @@ impl Store {
             "SELECT e.seq, e.sandbox_id, e.at, e.actor, e.kind, e.from_state, e.to_state, \
              e.detail FROM events e",
         );
-        let mut args: Vec<SqlValue> = Vec::new();
+        let mut args: Vec<Param<'_>> = Vec::new();
         if filter.project.is_some() {
             sql += " JOIN sandboxes s ON s.id = e.sandbox_id";
         }
         sql += " WHERE e.seq > ?1";
-        args.push(SqlValue::Integer(filter.after_seq.unwrap_or(0)));
+        args.push(Param::Int(filter.after_seq.unwrap_or(0)));
         if let Some(id) = &filter.sandbox_id {
-            args.push(SqlValue::Text(id.clone()));
+            args.push(Param::Text(Cow::Borrowed(id)));
             sql += &format!(" AND e.sandbox_id = ?{}", args.len());
         }
         if let Some(project) = &filter.project {
-            args.push(SqlValue::Text(project.clone()));
+            args.push(Param::Text(Cow::Borrowed(project)));
             sql += &format!(" AND s.project = ?{}", args.len());
         }
         sql += " ORDER BY e.seq";
         if let Some(limit) = filter.limit {
             sql += &format!(" LIMIT {limit}");
         }
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn().query(&sql, &args, from_row)
     }
 }

@@ -1,22 +1,30 @@
-//! The store: one SQLite file holding sandboxes, an append-only event log and
-//! usage records. Only this module writes SQL.
+//! The store: sandboxes, an append-only event log, usage records and the rest,
+//! in one SQLite file (the default) or on a PostgreSQL server that several
+//! daemons share (`store: postgres://…`). Only this module writes SQL; `db`
+//! runs it on either engine.
 //!
-//! The file runs in WAL mode with a busy timeout, and every write is one
+//! A file runs in WAL mode with a busy timeout, and every write is one
 //! `BEGIN IMMEDIATE` transaction, so several `sandboxer` processes can share it.
+//! On PostgreSQL every write is one SERIALIZABLE transaction (retried when
+//! another got in its way): the same read-then-write guarantee across daemons.
 
 mod amounts;
+pub mod db;
 mod events;
+mod leases;
 mod migrations;
 mod records;
 mod sandbox_row;
 mod sandboxes;
 mod snapshots;
 mod telemetry;
+pub mod testing;
 mod times;
 mod usage;
 mod view;
 
 pub use events::{Event, EventFilter, EventKind};
+pub use leases::LeaseHolder;
 pub use records::{Change, Claim, NewSandbox, SandboxFilter, SandboxRecord};
 pub use sandboxes::{IdempotencyKey, KeyUse, PoolCount, Pooled};
 pub use snapshots::SnapshotRecord;
@@ -24,6 +32,7 @@ pub use telemetry::{CanaryRun, HealthSample};
 pub use usage::UsageRecord;
 pub use view::{JsonField, SandboxUsage, SandboxView};
 
+use db::{Conn, DbError, Dialect, PgSession};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -36,12 +45,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state file {path}: {source}")]
-    Open {
-        path: String,
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("state file {path}: {problem}")]
+    Open { path: String, problem: String },
     #[error(
         "state file {path} was written by a newer sandboxer (schema {found}, this build knows \
          up to {known}); upgrade sandboxer or point --state elsewhere"
@@ -68,17 +73,25 @@ pub enum StoreError {
     #[error("sandbox {0} already exists")]
     Duplicate(String),
     #[error("state file: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(#[from] DbError),
     #[error("state file holds malformed data: {0}")]
     Corrupt(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An open state file.
+/// An open store.
 pub struct Store {
-    conn: Connection,
+    engine: Engine,
+    /// The state file, or for a server the local file things kept beside the
+    /// state are kept beside (the daemon's token, the endpoint key).
     path: PathBuf,
+}
+
+/// The engine a store runs on.
+enum Engine {
+    Sqlite(Connection),
+    Postgres(PgSession),
 }
 
 /// The default state file: `$XDG_STATE_HOME/sandboxer/state.sqlite`.
@@ -124,10 +137,8 @@ fn make_private(path: &Path) -> std::io::Result<()> {
 
 /// Whether an error is SQLite saying another connection holds the lock.
 fn is_busy(error: &StoreError) -> bool {
-    let sql = match error {
-        StoreError::Open { source, .. } => source,
-        StoreError::Sql(source) => source,
-        _ => return false,
+    let StoreError::Sql(DbError::Sqlite(sql)) = error else {
+        return false;
     };
     matches!(
         sql.sqlite_error_code(),
@@ -157,10 +168,7 @@ impl Store {
     }
 
     fn try_open(path: &Path) -> StoreResult<Store> {
-        let open_err = |source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        };
+        let open_err = |source| StoreError::Sql(DbError::Sqlite(source));
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -178,10 +186,27 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(open_err)?;
         let mut store = Store {
-            conn,
+            engine: Engine::Sqlite(conn),
             path: path.to_path_buf(),
         };
-        migrations::migrate(&mut store.conn, path)?;
+        migrations::migrate(&mut store, &path.display().to_string())?;
+        Ok(store)
+    }
+
+    /// Opens the store `location` names: a `postgres://` URL (several daemons
+    /// share it; `local` is the file things kept beside the state are kept
+    /// beside), or a state file's path.
+    pub fn open_location(location: &str, local: &Path) -> StoreResult<Store> {
+        if !db::postgres::is_url(location) {
+            return Store::open(Path::new(location));
+        }
+        let session = PgSession::connect(location)?;
+        let shown = session.shown().to_string();
+        let mut store = Store {
+            engine: Engine::Postgres(session),
+            path: local.to_path_buf(),
+        };
+        migrations::migrate(&mut store, &shown)?;
         Ok(store)
     }
 
@@ -189,17 +214,82 @@ impl Store {
         &self.path
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: it holds the write lock from
-    /// the start, so read-then-write sequences cannot interleave across processes.
-    fn write<T>(
-        &mut self,
-        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+    /// Where the store is: the file, or the server (without its password).
+    pub fn location(&self) -> String {
+        match &self.engine {
+            Engine::Sqlite(_) => self.path.display().to_string(),
+            Engine::Postgres(session) => session.shown().to_string(),
+        }
+    }
+
+    /// Whether other daemons may share this store (a server, not a file).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
+    }
+
+    /// A session of its own for holding sandboxes across daemons (PostgreSQL
+    /// advisory locks, released when the daemon's session ends); `None` for a
+    /// file, whose processes hold sandboxes in-process only.
+    pub fn lock_session(&self) -> StoreResult<Option<PgSession>> {
+        match &self.engine {
+            Engine::Sqlite(_) => Ok(None),
+            Engine::Postgres(session) => session.another().map(Some),
+        }
+    }
+
+    /// Every table of sandboxer's schema with its columns (the version
+    /// bookkeeping left out): what the migrations made, to compare engines.
+    pub fn tables(
+        &self,
+    ) -> StoreResult<std::collections::BTreeMap<String, std::collections::BTreeSet<String>>> {
+        let sql = match self.dialect() {
+            Dialect::Sqlite => {
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'"
+            }
+            Dialect::Postgres => {
+                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name <> 'schema_version'"
+            }
+        };
+        let mut tables = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+        for (table, column) in self
+            .conn()
+            .query(sql, &[], |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?)))?
+        {
+            tables.entry(table).or_default().insert(column);
+        }
+        Ok(tables)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.conn().dialect()
+    }
+
+    /// The connection, for a read (each statement on its own).
+    fn conn(&self) -> Conn<'_> {
+        match &self.engine {
+            Engine::Sqlite(c) => Conn::Sqlite(c),
+            Engine::Postgres(s) => Conn::Postgres(s),
+        }
+    }
+
+    /// Runs `f` in one transaction that holds its read-then-write sequence
+    /// against every other writer: `BEGIN IMMEDIATE` on a file (it holds the
+    /// write lock from the start), SERIALIZABLE on a server (run again from the
+    /// start when a concurrent transaction gets in its way — so `f` may run
+    /// more than once and must only write through `tx`).
+    fn write<T>(&mut self, mut f: impl FnMut(Conn<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        match &mut self.engine {
+            Engine::Sqlite(conn) => {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(DbError::from)?;
+                let value = f(Conn::Sqlite(&tx))?;
+                tx.commit().map_err(DbError::from)?;
+                Ok(value)
+            }
+            Engine::Postgres(session) => session.transaction(|s| f(Conn::Postgres(s))),
+        }
     }
 }

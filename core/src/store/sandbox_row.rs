@@ -3,33 +3,32 @@
 //! borrows the row (JSON columns passed through unparsed, for fast listing) —
 //! both generated from the one list below, so a column is named once.
 
+use super::StoreResult;
+use super::db::{FromCell, Row, column};
 use super::records::SandboxRecord;
 use super::view::{JsonField, SandboxView};
 use crate::lifecycle::State;
-use rusqlite::Row;
 
 /// A column as a `SandboxRecord` holds it.
 mod owned {
     use super::*;
 
-    pub fn value<T: rusqlite::types::FromSql>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    pub fn value<'r, T: FromCell<'r>>(row: &Row<'r>, idx: usize) -> StoreResult<T> {
         row.get(idx)
     }
     pub use value as text;
     pub use value as text_opt;
 
-    pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-        let text: String = row.get(idx)?;
-        serde_json::from_str(&text).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-        })
+    pub fn json<T: serde::de::DeserializeOwned>(row: &Row<'_>, idx: usize) -> StoreResult<T> {
+        let text: &str = row.get(idx)?;
+        serde_json::from_str(text).map_err(|e| column(idx, e.to_string()))
     }
 
-    pub fn state(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
+    pub fn state(row: &Row<'_>, idx: usize) -> StoreResult<State> {
         super::state(row, idx)
     }
-    pub fn amount(row: &Row<'_>, idx: usize) -> rusqlite::Result<rust_decimal::Decimal> {
-        Ok(row.get::<_, super::super::amounts::Amount>(idx)?.0)
+    pub fn amount(row: &Row<'_>, idx: usize) -> StoreResult<rust_decimal::Decimal> {
+        Ok(row.get::<super::super::amounts::Amount>(idx)?.0)
     }
 }
 
@@ -39,25 +38,23 @@ mod borrowed {
 
     pub use super::owned::{amount, state, value};
 
-    pub fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
-        Ok(row.get_ref(idx)?.as_str()?)
+    pub fn text<'r>(row: &Row<'r>, idx: usize) -> StoreResult<&'r str> {
+        row.get(idx)
     }
 
-    pub fn text_opt<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<Option<&'r str>> {
-        Ok(row.get_ref(idx)?.as_str_or_null()?)
+    pub fn text_opt<'r>(row: &Row<'r>, idx: usize) -> StoreResult<Option<&'r str>> {
+        row.get(idx)
     }
 
-    pub fn json<'r, T>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<JsonField<'r, T>> {
+    pub fn json<'r, T>(row: &Row<'r>, idx: usize) -> StoreResult<JsonField<'r, T>> {
         Ok(JsonField::Raw(text(row, idx)?))
     }
 }
 
 /// A `state` column, parsed.
-pub fn state(row: &Row<'_>, idx: usize) -> rusqlite::Result<State> {
-    let text: String = row.get(idx)?;
-    text.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
-    })
+pub fn state(row: &Row<'_>, idx: usize) -> StoreResult<State> {
+    let text: &str = row.get(idx)?;
+    text.parse().map_err(|e: String| column(idx, e))
 }
 
 macro_rules! sandbox_row {
@@ -71,7 +68,7 @@ macro_rules! sandbox_row {
         const COLUMN_NAMES: &[&str] = &[$(stringify!($field),)* $(stringify!($extra)),*];
 
         /// A row read with [`columns`], as a record.
-        pub fn from_row(row: &Row<'_>) -> rusqlite::Result<SandboxRecord> {
+        pub fn from_row(row: &Row<'_>) -> StoreResult<SandboxRecord> {
             Ok(SandboxRecord {
                 $($field: owned::$kind(row, col::$field)?,)*
                 $($extra: owned::value(row, col::$extra)?,)*
@@ -79,7 +76,7 @@ macro_rules! sandbox_row {
         }
 
         /// A row read with [`columns`], borrowed for output.
-        pub fn view_of_row<'r>(row: &'r Row<'_>) -> rusqlite::Result<SandboxView<'r>> {
+        pub fn view_of_row<'r>(row: &Row<'r>) -> StoreResult<SandboxView<'r>> {
             Ok(SandboxView {
                 $($field: borrowed::$kind(row, col::$field)?,)*
                 usage: None,
@@ -143,17 +140,9 @@ mod tests {
     fn the_decoders_read_every_column_of_the_table() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.sqlite")).unwrap();
-        let mut stmt = store
-            .conn
-            .prepare("SELECT name FROM pragma_table_info('sandboxes') ORDER BY cid")
-            .unwrap();
-        let table: Vec<String> = stmt
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let tables = store.tables().unwrap();
         let mut read: Vec<&str> = COLUMN_NAMES.to_vec();
-        let mut table: Vec<&str> = table.iter().map(String::as_str).collect();
+        let mut table: Vec<&str> = tables["sandboxes"].iter().map(String::as_str).collect();
         read.sort();
         table.sort();
         assert_eq!(read, table);

@@ -2,6 +2,7 @@
 //! same transaction), expiry changes, lookups and filtered lists.
 
 use super::amounts::Amount;
+use super::db::{Conn, Dialect, Param, args};
 use super::events::{EventKind, insert_event};
 use super::records::{Change, NewSandbox, SandboxFilter, SandboxRecord};
 use super::sandbox_row::{columns, from_row, state, view_of_row};
@@ -10,10 +11,9 @@ use super::view::SandboxView;
 use super::{Event, Store, StoreError, StoreResult};
 use crate::lifecycle::{State, can_transition};
 use crate::time::{Millis, now_ms};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, params};
 use rust_decimal::Decimal;
 use serde_json::json;
+use std::borrow::Cow;
 
 /// Which warm pool to take from: a profile at one version, on one host or any.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +38,11 @@ const CLAIM_MARGIN_MS: i64 = 60_000;
 /// The pooled sandboxes a claim may take: ready, of the profile's current version,
 /// on the host asked for, not about to expire, at the rate the budget was checked
 /// at (when given). Parameters: profile, version, host, expiry floor, rate.
+/// (A parameter tested for NULL is cast: PostgreSQL cannot tell its type from
+/// `IS NULL`.)
 const CLAIMABLE: &str = "pool = ?1 AND profile_version = ?2 AND state = 'ready' \
-    AND (?3 IS NULL OR host = ?3) AND expires_at > ?4 AND (?5 IS NULL OR cost_per_hour = ?5)";
+    AND (CAST(?3 AS TEXT) IS NULL OR host = ?3) AND expires_at > ?4 \
+    AND (CAST(?5 AS TEXT) IS NULL OR cost_per_hour = ?5)";
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
@@ -69,26 +72,22 @@ pub struct KeyUse {
     pub fingerprint: Option<String>,
 }
 
-fn key_use(conn: &rusqlite::Connection, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT sandbox_id, fingerprint FROM idempotency_keys \
-             WHERE project = ?1 AND consumer = ?2 AND key = ?3",
-        )?
-        .query_row(params![key.project, key.consumer, key.key], |r| {
+fn key_use(conn: Conn<'_>, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
+    conn.query_opt(
+        "SELECT sandbox_id, fingerprint FROM idempotency_keys \
+         WHERE project = ?1 AND consumer = ?2 AND key = ?3",
+        args![key.project, key.consumer, key.key],
+        |r| {
             Ok(KeyUse {
                 sandbox_id: r.get(0)?,
                 fingerprint: r.get(1)?,
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
-fn fetch(tx: &rusqlite::Connection, id: &str) -> StoreResult<Option<SandboxRecord>> {
-    Ok(tx
-        .prepare_cached(fetch_sql())?
-        .query_row([id], from_row)
-        .optional()?)
+fn fetch(tx: Conn<'_>, id: &str) -> StoreResult<Option<SandboxRecord>> {
+    tx.query_opt(fetch_sql(), args![id], from_row)
 }
 
 impl Store {
@@ -113,7 +112,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO idempotency_keys (project, consumer, key, fingerprint, sandbox_id, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key.project, key.consumer, key.key, key.fingerprint, new.id, new.created_at],
+                args![key.project, key.consumer, key.key, key.fingerprint, new.id, new.created_at],
             )?;
             Ok(Ok(event))
         })
@@ -123,16 +122,15 @@ impl Store {
     /// backend resource it makes is labelled with it.
     pub fn installation_id(&mut self) -> StoreResult<String> {
         self.write(|tx| {
-            let known: Option<String> = tx
-                .query_row("SELECT id FROM installation", [], |r| r.get(0))
-                .optional()?;
+            let known: Option<String> =
+                tx.query_opt("SELECT id FROM installation", &[], |r| r.get(0))?;
             if let Some(id) = known {
                 return Ok(id);
             }
             let id = crate::ids::new_sandbox_id();
             tx.execute(
                 "INSERT INTO installation (id, created_at) VALUES (?1, ?2)",
-                params![id, now_ms()],
+                args![id, now_ms()],
             )?;
             Ok(id)
         })
@@ -140,25 +138,25 @@ impl Store {
 
     /// The earlier use of an idempotency key, if there was one.
     pub fn sandbox_for_key(&self, key: &IdempotencyKey) -> StoreResult<Option<KeyUse>> {
-        key_use(&self.conn, key)
+        key_use(self.conn(), key)
     }
 
     /// Records a use of sandbox `id` at `at` (kept only if later than the last).
     pub fn touch(&mut self, id: &str, at: Millis) -> StoreResult<()> {
-        self.conn
-            .prepare_cached(
-                "UPDATE sandboxes SET last_activity_at = ?2 WHERE id = ?1 \
-                 AND (last_activity_at IS NULL OR last_activity_at < ?2)",
-            )?
-            .execute(params![id, at])?;
+        self.conn().execute(
+            "UPDATE sandboxes SET last_activity_at = ?2 WHERE id = ?1 \
+             AND (last_activity_at IS NULL OR last_activity_at < ?2)",
+            args![id, at],
+        )?;
         Ok(())
     }
 
     /// Notes that sandbox `id` was warned about expiring at `expires_at`.
     pub fn set_warned_expiry(&mut self, id: &str, expires_at: Millis) -> StoreResult<()> {
-        self.conn
-            .prepare_cached("UPDATE sandboxes SET warned_expiry = ?2 WHERE id = ?1")?
-            .execute(params![id, expires_at])?;
+        self.conn().execute(
+            "UPDATE sandboxes SET warned_expiry = ?2 WHERE id = ?1",
+            args![id, expires_at],
+        )?;
         Ok(())
     }
 
@@ -186,7 +184,7 @@ impl Store {
         actor: &str,
         change: Change,
         detail: serde_json::Value,
-        precondition: impl FnOnce(&SandboxRecord) -> bool,
+        precondition: impl Fn(&SandboxRecord) -> bool,
     ) -> StoreResult<Option<(SandboxRecord, Event)>> {
         self.write(|tx| {
             let current = fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))?;
@@ -216,7 +214,7 @@ impl Store {
                  last_error = CASE WHEN ?8 THEN ?9 ELSE last_error END, \
                  cost_per_hour = COALESCE(?11, cost_per_hour) \
                  WHERE id = ?1",
-                params![
+                args![
                     id,
                     to.as_str(),
                     now,
@@ -225,7 +223,7 @@ impl Store {
                     change.details.as_ref().map(to_json),
                     change.host,
                     change.last_error.is_some(),
-                    change.last_error.flatten(),
+                    change.last_error.clone().flatten(),
                     billed,
                     change.cost_per_hour.map(Amount),
                 ],
@@ -238,7 +236,7 @@ impl Store {
                 EventKind::State,
                 Some(current.state),
                 Some(to),
-                detail,
+                detail.clone(),
             )?;
             let record = fetch(tx, id)?.expect("row updated in this transaction");
             Ok(Some((record, event)))
@@ -253,7 +251,7 @@ impl Store {
                 "UPDATE sandboxes SET backend_ref = COALESCE(?2, backend_ref), \
                  endpoints = COALESCE(?3, endpoints), details = COALESCE(?4, details), \
                  host = COALESCE(?5, host) WHERE id = ?1",
-                params![
+                args![
                     id,
                     change.backend_ref,
                     change.endpoints.as_ref().map(to_json),
@@ -283,7 +281,7 @@ impl Store {
             let now = now_ms();
             tx.execute(
                 "UPDATE sandboxes SET expires_at = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id, expires_at, now],
+                args![id, expires_at, now],
             )?;
             let event = insert_event(
                 tx,
@@ -330,7 +328,7 @@ impl Store {
             tx.execute(
                 "UPDATE sandboxes SET extension = ?2, cost_per_hour = ?3, currency = ?4, \
                  backend_ref = NULL, state_since = ?5, billed_ms = billed_ms + ?6 WHERE id = ?1",
-                params![id, extension, Amount(cost_per_hour), currency, now, billed],
+                args![id, extension, Amount(cost_per_hour), currency, now, billed],
             )?;
             insert_event(
                 tx,
@@ -340,7 +338,7 @@ impl Store {
                 EventKind::CreateAttempt,
                 None,
                 None,
-                detail,
+                detail.clone(),
             )?;
             fetch(tx, id)?.ok_or_else(|| StoreError::NotFound(id.into()))
         })
@@ -349,19 +347,30 @@ impl Store {
     /// Pooled sandboxes of `pool` (a profile id) in `states`, per host and
     /// profile version.
     pub fn pooled_counts(&self, pool: &str, states: &[State]) -> StoreResult<Vec<PoolCount>> {
-        let states: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
-        let mut stmt = self.conn.prepare_cached(
+        let mut args = vec![Param::Text(Cow::Borrowed(pool))];
+        let marks: Vec<String> = states
+            .iter()
+            .map(|s| {
+                args.push(Param::Text(Cow::Borrowed(s.as_str())));
+                format!("?{}", args.len())
+            })
+            .collect();
+        let sql = format!(
             "SELECT host, profile_version, COUNT(*) FROM sandboxes WHERE pool = ?1 \
-             AND state IN (SELECT value FROM json_each(?2)) GROUP BY host, profile_version",
-        )?;
-        let rows = stmt.query_map(params![pool, to_json(&states)], |r| {
+             AND state IN ({}) GROUP BY host, profile_version",
+            if marks.is_empty() {
+                "NULL".to_string()
+            } else {
+                marks.join(", ")
+            }
+        );
+        self.conn().query(&sql, &args, |r| {
             Ok(PoolCount {
                 host: r.get(0)?,
                 version: r.get(1)?,
                 count: r.get(2)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     /// The rate of the sandbox `claim_pooled` would take now, if any.
@@ -371,14 +380,11 @@ impl Store {
              ORDER BY created_at, id LIMIT 1"
         );
         let floor = now_ms() + CLAIM_MARGIN_MS;
-        Ok(self
-            .conn
-            .prepare_cached(&sql)?
-            .query_row(
-                params![pool.profile, pool.version, pool.host, floor, None::<Amount>],
-                |r| Ok((r.get::<_, Amount>(0)?.0, r.get(1)?)),
-            )
-            .optional()?)
+        self.conn().query_opt(
+            &sql,
+            args![pool.profile, pool.version, pool.host, floor, None::<Amount>],
+            |r| Ok((r.get::<Amount>(0)?.0, r.get(1)?)),
+        )
     }
 
     /// Takes the oldest ready sandbox waiting in `pool` (on `host`, when given)
@@ -396,13 +402,11 @@ impl Store {
             format!("SELECT id FROM sandboxes WHERE {CLAIMABLE} ORDER BY created_at, id LIMIT 1");
         let floor = now_ms() + CLAIM_MARGIN_MS;
         self.write(|tx| {
-            let id: Option<String> = tx
-                .prepare_cached(&sql)?
-                .query_row(
-                    params![pool.profile, pool.version, pool.host, floor, Amount(rate)],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let id: Option<String> = tx.query_opt(
+                &sql,
+                args![pool.profile, pool.version, pool.host, floor, Amount(rate)],
+                |r| r.get(0),
+            )?;
             let Some(id) = id else { return Ok(None) };
             let current = fetch(tx, &id)?.expect("selected in this transaction");
             let now = now_ms().max(current.state_since);
@@ -422,16 +426,17 @@ impl Store {
             );
             tx.execute(
                 "UPDATE sandboxes SET pool = NULL, consumer = ?2, project = ?3, labels = ?4, \
-                 ttl_ms = ?5, expires_at = ?9 + ?5, ceiling_at = ?9 + ?6, idle_ms = ?7, \
-                 state_since = ?9, updated_at = ?9, last_activity_at = ?9, \
-                 billed_ms = billed_ms + ?8, warned_expiry = NULL WHERE id = ?1",
-                params![
+                 ttl_ms = ?5, expires_at = ?6, ceiling_at = ?7, idle_ms = ?8, \
+                 state_since = ?10, updated_at = ?10, last_activity_at = ?10, \
+                 billed_ms = billed_ms + ?9, warned_expiry = NULL WHERE id = ?1",
+                args![
                     id,
                     claim.consumer,
                     claim.project,
                     to_json(&labels),
                     claim.ttl_ms,
-                    claim.max_ms,
+                    now + claim.ttl_ms,
+                    now + claim.max_ms,
                     claim.idle_ms,
                     billed,
                     now,
@@ -462,7 +467,7 @@ impl Store {
         self.write(|tx| {
             let changed = tx.execute(
                 "UPDATE sandboxes SET replaced_by = ?2 WHERE id = ?1",
-                params![old_id, new_id],
+                args![old_id, new_id],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound(old_id.into()));
@@ -482,16 +487,17 @@ impl Store {
     }
 
     pub fn get_sandbox(&self, id: &str) -> StoreResult<Option<SandboxRecord>> {
-        fetch(&self.conn, id)
+        fetch(self.conn(), id)
     }
 
     /// How many sandboxes are in each state.
     pub fn count_by_state(&self) -> StoreResult<std::collections::BTreeMap<State, u64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM sandboxes GROUP BY state")?;
-        let rows = stmt.query_map([], |r| Ok((state(r, 0)?, r.get::<_, i64>(1)? as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = self.conn().query(
+            "SELECT state, COUNT(*) FROM sandboxes GROUP BY state",
+            &[],
+            |r| Ok((state(r, 0)?, r.get::<i64>(1)? as u64)),
+        )?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Sandboxes matching `filter`, oldest first.
@@ -511,15 +517,7 @@ impl Store {
         filter: &SandboxFilter,
         mut each: impl FnMut(SandboxRecord) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (sql, args) = select(filter);
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args), from_row)
-            .map_err(StoreError::from)?;
-        for row in rows {
-            each(row.map_err(StoreError::from)?)?;
-        }
-        Ok(())
+        self.for_each_row(filter, |row| each(from_row(row)?))
     }
 
     /// Like `for_each_sandbox`, handing out views that borrow the row: nothing is
@@ -529,19 +527,34 @@ impl Store {
         filter: &SandboxFilter,
         mut each: impl FnMut(SandboxView<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let (sql, args) = select(filter);
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(StoreError::from)?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(args))
-            .map_err(StoreError::from)?;
-        while let Some(row) = rows.next().map_err(StoreError::from)? {
-            each(view_of_row(row).map_err(StoreError::from)?)?;
+        self.for_each_row(filter, |row| each(view_of_row(row)?))
+    }
+
+    /// Calls `each` with every row of a sandbox matching `filter`, oldest
+    /// first; the first error stops the walk and comes back.
+    fn for_each_row<E: From<StoreError>>(
+        &self,
+        filter: &SandboxFilter,
+        mut each: impl FnMut(&super::db::Row<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let conn = self.conn();
+        let (sql, args) = select(filter, conn.dialect());
+        let mut stopped = None;
+        let walked = conn.query(&sql, &args, |row| match each(row) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                stopped = Some(e);
+                Err(StoreError::Corrupt("the walk was stopped".into()))
+            }
+        });
+        match (stopped, walked) {
+            (Some(e), _) => Err(e),
+            (None, walked) => walked.map(drop).map_err(E::from),
         }
-        Ok(())
     }
 }
 
-fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> StoreResult<Event> {
+fn insert_new(tx: Conn<'_>, new: &NewSandbox, actor: &str) -> StoreResult<Event> {
     if fetch(tx, &new.id)?.is_some() {
         return Err(StoreError::Duplicate(new.id.clone()));
     }
@@ -552,7 +565,7 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
          last_activity_at, pool) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11, ?12, ?13, ?14, \
          ?15, ?16, ?17, ?18, ?11, ?19)",
-        params![
+        args![
             new.id,
             State::Pending.as_str(),
             new.profile_id,
@@ -592,10 +605,10 @@ fn insert_new(tx: &rusqlite::Connection, new: &NewSandbox, actor: &str) -> Store
 }
 
 /// The SELECT for `filter`, with its arguments.
-fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
+fn select(filter: &SandboxFilter, dialect: Dialect) -> (String, Vec<Param<'_>>) {
     let mut sql = format!("SELECT {} FROM sandboxes WHERE 1 = 1", columns());
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut arg = |value: SqlValue| {
+    let mut args: Vec<Param<'_>> = Vec::new();
+    let mut arg = |value: Param<'static>| {
         args.push(value);
         format!("?{}", args.len())
     };
@@ -603,12 +616,16 @@ fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
         let marks: Vec<String> = filter
             .states
             .iter()
-            .map(|s| arg(SqlValue::Text(s.as_str().into())))
+            .map(|s| arg(Param::Text(Cow::Borrowed(s.as_str()))))
             .collect();
         // The unary `+` keeps SQLite from picking the state index: a state filter
         // usually matches most rows, and walking `sandboxes_created` in order saves
-        // sorting them all.
-        sql += &format!(" AND +state IN ({})", marks.join(", "));
+        // sorting them all. (PostgreSQL's planner weighs that itself.)
+        let column = match dialect {
+            Dialect::Sqlite => "+state",
+            Dialect::Postgres => "state",
+        };
+        sql += &format!(" AND {column} IN ({})", marks.join(", "));
     }
     for (column, value) in [
         ("profile_id", &filter.profile_id),
@@ -617,19 +634,22 @@ fn select(filter: &SandboxFilter) -> (String, Vec<SqlValue>) {
         ("extension", &filter.extension),
     ] {
         if let Some(value) = value {
-            sql += &format!(" AND {column} = {}", arg(SqlValue::Text(value.clone())));
+            sql += &format!(
+                " AND {column} = {}",
+                arg(Param::Text(Cow::Owned(value.clone())))
+            );
         }
     }
     if let Some(before) = filter.expires_before {
-        sql += &format!(" AND expires_at < {}", arg(SqlValue::Integer(before)));
+        sql += &format!(" AND expires_at < {}", arg(Param::Int(before)));
     }
     for (key, value) in &filter.labels {
-        let path = arg(SqlValue::Text(format!(
-            "$.\"{}\"",
-            key.replace('"', "\"\"")
-        )));
-        let value = arg(SqlValue::Text(value.clone()));
-        sql += &format!(" AND json_extract(labels, {path}) = {value}");
+        let path = arg(Param::Text(Cow::Owned(match dialect {
+            Dialect::Sqlite => format!("$.\"{}\"", key.replace('"', "\"\"")),
+            Dialect::Postgres => key.clone(),
+        })));
+        let value = arg(Param::Text(Cow::Owned(value.clone())));
+        sql += &format!(" AND {} = {value}", dialect.json_text("labels", &path));
     }
     sql += " ORDER BY created_at, id";
     (sql, args)

@@ -2,9 +2,9 @@
 //! whether deleted. The backend holds the data; the store holds the account.
 
 use super::amounts::Amount;
+use super::db::{Row, args};
 use super::{Store, StoreResult};
 use crate::time::Millis;
-use rusqlite::{OptionalExtension, Row, params};
 use sandboxer_ext_protocol::JsonObject;
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,7 @@ fn usd() -> String {
 const COLUMNS: &str = "id, extension, sandbox_id, name, profile_id, consumer, project, \
     created_at, deleted_at, details, cost_per_hour, currency, host";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
+fn from_row(row: &Row<'_>) -> StoreResult<SnapshotRecord> {
     let details: String = row.get(9)?;
     Ok(SnapshotRecord {
         id: row.get(0)?,
@@ -55,7 +55,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<SnapshotRecord> {
         created_at: row.get(7)?,
         deleted_at: row.get(8)?,
         details: serde_json::from_str(&details).unwrap_or_default(),
-        cost_per_hour: row.get::<_, Amount>(10)?.0,
+        cost_per_hour: row.get::<Amount>(10)?.0,
         currency: row.get(11)?,
         host: row.get(12)?,
     })
@@ -67,10 +67,11 @@ impl Store {
     pub fn insert_snapshot(&mut self, s: &SnapshotRecord) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
-                "INSERT OR IGNORE INTO snapshots (id, extension, sandbox_id, name, profile_id, \
+                "INSERT INTO snapshots (id, extension, sandbox_id, name, profile_id, \
                  consumer, project, created_at, details, cost_per_hour, currency, host) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                 ON CONFLICT DO NOTHING",
+                args![
                     s.id,
                     s.extension,
                     s.sandbox_id,
@@ -91,23 +92,23 @@ impl Store {
 
     /// The snapshot with this id, deleted or not.
     pub fn get_snapshot(&self, id: &str) -> StoreResult<Option<SnapshotRecord>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM snapshots WHERE id = ?1 ORDER BY created_at LIMIT 1"
-            ))?
-            .query_row([id], from_row)
-            .optional()?)
+        self.conn().query_opt(
+            &format!("SELECT {COLUMNS} FROM snapshots WHERE id = ?1 ORDER BY created_at LIMIT 1"),
+            args![id],
+            from_row,
+        )
     }
 
     /// Snapshots not deleted, of one project or all, oldest first.
     pub fn list_snapshots(&self, project: Option<&str>) -> StoreResult<Vec<SnapshotRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM snapshots WHERE deleted_at IS NULL AND (?1 IS NULL OR project = ?1) \
-             ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([project], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn().query(
+            &format!(
+                "SELECT {COLUMNS} FROM snapshots WHERE deleted_at IS NULL \
+                 AND (CAST(?1 AS TEXT) IS NULL OR project = ?1) ORDER BY created_at, id"
+            ),
+            args![project],
+            from_row,
+        )
     }
 
     /// Snapshots, deleted or not, that existed at some time in `[since, until)`.
@@ -116,12 +117,15 @@ impl Store {
         since: Option<Millis>,
         until: Option<Millis>,
     ) -> StoreResult<Vec<SnapshotRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM snapshots WHERE (?1 IS NULL OR deleted_at IS NULL OR deleted_at > ?1) \
-             AND (?2 IS NULL OR created_at < ?2) ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([since, until], from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn().query(
+            &format!(
+                "SELECT {COLUMNS} FROM snapshots \
+                 WHERE (CAST(?1 AS BIGINT) IS NULL OR deleted_at IS NULL OR deleted_at > ?1) \
+                 AND (CAST(?2 AS BIGINT) IS NULL OR created_at < ?2) ORDER BY created_at, id"
+            ),
+            args![since, until],
+            from_row,
+        )
     }
 
     pub fn mark_snapshot_deleted(
@@ -133,7 +137,7 @@ impl Store {
         self.write(|tx| {
             tx.execute(
                 "UPDATE snapshots SET deleted_at = ?3 WHERE extension = ?1 AND id = ?2 AND deleted_at IS NULL",
-                params![extension, id, at],
+                args![extension, id, at],
             )?;
             Ok(())
         })

@@ -1,9 +1,9 @@
 //! Telemetry kept over time: each host's `host/health` samples and the canary
 //! runs against it.
 
+use super::db::args;
 use super::{Store, StoreResult};
 use crate::time::Millis;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 /// One `host/health` answer for one host.
@@ -41,12 +41,10 @@ pub struct CanaryRun {
 
 impl Store {
     pub fn insert_health(&mut self, s: &HealthSample) -> StoreResult<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO host_health (at, extension, host, reachable, load1, mem_free_mb, \
-                 disk_free_mb, sandboxes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
+        self.conn().execute(
+            "INSERT INTO host_health (at, extension, host, reachable, load1, mem_free_mb, \
+             disk_free_mb, sandboxes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            args![
                 s.at,
                 s.extension,
                 s.host,
@@ -56,39 +54,38 @@ impl Store {
                 s.disk_free_mb,
                 s.sandboxes,
                 s.error
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
     /// Samples since `since`, oldest first.
     pub fn health_since(&self, since: Millis) -> StoreResult<Vec<HealthSample>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn().query(
             "SELECT at, extension, host, reachable, load1, mem_free_mb, disk_free_mb, sandboxes, \
              error FROM host_health WHERE at >= ?1 ORDER BY at, id",
-        )?;
-        let rows = stmt.query_map([since], |r| {
-            Ok(HealthSample {
-                at: r.get(0)?,
-                extension: r.get(1)?,
-                host: r.get(2)?,
-                reachable: r.get(3)?,
-                load1: r.get(4)?,
-                mem_free_mb: r.get(5)?,
-                disk_free_mb: r.get(6)?,
-                sandboxes: r.get(7)?,
-                error: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![since],
+            |r| {
+                Ok(HealthSample {
+                    at: r.get(0)?,
+                    extension: r.get(1)?,
+                    host: r.get(2)?,
+                    reachable: r.get(3)?,
+                    load1: r.get(4)?,
+                    mem_free_mb: r.get(5)?,
+                    disk_free_mb: r.get(6)?,
+                    sandboxes: r.get(7)?,
+                    error: r.get(8)?,
+                })
+            },
+        )
     }
 
     pub fn insert_canary(&mut self, c: &CanaryRun) -> StoreResult<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO canary_runs (at, extension, host, profile_id, sandbox_id, ok, \
-                 create_ms, total_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
+        self.conn().execute(
+            "INSERT INTO canary_runs (at, extension, host, profile_id, sandbox_id, ok, \
+             create_ms, total_ms, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            args![
                 c.at,
                 c.extension,
                 c.host,
@@ -98,37 +95,38 @@ impl Store {
                 c.create_ms,
                 c.total_ms,
                 c.error
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
     /// Canary runs since `since`, oldest first.
     pub fn canaries_since(&self, since: Millis) -> StoreResult<Vec<CanaryRun>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn().query(
             "SELECT at, extension, host, profile_id, sandbox_id, ok, create_ms, total_ms, error \
              FROM canary_runs WHERE at >= ?1 ORDER BY at, id",
-        )?;
-        let rows = stmt.query_map([since], |r| {
-            Ok(CanaryRun {
-                at: r.get(0)?,
-                extension: r.get(1)?,
-                host: r.get(2)?,
-                profile_id: r.get(3)?,
-                sandbox_id: r.get(4)?,
-                ok: r.get(5)?,
-                create_ms: r.get(6)?,
-                total_ms: r.get(7)?,
-                error: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![since],
+            |r| {
+                Ok(CanaryRun {
+                    at: r.get(0)?,
+                    extension: r.get(1)?,
+                    host: r.get(2)?,
+                    profile_id: r.get(3)?,
+                    sandbox_id: r.get(4)?,
+                    ok: r.get(5)?,
+                    create_ms: r.get(6)?,
+                    total_ms: r.get(7)?,
+                    error: r.get(8)?,
+                })
+            },
+        )
     }
 
     /// Drops samples and runs older than `before` (the daemon keeps a window).
     pub fn prune_telemetry(&mut self, before: Millis) -> StoreResult<()> {
         self.write(|tx| {
-            tx.execute("DELETE FROM host_health WHERE at < ?1", [before])?;
-            tx.execute("DELETE FROM canary_runs WHERE at < ?1", [before])?;
+            tx.execute("DELETE FROM host_health WHERE at < ?1", args![before])?;
+            tx.execute("DELETE FROM canary_runs WHERE at < ?1", args![before])?;
             Ok(())
         })
     }

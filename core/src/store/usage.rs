@@ -2,10 +2,10 @@
 //! when it leaves that state. The ledger and billing export are built on them.
 
 use super::amounts::Amount;
+use super::db::{Conn, Param, args};
 use super::records::SandboxRecord;
 use super::{Store, StoreResult};
 use crate::time::Millis;
-use rusqlite::params;
 use sandboxer_ext_protocol::Resources;
 use serde::Serialize;
 
@@ -59,7 +59,7 @@ impl UsageRecord {
 /// ready: provisioning is charged only when it ended in a usable sandbox, so a
 /// create that never became ready costs nothing.
 pub(super) fn insert_usage(
-    tx: &rusqlite::Connection,
+    tx: Conn<'_>,
     record: &SandboxRecord,
     now: Millis,
     ready: bool,
@@ -72,7 +72,7 @@ pub(super) fn insert_usage(
         "INSERT INTO usage (sandbox_id, state, started_at, ended_at, consumer, project, \
          profile_id, extension, host, cost_per_hour, currency, resources, billed) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
+        args![
             u.sandbox_id,
             u.state,
             u.started_at,
@@ -99,8 +99,8 @@ impl Store {
     /// Usage records of one sandbox, or of all when `sandbox_id` is `None`.
     pub fn usage(&self, sandbox_id: Option<&str>) -> StoreResult<Vec<UsageRecord>> {
         self.usage_where(
-            "?1 IS NULL OR sandbox_id = ?1",
-            [sandbox_id.map(|s| rusqlite::types::Value::Text(s.into()))],
+            "CAST(?1 AS TEXT) IS NULL OR sandbox_id = ?1",
+            args![sandbox_id],
         )
     }
 
@@ -111,22 +111,18 @@ impl Store {
         until: Option<Millis>,
     ) -> StoreResult<Vec<UsageRecord>> {
         self.usage_where(
-            "(?1 IS NULL OR ended_at > ?1) AND (?2 IS NULL OR started_at < ?2)",
-            [since, until].map(|t| t.map(rusqlite::types::Value::Integer)),
+            "(CAST(?1 AS BIGINT) IS NULL OR ended_at > ?1) AND (CAST(?2 AS BIGINT) IS NULL OR started_at < ?2)",
+            args![since, until],
         )
     }
 
-    fn usage_where<const N: usize>(
-        &self,
-        condition: &str,
-        args: [Option<rusqlite::types::Value>; N],
-    ) -> StoreResult<Vec<UsageRecord>> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+    fn usage_where(&self, condition: &str, args: &[Param<'_>]) -> StoreResult<Vec<UsageRecord>> {
+        let sql = format!(
             "SELECT sandbox_id, state, started_at, ended_at, consumer, project, profile_id, \
              extension, host, cost_per_hour, currency, resources, billed FROM usage \
              WHERE {condition} ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(args), |row| {
+        );
+        self.conn().query(&sql, args, |row| {
             Ok(UsageRecord {
                 sandbox_id: row.get(0)?,
                 state: row.get(1)?,
@@ -137,7 +133,7 @@ impl Store {
                 profile_id: row.get(6)?,
                 extension: row.get(7)?,
                 host: row.get(8)?,
-                cost_per_hour: row.get::<_, Amount>(9)?.0,
+                cost_per_hour: row.get::<Amount>(9)?.0,
                 currency: row.get(10)?,
                 resources: {
                     let text: String = row.get(11)?;
@@ -145,7 +141,6 @@ impl Store {
                 },
                 billed: row.get(12)?,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 }
