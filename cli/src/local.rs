@@ -13,8 +13,7 @@ use std::sync::Arc;
 /// The core over the state file and configuration the command line names.
 pub fn open_core(cli: &Cli) -> Result<Core, Error> {
     let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
-    let path = cli.global.state.clone().unwrap_or_else(store::default_path);
-    let store = Store::open(&path)?;
+    let (store, _) = open_store(cli, &config)?;
     // A command of many calls keeps its extension for all of them.
     let many_calls = match &cli.command {
         Command::Exec(a) => a.interactive || a.tty,
@@ -26,6 +25,27 @@ pub fn open_core(cli: &Cli) -> Result<Core, Error> {
     } else {
         Core::new(store, config)
     })
+}
+
+/// The store the command line names (`--state`, `SANDBOXER_STATE`), else the
+/// configuration's `store:`, else the default file; with the local file that
+/// things kept beside the state are kept beside.
+pub fn open_store(cli: &Cli, config: &Config) -> Result<(Store, std::path::PathBuf), Error> {
+    let location = cli
+        .global
+        .state
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .or_else(|| config.store.clone());
+    let local = match &location {
+        Some(l) if !store::db::postgres::is_url(l) => std::path::PathBuf::from(l),
+        _ => store::default_path(),
+    };
+    let store = match location {
+        Some(l) => Store::open_location(&l, &local)?,
+        None => Store::open(&local)?,
+    };
+    Ok((store, local))
 }
 
 /// The consumer recorded as the actor of a change. Creating requires a real

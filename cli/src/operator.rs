@@ -9,7 +9,7 @@ use sandboxer_core::api::CoreVerbs;
 use sandboxer_core::attribution::Attribution;
 use sandboxer_core::config::Config;
 use sandboxer_core::operations::{self, Core};
-use sandboxer_core::store::{self, Store};
+
 use sandboxer_core::{Error, time};
 use std::future::Future;
 use std::path::PathBuf;
@@ -25,8 +25,8 @@ pub async fn serve(cli: &Cli, run: Serve) -> Outcome {
         unreachable!("serve is called for `serve` only");
     };
     let config = Config::load(cli.global.config.as_deref()).map_err(Error::Config)?;
-    let path = cli.global.state.clone().unwrap_or_else(store::default_path);
-    let core = Core::with_resident_extensions(Store::open(&path)?, config);
+    let (store, path) = super::local::open_store(cli, &config)?;
+    let core = Core::with_resident_extensions(store, config);
     run(core, path, listen.clone()).await?;
     Ok(())
 }

@@ -30,6 +30,11 @@ pub struct Config {
     pub budgets: Vec<BudgetConfig>,
     #[serde(default)]
     pub provider_keys: Vec<ProviderKey>,
+    /// Where the state is kept: a file's path, or a `postgres://` URL that
+    /// several daemons share (its password from the URL or `PGPASSWORD`).
+    /// `--state` / `SANDBOXER_STATE` win over it; neither: the default file.
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// Credentials an extension's backend needs (bring your own key), for one
@@ -206,6 +211,11 @@ pub struct DaemonConfig {
     pub proxy: ProxyConfig,
     /// The E2B-compatible API (`docs/e2b.md`).
     pub e2b: E2bApiConfig,
+    /// How long the lease on the fleet's loops (reaper, reconciler, pool
+    /// refills, host sampling) holds without renewal: when its daemon dies,
+    /// another takes the loops over within this long. Renewed every third of it.
+    #[serde(deserialize_with = "duration_required")]
+    pub loops_lease: Duration,
 }
 
 /// The E2B-compatible API's limits.
@@ -259,6 +269,7 @@ impl Default for DaemonConfig {
             max_body_bytes: 1024 * 1024,
             proxy: ProxyConfig::default(),
             e2b: E2bApiConfig::default(),
+            loops_lease: Duration::from_secs(10),
         }
     }
 }

@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod fleet;
 mod inside;
+mod lease;
 mod listener;
 mod loops;
 mod mcp;

@@ -1,9 +1,12 @@
 //! The daemon's background loops: the TTL reaper, the reconciler (which also samples
 //! host health), refilling warm pools, and stopping idle extensions. Each pass is an `operations`
 //! function, which the CLI also runs one-shot (`reap-stale`, `inspect --fix`,
-//! `hosts`).
+//! `hosts`). The first three are the fleet's: they run on the one daemon that
+//! holds the `loops` lease (`lease.rs`); stopping idle extensions is each
+//! daemon's own.
 
 use super::LoopCounters;
+use super::lease::Leadership;
 use sandboxer_core::operations::{self, Core};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,14 +20,20 @@ const CLAIMS_QUIET: Duration = Duration::from_millis(200);
 /// ...or this long after the first claim, whichever comes first.
 const CLAIMS_LONGEST: Duration = Duration::from_secs(1);
 
-/// Handles of the running loops.
-pub struct Loops(Vec<tokio::task::JoinHandle<()>>);
+/// Handles of the running loops, and the lease they run under.
+pub struct Loops {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    leadership: Arc<Leadership>,
+    core: Arc<Core>,
+}
 
 impl Loops {
+    /// Stops them, and gives the lease up for another daemon to take at once.
     pub fn abort(self) {
-        for h in self.0 {
+        for h in self.tasks {
             h.abort();
         }
+        self.leadership.release(&self.core);
     }
 }
 
@@ -43,23 +52,35 @@ async fn claims_settled(claims: &Notify, quiet: Duration, longest: Duration) {
 
 pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
     let config = core.config.daemon.clone();
+    let leadership = Arc::new(Leadership::new(config.loops_lease));
+    // Taken (or found held) before the loops' first passes.
+    leadership.renew(&core);
+    let keeper = leadership.clone().keep(core.clone());
     let reaper = {
-        let (core, counters) = (core.clone(), counters.clone());
+        let (core, counters, leadership) = (core.clone(), counters.clone(), leadership.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(config.reaper_interval);
             loop {
                 tick.tick().await;
+                if !leadership.held() {
+                    continue;
+                }
                 operations::reap_expired(&core, &counters).await;
             }
         })
     };
     let reconciler = {
-        let (core, counters) = (core.clone(), counters);
+        let (core, counters, leadership) = (core.clone(), counters, leadership.clone());
         tokio::spawn(async move {
             let mut state = operations::ReconcileState::default();
             let mut tick = tokio::time::interval(config.reconcile_interval);
             loop {
                 tick.tick().await;
+                if !leadership.held() {
+                    // What it noted belongs to the pass of whoever holds it.
+                    state = operations::ReconcileState::default();
+                    continue;
+                }
                 if let Err(e) = operations::reconcile(&core, &counters, &mut state).await {
                     tracing::warn!("reconcile: {e}");
                 }
@@ -73,14 +94,16 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
         })
     };
     let pools = {
-        let core = core.clone();
+        let (core, leadership) = (core.clone(), leadership.clone());
         tokio::spawn(async move {
             // At start, after claims, and at least every reaper interval
             // (expired pooled sandboxes are reaped and made again). A burst of
             // claims is served first: the creates of a refill would compete
             // with the claimed sandboxes' first commands.
             loop {
-                if let Err(e) = operations::refill(&core).await {
+                if leadership.held()
+                    && let Err(e) = operations::refill(&core).await
+                {
                     tracing::warn!("refilling warm pools: {e}");
                 }
                 tokio::select! {
@@ -92,7 +115,9 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
             }
         })
     };
-    let idle = tokio::spawn(async move {
+    let idle = tokio::spawn({
+        let core = core.clone();
+        async move {
         let mut tick = tokio::time::interval(config.extension_idle / 2);
         loop {
             tick.tick().await;
@@ -100,8 +125,12 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
                 resident.stop_idle(config.extension_idle).await;
             }
         }
-    });
-    Loops(vec![reaper, reconciler, pools, idle])
+    }});
+    Loops {
+        tasks: vec![keeper, reaper, reconciler, pools, idle],
+        leadership,
+        core,
+    }
 }
 
 #[cfg(test)]

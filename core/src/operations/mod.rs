@@ -71,6 +71,7 @@ use crate::profile::Catalog;
 use crate::store::{Change, SandboxRecord, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 /// Everything an operation needs. Shared by concurrent operations (the daemon):
 /// the store sits behind a mutex held for one statement at a time, never across
@@ -83,6 +84,8 @@ pub struct Core {
     resident: Option<ResidentExtensions>,
     /// One lock per sandbox id: mutating calls for one sandbox never overlap.
     locks: sandboxer_ext_protocol::locks::SandboxLocks,
+    /// Over a shared store, the same across daemons (advisory locks).
+    shared_locks: Option<Arc<crate::store::db::PgSession>>,
     /// When each sandbox's activity was last written (see `touch`).
     touched: Mutex<HashMap<String, crate::time::Millis>>,
     /// Woken when a sandbox is taken from a warm pool (the daemon refills).
@@ -172,6 +175,7 @@ impl Core {
     /// A core that starts extensions per use (the CLI).
     pub fn new(store: Store, config: Config) -> Core {
         Core {
+            shared_locks: store.lock_session(),
             store: Mutex::new(store),
             config,
             catalog: OnceLock::new(),
@@ -282,14 +286,41 @@ impl Core {
             .await
     }
 
-    /// Holds sandbox `id` until the guard drops.
-    pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        self.locks.lock(id).await
+    /// Holds sandbox `id` until the guard drops: in this process, and over a
+    /// shared store in every daemon.
+    pub async fn lock(&self, id: &str) -> SandboxGuard {
+        let local = self.locks.lock(id).await;
+        let Some(session) = &self.shared_locks else {
+            return SandboxGuard::local(local);
+        };
+        let key = lock_key(id);
+        let mut waited = Duration::from_millis(5);
+        loop {
+            match session.try_advisory_lock(key) {
+                Ok(true) => return SandboxGuard::shared(local, session.clone(), key),
+                Ok(false) => {}
+                Err(e) => tracing::warn!(sandbox = id, "holding the sandbox: {e}"),
+            }
+            tokio::time::sleep(waited).await;
+            waited = (waited * 2).min(Duration::from_millis(200));
+        }
     }
 
-    /// Holds sandbox `id` if nobody else does.
-    pub fn try_lock(&self, id: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        self.locks.try_lock(id)
+    /// Holds sandbox `id` if nobody else does (in any daemon).
+    pub fn try_lock(&self, id: &str) -> Option<SandboxGuard> {
+        let local = self.locks.try_lock(id)?;
+        let Some(session) = &self.shared_locks else {
+            return Some(SandboxGuard::local(local));
+        };
+        let key = lock_key(id);
+        match session.try_advisory_lock(key) {
+            Ok(true) => Some(SandboxGuard::shared(local, session.clone(), key)),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(sandbox = id, "holding the sandbox: {e}");
+                None
+            }
+        }
     }
 
     /// Whether a use of `id` at `now` should be written: the last write for it
@@ -337,4 +368,53 @@ impl Core {
             .get_sandbox(id)?
             .ok_or_else(|| Error::SandboxNotFound(id.to_string()))
     }
+}
+
+/// A sandbox held (`Core::lock`): mutating calls for it never overlap, in this
+/// process nor, over a shared store, in another daemon. Let go when dropped.
+pub struct SandboxGuard {
+    /// The advisory lock held on the shared store's lock session, if any.
+    shared: Option<(Arc<crate::store::db::PgSession>, i64)>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl SandboxGuard {
+    fn local(local: tokio::sync::OwnedMutexGuard<()>) -> SandboxGuard {
+        SandboxGuard {
+            shared: None,
+            _local: local,
+        }
+    }
+
+    fn shared(
+        local: tokio::sync::OwnedMutexGuard<()>,
+        session: Arc<crate::store::db::PgSession>,
+        key: i64,
+    ) -> SandboxGuard {
+        SandboxGuard {
+            shared: Some((session, key)),
+            _local: local,
+        }
+    }
+}
+
+impl Drop for SandboxGuard {
+    fn drop(&mut self) {
+        // Before the in-process lock (a field) goes: nobody here can take the
+        // sandbox while another daemon still could not.
+        if let Some((session, key)) = self.shared.take()
+            && let Err(e) = session.advisory_unlock(key)
+        {
+            // The session is gone or going: its locks go with it.
+            tracing::warn!("letting a sandbox go: {e}");
+        }
+    }
+}
+
+/// The advisory lock key of sandbox `id`: the first 8 bytes of its SHA-256
+/// (another id with the same key only waits its turn).
+fn lock_key(id: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
 }

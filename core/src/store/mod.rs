@@ -83,6 +83,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// An open store.
 pub struct Store {
     engine: Engine,
+    /// A server's second session, for holding sandboxes across daemons.
+    locks: Option<std::sync::Arc<PgSession>>,
     /// The state file, or for a server the local file things kept beside the
     /// state are kept beside (the daemon's token, the endpoint key).
     path: PathBuf,
@@ -187,6 +189,7 @@ impl Store {
             .map_err(open_err)?;
         let mut store = Store {
             engine: Engine::Sqlite(conn),
+            locks: None,
             path: path.to_path_buf(),
         };
         migrations::migrate(&mut store, &path.display().to_string())?;
@@ -202,8 +205,10 @@ impl Store {
         }
         let session = PgSession::connect(location)?;
         let shown = session.shown().to_string();
+        let locks = Some(std::sync::Arc::new(session.another()?));
         let mut store = Store {
             engine: Engine::Postgres(session),
+            locks,
             path: local.to_path_buf(),
         };
         migrations::migrate(&mut store, &shown)?;
@@ -227,14 +232,11 @@ impl Store {
         matches!(self.engine, Engine::Postgres(_))
     }
 
-    /// A session of its own for holding sandboxes across daemons (PostgreSQL
-    /// advisory locks, released when the daemon's session ends); `None` for a
-    /// file, whose processes hold sandboxes in-process only.
-    pub fn lock_session(&self) -> StoreResult<Option<PgSession>> {
-        match &self.engine {
-            Engine::Sqlite(_) => Ok(None),
-            Engine::Postgres(session) => session.another().map(Some),
-        }
+    /// The session of its own that holds sandboxes across daemons
+    /// (PostgreSQL advisory locks, released when the session ends — with its
+    /// daemon); `None` for a file, whose processes hold sandboxes in-process.
+    pub fn lock_session(&self) -> Option<std::sync::Arc<PgSession>> {
+        self.locks.clone()
     }
 
     /// Every table of sandboxer's schema with its columns (the version

@@ -16,6 +16,7 @@ mod support;
 mod daemon_support;
 
 mod daemon_killed;
+mod fleet;
 mod hang;
 mod killed;
 mod podman_fails;
