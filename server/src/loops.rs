@@ -118,14 +118,15 @@ pub fn start(core: Arc<Core>, counters: Arc<LoopCounters>) -> Loops {
     let idle = tokio::spawn({
         let core = core.clone();
         async move {
-        let mut tick = tokio::time::interval(config.extension_idle / 2);
-        loop {
-            tick.tick().await;
-            if let Some(resident) = core.resident_extensions() {
-                resident.stop_idle(config.extension_idle).await;
+            let mut tick = tokio::time::interval(config.extension_idle / 2);
+            loop {
+                tick.tick().await;
+                if let Some(resident) = core.resident_extensions() {
+                    resident.stop_idle(config.extension_idle).await;
+                }
             }
         }
-    }});
+    });
     Loops {
         tasks: vec![keeper, reaper, reconciler, pools, idle],
         leadership,

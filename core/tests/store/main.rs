@@ -702,3 +702,26 @@ fn a_server_that_refuses_is_named_without_the_password() {
     );
     assert!(!message.contains("hunter2"), "{message}");
 }
+
+/// A sandbox held by one daemon over a shared store is held for every other:
+/// another waits for it, and has it once the first lets go. (A daemon that
+/// dies lets go with its session: the fleet fault test shows it.)
+#[tokio::test]
+async fn a_sandbox_held_in_one_daemon_is_held_in_every_other() {
+    use sandboxer_core::config::Config;
+    use sandboxer_core::operations::Core;
+    let backing = Backing::postgres();
+    let one = Core::new(backing.open(), Config::default());
+    let two = Core::new(backing.open(), Config::default());
+    let held = one.lock("01a").await;
+    assert!(two.try_lock("01a").is_none(), "held by the other daemon");
+    assert!(two.try_lock("01b").is_some(), "another sandbox is free");
+    let waiting =
+        tokio::time::timeout(std::time::Duration::from_millis(300), two.lock("01a")).await;
+    assert!(waiting.is_err(), "the other daemon waits while it is held");
+    drop(held);
+    let taken = tokio::time::timeout(std::time::Duration::from_secs(5), two.lock("01a"))
+        .await
+        .expect("had once let go");
+    drop(taken);
+}

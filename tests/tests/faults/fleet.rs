@@ -75,7 +75,8 @@ async fn create(urls: &[String], first: usize, n: usize) -> Vec<(usize, u16, Val
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_daemons_lose_no_create_when_one_is_killed() {
     let env = TestEnv::new();
-    let store_url = testing::fresh_schema().expect("the test PostgreSQL (scripts/setup-postgres.sh)");
+    let store_url =
+        testing::fresh_schema().expect("the test PostgreSQL (scripts/setup-postgres.sh)");
     std::fs::write(
         env.config_path(),
         format!(
@@ -84,13 +85,20 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
         ),
     )
     .unwrap();
-    let logs: Vec<PathBuf> = (0..3).map(|n| env.path(&format!("daemon-{n}.log"))).collect();
+    let logs: Vec<PathBuf> = (0..3)
+        .map(|n| env.path(&format!("daemon-{n}.log")))
+        .collect();
     // The first daemon starts alone, and so holds the loops when it is killed.
     let mut daemons = vec![start_daemon(&env, &store_url, &logs[0])];
     let store = Store::open_location(&store_url, &env.path("unused.sqlite")).unwrap();
-    let first_holder = store.lease("loops").unwrap().expect("the first daemon took the loops");
+    let first_holder = store
+        .lease("loops")
+        .unwrap()
+        .expect("the first daemon took the loops");
     assert!(
-        first_holder.holder.contains(&format!(":{}:", daemons[0].id())),
+        first_holder
+            .holder
+            .contains(&format!(":{}:", daemons[0].id())),
         "{first_holder:?}"
     );
     for log in &logs[1..] {
@@ -168,7 +176,11 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
         "the kill reached no create in flight: the test proves nothing"
     );
     let distinct: BTreeSet<&String> = by_key.values().collect();
-    assert_eq!(distinct.len(), CREATES, "no key made two sandboxes, none shared one");
+    assert_eq!(
+        distinct.len(),
+        CREATES,
+        "no key made two sandboxes, none shared one"
+    );
     for (n, id) in &by_key {
         let key = IdempotencyKey {
             project: "e2e".into(),
@@ -176,7 +188,10 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
             key: format!("key-{n}"),
             fingerprint: String::new(),
         };
-        assert_eq!(&store.sandbox_for_key(&key).unwrap().unwrap().sandbox_id, id);
+        assert_eq!(
+            &store.sandbox_for_key(&key).unwrap().unwrap().sandbox_id,
+            id
+        );
     }
 
     // Everything settles: no create is left in between. The killed daemon's
@@ -187,7 +202,12 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
         let records = store.list_sandboxes(&SandboxFilter::default()).unwrap();
         let between = records
             .iter()
-            .filter(|r| matches!(r.state, State::Pending | State::Provisioning | State::Destroying))
+            .filter(|r| {
+                matches!(
+                    r.state,
+                    State::Pending | State::Provisioning | State::Destroying
+                )
+            })
             .count();
         let short_left = records
             .iter()
@@ -202,7 +222,11 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert_eq!(records.len(), CREATES, "a sandbox per key, none lost, none extra");
+    assert_eq!(
+        records.len(),
+        CREATES,
+        "a sandbox per key, none lost, none extra"
+    );
     for record in &records {
         match record.state {
             State::Ready => assert_ne!(record.ttl_ms, 12_000, "{} outlived its TTL", record.id),
@@ -239,8 +263,141 @@ async fn three_daemons_lose_no_create_when_one_is_killed() {
     for entry in std::fs::read_dir(env.path("fixture-state")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         if let Some(id) = name.strip_suffix(".json") {
-            assert!(records.iter().any(|r| r.id == id), "the fixture holds {id}, unrecorded");
+            assert!(
+                records.iter().any(|r| r.id == id),
+                "the fixture holds {id}, unrecorded"
+            );
         }
+    }
+    drop(daemons);
+}
+
+/// The sequence numbers of the events a daemon's stream sends, until it has
+/// sent `last` (or the time is up).
+async fn streamed(url: String, last: tokio::sync::watch::Receiver<i64>) -> Vec<i64> {
+    let mut response = reqwest::Client::new()
+        .get(format!("{url}/v1/events/stream"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (mut seqs, mut text) = (vec![], String::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let wanted = *last.borrow();
+        if wanted > 0 && seqs.last().is_some_and(|s| *s >= wanted) {
+            return seqs;
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
+        let Ok(Ok(Some(chunk))) = chunk else {
+            return seqs;
+        };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find('\n') {
+            let line: String = text.drain(..=end).collect();
+            if let Some(id) = line.trim_end().strip_prefix("id:") {
+                seqs.push(id.trim().parse().unwrap());
+            }
+        }
+    }
+}
+
+async fn call(url: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Every call works on any daemon of the fleet, and every daemon's event
+/// stream sends every event, whichever daemon wrote it, in sequence order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn any_daemon_serves_any_call_and_streams_every_event_in_order() {
+    let env = TestEnv::new();
+    let store_url =
+        testing::fresh_schema().expect("the test PostgreSQL (scripts/setup-postgres.sh)");
+    std::fs::write(env.config_path(), daemon_yaml("1h", "1h")).unwrap();
+    let daemons: Vec<Served> = (0..3)
+        .map(|n| start_daemon(&env, &store_url, &env.path(&format!("daemon-{n}.log"))))
+        .collect();
+    let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
+    let (done, last) = tokio::sync::watch::channel(0);
+    let streams: Vec<_> = urls
+        .iter()
+        .map(|url| tokio::spawn(streamed(url.clone(), last.clone())))
+        .collect();
+
+    // Each sandbox is made on one daemon, read, extended and destroyed on the
+    // others, all twelve at once.
+    let work: Vec<_> = (0..12)
+        .map(|n| {
+            let urls = urls.clone();
+            tokio::spawn(async move {
+                let on = |k: usize| urls[(n + k) % 3].clone();
+                let (status, made) = call(
+                    &on(0),
+                    reqwest::Method::POST,
+                    "/v1/sandboxes",
+                    Some(json!({"profile": "fix", "project": "e2e"})),
+                )
+                .await;
+                assert_eq!(status, 201, "{made}");
+                let id = made["id"].as_str().unwrap().to_string();
+                let (status, read) = call(
+                    &on(1),
+                    reqwest::Method::GET,
+                    &format!("/v1/sandboxes/{id}"),
+                    None,
+                )
+                .await;
+                assert_eq!(
+                    (status, read["state"].as_str()),
+                    (200, Some("ready")),
+                    "{read}"
+                );
+                let (status, extended) = call(
+                    &on(2),
+                    reqwest::Method::POST,
+                    &format!("/v1/sandboxes/{id}/extend-ttl"),
+                    Some(json!({"by": "10m"})),
+                )
+                .await;
+                assert_eq!(status, 200, "{extended}");
+                let (status, gone) = call(
+                    &on(1),
+                    reqwest::Method::DELETE,
+                    &format!("/v1/sandboxes/{id}"),
+                    None,
+                )
+                .await;
+                assert_eq!(
+                    (status, gone["state"].as_str()),
+                    (200, Some("destroyed")),
+                    "{gone}"
+                );
+            })
+        })
+        .collect();
+    for w in work {
+        w.await.unwrap();
+    }
+    let store = Store::open_location(&store_url, &env.path("unused.sqlite")).unwrap();
+    let logged: Vec<i64> = store
+        .events(&Default::default())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.seq)
+        .collect();
+    assert!(logged.len() >= 12 * 5, "{} events", logged.len());
+    done.send(*logged.last().unwrap()).unwrap();
+    for (n, stream) in streams.into_iter().enumerate() {
+        assert_eq!(stream.await.unwrap(), logged, "daemon {n}'s stream");
     }
     drop(daemons);
 }
