@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build agent release test lint bench demo setup-host setup-vm-host test-hosts tools fuzz clean
+.PHONY: build agent release test lint bench demo setup-host setup-vm-host setup-postgres test-hosts tools fuzz clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent): podman
 # and sshd for compose-ssh, QEMU and a guest kernel for vm-packer.
@@ -13,6 +13,12 @@ setup-host: setup-vm-host
 # account, for VM sandboxes (ext-vm-packer).
 setup-vm-host:
 	scripts/setup-vm-host.sh
+
+# PostgreSQL (Debian's package) on 127.0.0.1 with a test database: the store
+# suite runs on it as well as on SQLite, and the fleet tests run several daemons
+# over it.
+setup-postgres:
+	scripts/setup-postgres.sh
 
 # Two more hosts on this machine for the placement tests (network namespaces,
 # each with its own address, sshd and podman storage).
@@ -53,10 +59,11 @@ tools:
 fuzz: tools
 	scripts/fuzz.sh 60
 
-# The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images),
+# The whole test suite. Prepares the host (podman, sshd on 127.0.0.1, images,
+# PostgreSQL on 127.0.0.1),
 # installs the test tools and builds every binary first: tests run the real
 # executables against real services.
-test: setup-host test-hosts tools build
+test: setup-host setup-postgres test-hosts tools build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -70,7 +77,7 @@ lint:
 
 # Figures from a release build, written to docs/benchmarks.md with the machine and
 # the method (see the note of each issue for goals).
-bench: setup-host release
+bench: setup-host setup-postgres release
 	scripts/bench-report.sh
 
 clean:

@@ -16,6 +16,7 @@ run() {  # run NAME CARGO-ARGS...: a bench's output, kept and shown
 
 run foundation -p sandboxer --bench foundation
 run daemon -p sandboxer --bench daemon
+run fleet -p sandboxer --bench fleet
 run compose -p sandboxer-tests --bench compose
 run warm -p sandboxer-tests --bench warm
 run inside -p sandboxer-tests --bench inside
@@ -54,6 +55,13 @@ $(figures foundation)
 GET of one sandbox under \`wrk\` from a second process (goal ≥ 15,000 req/s on 2
 cores); creates through the fixture extension, many at once (goal ≥ 300/s).
 $(figures daemon)
+
+## Fleet (\`sandboxer/benches/fleet.rs\`)
+The daemon over each store: one daemon over an SQLite file, one and three daemons
+over one PostgreSQL 15 on 127.0.0.1 (\`scripts/setup-postgres.sh\`). Creates through
+the fixture extension, 32 at once, spread round-robin over the daemons; GETs of
+one sandbox from one \`wrk\` per daemon, 32 connections in all.
+$(figures fleet)
 
 ## compose-ssh (\`tests/benches/compose.rs\`)
 Create-to-ready and destroy of \`profile.compose-e2e\` through sandboxer against the

@@ -36,12 +36,14 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The state file (SQLite).
+    /// The state file (SQLite), or a `postgres://` URL a fleet of daemons
+    /// shares (docs/fleet.md); default: the configuration's `store:`, else the
+    /// state file under $XDG_STATE_HOME.
     #[arg(
         long = "state",
         env = "SANDBOXER_STATE",
         global = true,
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
     pub state: Option<PathBuf>,
     /// The configuration file.

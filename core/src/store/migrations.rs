@@ -505,7 +505,7 @@ mod tests {
     fn rates_kept_as_floats_become_the_decimal_text_they_show() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite");
-        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
         for (version, sql) in SQLITE.iter().enumerate().take(7) {
             conn.execute_batch(sql).unwrap();
             conn.pragma_update(None, "user_version", version as i64 + 1)

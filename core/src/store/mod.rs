@@ -93,7 +93,7 @@ pub struct Store {
 /// The engine a store runs on.
 enum Engine {
     Sqlite(Connection),
-    Postgres(PgSession),
+    Postgres(Box<PgSession>),
 }
 
 /// The default state file: `$XDG_STATE_HOME/sandboxer/state.sqlite`.
@@ -207,7 +207,7 @@ impl Store {
         let shown = session.shown().to_string();
         let locks = Some(std::sync::Arc::new(session.another()?));
         let mut store = Store {
-            engine: Engine::Postgres(session),
+            engine: Engine::Postgres(Box::new(session)),
             locks,
             path: local.to_path_buf(),
         };

@@ -42,7 +42,7 @@ fn start_daemon(env: &TestEnv, store: &str, log: &std::path::Path) -> Served {
 async fn create(urls: &[String], first: usize, n: usize) -> Vec<(usize, u16, Value)> {
     let client = reqwest::Client::new();
     let mut answers = vec![];
-    let short = n % 4 == 0;
+    let short = n.is_multiple_of(4);
     let mut body = json!({"profile": "fix", "project": "e2e"});
     if short {
         body["ttl"] = json!(SHORT_TTL);
