@@ -4,7 +4,8 @@
 //! code in a sandbox runs as an unprivileged host user and cannot reach the host's
 //! services; secrets a service prints reach nothing but the sandbox; another
 //! installation's sandboxes are never reaped; an E2B provider key reaches E2B
-//! and nothing else; `sandboxer doctor` passes on a
+//! and nothing else, a fleet's database password nothing but the store;
+//! `sandboxer doctor` passes on a
 //! prepared host and names the fix on a broken one.
 
 mod containment;
@@ -14,6 +15,7 @@ mod daemon_support;
 mod doctor;
 #[path = "../common/e2b_provider.rs"]
 mod e2b_provider;
+mod fleet;
 mod installations;
 mod secrets;
 #[path = "../e2e/support.rs"]
