@@ -76,6 +76,9 @@ pub enum StoreError {
     Sql(#[from] DbError),
     #[error("state file holds malformed data: {0}")]
     Corrupt(String),
+    /// The store's server cannot be used now (its session broke mid-write).
+    #[error("state store: {0}")]
+    Unavailable(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -727,3 +727,36 @@ async fn a_sandbox_held_in_one_daemon_is_held_in_every_other() {
         .expect("had once let go");
     drop(taken);
 }
+
+/// A store whose session the server ends (a restart, a failover) connects
+/// again at its next call, and has lost nothing committed.
+#[test]
+fn a_store_whose_session_ends_connects_again() {
+    use sandboxer_core::store::db::{Conn, Param, PgSession};
+    let name = format!("victim_{}", std::process::id());
+    let url = format!(
+        "{}&application_name={name}",
+        testing::fresh_schema().unwrap()
+    );
+    let mut store =
+        Store::open_location(&url, &PathBuf::from("/nonexistent/state.sqlite")).unwrap();
+    store
+        .insert_sandbox(&new_sandbox("01a", "alpha"), "agt:alpha")
+        .unwrap();
+    let admin = PgSession::connect(&testing::test_server().unwrap()).unwrap();
+    let ended = Conn::Postgres(&admin)
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?1",
+            &[Param::Text(name.as_str().into())],
+            |r| r.get::<bool>(0),
+        )
+        .unwrap();
+    assert_eq!(ended, [true, true], "the store's two sessions ended");
+    // The client notices the end asynchronously.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let record = store.get_sandbox("01a").unwrap().expect("kept");
+    assert_eq!(record.project, "alpha");
+    store
+        .touch("01a", sandboxer_core::time::now_ms() + 1000)
+        .unwrap();
+}

@@ -33,6 +33,20 @@ pub struct PgSession {
 struct Live {
     client: Client,
     statements: HashMap<String, Statement>,
+    /// A transaction is open on `client`: if the session breaks now, the
+    /// transaction is lost with it, and no statement may go to a new session
+    /// (it would commit alone, outside the transaction).
+    in_transaction: bool,
+}
+
+impl Live {
+    fn new(client: Client) -> Live {
+        Live {
+            client,
+            statements: HashMap::new(),
+            in_transaction: false,
+        }
+    }
 }
 
 /// A `postgres://` URL with its password (if any) left out.
@@ -93,10 +107,7 @@ impl PgSession {
         Ok(PgSession {
             config,
             shown,
-            live: Mutex::new(Live {
-                client,
-                statements: HashMap::new(),
-            }),
+            live: Mutex::new(Live::new(client)),
         })
     }
 
@@ -114,22 +125,35 @@ impl PgSession {
         Ok(PgSession {
             config: self.config.clone(),
             shown: self.shown.clone(),
-            live: Mutex::new(Live {
-                client,
-                statements: HashMap::new(),
-            }),
+            live: Mutex::new(Live::new(client)),
         })
     }
 
-    /// The live client, connected again first if the server went away.
+    /// The live client, connected again first if the server went away —
+    /// unless a transaction was open on it: that transaction is lost, which
+    /// is an error for it (the next call connects again).
     fn live(&self) -> StoreResult<std::sync::MutexGuard<'_, Live>> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         if live.client.is_closed() {
+            if std::mem::take(&mut live.in_transaction) {
+                return Err(StoreError::Unavailable(format!(
+                    "the session to {} broke during a write; nothing of it was kept",
+                    self.shown
+                )));
+            }
             tracing::warn!(store = %self.shown, "the PostgreSQL session closed; connecting again");
-            live.client = start(&self.config).map_err(DbError::from)?;
-            live.statements.clear();
+            *live = Live::new(start(&self.config).map_err(DbError::from)?);
         }
         Ok(live)
+    }
+
+    /// Runs a statement that opens or ends a transaction, noting which.
+    fn transaction_statement(&self, sql: &str, open: bool) -> StoreResult<()> {
+        let mut live = self.live()?;
+        let done = futures::executor::block_on(live.client.batch_execute(sql));
+        live.in_transaction = open && done.is_ok();
+        done.map_err(DbError::from)?;
+        Ok(())
     }
 
     fn prepared(live: &mut Live, sql: &str) -> StoreResult<Statement> {
@@ -182,9 +206,9 @@ impl PgSession {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.execute_batch("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+            self.transaction_statement("BEGIN ISOLATION LEVEL SERIALIZABLE", true)?;
             let outcome = work(self).and_then(|value| {
-                self.execute_batch("COMMIT")?;
+                self.transaction_statement("COMMIT", false)?;
                 Ok(value)
             });
             match outcome {
@@ -192,7 +216,7 @@ impl PgSession {
                 Err(error) => {
                     // A failed COMMIT has already ended the transaction; the
                     // ROLLBACK is then a warning only.
-                    let _ = self.execute_batch("ROLLBACK");
+                    let _ = self.transaction_statement("ROLLBACK", false);
                     if attempt >= WRITE_ATTEMPTS || !in_the_way(&error) {
                         return Err(error);
                     }
