@@ -288,6 +288,10 @@ impl Verbs for Client {
         self.json(Call::to(Verb::GetProfile).on(name)).await
     }
 
+    async fn guarantees(&self, name: &str) -> Result<Value> {
+        self.json(Call::to(Verb::ProfileGuarantees).on(name)).await
+    }
+
     async fn extensions(&self) -> Result<Vec<api::ExtensionReport>> {
         self.json(Call::to(Verb::ListExtensions)).await
     }

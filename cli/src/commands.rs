@@ -201,6 +201,7 @@ async fn run_on(v: &impl Surface, cli: &Cli, out: &mut Out) -> Outcome {
         Command::Hosts { since } => {
             let query = api::HostsQuery {
                 since: Some(since.clone()),
+                series: false,
             };
             render::hosts(out, &v.hosts(&query).await?.hosts)?;
         }
@@ -355,6 +356,7 @@ async fn events(v: &impl Verbs, args: &EventsArgs, out: &mut Out) -> Outcome {
         sandbox: args.sandbox.clone(),
         after: args.after,
         limit: if args.follow { None } else { args.limit },
+        tail: None,
     };
     if !args.follow {
         // Without --limit, every event: page after page.

@@ -21,6 +21,14 @@ pub async fn profile(
     Ok(Json(app.verbs(&who).profile(&id).await?))
 }
 
+pub async fn guarantees(
+    State(app): State<Arc<App>>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(app.verbs(&who).guarantees(&id).await?))
+}
+
 pub async fn extensions(
     State(app): State<Arc<App>>,
     who: Principal,

@@ -5,6 +5,7 @@
 
 mod auth;
 mod catalog;
+mod console;
 mod e2b;
 mod error;
 mod events;

@@ -28,6 +28,7 @@ fn handler(verb: Verb, method: MethodFilter) -> MethodRouter<Arc<App>> {
         Verb::RestoreSnapshot => on(method, snapshots::restore),
         Verb::ListProfiles => on(method, catalog::profiles),
         Verb::GetProfile => on(method, catalog::profile),
+        Verb::ProfileGuarantees => on(method, catalog::guarantees),
         Verb::ListExtensions => on(method, catalog::extensions),
         Verb::GetExtension => on(method, catalog::extension),
         Verb::EventsPage => on(method, events::page),
@@ -104,6 +105,7 @@ pub fn app(state: Arc<App>) -> Router {
     router
         .merge(super::mcp::router(state.clone()))
         .merge(super::e2b::router())
+        .merge(super::console::router())
         .fallback(|| async {
             super::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

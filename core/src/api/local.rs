@@ -129,6 +129,33 @@ impl CoreVerbs {
             project: self.caller.member_of.clone(),
             after_seq: query.after,
             limit: None,
+            tail: None,
+        })
+    }
+
+    /// Where `tail` (the newest N) starts the log for `filter`: after the event
+    /// before them, or from the start when there are no more than N.
+    fn tail_start(&self, filter: &EventFilter, tail: u32) -> Result<Option<i64>> {
+        if filter.after_seq.is_some() {
+            return Err(Error::Invalid(
+                "tail and after: give one (tail counts back from the end, after forward)".into(),
+            ));
+        }
+        if tail > EVENTS_PAGE {
+            return Err(Error::Invalid(format!(
+                "tail={tail}: between 0 and {EVENTS_PAGE}"
+            )));
+        }
+        let newest = operations::events(
+            &self.core,
+            &EventFilter {
+                tail: Some(tail + 1),
+                ..filter.clone()
+            },
+        )?;
+        Ok(match newest.len() {
+            n if n as u32 == tail + 1 => Some(newest[0].seq),
+            _ => None,
         })
     }
 
@@ -310,9 +337,11 @@ impl Verbs for CoreVerbs {
 
     async fn usage(&self, query: &UsageQuery) -> Result<Ledger> {
         let (by, ledger_query) = query.parsed()?;
-        operations::ledger(&self.core, by, &ledger_query, |project| {
+        let mut ledger = operations::ledger(&self.core, by, &ledger_query, |project| {
             self.caller.sees(project)
-        })
+        })?;
+        ledger.budgets = operations::standing(&self.core, |project| self.caller.sees(project))?;
+        Ok(ledger)
     }
 
     async fn events(&self, query: &EventsQuery) -> Result<EventsPage> {
@@ -324,6 +353,16 @@ impl Verbs for CoreVerbs {
         }
         let mut filter = self.event_filter(query)?;
         filter.limit = Some(limit);
+        if let Some(tail) = query.tail {
+            filter.after_seq = self.tail_start(&filter, tail)?;
+            if tail == 0 {
+                // None to give: where the log ends, to follow it from there.
+                return Ok(EventsPage {
+                    events: vec![],
+                    next_after: filter.after_seq,
+                });
+            }
+        }
         let events: Vec<Event> = operations::events(&self.core, &filter)?
             .into_iter()
             .map(|e| Self::event_as_seen(&self.caller, e))
@@ -336,7 +375,10 @@ impl Verbs for CoreVerbs {
         &self,
         query: &EventsQuery,
     ) -> Result<BoxStream<'static, Result<Event>>> {
-        let filter = self.event_filter(query)?;
+        let mut filter = self.event_filter(query)?;
+        if let Some(tail) = query.tail {
+            filter.after_seq = self.tail_start(&filter, tail)?;
+        }
         let state = (
             self.core.clone(),
             self.caller.clone(),
@@ -384,6 +426,12 @@ impl Verbs for CoreVerbs {
         Ok(self.profile_as_seen(profile))
     }
 
+    async fn guarantees(&self, name: &str) -> Result<Value> {
+        let profile = self.core.catalog().get(name)?.clone();
+        let candidates = operations::candidates(&self.core, &profile).await?;
+        Ok(serde_json::json!({ "profile": profile.id, "candidates": candidates }))
+    }
+
     async fn extensions(&self) -> Result<Vec<ExtensionReport>> {
         let all = crate::exthost::find_all()
             .into_iter()
@@ -405,7 +453,7 @@ impl Verbs for CoreVerbs {
             operations::sample_hosts(&self.core).await;
         }
         Ok(Hosts {
-            hosts: operations::host_report(&self.core, since)?,
+            hosts: operations::host_report(&self.core, since, query.series)?,
         })
     }
 

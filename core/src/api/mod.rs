@@ -89,6 +89,10 @@ pub trait Verbs {
     ) -> impl Future<Output = Result<BoxStream<'static, Result<Event>>>> + Send;
     fn profiles(&self) -> impl Future<Output = Result<ProfileListing>> + Send;
     fn profile(&self, name: &str) -> impl Future<Output = Result<Value>> + Send;
+    /// What each candidate extension guarantees of profile `name`:
+    /// `{"profile": ID, "candidates": [...]}` (each with its verdicts, or why
+    /// it could not be asked).
+    fn guarantees(&self, name: &str) -> impl Future<Output = Result<Value>> + Send;
     fn extensions(&self) -> impl Future<Output = Result<Vec<ExtensionReport>>> + Send;
     fn extension(&self, name: &str) -> impl Future<Output = Result<ExtensionReport>> + Send;
     fn hosts(&self, query: &HostsQuery) -> impl Future<Output = Result<Hosts>> + Send;

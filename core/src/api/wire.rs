@@ -272,6 +272,10 @@ pub struct EventsQuery {
     pub after: Option<i64>,
     /// At most this many (a page only; 1 to `EVENTS_PAGE`, default that).
     pub limit: Option<u32>,
+    /// The newest this many (0 to `EVENTS_PAGE`), instead of `after`: a page of
+    /// them in order (with `tail=0`, none, and where the log ends as
+    /// `next_after`); a stream that starts with them (`tail=0`: from now on).
+    pub tail: Option<u32>,
 }
 
 /// The largest page of events.
@@ -283,15 +287,17 @@ impl Query for EventsQuery {
         pairs.push_some("sandbox", self.sandbox.as_ref());
         pairs.push_some("after", self.after);
         pairs.push_some("limit", self.limit);
+        pairs.push_some("tail", self.tail);
         pairs
     }
 
     fn from_pairs(pairs: &Pairs) -> Result<Self> {
-        pairs.only(&["sandbox", "after", "limit"])?;
+        pairs.only(&["sandbox", "after", "limit", "tail"])?;
         Ok(EventsQuery {
             sandbox: pairs.owned("sandbox"),
             after: pairs.number("after")?,
             limit: pairs.number("limit")?,
+            tail: pairs.number("tail")?,
         })
     }
 }
@@ -308,19 +314,25 @@ pub struct EventsPage {
 pub struct HostsQuery {
     /// A time (2026-11-01) or a duration ago (default 24h).
     pub since: Option<String>,
+    /// Each host's samples over the window too (for charts).
+    pub series: bool,
 }
 
 impl Query for HostsQuery {
     fn to_pairs(&self) -> Pairs {
         let mut pairs = Pairs::default();
         pairs.push_some("since", self.since.as_ref());
+        if self.series {
+            pairs.push("series", "true");
+        }
         pairs
     }
 
     fn from_pairs(pairs: &Pairs) -> Result<Self> {
-        pairs.only(&["since"])?;
+        pairs.only(&["since", "series"])?;
         Ok(HostsQuery {
             since: pairs.owned("since"),
+            series: pairs.bool("series")?,
         })
     }
 }
@@ -389,9 +401,17 @@ mod tests {
             sandbox: Some("01x".into()),
             after: Some(7),
             limit: Some(3),
+            tail: None,
+        });
+        round_trip(EventsQuery {
+            sandbox: None,
+            after: None,
+            limit: None,
+            tail: Some(0),
         });
         round_trip(HostsQuery {
             since: Some("2h".into()),
+            series: true,
         });
     }
 }

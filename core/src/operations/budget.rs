@@ -60,6 +60,42 @@ pub(super) fn spent_in_period(core: &Core, b: &BudgetConfig, now: Millis) -> Res
     spent(core, &query, &b.currency)
 }
 
+/// Where one budget stands in its current period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetStanding {
+    /// `project p`, `agt:a in project p on hosted backends`...
+    pub budget: String,
+    pub project: String,
+    /// `today` or `this month`.
+    pub period: String,
+    pub amount: Decimal,
+    pub spent: Decimal,
+    pub left: Decimal,
+    pub currency: String,
+    pub policy: crate::config::BudgetPolicy,
+}
+
+/// Every configured budget over a project `sees` lets through, with its
+/// spending so far in its current period.
+pub fn standing(core: &Core, sees: impl Fn(&str) -> bool) -> Result<Vec<BudgetStanding>> {
+    let now = now_ms();
+    let mut all = vec![];
+    for b in core.config.budgets.iter().filter(|b| sees(&b.project)) {
+        let spent = spent_in_period(core, b, now)?;
+        all.push(BudgetStanding {
+            budget: scope(b),
+            project: b.project.clone(),
+            period: period_name(b.period).to_string(),
+            amount: b.amount,
+            spent,
+            left: (b.amount - spent).max(Decimal::ZERO),
+            currency: b.currency.clone(),
+            policy: b.policy,
+        });
+    }
+    Ok(all)
+}
+
 /// How much one budget had left when a create was weighed against it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BudgetRoom {

@@ -103,6 +103,10 @@ pub struct Ledger {
     pub as_of: String,
     pub groups: Vec<UsageGroup>,
     pub totals: Vec<UsageTotal>,
+    /// The budgets over the projects the caller sees, with what is left of
+    /// each in its current period (filled by the verbs, not the ledger).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budgets: Vec<super::budget::BudgetStanding>,
 }
 
 #[derive(Default)]
@@ -262,6 +266,7 @@ pub fn ledger(
         since: query.since.map(rfc3339),
         until: query.until.map(rfc3339),
         as_of: rfc3339(now),
+        budgets: vec![],
         groups,
         totals: totals
             .into_iter()

@@ -32,7 +32,7 @@ mod ttl;
 /// Actor of the changes the core makes by itself (the loops, refreshes).
 pub const SYSTEM: &str = "system";
 
-pub use budget::{BudgetRoom, Charge, check_create, period_start};
+pub use budget::{BudgetRoom, BudgetStanding, Charge, check_create, period_start, standing};
 pub use canary::{CANARY_PROFILE, canary};
 pub use create::{create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};

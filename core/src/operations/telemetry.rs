@@ -79,10 +79,26 @@ pub struct HostReport {
     pub last_canary: Option<CanaryRun>,
     pub canaries: u64,
     pub canaries_ok: u64,
+    /// Every sample in the window, oldest first, when asked for (`series`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series: Option<Vec<HostPoint>>,
 }
 
-/// Every host seen since `since`, from the recorded samples and canary runs.
-pub fn host_report(core: &Core, since: Millis) -> Result<Vec<HostReport>> {
+/// One sample of a host's health, as a point of its series.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct HostPoint {
+    #[serde(with = "crate::store::times::rfc3339_time")]
+    pub at: crate::time::Millis,
+    pub reachable: bool,
+    pub load1: Option<f64>,
+    pub mem_free_mb: Option<i64>,
+    pub disk_free_mb: Option<i64>,
+    pub sandboxes: Option<i64>,
+}
+
+/// Every host seen since `since`, from the recorded samples and canary runs;
+/// with each host's samples as a series when `series`.
+pub fn host_report(core: &Core, since: Millis, series: bool) -> Result<Vec<HostReport>> {
     let samples = core.store().health_since(since)?;
     let canaries = core.store().canaries_since(since)?;
     let mut reports: BTreeMap<(String, String), HostReport> = BTreeMap::new();
@@ -95,7 +111,18 @@ pub fn host_report(core: &Core, since: Millis) -> Result<Vec<HostReport>> {
             last_canary: None,
             canaries: 0,
             canaries_ok: 0,
+            series: series.then(Vec::new),
         });
+        if let Some(points) = &mut report.series {
+            points.push(HostPoint {
+                at: s.at,
+                reachable: s.reachable,
+                load1: s.load1,
+                mem_free_mb: s.mem_free_mb,
+                disk_free_mb: s.disk_free_mb,
+                sandboxes: s.sandboxes,
+            });
+        }
         report.samples += 1;
         report.reachable_samples += u64::from(s.reachable);
         report.latest = s;

@@ -111,6 +111,8 @@ pub struct EventFilter {
     /// Only events after this sequence number.
     pub after_seq: Option<i64>,
     pub limit: Option<u32>,
+    /// Only the newest this many of those matching (still in order).
+    pub tail: Option<u32>,
 }
 
 fn from_row(row: &Row<'_>) -> StoreResult<Event> {
@@ -221,9 +223,18 @@ impl Store {
             args.push(Param::Text(Cow::Borrowed(project)));
             sql += &format!(" AND s.project = ?{}", args.len());
         }
-        sql += " ORDER BY e.seq";
-        if let Some(limit) = filter.limit {
-            sql += &format!(" LIMIT {limit}");
+        match filter.tail {
+            Some(tail) => {
+                sql = format!(
+                    "SELECT * FROM ({sql} ORDER BY e.seq DESC LIMIT {tail}) t ORDER BY seq"
+                );
+            }
+            None => {
+                sql += " ORDER BY e.seq";
+                if let Some(limit) = filter.limit {
+                    sql += &format!(" LIMIT {limit}");
+                }
+            }
         }
         self.conn().query(&sql, &args, from_row)
     }

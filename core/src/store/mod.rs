@@ -19,7 +19,7 @@ mod sandboxes;
 mod snapshots;
 mod telemetry;
 pub mod testing;
-mod times;
+pub mod times;
 mod usage;
 mod view;
 

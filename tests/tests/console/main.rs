@@ -1,0 +1,264 @@
+//! The web console in headless Chromium: sign in, a sandbox made from the CLI
+//! appears live, its page follows its events, it is destroyed from the
+//! console; a member token sees nothing of another project in any view.
+//! Screenshots of every view are saved for review.
+
+mod browser;
+
+use browser::Browser;
+use fantoccini::Locator;
+use sandboxer_core::api::tokens::digest_hex;
+use sandboxer_tests::process::Served;
+use sandboxer_tests::{TestEnv, bin};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "console-admin-token-0123456789";
+const MEMBER: &str = "console-member-token-0123456789";
+
+fn daemon(env: &TestEnv) -> Served {
+    std::fs::write(
+        env.config_path(),
+        format!(
+            "budgets:\n  - {{project: alpha, amount: 5, period: month}}\n  \
+             - {{project: beta, amount: 7, period: month}}\n\
+             daemon:\n  reaper_interval: 1s\n  tokens:\n    \
+             - {{consumer: \"adm:ops\", project: ops, token_sha256: {}}}\n    \
+             - {{consumer: \"agt:alice\", project: alpha, role: member, token_sha256: {}}}\n",
+            digest_hex(ADMIN),
+            digest_hex(MEMBER)
+        ),
+    )
+    .unwrap();
+    let mut cmd = env.process(&bin("sandboxer"));
+    cmd.stderr(Stdio::null());
+    sandboxer_tests::process::serve(cmd)
+}
+
+/// A sandbox made by the CLI on the state file (not through the daemon).
+fn create_from_cli(env: &TestEnv, project: &str, consumer: &str) -> String {
+    env.json(&[
+        "create",
+        "--profile",
+        "fix",
+        "--project",
+        project,
+        "--consumer",
+        consumer,
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
+    let env = TestEnv::new();
+    let served = daemon(&env);
+    let browser = Browser::start().await;
+    browser.sign_in(&served.url, ADMIN).await;
+    browser.screenshot("fleet-empty").await;
+
+    // Made from the CLI while the console is open: it appears without a reload.
+    let id = create_from_cli(&env, "alpha", "agt:alice");
+    let row = format!("#sandboxes tr[data-id=\"{id}\"]");
+    browser.wait(&row).await;
+    eventually("the row says ready", async || {
+        browser
+            .wait(&row)
+            .await
+            .attr("data-state")
+            .await
+            .unwrap()
+            .as_deref()
+            == Some("ready")
+    })
+    .await;
+    browser.screenshot("fleet").await;
+
+    // Its page: the record and its events as a timeline.
+    browser
+        .wait(&format!("{row} a"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait("#timeline li[data-to=\"ready\"]").await;
+    let timeline = browser.wait("#timeline").await.text().await.unwrap();
+    for step in [
+        "∅ → pending",
+        "pending → provisioning",
+        "provisioning → ready",
+    ] {
+        assert!(timeline.contains(step), "{step} in {timeline}");
+    }
+    assert!(browser.main_text().await.contains("profile.fix"));
+    browser.screenshot("sandbox").await;
+
+    // Extended, then destroyed, each after a confirmation.
+    browser.wait("#extend").await.click().await.unwrap();
+    browser.client.send_alert_text("15m").await.unwrap();
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .wait("#timeline li[data-kind=\"ttl_extended\"]")
+        .await;
+    browser.wait("#destroy").await.click().await.unwrap();
+    browser.client.dismiss_alert().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        env.json(&["get", &id])["state"] == "ready",
+        "a dismissed confirmation destroys nothing"
+    );
+    browser.wait("#destroy").await.click().await.unwrap();
+    browser.client.accept_alert().await.unwrap();
+    browser.wait("#timeline li[data-to=\"destroyed\"]").await;
+    eventually("the record says destroyed", async || {
+        browser
+            .wait("dd[data-field=\"state\"]")
+            .await
+            .text()
+            .await
+            .unwrap()
+            == "destroyed"
+    })
+    .await;
+    assert_eq!(env.json(&["get", &id])["state"], "destroyed");
+    browser.screenshot("sandbox-destroyed").await;
+
+    // The other views, each screenshotted.
+    for (view, ready, name) in [
+        ("#/hosts", "#hosts", "hosts"),
+        ("#/spend", "#totals", "spend"),
+        ("#/extensions", "#extensions", "extensions"),
+    ] {
+        browser
+            .client
+            .goto(&format!("{}/{view}", served.url))
+            .await
+            .unwrap();
+        browser.wait(ready).await;
+        browser.screenshot(name).await;
+    }
+    browser
+        .client
+        .goto(&format!("{}/#/spend", served.url))
+        .await
+        .unwrap();
+    let totals = browser.wait("#totals").await.text().await.unwrap();
+    assert!(totals.contains("alpha"), "{totals}");
+    let budgets = browser.wait("#budgets").await.text().await.unwrap();
+    assert!(
+        budgets.contains("project alpha") && budgets.contains("project beta"),
+        "{budgets}"
+    );
+    browser
+        .client
+        .goto(&format!("{}/#/extensions", served.url))
+        .await
+        .unwrap();
+    let listed = browser.wait("#extensions").await.text().await.unwrap();
+    assert!(listed.contains("fixture"), "{listed}");
+    browser
+        .wait("#profile")
+        .await
+        .select_by_value("profile.fix")
+        .await
+        .unwrap();
+    let matrix = browser
+        .wait("#guarantees table")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        matrix.contains("ext.fixture") && matrix.contains("ttl"),
+        "{matrix}"
+    );
+    browser.screenshot("guarantees").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_member_sees_nothing_of_another_project_in_any_view() {
+    let env = TestEnv::new();
+    let served = daemon(&env);
+    let theirs = create_from_cli(&env, "beta", "agt:bob");
+    let browser = Browser::start().await;
+    browser.sign_in(&served.url, MEMBER).await;
+    // Its own project's sandbox appears live; the other project's never.
+    let mine = create_from_cli(&env, "alpha", "agt:alice");
+    browser
+        .wait(&format!("#sandboxes tr[data-id=\"{mine}\"]"))
+        .await;
+    let fleet = browser.wait("#main").await.text().await.unwrap();
+    assert!(
+        !fleet.contains(&theirs) && !fleet.contains("beta"),
+        "{fleet}"
+    );
+    assert!(
+        browser
+            .client
+            .find(Locator::Css(&format!("tr[data-id=\"{theirs}\"]")))
+            .await
+            .is_err()
+    );
+    browser.screenshot("member-fleet").await;
+
+    // Asked for by id, it is not found.
+    browser
+        .client
+        .goto(&format!("{}/#/sandbox/{theirs}", served.url))
+        .await
+        .unwrap();
+    let refused = browser.wait("#main .error").await.text().await.unwrap();
+    assert!(refused.contains("not found"), "{refused}");
+    browser.screenshot("member-other-sandbox").await;
+
+    browser
+        .client
+        .goto(&format!("{}/#/spend", served.url))
+        .await
+        .unwrap();
+    let budgets = browser.wait("#budgets").await.text().await.unwrap();
+    assert!(
+        budgets.contains("project alpha"),
+        "its own budget: {budgets}"
+    );
+    for (view, ready) in [
+        ("#/spend", "#budgets"),
+        ("#/hosts", "#main p"),
+        ("#/extensions", "#extensions"),
+    ] {
+        browser
+            .client
+            .goto(&format!("{}/{view}", served.url))
+            .await
+            .unwrap();
+        browser.wait(ready).await;
+        let text = browser.main_text().await;
+        assert!(
+            !text.contains("beta") && !text.contains(&theirs) && !text.contains("agt:bob"),
+            "{view} shows another project: {text}"
+        );
+        browser
+            .screenshot(&format!("member-{}", view.trim_start_matches("#/")))
+            .await;
+    }
+    assert!(browser.main_text().await.contains("fixture"));
+    browser
+        .client
+        .goto(&format!("{}/#/hosts", served.url))
+        .await
+        .unwrap();
+    browser.wait("#main p").await;
+    assert!(browser.main_text().await.contains("admins only"));
+    browser.close().await;
+}
