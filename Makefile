@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: build agent release test lint bench demo setup-host setup-vm-host setup-postgres test-hosts tools fuzz clean
+.PHONY: build agent release test lint bench demo setup-host setup-vm-host setup-postgres setup-browser test-hosts tools fuzz clean
 
 # Prepares this machine as a sandbox host (root, Debian 12; idempotent): podman
 # and sshd for compose-ssh, QEMU and a guest kernel for vm-packer.
@@ -19,6 +19,11 @@ setup-vm-host:
 # over it.
 setup-postgres:
 	scripts/setup-postgres.sh
+
+# Debian's Chromium and ChromeDriver: the console's browser tests and its bench
+# drive a headless Chromium over WebDriver.
+setup-browser:
+	scripts/setup-browser.sh
 
 # Two more hosts on this machine for the placement tests (network namespaces,
 # each with its own address, sshd and podman storage).
@@ -63,7 +68,7 @@ fuzz: tools
 # PostgreSQL on 127.0.0.1),
 # installs the test tools and builds every binary first: tests run the real
 # executables against real services.
-test: setup-host setup-postgres test-hosts tools build
+test: setup-host setup-postgres setup-browser test-hosts tools build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
@@ -77,7 +82,7 @@ lint:
 
 # Figures from a release build, written to docs/benchmarks.md with the machine and
 # the method (see the note of each issue for goals).
-bench: setup-host setup-postgres release
+bench: setup-host setup-postgres setup-browser release
 	scripts/bench-report.sh
 
 clean:

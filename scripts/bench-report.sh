@@ -17,6 +17,7 @@ run() {  # run NAME CARGO-ARGS...: a bench's output, kept and shown
 run foundation -p sandboxer --bench foundation
 run daemon -p sandboxer --bench daemon
 run fleet -p sandboxer --bench fleet
+run console -p sandboxer-tests --bench console
 run compose -p sandboxer-tests --bench compose
 run warm -p sandboxer-tests --bench warm
 run inside -p sandboxer-tests --bench inside
@@ -55,6 +56,14 @@ $(figures foundation)
 GET of one sandbox under \`wrk\` from a second process (goal ≥ 15,000 req/s on 2
 cores); creates through the fixture extension, many at once (goal ≥ 300/s).
 $(figures daemon)
+
+## Console (\`tests/benches/console.rs\`)
+The web console's first page load in headless Chromium (Debian's, over
+ChromeDriver) from the release daemon on loopback: bytes transferred and first
+contentful paint, from the browser's own Resource and Paint Timing, medians of 15
+cold loads (goals < 200 KB and < 300 ms); and the fleet view signed in over 50
+sandboxes with its API calls.
+$(figures console)
 
 ## Fleet (\`sandboxer/benches/fleet.rs\`)
 The daemon over each store: one daemon over an SQLite file, one and three daemons

@@ -288,7 +288,10 @@ async function sandboxView(main, id, signal) {
     recordBox.replaceChildren(el('dl', { class: 'record' },
       ...[['State', stateBadge(record.state)], ['Profile', `${record.profile_id} (version ${record.profile_version})`],
         ['Extension', record.extension], ['Host', record.host || '—'], ['Project', record.project],
-        ['Consumer', record.consumer], ['Created', when(record.created_at)], ['Expires', when(record.expires_at)],
+        ['Consumer', record.consumer],
+        ['Labels', Object.entries(record.labels || {}).filter(([k]) => !k.startsWith('sandboxer.'))
+          .map(([k, v]) => `${k}=${v}`).join(', ') || '—'],
+        ['Created', when(record.created_at)], ['Expires', when(record.expires_at)],
         ['Ceiling', when(record.ceiling_at)], ['Rate', `${record.cost_per_hour} ${record.currency}/h`],
         ['Cost so far', record.usage ? `${record.usage.cost} ${record.currency}` : '—'],
         ['Last error', record.last_error || '—']]

@@ -108,9 +108,25 @@ impl Browser {
         self.wait("#sandboxes").await;
     }
 
+    /// The text of what `css` matches, read again if the page redrew it
+    /// between finding and reading.
+    pub async fn text_of(&self, css: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            match self.wait(css).await.text().await {
+                Ok(text) => return text,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("the text of {css}: {e}"),
+            }
+        }
+    }
+
     /// The text of the page's main part.
     pub async fn main_text(&self) -> String {
-        self.wait("#main").await.text().await.unwrap()
+        self.text_of("#main").await
     }
 
     pub async fn close(self) {

@@ -92,7 +92,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         .await
         .unwrap();
     browser.wait("#timeline li[data-to=\"ready\"]").await;
-    let timeline = browser.wait("#timeline").await.text().await.unwrap();
+    let timeline = browser.text_of("#timeline").await;
     for step in [
         "∅ → pending",
         "pending → provisioning",
@@ -121,13 +121,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
     browser.client.accept_alert().await.unwrap();
     browser.wait("#timeline li[data-to=\"destroyed\"]").await;
     eventually("the record says destroyed", async || {
-        browser
-            .wait("dd[data-field=\"state\"]")
-            .await
-            .text()
-            .await
-            .unwrap()
-            == "destroyed"
+        browser.text_of("dd[data-field=\"state\"]").await == "destroyed"
     })
     .await;
     assert_eq!(env.json(&["get", &id])["state"], "destroyed");
@@ -152,9 +146,9 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         .goto(&format!("{}/#/spend", served.url))
         .await
         .unwrap();
-    let totals = browser.wait("#totals").await.text().await.unwrap();
+    let totals = browser.text_of("#totals").await;
     assert!(totals.contains("alpha"), "{totals}");
-    let budgets = browser.wait("#budgets").await.text().await.unwrap();
+    let budgets = browser.text_of("#budgets").await;
     assert!(
         budgets.contains("project alpha") && budgets.contains("project beta"),
         "{budgets}"
@@ -164,7 +158,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         .goto(&format!("{}/#/extensions", served.url))
         .await
         .unwrap();
-    let listed = browser.wait("#extensions").await.text().await.unwrap();
+    let listed = browser.text_of("#extensions").await;
     assert!(listed.contains("fixture"), "{listed}");
     browser
         .wait("#profile")
@@ -172,12 +166,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         .select_by_value("profile.fix")
         .await
         .unwrap();
-    let matrix = browser
-        .wait("#guarantees table")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let matrix = browser.text_of("#guarantees table").await;
     assert!(
         matrix.contains("ext.fixture") && matrix.contains("ttl"),
         "{matrix}"
@@ -198,7 +187,7 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
     browser
         .wait(&format!("#sandboxes tr[data-id=\"{mine}\"]"))
         .await;
-    let fleet = browser.wait("#main").await.text().await.unwrap();
+    let fleet = browser.text_of("#main").await;
     assert!(
         !fleet.contains(&theirs) && !fleet.contains("beta"),
         "{fleet}"
@@ -218,7 +207,7 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
         .goto(&format!("{}/#/sandbox/{theirs}", served.url))
         .await
         .unwrap();
-    let refused = browser.wait("#main .error").await.text().await.unwrap();
+    let refused = browser.text_of("#main .error").await;
     assert!(refused.contains("not found"), "{refused}");
     browser.screenshot("member-other-sandbox").await;
 
@@ -227,7 +216,7 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
         .goto(&format!("{}/#/spend", served.url))
         .await
         .unwrap();
-    let budgets = browser.wait("#budgets").await.text().await.unwrap();
+    let budgets = browser.text_of("#budgets").await;
     assert!(
         budgets.contains("project alpha"),
         "its own budget: {budgets}"
@@ -260,5 +249,96 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
         .unwrap();
     browser.wait("#main p").await;
     assert!(browser.main_text().await.contains("admins only"));
+    browser.close().await;
+}
+
+/// What an attacker tries: markup in a value the console shows (a label) runs
+/// nothing and shows as text; the page itself, fetched without a token, holds
+/// no data and forbids inline script, other origins and framing; the script
+/// never writes markup.
+#[tokio::test]
+async fn hostile_values_are_shown_as_text_and_the_page_holds_no_data() {
+    let env = TestEnv::new();
+    let served = daemon(&env);
+    let hostile =
+        "<img src=x onerror=\"document.title='owned'\"><script>document.title='owned'</script>";
+    let id = env.json(&[
+        "create",
+        "--profile",
+        "fix",
+        "--project",
+        "alpha",
+        "--consumer",
+        "agt:alice",
+        "--label",
+        &format!("note={hostile}"),
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let page = reqwest::get(format!("{}/", served.url)).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for rule in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(rule), "{rule} in {policy}");
+    }
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains(&id) && !html.contains("alpha"),
+        "the page holds no data"
+    );
+    let api = reqwest::get(format!("{}/v1/sandboxes", served.url))
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 401, "the API still wants a token");
+    let script = reqwest::get(format!("{}/console/app.js", served.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+        "new Function",
+    ] {
+        assert!(!script.contains(sink), "the console's script uses {sink}");
+    }
+
+    let browser = Browser::start().await;
+    browser.sign_in(&served.url, ADMIN).await;
+    browser
+        .client
+        .goto(&format!("{}/#/sandbox/{id}", served.url))
+        .await
+        .unwrap();
+    let labels = browser.text_of("dd[data-field=\"labels\"]").await;
+    assert!(
+        labels.contains("<img src=x onerror="),
+        "shown as text: {labels}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(browser.client.title().await.unwrap(), "sandboxer console");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("dd img, dd script"))
+            .await
+            .is_err(),
+        "no element was made from the value"
+    );
+    browser.screenshot("hostile-label").await;
     browser.close().await;
 }
