@@ -297,7 +297,11 @@ impl Verbs for CoreVerbs {
 
     async fn exec(&self, id: &str, request: ExecRequest) -> Result<ExecResult> {
         self.visible(id)?;
-        operations::exec(&self.core, id, request, &self.caller.actor).await
+        // What the extension refuses of the request (a service the sandbox
+        // does not have) is the caller's to fix: a 4xx, not a failing backend.
+        operations::exec(&self.core, id, request, &self.caller.actor)
+            .await
+            .map_err(Error::inside)
     }
 
     async fn take_snapshot(&self, id: &str, request: TakeSnapshot) -> Result<SnapshotRecord> {

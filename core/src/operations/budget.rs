@@ -4,7 +4,7 @@
 //! running sandboxes by its policy, with an event each (`enforcement.rs`).
 
 use super::Core;
-use super::ledger::{LedgerQuery, spent};
+use super::ledger::{BudgetStanding, LedgerQuery, spent};
 use crate::config::{BackendClass, BudgetConfig, BudgetPeriod};
 use crate::error::{Error, Result};
 use crate::money;
@@ -58,21 +58,6 @@ pub(super) fn spent_in_period(core: &Core, b: &BudgetConfig, now: Millis) -> Res
         class: b.class,
     };
     spent(core, &query, &b.currency)
-}
-
-/// Where one budget stands in its current period.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct BudgetStanding {
-    /// `project p`, `agt:a in project p on hosted backends`...
-    pub budget: String,
-    pub project: String,
-    /// `today` or `this month`.
-    pub period: String,
-    pub amount: Decimal,
-    pub spent: Decimal,
-    pub left: Decimal,
-    pub currency: String,
-    pub policy: crate::config::BudgetPolicy,
 }
 
 /// Every configured budget over a project `sees` lets through, with its

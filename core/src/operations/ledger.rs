@@ -106,7 +106,22 @@ pub struct Ledger {
     /// The budgets over the projects the caller sees, with what is left of
     /// each in its current period (filled by the verbs, not the ledger).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub budgets: Vec<super::budget::BudgetStanding>,
+    pub budgets: Vec<BudgetStanding>,
+}
+
+/// Where one budget stands in its current period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BudgetStanding {
+    /// `project p`, `agt:a in project p on hosted backends`...
+    pub budget: String,
+    pub project: String,
+    /// `today` or `this month`.
+    pub period: String,
+    pub amount: Decimal,
+    pub spent: Decimal,
+    pub left: Decimal,
+    pub currency: String,
+    pub policy: crate::config::BudgetPolicy,
 }
 
 #[derive(Default)]

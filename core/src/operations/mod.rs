@@ -32,7 +32,7 @@ mod ttl;
 /// Actor of the changes the core makes by itself (the loops, refreshes).
 pub const SYSTEM: &str = "system";
 
-pub use budget::{BudgetRoom, BudgetStanding, Charge, check_create, period_start, standing};
+pub use budget::{BudgetRoom, Charge, check_create, period_start, standing};
 pub use canary::{CANARY_PROFILE, canary};
 pub use create::{create, create_idempotent, recreate};
 pub use destroy::{DestroyOutcome, destroy};
@@ -49,7 +49,9 @@ pub use inside::{
     Attached, StartCommand, attach, commands, file_call, get_tree, logs, metrics, put_tree,
     read_file, resize, signal, start_command, write_file, write_stdin,
 };
-pub use ledger::{GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv};
+pub use ledger::{
+    BudgetStanding, GroupBy, Ledger, LedgerQuery, UsageGroup, UsageTotal, ledger, spent, to_csv,
+};
 pub use lifetimes::{Swept, sweep, touch};
 pub use pause::{awake, pause, resume};
 pub use pools::{POOL_CONSUMER, POOL_PROJECT};

@@ -99,6 +99,10 @@ fn schemathesis_finds_no_server_error_and_no_mismatch() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let daemon = runtime.block_on(async { Daemon::start() });
     let out = std::process::Command::new("schemathesis")
+        .args([
+            "--config-file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/core/schemathesis.toml"),
+        ])
         .args(["run", concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.yaml")])
         .args(["--url", &daemon.url])
         .args(["-H", &format!("Authorization: Bearer {ADMIN}")])
