@@ -389,13 +389,25 @@ function terminal(path, record, signal) {
       });
       const screen = el('pre', { class: 'terminal', tabindex: 0, 'aria-label': 'Terminal: type to send keys' });
       const commandPath = `${path}/commands/${encodeURIComponent(started.exec_id)}`;
+      // Keys go out in order: one write at a time, carrying what was typed meanwhile.
+      let typed = '';
+      let writing = null;
+      const flush = async () => {
+        while (typed) {
+          const data = typed;
+          typed = '';
+          await api(`${commandPath}/stdin`, { method: 'POST', body: { data: toBase64(data) } }).catch(() => {});
+        }
+        writing = null;
+      };
       screen.addEventListener('keydown', (event) => {
         const keys = event.key === 'Enter' ? '\r' : event.key === 'Backspace' ? '\x7f' : event.key === 'Tab' ? '\t'
           : event.ctrlKey && event.key.length === 1 ? String.fromCharCode(event.key.toUpperCase().charCodeAt(0) - 64)
           : event.key.length === 1 ? event.key : null;
         if (keys === null) return;
         event.preventDefault();
-        api(`${commandPath}/stdin`, { method: 'POST', body: { data: toBase64(keys) } }).catch(() => {});
+        typed += keys;
+        if (!writing) writing = flush();
       });
       start.replaceWith(screen);
       screen.focus();

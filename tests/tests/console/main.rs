@@ -103,6 +103,22 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
     assert!(browser.main_text().await.contains("profile.fix"));
     browser.screenshot("sandbox").await;
 
+    // A shell in it, through the terminal (the fixture runs commands with a PTY).
+    browser.wait("#terminal-start").await.click().await.unwrap();
+    let screen = browser.wait("pre.terminal").await;
+    screen
+        .send_keys(&format!(
+            "echo console-$((6*7)){}",
+            char::from(fantoccini::key::Key::Enter)
+        ))
+        .await
+        .unwrap();
+    eventually("the shell answers in the terminal", async || {
+        browser.text_of("pre.terminal").await.contains("console-42")
+    })
+    .await;
+    browser.screenshot("terminal").await;
+
     // Extended, then destroyed, each after a confirmation.
     browser.wait("#extend").await.click().await.unwrap();
     browser.client.send_alert_text("15m").await.unwrap();
@@ -114,7 +130,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
     browser.client.dismiss_alert().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
-        env.json(&["get", &id])["state"] == "ready",
+        ["ready", "active"].contains(&env.json(&["get", &id])["state"].as_str().unwrap()),
         "a dismissed confirmation destroys nothing"
     );
     browser.wait("#destroy").await.click().await.unwrap();
