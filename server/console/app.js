@@ -75,7 +75,7 @@ class ApiError extends Error {
 }
 
 async function api(path, options = {}) {
-  const headers = { Authorization: `Bearer ${token.get()}` };
+  const headers = { Authorization: `Bearer ${token.get()}`, ...(options.headers || {}) };
   if (options.body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(path, {
     method: options.method || 'GET',
@@ -105,14 +105,15 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Follows a Server-Sent Events route (fetch, not EventSource: EventSource
 // cannot send the bearer header), calling `each` with every event's data,
-// resuming after the last id when the connection drops.
+// resuming after the last id (`Last-Event-ID`) when the connection drops,
+// until `each` answers false or the view goes.
 async function follow(path, each, signal) {
   let last = null;
-  while (!signal.aborted) {
+  let going = true;
+  while (going && !signal.aborted) {
     try {
-      const sep = path.includes('?') ? '&' : '?';
-      const url = last === null ? path : `${path.replace(/([?&])tail=\d+&?/, '$1')}${sep}after=${last}`;
-      const response = await api(url, { raw: true, signal });
+      const headers = last === null ? {} : { 'Last-Event-ID': last };
+      const response = await api(path, { raw: true, signal, headers });
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       let event = {};
@@ -127,7 +128,11 @@ async function follow(path, each, signal) {
           if (line === '') {
             if (event.data !== undefined) {
               if (event.id !== undefined) last = event.id;
-              each(JSON.parse(event.data));
+              if (each(JSON.parse(event.data)) === false) {
+                going = false;
+                reader.cancel();
+                break;
+              }
             }
             event = {};
           } else if (line.startsWith('data:')) {
@@ -140,7 +145,7 @@ async function follow(path, each, signal) {
     } catch (error) {
       if (signal.aborted || error.status === 401) return;
     }
-    await sleep(1000);
+    if (going) await sleep(1000);
   }
 }
 
@@ -416,6 +421,7 @@ function terminal(path, record, signal) {
           : chunk.event === 'exited' ? `\n[exited ${chunk.exit_code}]\n` : '';
         screen.append(text.replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r/g, ''));
         screen.scrollTop = screen.scrollHeight;
+        return chunk.event !== 'exited';
       }, signal);
     } catch (error) {
       box.append(el('p', { class: 'error' }, error.message));

@@ -118,6 +118,24 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
     })
     .await;
     browser.screenshot("terminal").await;
+    screen
+        .send_keys(&format!("exit{}", char::from(fantoccini::key::Key::Enter)))
+        .await
+        .unwrap();
+    eventually("the terminal says the shell ended", async || {
+        browser.text_of("pre.terminal").await.contains("[exited 0]")
+    })
+    .await;
+    // Ended, the stream is not attached again (that would repeat the end).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        browser
+            .text_of("pre.terminal")
+            .await
+            .matches("[exited")
+            .count(),
+        1
+    );
 
     // Extended, then destroyed, each after a confirmation.
     browser.wait("#extend").await.click().await.unwrap();
