@@ -100,6 +100,11 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// Opens view `view` (`#/spend`) of the console at `url`.
+    pub async fn visit(&self, url: &str, view: &str) {
+        self.client.goto(&format!("{url}/{view}")).await.unwrap();
+    }
+
     /// Signs in with `token` at the daemon's console.
     pub async fn sign_in(&self, url: &str, token: &str) {
         self.client.goto(&format!("{url}/")).await.unwrap();

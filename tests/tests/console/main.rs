@@ -167,19 +167,11 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         ("#/spend", "#totals", "spend"),
         ("#/extensions", "#extensions", "extensions"),
     ] {
-        browser
-            .client
-            .goto(&format!("{}/{view}", served.url))
-            .await
-            .unwrap();
+        browser.visit(&served.url, view).await;
         browser.wait(ready).await;
         browser.screenshot(name).await;
     }
-    browser
-        .client
-        .goto(&format!("{}/#/spend", served.url))
-        .await
-        .unwrap();
+    browser.visit(&served.url, "#/spend").await;
     let totals = browser.text_of("#totals").await;
     assert!(totals.contains("alpha"), "{totals}");
     let budgets = browser.text_of("#budgets").await;
@@ -187,11 +179,7 @@ async fn an_operator_sees_a_sandbox_appear_follows_it_and_destroys_it() {
         budgets.contains("project alpha") && budgets.contains("project beta"),
         "{budgets}"
     );
-    browser
-        .client
-        .goto(&format!("{}/#/extensions", served.url))
-        .await
-        .unwrap();
+    browser.visit(&served.url, "#/extensions").await;
     let listed = browser.text_of("#extensions").await;
     assert!(listed.contains("fixture"), "{listed}");
     browser
@@ -237,19 +225,13 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
 
     // Asked for by id, it is not found.
     browser
-        .client
-        .goto(&format!("{}/#/sandbox/{theirs}", served.url))
-        .await
-        .unwrap();
+        .visit(&served.url, &format!("#/sandbox/{theirs}"))
+        .await;
     let refused = browser.text_of("#main .error").await;
     assert!(refused.contains("not found"), "{refused}");
     browser.screenshot("member-other-sandbox").await;
 
-    browser
-        .client
-        .goto(&format!("{}/#/spend", served.url))
-        .await
-        .unwrap();
+    browser.visit(&served.url, "#/spend").await;
     let budgets = browser.text_of("#budgets").await;
     assert!(
         budgets.contains("project alpha"),
@@ -260,11 +242,7 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
         ("#/hosts", "#main p"),
         ("#/extensions", "#extensions"),
     ] {
-        browser
-            .client
-            .goto(&format!("{}/{view}", served.url))
-            .await
-            .unwrap();
+        browser.visit(&served.url, view).await;
         browser.wait(ready).await;
         let text = browser.main_text().await;
         assert!(
@@ -276,11 +254,7 @@ async fn a_member_sees_nothing_of_another_project_in_any_view() {
             .await;
     }
     assert!(browser.main_text().await.contains("fixture"));
-    browser
-        .client
-        .goto(&format!("{}/#/hosts", served.url))
-        .await
-        .unwrap();
+    browser.visit(&served.url, "#/hosts").await;
     browser.wait("#main p").await;
     assert!(browser.main_text().await.contains("admins only"));
     browser.close().await;
@@ -353,11 +327,7 @@ async fn hostile_values_are_shown_as_text_and_the_page_holds_no_data() {
 
     let browser = Browser::start().await;
     browser.sign_in(&served.url, ADMIN).await;
-    browser
-        .client
-        .goto(&format!("{}/#/sandbox/{id}", served.url))
-        .await
-        .unwrap();
+    browser.visit(&served.url, &format!("#/sandbox/{id}")).await;
     let labels = browser.text_of("dd[data-field=\"labels\"]").await;
     assert!(
         labels.contains("<img src=x onerror="),
