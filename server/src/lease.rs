@@ -71,10 +71,13 @@ impl Leadership {
         taken
     }
 
-    /// Keeps the lease taken and renewed until aborted.
+    /// Keeps the lease taken and renewed until aborted, from a third of its
+    /// term on (the caller takes it first).
     pub fn keep(self: Arc<Self>, core: Arc<Core>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(self.term / 3);
+            // Its first tick is now: `loops::start` has just taken the lease.
+            tick.tick().await;
             loop {
                 tick.tick().await;
                 self.renew(&core);

@@ -121,6 +121,19 @@ impl CoreVerbs {
     }
 
     fn event_filter(&self, query: &EventsQuery) -> Result<EventFilter> {
+        if let Some(tail) = query.tail {
+            if query.after.is_some() {
+                return Err(Error::Invalid(
+                    "tail and after: give one (tail counts back from the end, after forward)"
+                        .into(),
+                ));
+            }
+            if tail > EVENTS_PAGE {
+                return Err(Error::Invalid(format!(
+                    "tail={tail}: between 0 and {EVENTS_PAGE}"
+                )));
+            }
+        }
         if let Some(id) = &query.sandbox {
             self.visible(id)?;
         }
@@ -133,30 +146,15 @@ impl CoreVerbs {
         })
     }
 
-    /// Where `tail` (the newest N) starts the log for `filter`: after the event
-    /// before them, or from the start when there are no more than N.
-    fn tail_start(&self, filter: &EventFilter, tail: u32) -> Result<Option<i64>> {
-        if filter.after_seq.is_some() {
-            return Err(Error::Invalid(
-                "tail and after: give one (tail counts back from the end, after forward)".into(),
-            ));
-        }
-        if tail > EVENTS_PAGE {
-            return Err(Error::Invalid(format!(
-                "tail={tail}: between 0 and {EVENTS_PAGE}"
-            )));
-        }
-        let newest = operations::events(
+    /// The newest `n` events matching `filter` (for `tail=`).
+    fn newest(&self, filter: &EventFilter, n: u32) -> Result<Vec<Event>> {
+        operations::events(
             &self.core,
             &EventFilter {
-                tail: Some(tail + 1),
+                tail: Some(n),
                 ..filter.clone()
             },
-        )?;
-        Ok(match newest.len() {
-            n if n as u32 == tail + 1 => Some(newest[0].seq),
-            _ => None,
-        })
+        )
     }
 
     /// One extension described: its handshake (a resident one's in the daemon,
@@ -357,17 +355,20 @@ impl Verbs for CoreVerbs {
         }
         let mut filter = self.event_filter(query)?;
         filter.limit = Some(limit);
-        if let Some(tail) = query.tail {
-            filter.after_seq = self.tail_start(&filter, tail)?;
-            if tail == 0 {
-                // None to give: where the log ends, to follow it from there.
+        let found = match query.tail {
+            // `tail=0`: none to give, but where the log ends (the newest one's
+            // number), to follow it from there.
+            Some(0) => {
+                let newest = self.newest(&filter, 1)?;
                 return Ok(EventsPage {
                     events: vec![],
-                    next_after: filter.after_seq,
+                    next_after: newest.last().map(|e| e.seq),
                 });
             }
-        }
-        let events: Vec<Event> = operations::events(&self.core, &filter)?
+            Some(tail) => self.newest(&filter, tail)?,
+            None => operations::events(&self.core, &filter)?,
+        };
+        let events: Vec<Event> = found
             .into_iter()
             .map(|e| Self::event_as_seen(&self.caller, e))
             .collect();
@@ -381,7 +382,10 @@ impl Verbs for CoreVerbs {
     ) -> Result<BoxStream<'static, Result<Event>>> {
         let mut filter = self.event_filter(query)?;
         if let Some(tail) = query.tail {
-            filter.after_seq = self.tail_start(&filter, tail)?;
+            // After the event before the newest `tail`; from the start when
+            // there are no more than that.
+            let newest = self.newest(&filter, tail + 1)?;
+            filter.after_seq = (newest.len() as u32 == tail + 1).then(|| newest[0].seq);
         }
         let state = (
             self.core.clone(),

@@ -427,45 +427,32 @@ pub fn migrate(store: &mut Store, shown: &str) -> StoreResult<()> {
                 }
                 (version, applied)
             }
-            Engine::Postgres(session) => {
+            // Daemons starting together take turns; the first migrates.
+            Engine::Postgres(session) => session.read_committed(|session| {
                 let conn = Conn::Postgres(session);
-                // Daemons starting together take turns; the first migrates.
-                conn.execute_batch("BEGIN")?;
-                let outcome = (|| {
-                    conn.query(
-                        "SELECT pg_advisory_xact_lock(?1)",
-                        super::db::args![MIGRATING],
-                        |_| Ok(()),
+                conn.query(
+                    "SELECT pg_advisory_xact_lock(?1)",
+                    super::db::args![MIGRATING],
+                    |_| Ok(()),
+                )?;
+                conn.execute_batch(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
+                )?;
+                let version = conn
+                    .query_opt("SELECT version FROM schema_version", &[], |r| {
+                        r.get::<i64>(0)
+                    })?
+                    .unwrap_or(0);
+                let applied = next(conn, version, shown)?;
+                if applied {
+                    conn.execute("DELETE FROM schema_version", &[])?;
+                    conn.execute(
+                        "INSERT INTO schema_version (version) VALUES (?1)",
+                        super::db::args![version + 1],
                     )?;
-                    conn.execute_batch(
-                        "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)",
-                    )?;
-                    let version = conn
-                        .query_opt("SELECT version FROM schema_version", &[], |r| {
-                            r.get::<i64>(0)
-                        })?
-                        .unwrap_or(0);
-                    let applied = next(conn, version, shown)?;
-                    if applied {
-                        conn.execute("DELETE FROM schema_version", &[])?;
-                        conn.execute(
-                            "INSERT INTO schema_version (version) VALUES (?1)",
-                            super::db::args![version + 1],
-                        )?;
-                    }
-                    Ok((version, applied))
-                })();
-                match outcome {
-                    Ok(done) => {
-                        conn.execute_batch("COMMIT")?;
-                        done
-                    }
-                    Err(e) => {
-                        let _ = conn.execute_batch("ROLLBACK");
-                        return Err(e);
-                    }
                 }
-            }
+                Ok((version, applied))
+            })?,
         };
         if !applied {
             debug_assert_eq!(version, latest());

@@ -274,6 +274,34 @@ async fn every_route_answers_an_admin() {
             .all(|e| e["seq"].as_i64() > events["next_after"].as_i64())
     );
 
+    // tail=: the newest ones in order; tail=0 none, and where the log ends.
+    let tail = |n: u32| format!("/v1/events?sandbox={id}&tail={n}");
+    let (_, newest) = d.call("GET", &tail(2), Some(ADMIN), None).await;
+    let seqs = |page: &serde_json::Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    let all = seqs(&d.call("GET", &tail(1000), Some(ADMIN), None).await.1);
+    assert_eq!(
+        all,
+        seqs(&events)
+            .into_iter()
+            .chain(seqs(&next))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(seqs(&newest), all[all.len() - 2..]);
+    let (_, end) = d.call("GET", &tail(0), Some(ADMIN), None).await;
+    assert_eq!(seqs(&end), Vec::<i64>::new());
+    assert_eq!(end["next_after"].as_i64(), all.last().copied());
+    let (status, _) = d
+        .call("GET", &format!("{}&after=1", tail(1)), Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "tail and after together");
+
     let (status, usage) = d
         .call("GET", "/v1/usage?by=profile", Some(ADMIN), None)
         .await;

@@ -112,24 +112,21 @@ fn protocol_method_names_are_written_only_in_their_definitions() {
 
 #[test]
 fn sql_is_written_only_in_the_store() {
-    const SQL: [&str; 7] = [
+    // SQL as a string literal opens it; the engines' crates, named anywhere.
+    const SQL: [&str; 5] = [
         "SELECT ",
         "INSERT INTO",
         "UPDATE ",
         "DELETE FROM",
         "CREATE TABLE",
-        "rusqlite",
-        "tokio_postgres",
     ];
+    const ENGINES: [&str; 2] = ["rusqlite", "tokio_postgres"];
     let found = offenders(
         &["core/src", "server/src", "sandboxer/src"],
         &["core/src/store/"],
         |line| {
-            SQL.iter().any(|k| {
-                line.contains(k)
-                    && (!k.contains(' ') && k.starts_with(char::is_lowercase)
-                        || line.contains(&format!("\"{k}")))
-            })
+            ENGINES.iter().any(|k| line.contains(k))
+                || SQL.iter().any(|k| line.contains(&format!("\"{k}")))
         },
     );
     assert!(

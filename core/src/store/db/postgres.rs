@@ -103,7 +103,14 @@ impl PgSession {
         if config.get_application_name().is_none() {
             config.application_name("sandboxer");
         }
-        let client = start(&config).map_err(|e| bad(describe(&e)))?;
+        PgSession::open(config, shown)
+    }
+
+    fn open(config: Config, shown: String) -> StoreResult<PgSession> {
+        let client = start(&config).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            problem: describe(&e),
+        })?;
         Ok(PgSession {
             config,
             shown,
@@ -118,15 +125,7 @@ impl PgSession {
 
     /// A second session to the same server.
     pub fn another(&self) -> StoreResult<PgSession> {
-        let client = start(&self.config).map_err(|e| StoreError::Open {
-            path: self.shown.clone(),
-            problem: describe(&e),
-        })?;
-        Ok(PgSession {
-            config: self.config.clone(),
-            shown: self.shown.clone(),
-            live: Mutex::new(Live::new(client)),
-        })
+        PgSession::open(self.config.clone(), self.shown.clone())
     }
 
     /// The live client, connected again first if the server went away —
@@ -137,7 +136,8 @@ impl PgSession {
         if live.client.is_closed() {
             if std::mem::take(&mut live.in_transaction) {
                 return Err(StoreError::Unavailable(format!(
-                    "the session to {} broke during a write; nothing of it was kept",
+                    "the session to {} broke during a write; nothing of it was kept \
+                     (try again: the next call connects again)",
                     self.shown
                 )));
             }
@@ -199,14 +199,32 @@ impl PgSession {
 
     /// Runs `work` in one SERIALIZABLE transaction, again (from the start) when
     /// the server refuses it for getting in another's way.
-    pub fn transaction<T>(
+    pub fn transaction<T>(&self, work: impl FnMut(&PgSession) -> StoreResult<T>) -> StoreResult<T> {
+        self.run("BEGIN ISOLATION LEVEL SERIALIZABLE", WRITE_ATTEMPTS, work)
+    }
+
+    /// Runs `work` once in one READ COMMITTED transaction: each statement sees
+    /// what committed before it — after waiting for a lock, what its holder
+    /// wrote (the migrations, which take turns under one).
+    pub fn read_committed<T>(
         &self,
+        work: impl FnMut(&PgSession) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.run("BEGIN", 1, work)
+    }
+
+    /// `work` between `begin` and COMMIT, tried up to `attempts` times while
+    /// the server refuses it for getting in another's way.
+    fn run<T>(
+        &self,
+        begin: &str,
+        attempts: u32,
         mut work: impl FnMut(&PgSession) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.transaction_statement("BEGIN ISOLATION LEVEL SERIALIZABLE", true)?;
+            self.transaction_statement(begin, true)?;
             let outcome = work(self).and_then(|value| {
                 self.transaction_statement("COMMIT", false)?;
                 Ok(value)
@@ -217,7 +235,7 @@ impl PgSession {
                     // A failed COMMIT has already ended the transaction; the
                     // ROLLBACK is then a warning only.
                     let _ = self.transaction_statement("ROLLBACK", false);
-                    if attempt >= WRITE_ATTEMPTS || !in_the_way(&error) {
+                    if attempt >= attempts || !in_the_way(&error) {
                         return Err(error);
                     }
                     // Spread the retries so that the same two do not collide again.
