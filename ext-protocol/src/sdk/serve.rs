@@ -105,13 +105,15 @@ struct InFlight {
 }
 
 impl InFlight {
-    /// Removes a call; true if it was still there (so its answer is still due).
-    fn finish(&self, id: &Id) -> bool {
+    /// Removes a call and, if it was still there (not cancelled), queues its
+    /// answer — before telling a waiting `shutdown` that one fewer is in
+    /// flight, so that the shutdown's answer can never overtake it.
+    fn finish(&self, id: &Id, outbox: &Outbox, answer: String) {
         let removed = self.calls.lock().expect("in-flight poisoned").remove(id);
         if removed.is_some() {
+            outbox.send(answer);
             self.drained.notify_waiters();
         }
-        removed.is_some()
     }
 
     fn is_empty(&self) -> bool {
@@ -456,9 +458,7 @@ fn dispatch_call(
                 ),
             };
             close_gate(&gate);
-            if inflight.finish(&id) {
-                outbox.send(answer);
-            }
+            inflight.finish(&id, &outbox, answer);
         })
     };
     calls.insert(id, (task.abort_handle(), gate));
